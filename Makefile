@@ -1,0 +1,133 @@
+# dongmul — one static binary for a neighborhood barter market.
+#
+#   make            dev build: ./dongmul (gcc, glibc, -O2 -g)
+#   make static     fully static musl binary: build/static/dongmul
+#   make run        build, then serve on the embedded default (0.0.0.0:8080)
+#   make test       build, then every test (unit, black-box, empty root)
+#   make asan       the tests under AddressSanitizer + UBSan
+#   make bench      benchmarks (bench/)
+#   make clean      remove build outputs (keeps the vendor tarball cache)
+#
+# Third-party sources are fetched at build time by vendor/fetch.sh from
+# Debian's source packages pinned in vendor/lock; nothing third-party is in
+# the repository.
+
+# `CC ?=` would silently keep make's built-in `cc`: test the origin instead.
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+MUSL_CC ?= musl-gcc
+
+V       := build/vendor
+STAMP   := $(V)/.stamp
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
+MBEDCFG := -DMBEDTLS_CONFIG_FILE='"$(CURDIR)/vendor/mbedtls_config.h"'
+INC     := -I$(V)/sqlite -I$(V)/civetweb/include -I$(V)/mbedtls/include -Isrc -Ibuild/gen
+SQLITE_DEFS := -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_DQS=0 \
+  -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
+  -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE \
+  -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_USE_ALLOCA -DSQLITE_ENABLE_MATH_FUNCTIONS \
+  -DHAVE_LOCALTIME_R -DHAVE_GMTIME_R -DHAVE_USLEEP -DSQLITE_MAX_WORKER_THREADS=0 \
+  -DSQLITE_DEFAULT_FOREIGN_KEYS=1 -DSQLITE_TEMP_STORE=2
+# Each open WebSocket holds a civetweb worker thread: small stacks keep 1,000
+# of them cheap (only touched pages count in RSS).
+CIVET_DEFS := -DUSE_MBEDTLS -DUSE_WEBSOCKET -DNO_CGI -DNO_FILES -DNO_CACHING \
+  -DNDEBUG -DUSE_IPV6 -DUSE_STACK_SIZE=262144
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+DEFS    := -D_GNU_SOURCE $(MBEDCFG) $(CIVET_DEFS) -DDONGMUL_VERSION='"$(VERSION)"'
+
+SRCS    := dongmul.c $(wildcard src/*.c)
+HDRS    := $(wildcard src/*.h)
+MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
+
+# ---- variants --------------------------------------------------------------
+# $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
+define variant
+$(1)_DIR   := build/$(1)
+$(1)_OURS  := $$(patsubst %.c,build/$(1)/%.o,$$(SRCS)) build/$(1)/gen/schema.o
+$(1)_VEND  := build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a
+
+build/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | build/gen/schema.c
+	@mkdir -p $$(dir $$@)
+	$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -c $$< -o $$@
+
+build/$(1)/gen/schema.o: build/gen/schema.c
+	@mkdir -p $$(dir $$@)
+	$(2) $(3) -c $$< -o $$@
+
+build/$(1)/sqlite3.o: $$(STAMP)
+	@mkdir -p $$(dir $$@)
+	$(2) $(3) -w $$(SQLITE_DEFS) -c $(V)/sqlite/sqlite3.c -o $$@
+
+build/$(1)/civetweb.o: $$(STAMP) vendor/mbedtls_config.h
+	@mkdir -p $$(dir $$@)
+	$(2) $(3) -w $$(CIVET_DEFS) $$(MBEDCFG) $$(INC) -c $(V)/civetweb/src/civetweb.c -o $$@
+
+build/$(1)/mbedtls.a: $$(STAMP) vendor/mbedtls_config.h
+	@mkdir -p build/$(1)/mbedtls
+	@$$(MAKE) --no-print-directory -f vendor/mbedtls.mk OUT=build/$(1)/mbedtls \
+	  CC="$(2)" CFLAGS="$(3) -w -I$(V)/mbedtls/include -I$(V)/mbedtls/library" CONFIG=$(CURDIR)/vendor/mbedtls_config.h \
+	  SRCDIR=$(V)/mbedtls/library LIB=$$@
+
+build/$(1)/dongmul: $$($(1)_OURS) $$($(1)_VEND)
+	$(2) $(3) -o $$@ $$($(1)_OURS) build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a $(4)
+
+# unit tests #include the .c file they test (h2o's t/00unit style)
+build/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) build/$(1)/gen/schema.o
+	@mkdir -p $$(dir $$@)
+	$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< build/$(1)/gen/schema.o \
+	  build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a $(4)
+endef
+
+DEV_CFLAGS    := -O2 -g -pthread
+STATIC_CFLAGS := -O2 -pthread -ffunction-sections -fdata-sections
+ASAN_CFLAGS   := -O1 -g -pthread -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+$(eval $(call variant,dev,$(CC),$(DEV_CFLAGS),-lm))
+$(eval $(call variant,static,$(MUSL_CC),$(STATIC_CFLAGS),-static -Wl,--gc-sections -s -lm))
+$(eval $(call variant,asan,$(CC),$(ASAN_CFLAGS),-lm))
+
+UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
+
+.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot
+.DEFAULT_GOAL := all
+
+all: dongmul
+
+dongmul: deps build/dev/dongmul
+	@cp build/dev/dongmul $@
+
+static: deps build/static/dongmul
+	@echo "static binary: build/static/dongmul ($$(stat -c %s build/static/dongmul) bytes)"
+
+run: dongmul
+	./dongmul serve
+
+# ---- set-up ------------------------------------------------------------------
+# Installs what a fresh Debian machine lacks (as root), else prints the command.
+deps:
+	@sh vendor/deps.sh
+
+vendor: $(STAMP)
+$(STAMP): vendor/lock vendor/fetch.sh $(wildcard vendor/patches/*.patch)
+	@sh vendor/fetch.sh $(V)
+
+build/gen/schema.c: schema.sql vendor/embed.sh
+	@mkdir -p build/gen
+	sh vendor/embed.sh schema.sql dm_schema_sql > $@
+
+# ---- tests -----------------------------------------------------------------
+test: deps dongmul static $(addprefix build/dev/test/,$(UNIT_TESTS))
+	@sh test/run.sh dev
+
+asan: deps build/asan/dongmul $(addprefix build/asan/test/,$(UNIT_TESTS))
+	@sh test/run.sh asan
+
+bench: deps static
+	@sh bench/run.sh
+
+clean:
+	rm -rf build/dev build/static build/asan build/gen dongmul
+	@echo "(the vendor cache stays in $(V); rm -rf build for everything)"

@@ -1,0 +1,171 @@
+/*
+ * dongmul — one static binary that runs a whole neighborhood barter market.
+ *
+ * main(): the command line, configuration, start and orderly stop of every
+ * part. Start order: config, database, token key, parts (routes, timers),
+ * thread pool, HTTP. Stop order (SIGTERM/SIGINT): stop accepting and close
+ * connections, finish queued writes, checkpoint, exit 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+#include <psa/crypto.h>
+#include <sqlite3.h>
+
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "jobs.h"
+
+#ifndef DONGMUL_VERSION
+#define DONGMUL_VERSION "dev"
+#endif
+
+/* Feature parts. Each registers its routes and timers in init (called
+ * before the pool and HTTP start) and releases what it holds in stop
+ * (called after HTTP and the pool stopped). A part not linked in is
+ * skipped (weak symbols), so parts can arrive one at a time. */
+typedef struct part {
+	const char *name;
+	int (*init)(void);
+	void (*stop)(void);
+} part_t;
+
+#define PART(n) \
+	int n##_init(void) __attribute__((weak)); \
+	void n##_stop(void) __attribute__((weak));
+PART(mail)
+PART(account)
+PART(oidc)
+PART(item)
+PART(sio)
+PART(chat)
+PART(trust)
+PART(notify)
+#undef PART
+
+static part_t parts[] = {
+#define P(n) {#n, n##_init, n##_stop},
+	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
+#undef P
+};
+#define NPARTS (sizeof parts / sizeof parts[0])
+
+/* Operator command `dongmul user ...` (trust part); weak like the parts. */
+int trust_user_cmd(int argc, char **argv) __attribute__((weak));
+
+static int set_log_level(void)
+{
+	static const char *names[] = {"debug", "info", "warn", "error"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(cfg.log_level, names[i]))
+			dm_log_level = i;
+	return DM_OK;
+}
+
+static int serve(void)
+{
+	sigset_t sigs;
+	int sig, rc = 1;
+	size_t started = 0;
+
+	/* every thread created from here on inherits the blocked set; only
+	 * sigwait below receives SIGINT/SIGTERM */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		dm_error("crypto initialisation failed");
+		return 1;
+	}
+	if (db_open(cfg.data) != DM_OK)
+		return 1;
+	if (auth_init(cfg.data) != DM_OK)
+		goto close_db;
+	for (; started < NPARTS; started++)
+		if (parts[started].init && parts[started].init() != DM_OK) {
+			dm_error("%s: start failed", parts[started].name);
+			goto stop_parts;
+		}
+	if (jobs_start(4) != DM_OK) {
+		dm_error("cannot start the thread pool");
+		goto stop_jobs;
+	}
+	if (http_start() != DM_OK)
+		goto stop_jobs;
+	dm_info("dongmul %s serving (data in %s)", DONGMUL_VERSION, cfg.data);
+
+	do {
+		if (sigwait(&sigs, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig != SIGINT && sig != SIGTERM);
+	dm_info("signal %d: stopping", sig);
+	dm_stopping = 1;
+	rc = 0;
+	http_stop();
+stop_jobs:
+	jobs_stop();
+stop_parts:
+	while (started > 0) {
+		started--;
+		if (parts[started].stop)
+			parts[started].stop();
+	}
+	auth_shutdown();
+close_db:
+	db_close();
+	dm_info("stopped");
+	mbedtls_psa_crypto_free();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	const char *cmd = "serve";
+	int first = 1, r;
+
+	if (argc > 1 && argv[1][0] != '-') {
+		cmd = argv[1];
+		first = 2;
+	}
+	if (!strcmp(cmd, "version")) {
+		printf("dongmul %s (SQLite %s)\n", DONGMUL_VERSION, sqlite3_libversion());
+		return 0;
+	}
+	if (!strcmp(cmd, "help")) {
+		cfg_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "user")) {
+		if (!trust_user_cmd) {
+			fprintf(stderr, "dongmul: 'user' is not available in this build\n");
+			return 2;
+		}
+		return trust_user_cmd(argc - first, argv + first);
+	}
+	if (strcmp(cmd, "serve")) {
+		fprintf(stderr, "dongmul: unknown command '%s' (see dongmul --help)\n", cmd);
+		return 2;
+	}
+	r = cfg_parse(argc - first, argv + first, err, sizeof err);
+	if (r == CFG_HELP) {
+		cfg_usage(stdout);
+		return 0;
+	}
+	if (r != CFG_OK) {
+		fprintf(stderr, "dongmul: %s\n", err);
+		return 2;
+	}
+	dm_tz_offset_min = cfg.tz_offset_min;
+	set_log_level();
+	return serve();
+}

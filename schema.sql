@@ -1,0 +1,240 @@
+-- dongmul schema. Embedded into the binary and applied at start (db.c).
+-- The seed's table names are kept (user, saleItem, itemChatRoom,
+-- itemChatRoomUser, itemChatRoomUserMsg, kickUser, code, emailAuth) so its
+-- ERD still reads; additions are named in the same style.
+--
+-- Conventions: every time is INTEGER milliseconds since the epoch, UTC
+-- (columns *Dt, deadLine, *Until); the configured offset is applied when
+-- formatting (SQL function dm_time(ms)). Yes/no columns are 'Y'/'N' as in
+-- the seed. Ids are INTEGER keys; the API sends them as strings.
+--
+-- Versioned with PRAGMA user_version (the last line). db.c applies this
+-- file to an empty database; later versions add numbered migrations there.
+
+CREATE TABLE code (
+  codeId    TEXT PRIMARY KEY,
+  codeName  TEXT NOT NULL,
+  codeDesc  TEXT NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO code VALUES
+  ('SI01', 'auction',   'open for offers until deadLine'),
+  ('SI02', 'success',   'the owner chose a partner; trade in progress'),
+  ('SI03', 'fail',      'deadline passed with no partner'),
+  ('SI04', 'done',      'trade completed'),
+  ('SI05', 'cancelled', 'an agreed trade was broken off'),
+  ('TXT01', 'chat',     'a chat message'),
+  ('TXT02', 'in',       'joined the room'),
+  ('TXT03', 'out',      'kicked from the room'),
+  ('TXT04', 'leave',    'left the room'),
+  ('TXT05', 'system',   'trade events shown in the room');
+
+-- ---------------------------------------------------------------- accounts
+CREATE TABLE user (
+  userId            INTEGER PRIMARY KEY,
+  email             TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  nickname          TEXT NOT NULL,
+  password          TEXT,                 -- PHC string; NULL for social-only accounts
+  provider          TEXT NOT NULL DEFAULT 'local' CHECK (provider IN ('local','kakao','google')),
+  providerSub       TEXT,                 -- the provider's subject id
+  address           TEXT,                 -- normalized region "서울 강남구"; NULL until set
+  mannerTemp        REAL NOT NULL DEFAULT 36.5,
+  suspendedUntil    INTEGER,              -- ms; NULL or past = not suspended
+  suspendReason     TEXT,
+  tokenGen          INTEGER NOT NULL DEFAULT 0,  -- bumped by revoke-all; tokens carry it as "gen"
+  emailNotify       TEXT NOT NULL DEFAULT '[]',  -- JSON array of notification types mailed
+  createdDt         INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX user_provider ON user(provider, providerSub) WHERE providerSub IS NOT NULL;
+
+-- sign-up and password-reset codes (the seed's emailAuth), stored hashed
+CREATE TABLE emailAuth (
+  emailAuthId    INTEGER PRIMARY KEY,
+  email          TEXT NOT NULL COLLATE NOCASE,
+  purpose        TEXT NOT NULL CHECK (purpose IN ('signup','reset')),
+  codeHash       TEXT NOT NULL,           -- hex HMAC-SHA256 of the code
+  tries          INTEGER NOT NULL DEFAULT 0,
+  expiresDt      INTEGER NOT NULL,
+  verifiedUntil  INTEGER,                 -- set when checked: verified until then
+  usedYn         TEXT NOT NULL DEFAULT 'N',
+  createdDt      INTEGER NOT NULL
+);
+CREATE INDEX emailAuth_email ON emailAuth(email, purpose, createdDt);
+
+CREATE TABLE refreshToken (
+  refreshTokenId INTEGER PRIMARY KEY,
+  userId         INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  familyId       TEXT NOT NULL,           -- all rotations of one login
+  tokenHash      TEXT NOT NULL UNIQUE,    -- hex SHA-256 of the opaque token
+  usedYn         TEXT NOT NULL DEFAULT 'N',   -- rotated already
+  revokedYn      TEXT NOT NULL DEFAULT 'N',
+  expiresDt      INTEGER NOT NULL,
+  createdDt      INTEGER NOT NULL
+);
+CREATE INDEX refreshToken_user ON refreshToken(userId);
+CREATE INDEX refreshToken_family ON refreshToken(familyId);
+
+-- access tokens revoked before their expiry (logout)
+CREATE TABLE revokedToken (
+  jti        TEXT PRIMARY KEY,
+  expiresDt  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- OpenID Connect: pending authorization requests and one-time login codes
+CREATE TABLE oidcState (
+  state      TEXT PRIMARY KEY,
+  provider   TEXT NOT NULL,
+  nonce      TEXT NOT NULL,
+  verifier   TEXT NOT NULL,
+  expiresDt  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE oidcNonce (                 -- nonces already consumed (replay)
+  nonce      TEXT PRIMARY KEY,
+  expiresDt  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE socialLogin (
+  codeHash   TEXT PRIMARY KEY,
+  userId     INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  expiresDt  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- mail waiting for delivery; the pool retries with backoff
+CREATE TABLE outbox (
+  outboxId   INTEGER PRIMARY KEY,
+  toAddr     TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  textBody   TEXT NOT NULL,
+  htmlBody   TEXT NOT NULL,
+  tries      INTEGER NOT NULL DEFAULT 0,
+  nextTryDt  INTEGER NOT NULL,
+  sentDt     INTEGER,
+  lastError  TEXT,
+  createdDt  INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox(nextTryDt) WHERE sentDt IS NULL;
+
+-- ------------------------------------------------------------------- items
+CREATE TABLE saleItem (
+  itemId        INTEGER PRIMARY KEY,
+  userId        INTEGER NOT NULL REFERENCES user(userId),
+  image         TEXT NOT NULL,            -- "<sha256>.<ext>" under DATA/images
+  title         TEXT NOT NULL,
+  category      TEXT NOT NULL,
+  wantItem      TEXT NOT NULL,
+  comment       TEXT NOT NULL,
+  address       TEXT,                     -- the owner's region when posted
+  deadLine      INTEGER NOT NULL,
+  status        TEXT NOT NULL DEFAULT 'SI01' REFERENCES code(codeId),
+  buyerUserId   INTEGER REFERENCES user(userId),   -- the chosen partner
+  remindedYn    TEXT NOT NULL DEFAULT 'N',  -- hour-before-deadline reminder sent
+  statusDt      INTEGER,                  -- when status last changed
+  cancelReason  TEXT,
+  cancelledBy   INTEGER,
+  createdDt     INTEGER NOT NULL
+);
+-- anonymous feed: open items, newest deadline first, keyset paging
+CREATE INDEX saleItem_feed ON saleItem(status, deadLine DESC, itemId DESC);
+-- region feed
+CREATE INDEX saleItem_region ON saleItem(address, status, deadLine DESC, itemId DESC);
+-- my page
+CREATE INDEX saleItem_owner ON saleItem(userId, createdDt DESC);
+CREATE INDEX saleItem_buyer ON saleItem(buyerUserId, createdDt DESC) WHERE buyerUserId IS NOT NULL;
+CREATE INDEX saleItem_image ON saleItem(image);
+
+-- full-text search over title, wantItem, comment (trigram: Korean substrings)
+CREATE VIRTUAL TABLE saleItemFts USING fts5(
+  title, wantItem, comment, content='saleItem', content_rowid='itemId', tokenize='trigram'
+);
+CREATE TRIGGER saleItem_fts_ins AFTER INSERT ON saleItem BEGIN
+  INSERT INTO saleItemFts(rowid, title, wantItem, comment) VALUES (new.itemId, new.title, new.wantItem, new.comment);
+END;
+CREATE TRIGGER saleItem_fts_del AFTER DELETE ON saleItem BEGIN
+  INSERT INTO saleItemFts(saleItemFts, rowid, title, wantItem, comment) VALUES ('delete', old.itemId, old.title, old.wantItem, old.comment);
+END;
+CREATE TRIGGER saleItem_fts_upd AFTER UPDATE OF title, wantItem, comment ON saleItem BEGIN
+  INSERT INTO saleItemFts(saleItemFts, rowid, title, wantItem, comment) VALUES ('delete', old.itemId, old.title, old.wantItem, old.comment);
+  INSERT INTO saleItemFts(rowid, title, wantItem, comment) VALUES (new.itemId, new.title, new.wantItem, new.comment);
+END;
+
+-- -------------------------------------------------------------------- chat
+CREATE TABLE itemChatRoom (
+  icrId      INTEGER PRIMARY KEY,
+  itemId     INTEGER NOT NULL UNIQUE REFERENCES saleItem(itemId) ON DELETE CASCADE,
+  createdDt  INTEGER NOT NULL
+);
+
+CREATE TABLE itemChatRoomUser (
+  icruId       INTEGER PRIMARY KEY,
+  icrId        INTEGER NOT NULL REFERENCES itemChatRoom(icrId) ON DELETE CASCADE,
+  userId       INTEGER NOT NULL REFERENCES user(userId),
+  chooseYn     TEXT NOT NULL DEFAULT 'N',   -- 'Y' for the owner and the chosen partner
+  joinedMsgId  INTEGER NOT NULL DEFAULT 0,  -- history shown from messages after this id
+  createdDt    INTEGER NOT NULL,
+  UNIQUE (icrId, userId)
+);
+CREATE INDEX itemChatRoomUser_user ON itemChatRoomUser(userId);
+
+CREATE TABLE itemChatRoomUserMsg (
+  icruMsgId  INTEGER PRIMARY KEY,            -- commit order within the database
+  icrId      INTEGER NOT NULL REFERENCES itemChatRoom(icrId) ON DELETE CASCADE,
+  userId     INTEGER NOT NULL REFERENCES user(userId),
+  msgType    TEXT NOT NULL REFERENCES code(codeId),
+  chatMsg    TEXT NOT NULL,
+  createdDt  INTEGER NOT NULL
+);
+CREATE INDEX itemChatRoomUserMsg_room ON itemChatRoomUserMsg(icrId, icruMsgId);
+
+-- a kick is a permanent ban from that item
+CREATE TABLE kickUser (
+  kickUserId  INTEGER PRIMARY KEY,
+  icrId       INTEGER NOT NULL REFERENCES itemChatRoom(icrId) ON DELETE CASCADE,
+  userId      INTEGER NOT NULL REFERENCES user(userId),
+  createdDt   INTEGER NOT NULL,
+  UNIQUE (icrId, userId)
+);
+CREATE INDEX kickUser_user ON kickUser(userId);
+
+-- ------------------------------------------------------------------ trust
+CREATE TABLE review (
+  reviewId    INTEGER PRIMARY KEY,
+  itemId      INTEGER NOT NULL,             -- kept when the item is deleted
+  reviewerId  INTEGER NOT NULL REFERENCES user(userId),
+  revieweeId  INTEGER NOT NULL REFERENCES user(userId),
+  score       TEXT NOT NULL CHECK (score IN ('good','bad')),
+  tags        TEXT NOT NULL DEFAULT '[]',   -- JSON array of strings
+  comment     TEXT,
+  createdDt   INTEGER NOT NULL,
+  UNIQUE (itemId, reviewerId)
+);
+CREATE INDEX review_reviewee ON review(revieweeId, createdDt);
+
+CREATE TABLE report (
+  reportId    INTEGER PRIMARY KEY,
+  reporterId  INTEGER NOT NULL REFERENCES user(userId),
+  reportedId  INTEGER NOT NULL REFERENCES user(userId),
+  itemId      INTEGER,
+  reason      TEXT NOT NULL CHECK (reason IN ('noshow','breach','abuse','fraud','other')),
+  detail      TEXT,
+  upheldYn    TEXT NOT NULL DEFAULT 'Y',
+  createdDt   INTEGER NOT NULL,
+  CHECK (reporterId <> reportedId)
+);
+CREATE INDEX report_reported ON report(reportedId, createdDt);
+
+-- ----------------------------------------------------------- notifications
+CREATE TABLE notification (
+  notificationId  INTEGER PRIMARY KEY,
+  userId          INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  type            TEXT NOT NULL,
+  payload         TEXT NOT NULL DEFAULT '{}',   -- JSON object
+  coalesceKey     TEXT,                         -- chat: 'room:<icrId>' — one unread per key
+  cnt             INTEGER NOT NULL DEFAULT 1,
+  readYn          TEXT NOT NULL DEFAULT 'N',
+  createdDt       INTEGER NOT NULL,
+  updatedDt       INTEGER NOT NULL
+);
+CREATE INDEX notification_user ON notification(userId, readYn, updatedDt DESC);
+CREATE UNIQUE INDEX notification_coalesce ON notification(userId, coalesceKey)
+  WHERE coalesceKey IS NOT NULL AND readYn = 'N';
+
+PRAGMA user_version = 1;

@@ -1,0 +1,77 @@
+/*
+ * config — every setting is a flag and a DONGMUL_* environment variable,
+ * parsed once at start into one read-only struct (cfg). Prefix: cfg_.
+ * After cfg_parse returns, cfg is never written: any thread may read it.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdio.h>
+
+#define CFG_PATH 512
+
+typedef struct cfg {
+	/* serving */
+	char http[512];            /* comma list of ADDR (host:port or port) */
+	char https[512];
+	char cert[CFG_PATH];
+	char key[CFG_PATH];
+	int tls_self_signed;
+	char data[CFG_PATH];
+	int threads;               /* civetweb workers (each open WebSocket holds one) */
+	char cors_origin[1024];    /* comma list; empty = the server's own origin */
+	int tz_offset_min;         /* --tz +09:00 */
+	int expiry_interval;       /* seconds */
+	long max_body;             /* bytes, JSON bodies */
+	long max_upload;           /* bytes, photos */
+	int max_deadline_days;
+	char log_level[16];
+	int access_log;
+	/* mail */
+	char smtp[512];            /* smtp://[user:pass@]host:port or smtps:// */
+	char mail_from[256];
+	char app_url[512];         /* where the web app lives (social redirect) */
+	char public_url[512];      /* this server's own external URL (OIDC redirect_uri) */
+	char ca_bundle[CFG_PATH];  /* outbound TLS trust */
+	/* accounts */
+	int no_email_verification;
+	int pbkdf2_iterations;
+	int access_ttl;            /* seconds */
+	int refresh_ttl_days;
+	int rate_login;            /* attempts per window per IP and per email */
+	int rate_mail;
+	int rate_window;           /* seconds */
+	/* social sign-in */
+	char kakao_issuer[512];
+	char kakao_client_id[256];
+	char kakao_client_secret[256];
+	char kakao_userinfo[512];
+	char google_issuer[512];
+	char google_client_id[256];
+	char google_client_secret[256];
+	/* trust */
+	int report_threshold;      /* distinct reporters in 30 days */
+	int suspend_days;
+	/* chat */
+	int sio_ping_interval;     /* ms */
+	int sio_ping_timeout;      /* ms */
+	int sio_max_payload;       /* bytes */
+	int sio_queue_max;         /* frames queued per connection before it is dropped */
+} cfg_t;
+
+/* The one configuration, filled by cfg_parse. Read-only afterwards. */
+extern cfg_t cfg;
+
+enum { CFG_OK = 0, CFG_HELP = 1, CFG_ERROR = 2 };
+
+/* Fills cfg from defaults, then DONGMUL_* variables, then argv (flags win).
+ * argv starts after the subcommand. On CFG_ERROR, err holds a one-line
+ * reason. */
+int cfg_parse(int argc, char **argv, char *err, size_t errlen);
+/* Sets defaults only (for tools and unit tests). */
+void cfg_defaults(void);
+void cfg_usage(FILE *out);
+/* Parses "+09:00" / "-05:30" / "Z" into minutes; DM_OK or DM_EINVAL. */
+int cfg_parse_tz(const char *s, int *minutes);
+
+#endif

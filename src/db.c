@@ -1,0 +1,237 @@
+/*
+ * db.c — SQLite connections and the schema (see db.h).
+ *
+ * Thread-safety: the writer is used by one thread at a time (db_open on
+ * main, then only the write lane). Each reader belongs to the thread that
+ * opened it; the registry of readers (for db_close) is under reg_lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+#include "dm.h"
+
+extern const char dm_schema_sql[];
+#define SCHEMA_VERSION 1
+
+typedef struct reader {
+	sqlite3 *db;
+	struct reader *next, *prev;
+} reader_t;
+
+static char db_path[1024];
+static sqlite3 *writer;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reader_t *readers;
+static __thread reader_t *my_reader;
+
+/* dm_time(ms) -> RFC 3339 text in the configured offset; NULL stays NULL. */
+static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	char buf[32];
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	dm_fmt_time(sqlite3_value_int64(argv[0]), buf);
+	sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+/* dm_now() -> current time in ms (not deterministic: evaluated per statement). */
+static void fn_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	sqlite3_result_int64(ctx, dm_now_ms());
+}
+
+static int setup_conn(sqlite3 *db, int writable)
+{
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_extended_result_codes(db, 1);
+	if (sqlite3_create_function(db, "dm_time", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_time, NULL,
+				    NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "dm_now", 0, SQLITE_UTF8, NULL, fn_now, NULL, NULL) != SQLITE_OK)
+		return DM_ERR;
+	if (db_exec(db, "PRAGMA foreign_keys=ON") != DM_OK)
+		return DM_ERR;
+	if (writable && db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL") != DM_OK)
+		return DM_ERR;
+	return DM_OK;
+}
+
+sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(db, sql, -1, 0, &st, NULL) != SQLITE_OK) {
+		dm_error("sql prepare: %s: %.120s", sqlite3_errmsg(db), sql);
+		return NULL;
+	}
+	return st;
+}
+
+int db_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		dm_error("sql: %s: %.120s", err ? err : sqlite3_errmsg(db), sql);
+		sqlite3_free(err);
+		return DM_ERR;
+	}
+	return DM_OK;
+}
+
+int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def)
+{
+	sqlite3_stmt *st = db_prep(db, sql);
+	int64_t v = def;
+	if (!st)
+		return def;
+	if (param)
+		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int apply_schema(sqlite3 *db)
+{
+	int64_t v = db_int(db, "PRAGMA user_version", NULL, -1);
+	if (v < 0)
+		return DM_ERR;
+	if (v > SCHEMA_VERSION) {
+		dm_error("the database is from a newer dongmul (schema %lld > %d); refusing to open it",
+			 (long long)v, SCHEMA_VERSION);
+		return DM_ERR;
+	}
+	if (v == SCHEMA_VERSION)
+		return DM_OK;
+	/* v == 0: a new database. (Later versions: numbered migrations here.) */
+	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
+		return DM_ERR;
+	if (db_exec(db, dm_schema_sql) != DM_OK) {
+		db_exec(db, "ROLLBACK");
+		return DM_ERR;
+	}
+	if (db_exec(db, "COMMIT") != DM_OK)
+		return DM_ERR;
+	dm_info("database schema %d created", SCHEMA_VERSION);
+	return DM_OK;
+}
+
+/* mkdir -p for one level with mode; an existing directory is fine. */
+static int ensure_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return DM_OK;
+	dm_error("cannot create %s: %s", path, strerror(errno));
+	return DM_ERR;
+}
+
+int db_open(const char *dir)
+{
+	char sub[1024];
+
+	if (ensure_dir(dir) != DM_OK)
+		return DM_ERR;
+	if (dm_snprintf(sub, sizeof sub, "%s/images", dir) != DM_OK || ensure_dir(sub) != DM_OK)
+		return DM_ERR;
+	if (dm_snprintf(db_path, sizeof db_path, "%s/dongmul.db", dir) != DM_OK)
+		return DM_ERR;
+	if (sqlite3_open_v2(db_path, &writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		dm_error("cannot open %s: %s", db_path, writer ? sqlite3_errmsg(writer) : "out of memory");
+		goto fail;
+	}
+	if (setup_conn(writer, 1) != DM_OK || apply_schema(writer) != DM_OK)
+		goto fail;
+	return DM_OK;
+fail:
+	sqlite3_close(writer);
+	writer = NULL;
+	return DM_ERR;
+}
+
+sqlite3 *db_writer(void)
+{
+	return writer;
+}
+
+sqlite3 *db_reader(void)
+{
+	reader_t *r;
+
+	if (my_reader)
+		return my_reader->db;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    setup_conn(r->db, 0) != DM_OK) {
+		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
+		sqlite3_close(r->db);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&reg_lock);
+	r->next = readers;
+	if (readers)
+		readers->prev = r;
+	readers = r;
+	pthread_mutex_unlock(&reg_lock);
+	my_reader = r;
+	return r->db;
+}
+
+static void unlink_reader(reader_t *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		readers = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
+
+void db_thread_exit(void)
+{
+	reader_t *r = my_reader;
+	if (!r)
+		return;
+	my_reader = NULL;
+	pthread_mutex_lock(&reg_lock);
+	unlink_reader(r);
+	pthread_mutex_unlock(&reg_lock);
+	sqlite3_close(r->db);
+	free(r);
+}
+
+int db_ping(void)
+{
+	sqlite3 *db = db_reader();
+	return db && db_int(db, "SELECT count(*) FROM code", NULL, 0) > 0;
+}
+
+void db_close(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	while (readers) {
+		reader_t *r = readers;
+		unlink_reader(r);
+		sqlite3_close(r->db);
+		free(r);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	my_reader = NULL;
+	if (writer) {
+		sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		if (sqlite3_close(writer) != SQLITE_OK)
+			dm_error("closing the database: %s", sqlite3_errmsg(writer));
+		writer = NULL;
+	}
+}

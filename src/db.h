@@ -1,0 +1,42 @@
+/*
+ * db — SQLite: open, pragmas, schema apply (schema.sql embedded, versioned
+ * with PRAGMA user_version), one read-only connection per thread, and the
+ * single read-write connection that only the write lane (jobs) uses.
+ * Prefix: db_.
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Opens DIR/dongmul.db, applies the schema, keeps the writer connection.
+ * DM_OK or DM_ERR (logged). Call once at start, before any thread. */
+int db_open(const char *dir);
+/* Checkpoints and closes every connection. Call after all threads stopped. */
+void db_close(void);
+
+/* This thread's read-only connection (opened on first use, closed by
+ * db_thread_exit or db_close). Never NULL after a successful db_open,
+ * except on out-of-memory (then NULL, logged). Use it only on this thread. */
+sqlite3 *db_reader(void);
+/* Closes this thread's reader. Safe to call when it has none. */
+void db_thread_exit(void);
+
+/* The writer. Only the write lane thread may use it (jobs.c). */
+sqlite3 *db_writer(void);
+
+/* Convenience: prepare on db, logging errors. NULL on failure. Caller
+ * finalizes. */
+sqlite3_stmt *db_prep(sqlite3 *db, const char *sql);
+/* Runs sql (no rows expected) on db. DM_OK or DM_ERR (logged). */
+int db_exec(sqlite3 *db, const char *sql);
+
+/* First column of the first row of sql with one optional text parameter
+ * (NULL for none) as an int64; def if no row. */
+int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def);
+
+/* Health: 1 if a trivial query answers on this thread's reader. */
+int db_ping(void);
+
+#endif

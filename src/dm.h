@@ -1,0 +1,76 @@
+/*
+ * dm.h — what every part of dongmul shares: status codes, logging, time,
+ * randomness and small string helpers. Prefix: dm_.
+ */
+#ifndef DM_H
+#define DM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* One status convention for the whole program. Domain functions return one
+ * of these; http maps them to status codes (http_status_of). */
+enum {
+	DM_OK = 0,
+	DM_ERR = -1,        /* our fault (500) */
+	DM_EINVAL = -2,     /* bad input (400) */
+	DM_EAUTH = -3,      /* no or bad token (401) */
+	DM_EFORBID = -4,    /* not allowed (403) */
+	DM_ENOTFOUND = -5,  /* 404 */
+	DM_ECONFLICT = -6,  /* conflicts with current state (409) */
+	DM_ETOOBIG = -7,    /* 413 */
+	DM_ERATE = -8,      /* rate limited (429) */
+	DM_ENOMEM = -9,     /* out of memory (500) */
+	DM_EUNAVAIL = -10   /* shutting down / dependency down (503) */
+};
+
+/* Logging to stderr, one line each, with an ISO time. Thread-safe. */
+enum { DM_LOG_DEBUG, DM_LOG_INFO, DM_LOG_WARN, DM_LOG_ERROR };
+extern int dm_log_level;
+void dm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define dm_debug(...) dm_log(DM_LOG_DEBUG, __VA_ARGS__)
+#define dm_info(...)  dm_log(DM_LOG_INFO, __VA_ARGS__)
+#define dm_warn(...)  dm_log(DM_LOG_WARN, __VA_ARGS__)
+#define dm_error(...) dm_log(DM_LOG_ERROR, __VA_ARGS__)
+
+/* Time. All stored times are UTC milliseconds since the epoch (INTEGER
+ * columns named *Dt / deadLine store ms). The configured fixed offset is
+ * applied only when formatting and parsing. */
+int64_t dm_now_ms(void);
+int64_t dm_mono_ms(void);
+extern int dm_tz_offset_min;          /* set once by config, e.g. +540 */
+/* Formats ms as RFC 3339 with milliseconds in the configured offset:
+ * "2026-11-30T18:00:00.000+09:00". buf needs 32 bytes. Returns buf. */
+char *dm_fmt_time(int64_t ms, char buf[32]);
+/* Parses "YYYY-MM-DD HH:mm", "YYYY-MM-DD HH", "YYYY-MM-DDTHH:mm[:ss[.fff]]"
+ * with optional Z or ±HH:MM (without one: the configured offset).
+ * Returns DM_OK and *ms, or DM_EINVAL. */
+int dm_parse_time(const char *s, int64_t *ms);
+
+/* Randomness from getrandom(2) (no /dev needed). DM_OK or DM_ERR. */
+int dm_random(void *buf, size_t n);
+/* Uniform integer in [0, bound) from dm_random. */
+uint32_t dm_random_below(uint32_t bound);
+
+/* base64url without padding. dm_b64url_encode writes NUL-terminated text,
+ * out needs 4*ceil(n/3)+1 bytes; returns length. dm_b64url_decode returns
+ * decoded length or -1 on bad input / overflow. */
+size_t dm_b64url_encode(const void *in, size_t n, char *out);
+long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap);
+/* Lower-case hex. out needs 2n+1 bytes. */
+void dm_hex(const void *in, size_t n, char *out);
+
+/* Strict UTF-8 check (no overlongs, no surrogates, <= U+10FFFF). 1 if valid. */
+int dm_utf8_valid(const char *s, size_t n);
+/* Number of code points in valid UTF-8. */
+size_t dm_utf8_len(const char *s, size_t n);
+
+/* Safe copies: always NUL-terminate; return DM_OK or DM_ETOOBIG. */
+int dm_strlcpy(char *dst, const char *src, size_t cap);
+int dm_snprintf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Set by the signal handler; every loop checks it. */
+extern volatile int dm_stopping;
+
+#endif

@@ -1,0 +1,664 @@
+/*
+ * http.c — civetweb setup, routing, replies, CORS, limits, access log
+ * (see http.h).
+ *
+ * Thread-safety: the route table is filled before http_start and read-only
+ * afterwards. Counters are atomics. Everything else lives in the request.
+ */
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "jobs.h"
+#include "tls.h"
+
+#define MAX_ROUTE_SETS 32
+
+static struct {
+	const http_route_t *r;
+	size_t n;
+} sets[MAX_ROUTE_SETS];
+static int nsets;
+static struct mg_context *ctx;
+static atomic_ullong n_requests, n_errors;
+
+void http_routes(const http_route_t *routes, size_t n)
+{
+	if (nsets == MAX_ROUTE_SETS) {
+		dm_error("too many route tables");
+		abort();
+	}
+	sets[nsets].r = routes;
+	sets[nsets].n = n;
+	nsets++;
+}
+
+struct mg_context *http_ctx(void)
+{
+	return ctx;
+}
+
+/* ------------------------------------------------------------- replies */
+
+const char *http_security_headers(void)
+{
+	return "X-Content-Type-Options: nosniff\r\n"
+	       "X-Frame-Options: DENY\r\n"
+	       "Referrer-Policy: no-referrer\r\n"
+	       "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+	       "Cross-Origin-Resource-Policy: cross-origin\r\n";
+}
+
+/* Is origin (scheme://host[:port]) allowed? With no list configured, only
+ * the server's own origin (the request's Host, same scheme). */
+static int origin_allowed(const struct mg_connection *conn, const char *origin)
+{
+	const char *list = cfg.cors_origin;
+	size_t olen = strlen(origin);
+
+	if (!olen || olen > 512)
+		return 0;
+	if (list[0]) {
+		const char *p = list;
+		while (*p) {
+			const char *e = strchr(p, ',');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			while (n && *p == ' ') {
+				p++;
+				n--;
+			}
+			while (n && p[n - 1] == ' ')
+				n--;
+			if ((n == olen && !strncasecmp(p, origin, n)) || (n == 1 && *p == '*'))
+				return 1;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+		return 0;
+	}
+	{
+		const struct mg_request_info *ri = mg_get_request_info(conn);
+		const char *host = mg_get_header(conn, "Host");
+		char own[600];
+		if (!host)
+			return 0;
+		snprintf(own, sizeof own, "%s://%s", ri->is_ssl ? "https" : "http", host);
+		return !strcasecmp(own, origin);
+	}
+}
+
+/* Only header-safe characters may be echoed back. */
+static int header_value_safe(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (; *s; s++, n++)
+		if (n >= max || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
+{
+	const char *origin = mg_get_header(conn, "Origin");
+	buf[0] = 0;
+	if (!origin || !header_value_safe(origin, 512) || !origin_allowed(conn, origin))
+		return;
+	snprintf(buf, cap,
+		 "Access-Control-Allow-Origin: %s\r\n"
+		 "Access-Control-Allow-Credentials: true\r\n"
+		 "Vary: Origin\r\n",
+		 origin);
+}
+
+int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
+{
+	char cors[700];
+	if (r->replied) {
+		dm_error("%s %s: a second reply (bug)", r->method, r->path);
+		return DM_OK;
+	}
+	r->replied = 1;
+	r->status = status;
+	http_cors_headers(r->conn, cors, sizeof cors);
+	mg_printf(r->conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: %s\r\n"
+		  "Content-Length: %zu\r\n"
+		  "%s%s%s",
+		  status, mg_get_response_code_text(r->conn, status), ctype, len, http_security_headers(), cors,
+		  extra ? extra : "");
+	mg_printf(r->conn, "\r\n");
+	if (len && strcmp(r->method, "HEAD"))
+		mg_write(r->conn, body, len);
+	return DM_OK;
+}
+
+int http_reply_json(http_req_t *r, int status, const char *json, size_t len)
+{
+	return http_reply_raw(r, status, "application/json; charset=utf-8", "Cache-Control: no-store\r\n", json,
+			      len);
+}
+
+int http_reply_stmt(http_req_t *r, int status, sqlite3_stmt *st)
+{
+	int rc;
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		const char *j = (const char *)sqlite3_column_text(st, 0);
+		http_reply_json(r, status, j, (size_t)sqlite3_column_bytes(st, 0));
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		http_fail_dm(r, DM_ENOTFOUND);
+	else {
+		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
+		http_fail_dm(r, DM_ERR);
+	}
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+int http_ok(http_req_t *r)
+{
+	static const char ok[] = "{\"msg\":\"success\"}";
+	return http_reply_json(r, 200, ok, sizeof ok - 1);
+}
+
+int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+{
+	sqlite3_stmt *st = r->db ? db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)") : NULL;
+	atomic_fetch_add(&n_errors, status >= 500);
+	if (!st) {
+		static const char bad[] = "{\"msg\":\"fail\",\"errorMsg\":\"서버 오류가 발생했습니다.\",\"code\":\"INTERNAL\"}";
+		return http_reply_json(r, 500, bad, sizeof bad - 1);
+	}
+	sqlite3_bind_text(st, 1, msg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		http_reply_json(r, status, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+int http_status_of(int s)
+{
+	switch (s) {
+	case DM_OK: return 200;
+	case DM_EINVAL: return 400;
+	case DM_EAUTH: return 401;
+	case DM_EFORBID: return 403;
+	case DM_ENOTFOUND: return 404;
+	case DM_ECONFLICT: return 409;
+	case DM_ETOOBIG: return 413;
+	case DM_ERATE: return 429;
+	case DM_EUNAVAIL: return 503;
+	default: return 500;
+	}
+}
+
+int http_fail_dm(http_req_t *r, int s)
+{
+	switch (s) {
+	case DM_EINVAL: return http_fail(r, 400, "INVALID_INPUT", "입력값이 올바르지 않습니다.");
+	case DM_EAUTH: return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
+	case DM_EFORBID: return http_fail(r, 403, "FORBIDDEN", "권한이 없습니다.");
+	case DM_ENOTFOUND: return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+	case DM_ECONFLICT: return http_fail(r, 409, "CONFLICT", "현재 상태에서는 할 수 없습니다.");
+	case DM_ETOOBIG: return http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
+	case DM_ERATE: return http_fail_rate(r, 60);
+	case DM_EUNAVAIL: return http_fail(r, 503, "UNAVAILABLE", "잠시 후 다시 시도해 주세요.");
+	default: return http_fail(r, 500, "INTERNAL", "서버 오류가 발생했습니다.");
+	}
+}
+
+int http_fail_rate(http_req_t *r, int retry_after_s)
+{
+	char extra[64];
+	sqlite3_stmt *st;
+	if (retry_after_s < 1)
+		retry_after_s = 1;
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\nCache-Control: no-store\r\n", retry_after_s);
+	st = db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',"
+			    "'요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.','code','RATE_LIMITED')");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		http_reply_raw(r, 429, "application/json; charset=utf-8", extra, sqlite3_column_text(st, 0),
+			       (size_t)sqlite3_column_bytes(st, 0));
+	else
+		http_fail_dm(r, DM_ERR);
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+int http_redirect(http_req_t *r, const char *url)
+{
+	char extra[2200];
+	if (!header_value_safe(url, 2000))
+		return http_fail_dm(r, DM_ERR);
+	snprintf(extra, sizeof extra, "Location: %s\r\nCache-Control: no-store\r\n", url);
+	return http_reply_raw(r, 302, "text/plain; charset=utf-8", extra, "", 0);
+}
+
+/* -------------------------------------------------------------- input */
+
+int http_read_body(http_req_t *r, size_t limit)
+{
+	long long cl = r->ri->content_length;
+	size_t cap, len = 0;
+	char *buf;
+
+	if (r->body)
+		return DM_OK;
+	if (cl > (long long)limit)
+		return DM_ETOOBIG;
+	cap = cl > 0 ? (size_t)cl + 1 : 4096;
+	buf = malloc(cap);
+	if (!buf)
+		return DM_ENOMEM;
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > limit) {
+				free(buf);
+				return DM_ETOOBIG;
+			}
+			size_t ncap = cap * 2 > limit + 2 ? limit + 2 : cap * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				free(buf);
+				return DM_ENOMEM;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		int n = mg_read(r->conn, buf + len, cap - 1 - len);
+		if (n < 0) {
+			free(buf);
+			return DM_EINVAL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > limit) {
+			free(buf);
+			return DM_ETOOBIG;
+		}
+	}
+	buf[len] = 0;
+	r->body = buf;
+	r->body_len = len;
+	return DM_OK;
+}
+
+int http_json(http_req_t *r)
+{
+	int rc;
+	if (r->json_parsed)
+		return DM_OK;
+	rc = http_read_body(r, (size_t)cfg.max_body);
+	if (rc == DM_ETOOBIG) {
+		http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
+		return rc;
+	}
+	if (rc != DM_OK) {
+		http_fail_dm(r, rc);
+		return rc;
+	}
+	rc = json_parse(r->db, r->body, r->body_len, &r->json);
+	if (rc != DM_OK) {
+		if (rc == DM_EINVAL)
+			http_fail(r, 400, "INVALID_JSON", "요청 형식(JSON)이 올바르지 않습니다.");
+		else
+			http_fail_dm(r, rc);
+		return rc;
+	}
+	r->json_parsed = 1;
+	return DM_OK;
+}
+
+int http_query(const http_req_t *r, const char *name, char *buf, size_t cap)
+{
+	int n;
+	if (!r->query)
+		return DM_ENOTFOUND;
+	n = mg_get_var(r->query, strlen(r->query), name, buf, cap);
+	if (n == -1)
+		return DM_ENOTFOUND;
+	if (n < 0)
+		return DM_ETOOBIG;
+	return dm_utf8_valid(buf, (size_t)n) ? DM_OK : DM_ENOTFOUND;
+}
+
+const char *http_header(const http_req_t *r, const char *name)
+{
+	return mg_get_header(r->conn, name);
+}
+
+int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap)
+{
+	const char *c = mg_get_header(r->conn, "Cookie");
+	char raw[2048];
+	if (!c || mg_get_cookie(c, name, raw, sizeof raw) < 0)
+		return DM_ENOTFOUND;
+	if (mg_url_decode(raw, (int)strlen(raw), buf, (int)cap, 0) < 0)
+		return DM_ENOTFOUND;
+	return DM_OK;
+}
+
+/* ------------------------------------------------------------ routing */
+
+/* Matches path against pattern; on success fills r->param. 1/0. */
+static int match(http_req_t *r, const char *pattern)
+{
+	const char *p = pattern, *s = r->path;
+	char *out = r->parambuf;
+	size_t left = sizeof r->parambuf;
+
+	r->nparam = 0;
+	while (*p && *s) {
+		if (*p == '*' && p[1] == 0)
+			return 1;
+		if (*p == ':') {
+			size_t n = strcspn(s, "/");
+			if (n == 0 || n >= left || r->nparam == HTTP_MAX_PARAMS)
+				return 0;
+			memcpy(out, s, n);
+			out[n] = 0;
+			r->param[r->nparam++] = out;
+			out += n + 1;
+			left -= n + 1;
+			s += n;
+			p += strcspn(p, "/");
+			continue;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	if (*p == '*' && p[1] == 0)
+		return 1;
+	return *p == 0 && *s == 0;
+}
+
+static int preflight(http_req_t *r)
+{
+	const char *origin = mg_get_header(r->conn, "Origin");
+	const char *meth = mg_get_header(r->conn, "Access-Control-Request-Method");
+	const char *hdrs = mg_get_header(r->conn, "Access-Control-Request-Headers");
+	char extra[1500];
+
+	if (!origin || !meth || !origin_allowed(r->conn, origin) || !header_value_safe(origin, 512))
+		return http_fail(r, 403, "CORS_ORIGIN", "허용되지 않은 출처입니다.");
+	if (strcmp(meth, "GET") && strcmp(meth, "POST") && strcmp(meth, "PUT") && strcmp(meth, "DELETE") &&
+	    strcmp(meth, "HEAD"))
+		return http_fail(r, 403, "CORS_METHOD", "허용되지 않은 메서드입니다.");
+	/* allow what is asked, if it is a plain header-name list */
+	if (hdrs) {
+		for (const char *h = hdrs; *h; h++)
+			if (!isalnum((unsigned char)*h) && !strchr("-_, ", *h))
+				return http_fail(r, 403, "CORS_HEADERS", "허용되지 않은 헤더입니다.");
+		if (strlen(hdrs) > 800)
+			return http_fail(r, 403, "CORS_HEADERS", "허용되지 않은 헤더입니다.");
+	}
+	r->replied = 1;
+	r->status = 204;
+	snprintf(extra, sizeof extra,
+		 "HTTP/1.1 204 No Content\r\n"
+		 "Access-Control-Allow-Origin: %s\r\n"
+		 "Access-Control-Allow-Credentials: true\r\n"
+		 "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, HEAD\r\n"
+		 "%s%s%s"
+		 "Access-Control-Max-Age: 600\r\n"
+		 "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n"
+		 "Content-Length: 0\r\n\r\n",
+		 origin, hdrs ? "Access-Control-Allow-Headers: " : "", hdrs ? hdrs : "", hdrs ? "\r\n" : "");
+	mg_write(r->conn, extra, strlen(extra));
+	return DM_OK;
+}
+
+static int dispatch(http_req_t *r)
+{
+	const http_route_t *found = NULL;
+	int path_matched = 0;
+
+	for (int i = 0; i < nsets && !found; i++)
+		for (size_t k = 0; k < sets[i].n; k++) {
+			const http_route_t *rt = &sets[i].r[k];
+			if (!match(r, rt->pattern))
+				continue;
+			path_matched = 1;
+			if (!strcmp(rt->method, r->method) ||
+			    (!strcmp(r->method, "HEAD") && !strcmp(rt->method, "GET"))) {
+				found = rt;
+				break;
+			}
+		}
+	if (!found) {
+		if (!strcmp(r->method, "OPTIONS"))
+			return preflight(r);
+		if (path_matched)
+			return http_fail(r, 405, "METHOD_NOT_ALLOWED", "지원하지 않는 메서드입니다.");
+		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+	}
+	/* match() again: the loop may have overwritten params with a later
+	 * candidate's captures */
+	match(r, found->pattern);
+	if (found->auth != HTTP_PUBLIC) {
+		const char *h = mg_get_header(r->conn, "Authorization");
+		auth_claims_t c;
+		if (h) {
+			if (auth_bearer(r->db, h, &c) != DM_OK)
+				return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
+			r->user_id = c.sub;
+			r->token_exp = c.exp * 1000;
+			dm_strlcpy(r->jti, c.jti, sizeof r->jti);
+		} else if (found->auth == HTTP_AUTH)
+			return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
+	}
+	return found->fn(r);
+}
+
+/* civetweb's request handler for every path (return 1: we handled it). */
+static int on_request(struct mg_connection *conn, void *unused)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	http_req_t *r;
+	int rc;
+
+	(void)unused;
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		mg_send_http_error(conn, 503, "%s", "out of memory");
+		return 503;
+	}
+	r->t0 = dm_mono_ms();
+	r->conn = conn;
+	r->ri = ri;
+	r->method = ri->request_method;
+	r->query = ri->query_string;
+	dm_strlcpy(r->ip, ri->remote_addr, sizeof r->ip);
+	r->db = db_reader();
+	atomic_fetch_add(&n_requests, 1);
+	if (!r->db) {
+		mg_send_http_error(conn, 503, "%s", "database unavailable");
+		free(r);
+		return 503;
+	}
+	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
+	    !dm_utf8_valid(r->path, strlen(r->path)))
+		rc = http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다.");
+	else
+		rc = dispatch(r);
+	if (!r->replied)
+		http_fail_dm(r, rc == DM_OK ? DM_ERR : rc);
+	if (cfg.access_log)
+		dm_info("%s %s %s %d %lldms user=%lld", r->ip, r->method, r->path, r->status,
+			(long long)(dm_mono_ms() - r->t0), (long long)r->user_id);
+	if (r->json_parsed)
+		json_free(&r->json);
+	free(r->body);
+	rc = r->status;
+	free(r);
+	return rc;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *msg)
+{
+	(void)conn;
+	/* defect 5: every TLS client disconnect would print this */
+	if (strstr(msg, "SSL read failed") || strstr(msg, "-30848"))
+		return 1;
+	dm_warn("civetweb: %s", msg);
+	return 1;
+}
+
+static void on_exit_thread(const struct mg_context *c, int type, void *user)
+{
+	(void)c;
+	(void)type;
+	(void)user;
+	db_thread_exit();
+}
+
+/* ------------------------------------------------------------- routes */
+
+static int h_healthz(http_req_t *r)
+{
+	if (!db_ping())
+		return http_fail(r, 503, "DB_DOWN", "데이터베이스가 응답하지 않습니다.");
+	return http_reply_stmt(r, 200, db_prep(r->db, "SELECT json_object('msg','success','status','ok',"
+						      "'time',dm_time(dm_now()))"));
+}
+
+static int h_metrics(http_req_t *r)
+{
+	char buf[1024];
+	jobs_stats_t js;
+	jobs_get_stats(&js);
+	int n = snprintf(buf, sizeof buf,
+			 "# TYPE dongmul_http_requests_total counter\n"
+			 "dongmul_http_requests_total %llu\n"
+			 "# TYPE dongmul_http_server_errors_total counter\n"
+			 "dongmul_http_server_errors_total %llu\n"
+			 "# TYPE dongmul_write_batches_total counter\n"
+			 "dongmul_write_batches_total %llu\n"
+			 "# TYPE dongmul_write_jobs_total counter\n"
+			 "dongmul_write_jobs_total %llu\n"
+			 "# TYPE dongmul_write_jobs_failed_total counter\n"
+			 "dongmul_write_jobs_failed_total %llu\n"
+			 "# TYPE dongmul_write_queue gauge\n"
+			 "dongmul_write_queue %llu\n",
+			 (unsigned long long)atomic_load(&n_requests), (unsigned long long)atomic_load(&n_errors),
+			 js.batches, js.jobs, js.failed, js.queued);
+	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, (size_t)n);
+}
+
+static const http_route_t base_routes[] = {
+	{"GET", "/healthz", h_healthz, HTTP_PUBLIC},
+	{"GET", "/metrics", h_metrics, HTTP_PUBLIC},
+};
+
+/* Appends civetweb's port list for one comma list of addresses. */
+static int add_ports(char *out, size_t cap, const char *list, int tls)
+{
+	const char *p = list;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		size_t len = strlen(out);
+		if (n) {
+			if (len + n + 3 >= cap)
+				return DM_ETOOBIG;
+			if (len)
+				out[len++] = ',';
+			memcpy(out + len, p, n);
+			len += n;
+			if (tls)
+				out[len++] = 's';
+			out[len] = 0;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return DM_OK;
+}
+
+int http_start(void)
+{
+	char ports[1200] = "", threads[16], wsto[16], pem[1024] = "";
+	const char *opts[40];
+	int n = 0;
+	struct mg_callbacks cb;
+
+	http_routes(base_routes, sizeof base_routes / sizeof base_routes[0]);
+	if (add_ports(ports, sizeof ports, cfg.http, 0) != DM_OK ||
+	    add_ports(ports, sizeof ports, cfg.https, 1) != DM_OK) {
+		dm_error("too many listeners");
+		return DM_ERR;
+	}
+	if (cfg.https[0] && tls_server_pem(pem, sizeof pem) != DM_OK)
+		return DM_ERR;
+	snprintf(threads, sizeof threads, "%d", cfg.threads);
+	snprintf(wsto, sizeof wsto, "%d", (cfg.sio_ping_interval + cfg.sio_ping_timeout) * 2);
+	opts[n++] = "listening_ports";
+	opts[n++] = ports;
+	opts[n++] = "num_threads";
+	opts[n++] = threads;
+	opts[n++] = "tcp_nodelay";
+	opts[n++] = "1";
+	opts[n++] = "enable_keep_alive";
+	opts[n++] = "yes";
+	opts[n++] = "keep_alive_timeout_ms";
+	opts[n++] = "5000";
+	opts[n++] = "request_timeout_ms";
+	opts[n++] = "30000";
+	opts[n++] = "websocket_timeout_ms";
+	opts[n++] = wsto;
+	opts[n++] = "connection_queue";
+	opts[n++] = "1024";
+	opts[n++] = "listen_backlog";
+	opts[n++] = "1024";
+	/* CORS is ours alone: civetweb would add "*" on its own */
+	opts[n++] = "access_control_allow_origin";
+	opts[n++] = "";
+	opts[n++] = "access_control_allow_methods";
+	opts[n++] = "";
+	opts[n++] = "access_control_allow_headers";
+	opts[n++] = "";
+	if (pem[0]) {
+		opts[n++] = "ssl_certificate";
+		opts[n++] = pem;
+	}
+	opts[n] = NULL;
+
+	memset(&cb, 0, sizeof cb);
+	cb.log_message = on_log_message;
+	cb.exit_thread = on_exit_thread;
+	ctx = mg_start(&cb, NULL, opts);
+	if (!ctx) {
+		dm_error("cannot start the HTTP server on %s (in use? bad address?)", ports);
+		return DM_ERR;
+	}
+	mg_set_request_handler(ctx, "/", on_request, NULL);
+	if (cfg.http[0])
+		dm_info("listening on http %s", cfg.http);
+	if (cfg.https[0])
+		dm_info("listening on https %s", cfg.https);
+	return DM_OK;
+}
+
+void http_stop(void)
+{
+	if (ctx) {
+		mg_stop(ctx);
+		ctx = NULL;
+	}
+}

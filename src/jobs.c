@@ -1,0 +1,379 @@
+/*
+ * jobs.c — the write lane (group commit), pool workers and timers (see
+ * jobs.h).
+ *
+ * Thread-safety: the write queue is under wlock/wcond; the task queue under
+ * tlock/tcond; timers under tlock. A waiter in jobs_write sleeps on its own
+ * condition variable, signalled by the lane after the commit.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dm.h"
+#include "jobs.h"
+
+#define MAX_BATCH 512
+#define MAX_TIMERS 16
+#define MAX_WORKERS 64
+
+typedef struct wjob {
+	jobs_write_fn fn;
+	jobs_done_fn done;
+	void *arg;
+	int status;
+	/* synchronous waiters */
+	int waited, finished;
+	pthread_cond_t *cv;
+	struct wjob *next;
+} wjob_t;
+
+typedef struct task {
+	jobs_task_fn fn;
+	void *arg;
+	struct task *next;
+} task_t;
+
+typedef struct timer {
+	char name[32];
+	int interval_ms;
+	jobs_task_fn fn;
+	void *arg;
+	int64_t due;
+	int running;
+} timer_t_;
+
+static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;
+static wjob_t *whead, *wtail;
+static int wstop, wstarted;
+static pthread_t lane;
+
+static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tcond = PTHREAD_COND_INITIALIZER;
+static task_t *thead, *ttail;
+static int tstop;
+static pthread_t workers[MAX_WORKERS];
+static int nworkers;
+static pthread_t timer_thread;
+static timer_t_ timers[MAX_TIMERS];
+static int ntimers;
+static pthread_cond_t timer_cond = PTHREAD_COND_INITIALIZER;
+
+static jobs_stats_t stats; /* under wlock */
+
+/* Runs one batch in one transaction. Each job under its own savepoint. */
+static void run_batch(wjob_t *batch)
+{
+	sqlite3 *w = db_writer();
+	int commit_ok;
+	unsigned long long n = 0, failed = 0;
+
+	if (db_exec(w, "BEGIN IMMEDIATE") != DM_OK) {
+		for (wjob_t *j = batch; j; j = j->next)
+			j->status = DM_ERR;
+		goto finish;
+	}
+	for (wjob_t *j = batch; j; j = j->next) {
+		n++;
+		if (db_exec(w, "SAVEPOINT job") != DM_OK) {
+			j->status = DM_ERR;
+			continue;
+		}
+		j->status = j->fn(w, j->arg);
+		if (j->status != DM_OK) {
+			failed++;
+			db_exec(w, "ROLLBACK TO job");
+		}
+		db_exec(w, "RELEASE job");
+	}
+	commit_ok = db_exec(w, "COMMIT") == DM_OK;
+	if (!commit_ok) {
+		dm_error("write lane: commit failed: %s", sqlite3_errmsg(w));
+		if (!sqlite3_get_autocommit(w))
+			db_exec(w, "ROLLBACK");
+		for (wjob_t *j = batch; j; j = j->next)
+			j->status = DM_ERR;
+	}
+finish:
+	pthread_mutex_lock(&wlock);
+	stats.batches++;
+	stats.jobs += n;
+	stats.failed += failed;
+	pthread_mutex_unlock(&wlock);
+	/* completion: callbacks (after the commit, so a published message is
+	 * durable), then wake synchronous waiters */
+	while (batch) {
+		wjob_t *j = batch;
+		batch = j->next;
+		if (j->done)
+			j->done(j->arg, j->status);
+		if (j->waited) {
+			pthread_mutex_lock(&wlock);
+			j->finished = 1;
+			pthread_cond_signal(j->cv);
+			pthread_mutex_unlock(&wlock);
+		} else
+			free(j);
+	}
+}
+
+static void *lane_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		wjob_t *batch, *last;
+		int n = 1;
+
+		pthread_mutex_lock(&wlock);
+		while (!whead && !wstop)
+			pthread_cond_wait(&wcond, &wlock);
+		if (!whead && wstop) {
+			pthread_mutex_unlock(&wlock);
+			break;
+		}
+		batch = last = whead;
+		while (last->next && n < MAX_BATCH) {
+			last = last->next;
+			n++;
+		}
+		whead = last->next;
+		if (!whead)
+			wtail = NULL;
+		last->next = NULL;
+		stats.queued -= (unsigned long long)n;
+		pthread_mutex_unlock(&wlock);
+		run_batch(batch);
+	}
+	return NULL;
+}
+
+static int enqueue(wjob_t *j)
+{
+	pthread_mutex_lock(&wlock);
+	if (wstop || !wstarted) {
+		pthread_mutex_unlock(&wlock);
+		return DM_EUNAVAIL;
+	}
+	if (wtail)
+		wtail->next = j;
+	else
+		whead = j;
+	wtail = j;
+	stats.queued++;
+	pthread_cond_signal(&wcond);
+	pthread_mutex_unlock(&wlock);
+	return DM_OK;
+}
+
+int jobs_write_async(jobs_write_fn fn, jobs_done_fn done, void *arg)
+{
+	wjob_t *j = calloc(1, sizeof *j);
+	int rc;
+	if (!j)
+		return DM_ENOMEM;
+	j->fn = fn;
+	j->done = done;
+	j->arg = arg;
+	rc = enqueue(j);
+	if (rc != DM_OK)
+		free(j);
+	return rc;
+}
+
+int jobs_write(jobs_write_fn fn, void *arg)
+{
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	wjob_t j;
+	int rc;
+
+	memset(&j, 0, sizeof j);
+	j.fn = fn;
+	j.arg = arg;
+	j.waited = 1;
+	j.cv = &cv;
+	rc = enqueue(&j);
+	if (rc != DM_OK)
+		return rc;
+	pthread_mutex_lock(&wlock);
+	while (!j.finished)
+		pthread_cond_wait(&cv, &wlock);
+	pthread_mutex_unlock(&wlock);
+	pthread_cond_destroy(&cv);
+	return j.status;
+}
+
+/* ---------------------------------------------------------------- pool */
+
+static void *worker_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		task_t *t;
+		pthread_mutex_lock(&tlock);
+		while (!thead && !tstop)
+			pthread_cond_wait(&tcond, &tlock);
+		if (!thead) {
+			pthread_mutex_unlock(&tlock);
+			break;
+		}
+		t = thead;
+		thead = t->next;
+		if (!thead)
+			ttail = NULL;
+		pthread_mutex_unlock(&tlock);
+		t->fn(t->arg);
+		free(t);
+	}
+	db_thread_exit();
+	return NULL;
+}
+
+/* Caller holds tlock. */
+static int push_task_locked(jobs_task_fn fn, void *arg)
+{
+	task_t *t;
+	if (tstop)
+		return DM_EUNAVAIL;
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return DM_ENOMEM;
+	t->fn = fn;
+	t->arg = arg;
+	if (ttail)
+		ttail->next = t;
+	else
+		thead = t;
+	ttail = t;
+	pthread_cond_signal(&tcond);
+	return DM_OK;
+}
+
+int jobs_task(jobs_task_fn fn, void *arg)
+{
+	int rc;
+	pthread_mutex_lock(&tlock);
+	rc = push_task_locked(fn, arg);
+	pthread_mutex_unlock(&tlock);
+	return rc;
+}
+
+/* A timer's run: the task, then mark the timer free again. */
+static void timer_run(void *arg)
+{
+	timer_t_ *t = arg;
+	t->fn(t->arg);
+	pthread_mutex_lock(&tlock);
+	t->running = 0;
+	t->due = dm_mono_ms() + t->interval_ms;
+	pthread_cond_signal(&timer_cond);
+	pthread_mutex_unlock(&tlock);
+}
+
+int jobs_timer(const char *name, int interval_ms, jobs_task_fn fn, void *arg)
+{
+	pthread_mutex_lock(&tlock);
+	if (ntimers == MAX_TIMERS) {
+		pthread_mutex_unlock(&tlock);
+		return DM_ERR;
+	}
+	timer_t_ *t = &timers[ntimers++];
+	dm_strlcpy(t->name, name, sizeof t->name);
+	t->interval_ms = interval_ms;
+	t->fn = fn;
+	t->arg = arg;
+	t->due = dm_mono_ms() + interval_ms;
+	pthread_cond_signal(&timer_cond);
+	pthread_mutex_unlock(&tlock);
+	return DM_OK;
+}
+
+static void *timer_main(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&tlock);
+	while (!tstop) {
+		int64_t now = dm_mono_ms(), next = now + 1000;
+		for (int i = 0; i < ntimers; i++) {
+			timer_t_ *t = &timers[i];
+			if (t->running)
+				continue;
+			if (t->due <= now) {
+				if (push_task_locked(timer_run, t) == DM_OK)
+					t->running = 1;
+				continue;
+			}
+			if (t->due < next)
+				next = t->due;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wait = next - now;
+		if (wait < 1)
+			wait = 1;
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&timer_cond, &tlock, &ts);
+	}
+	pthread_mutex_unlock(&tlock);
+	return NULL;
+}
+
+int jobs_start(int n)
+{
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	wstop = tstop = 0;
+	wstarted = 1;
+	if (pthread_create(&lane, NULL, lane_main, NULL) != 0)
+		return DM_ERR;
+	for (nworkers = 0; nworkers < n; nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
+			return DM_ERR;
+	if (pthread_create(&timer_thread, NULL, timer_main, NULL) != 0)
+		return DM_ERR;
+	return DM_OK;
+}
+
+void jobs_stop(void)
+{
+	/* timers and workers first: a running task may still queue writes */
+	pthread_mutex_lock(&tlock);
+	tstop = 1;
+	pthread_cond_broadcast(&tcond);
+	pthread_cond_broadcast(&timer_cond);
+	pthread_mutex_unlock(&tlock);
+	pthread_join(timer_thread, NULL);
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	nworkers = 0;
+	/* queued tasks that never ran */
+	while (thead) {
+		task_t *t = thead;
+		thead = t->next;
+		free(t);
+	}
+	ttail = NULL;
+	/* then the lane: it drains every queued write before it exits */
+	pthread_mutex_lock(&wlock);
+	wstop = 1;
+	pthread_cond_broadcast(&wcond);
+	pthread_mutex_unlock(&wlock);
+	if (wstarted)
+		pthread_join(lane, NULL);
+	wstarted = 0;
+}
+
+void jobs_get_stats(jobs_stats_t *out)
+{
+	pthread_mutex_lock(&wlock);
+	*out = stats;
+	pthread_mutex_unlock(&wlock);
+}

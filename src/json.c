@@ -1,0 +1,172 @@
+/*
+ * json.c — strict JSON input through SQLite (see json.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dm.h"
+#include "json.h"
+
+int json_strict_ok(sqlite3 *db, const char *s, size_t len)
+{
+	sqlite3_stmt *st;
+	int ok = 0;
+
+	if (!dm_utf8_valid(s, len))
+		return 0;
+	/* json_valid(X, 1): RFC 8259 only (no JSON5). A NUL inside is not
+	 * JSON either: bind exactly len bytes. */
+	if (memchr(s, 0, len))
+		return 0;
+	st = db_prep(db, "SELECT json_valid(?1, 1)");
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ok = sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+static int type_of(const char *t)
+{
+	if (!strcmp(t, "null"))
+		return JSON_NULL;
+	if (!strcmp(t, "true"))
+		return JSON_TRUE;
+	if (!strcmp(t, "false"))
+		return JSON_FALSE;
+	if (!strcmp(t, "integer"))
+		return JSON_INT;
+	if (!strcmp(t, "real"))
+		return JSON_REAL;
+	if (!strcmp(t, "text"))
+		return JSON_TEXT;
+	if (!strcmp(t, "array"))
+		return JSON_ARRAY;
+	return JSON_OBJECT;
+}
+
+int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = DM_EINVAL;
+
+	memset(out, 0, sizeof *out);
+	if (len > 0x7fffffff || !json_strict_ok(db, body, len))
+		return DM_EINVAL;
+	/* key, type, value: for text the unescaped string; for containers the
+	 * JSON text; numbers as written (json_each's atom as text). */
+	st = db_prep(db,
+		     "SELECT j.key, j.type, CASE WHEN j.type IN ('array','object') THEN j.value "
+		     "ELSE CAST(j.atom AS TEXT) END, j.atom "
+		     "FROM json_each(?1) j WHERE json_type(?1) = 'object'");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, body, (int)len, SQLITE_STATIC);
+	for (;;) {
+		int s = sqlite3_step(st);
+		if (s == SQLITE_DONE)
+			break;
+		if (s != SQLITE_ROW) {
+			rc = DM_EINVAL;
+			goto done;
+		}
+		if (out->n == JSON_MAX_FIELDS) {
+			rc = DM_EINVAL;
+			goto done;
+		}
+		json_field_t *f = &out->f[out->n];
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *t = (const char *)sqlite3_column_text(st, 1);
+		const char *v = (const char *)sqlite3_column_text(st, 2);
+		f->key = strdup(k ? k : "");
+		f->type = type_of(t ? t : "null");
+		f->text = v ? strdup(v) : NULL;
+		if (!f->key || (v && !f->text)) {
+			free(f->key);
+			free(f->text);
+			rc = DM_ENOMEM;
+			goto done;
+		}
+		if (f->type == JSON_INT || f->type == JSON_REAL) {
+			f->i = sqlite3_column_int64(st, 3);
+			f->r = sqlite3_column_double(st, 3);
+		} else if (f->type == JSON_TRUE)
+			f->i = 1;
+		out->n++;
+	}
+	/* an empty result is fine for "{}", but not for a non-object */
+	rc = DM_OK;
+	{
+		sqlite3_stmt *t = db_prep(db, "SELECT json_type(?1) = 'object'");
+		if (!t) {
+			rc = DM_ERR;
+			goto done;
+		}
+		sqlite3_bind_text(t, 1, body, (int)len, SQLITE_STATIC);
+		if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int(t, 0) != 1)
+			rc = DM_EINVAL;
+		sqlite3_finalize(t);
+	}
+done:
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		json_free(out);
+	return rc;
+}
+
+void json_free(json_obj_t *o)
+{
+	if (!o)
+		return;
+	for (int i = 0; i < o->n; i++) {
+		free(o->f[i].key);
+		free(o->f[i].text);
+	}
+	o->n = 0;
+}
+
+const json_field_t *json_get(const json_obj_t *o, const char *key)
+{
+	/* the last duplicate wins, as in most parsers */
+	for (int i = o->n - 1; i >= 0; i--)
+		if (!strcmp(o->f[i].key, key))
+			return &o->f[i];
+	return NULL;
+}
+
+const char *json_str(const json_obj_t *o, const char *key, size_t minc, size_t maxc)
+{
+	const json_field_t *f = json_get(o, key);
+	size_t n;
+	if (!f || f->type != JSON_TEXT || !f->text)
+		return NULL;
+	n = dm_utf8_len(f->text, strlen(f->text));
+	if (n < minc || n > maxc)
+		return NULL;
+	return f->text;
+}
+
+int json_int(const json_obj_t *o, const char *key, int allow_string, int64_t *out)
+{
+	const json_field_t *f = json_get(o, key);
+	if (!f)
+		return DM_EINVAL;
+	if (f->type == JSON_INT) {
+		*out = f->i;
+		return DM_OK;
+	}
+	if (allow_string && f->type == JSON_TEXT && f->text && f->text[0] && strlen(f->text) <= 18) {
+		int64_t v = 0;
+		for (const char *p = f->text; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return DM_EINVAL;
+			v = v * 10 + (*p - '0');
+		}
+		*out = v;
+		return DM_OK;
+	}
+	return DM_EINVAL;
+}

@@ -1,0 +1,34 @@
+#!/bin/sh
+# vendor/deps.sh: makes sure a Debian machine has what the build and the
+# tests need. As root it installs what is missing; otherwise it prints the
+# one command to run. The tests' npm packages come from test/package-lock.json.
+set -eu
+missing=""
+need() { # command package
+  command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+need musl-gcc musl-tools
+need tclsh tcl
+need patch patch
+need curl curl
+need openssl openssl
+need unshare util-linux
+need python3 python3
+need node nodejs
+need npm npm
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "deps: missing$missing. Run: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+fi
+if [ -f test/package-lock.json ] && [ ! -f test/node_modules/.package-lock.json -o test/package-lock.json -nt test/node_modules/.package-lock.json ]; then
+  echo "deps: npm ci in test/"
+  (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
