@@ -97,7 +97,7 @@ UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
 all: dongmul
 
 dongmul: deps build/dev/dongmul
-	@cp build/dev/dongmul $@
+	@cp build/dev/dongmul $@.tmp && mv -f $@.tmp $@
 
 static: deps build/static/dongmul
 	@echo "static binary: build/static/dongmul ($$(stat -c %s build/static/dongmul) bytes)"

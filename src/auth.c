@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -241,4 +242,131 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ------------------------------------------------------------ passwords */
+
+#include <mbedtls/pkcs5.h>
+#include <mbedtls/sha256.h>
+
+#include "config.h"
+
+static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 without padding (PHC). out needs 4*ceil(n/3)+1. */
+static void b64_nopad(const unsigned char *s, size_t n, char *out)
+{
+	size_t o = 0, i = 0;
+	for (; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		out[o++] = b64std[v >> 18];
+		out[o++] = b64std[(v >> 12) & 63];
+		out[o++] = b64std[(v >> 6) & 63];
+		out[o++] = b64std[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		out[o++] = b64std[v >> 18];
+		out[o++] = b64std[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
+		out[o++] = b64std[v >> 18];
+		out[o++] = b64std[(v >> 12) & 63];
+		out[o++] = b64std[(v >> 6) & 63];
+	}
+	out[o] = 0;
+}
+
+/* Decodes standard base64 without padding; -1 on bad input. */
+static long b64_nopad_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = strchr(b64std, in[i]);
+		if (!p || !in[i])
+			return -1;
+		acc = acc << 6 | (uint32_t)(p - b64std);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (len >= cap)
+				return -1;
+			out[len++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (long)len;
+}
+
+static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, unsigned iter, unsigned char *out,
+		  size_t outlen)
+{
+	return mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA512, (const unsigned char *)pw, strlen(pw), salt,
+					     saltlen, iter, (uint32_t)outlen, out) == 0
+		       ? DM_OK
+		       : DM_ERR;
+}
+
+int auth_password_hash(const char *pw, char out[AUTH_PHC_MAX])
+{
+	unsigned char salt[16], dk[64];
+	char s64[32], h64[96];
+	if (dm_random(salt, sizeof salt) != DM_OK ||
+	    pbkdf2(pw, salt, sizeof salt, (unsigned)cfg.pbkdf2_iterations, dk, sizeof dk) != DM_OK)
+		return DM_ERR;
+	b64_nopad(salt, sizeof salt, s64);
+	b64_nopad(dk, sizeof dk, h64);
+	return dm_snprintf(out, AUTH_PHC_MAX, "$pbkdf2-sha512$i=%d$%s$%s", cfg.pbkdf2_iterations, s64, h64) ==
+			       DM_OK
+		       ? DM_OK
+		       : DM_ERR;
+}
+
+int auth_password_verify(const char *pw, const char *phc, int *rehash)
+{
+	static const char prefix[] = "$pbkdf2-sha512$i=";
+	unsigned char salt[64], want[64], got[64];
+	const char *p, *d1, *d2;
+	long iter, sl, hl;
+	char *end;
+
+	if (!phc || strncmp(phc, prefix, sizeof prefix - 1))
+		return DM_EINVAL;
+	p = phc + sizeof prefix - 1;
+	iter = strtol(p, &end, 10);
+	if (end == p || *end != '$' || iter < 1 || iter > 100000000)
+		return DM_EINVAL;
+	d1 = end + 1;
+	d2 = strchr(d1, '$');
+	if (!d2)
+		return DM_EINVAL;
+	sl = b64_nopad_decode(d1, (size_t)(d2 - d1), salt, sizeof salt);
+	hl = b64_nopad_decode(d2 + 1, strlen(d2 + 1), want, sizeof want);
+	if (sl < 8 || hl < 16)
+		return DM_EINVAL;
+	if (pbkdf2(pw, salt, (size_t)sl, (unsigned)iter, got, (size_t)hl) != DM_OK)
+		return DM_ERR;
+	if (!ct_equal(got, want, (size_t)hl))
+		return DM_EAUTH;
+	if (rehash)
+		*rehash = iter != cfg.pbkdf2_iterations || hl != 64 || sl != 16;
+	return DM_OK;
+}
+
+void auth_sha256_hex(const char *s, char out[65])
+{
+	unsigned char h[32];
+	mbedtls_sha256((const unsigned char *)s, strlen(s), h, 0);
+	dm_hex(h, sizeof h, out);
+}
+
+int auth_refresh_new(char token[44], char hash_hex[65])
+{
+	unsigned char rnd[32];
+	if (dm_random(rnd, sizeof rnd) != DM_OK)
+		return DM_ERR;
+	dm_b64url_encode(rnd, sizeof rnd, token);
+	auth_sha256_hex(token, hash_hex);
+	return DM_OK;
 }

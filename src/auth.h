@@ -43,3 +43,20 @@ int auth_jwt_sign_key(const unsigned char *key, size_t keylen, const char *heade
 int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims);
 
 #endif
+
+/* ---- passwords: PBKDF2-HMAC-SHA512 in PHC string form ----
+ * "$pbkdf2-sha512$i=210000$<salt b64>$<hash b64>" (standard base64, no
+ * padding, as PHC strings use). */
+#define AUTH_PHC_MAX 200
+/* Hashes pw with cfg.pbkdf2_iterations and a random 16-byte salt.
+ * DM_OK or DM_ERR. */
+int auth_password_hash(const char *pw, char out[AUTH_PHC_MAX]);
+/* Checks pw against a PHC string in constant time. DM_OK if it matches
+ * (and *rehash set when its parameters differ from the configured ones),
+ * DM_EAUTH if not, DM_EINVAL if phc is not ours. */
+int auth_password_verify(const char *pw, const char *phc, int *rehash);
+
+/* ---- refresh tokens: opaque, stored as SHA-256 hex ---- */
+/* 32 random bytes, base64url: token needs 44 bytes; hash needs 65. */
+int auth_refresh_new(char token[44], char hash_hex[65]);
+void auth_sha256_hex(const char *s, char out[65]);
