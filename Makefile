@@ -1,7 +1,7 @@
 # dongmul — one static binary for a neighborhood barter market.
 #
 #   make            dev build: ./dongmul (gcc, glibc, -O2 -g)
-#   make static     fully static musl binary: build/static/dongmul
+#   make static     fully static musl binary: $(B)/static/dongmul
 #   make run        build, then serve on the embedded default (0.0.0.0:8080)
 #   make test       build, then every test (unit, black-box, empty root)
 #   make asan       the tests under AddressSanitizer + UBSan
@@ -18,13 +18,17 @@ CC := gcc
 endif
 MUSL_CC ?= musl-gcc
 
+# B: where objects and binaries go (helpers building in parallel use their
+# own, e.g. make B=build/mine). The vendor tree is shared.
+B       ?= build
 V       := build/vendor
 STAMP   := $(V)/.stamp
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(JOBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
 MBEDCFG := -DMBEDTLS_CONFIG_FILE='"$(CURDIR)/vendor/mbedtls_config.h"'
-INC     := -I$(V)/sqlite -I$(V)/civetweb/include -I$(V)/mbedtls/include -Isrc -Ibuild/gen
+INC     := -I$(V)/sqlite -I$(V)/civetweb/include -I$(V)/mbedtls/include -Isrc -I$(B)/gen
 SQLITE_DEFS := -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_DQS=0 \
   -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
   -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE \
@@ -34,7 +38,7 @@ SQLITE_DEFS := -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_DQS=0 \
 # Each open WebSocket holds a civetweb worker thread: small stacks keep 1,000
 # of them cheap (only touched pages count in RSS).
 CIVET_DEFS := -DUSE_MBEDTLS -DUSE_WEBSOCKET -DNO_CGI -DNO_FILES -DNO_CACHING \
-  -DNDEBUG -DUSE_IPV6 -DUSE_STACK_SIZE=262144
+  -DNDEBUG -DUSE_IPV6 -DUSE_STACK_SIZE=262144 -DSOCKET_TIMEOUT_QUANTUM=500
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEFS    := -D_GNU_SOURCE $(MBEDCFG) $(CIVET_DEFS) -DDONGMUL_VERSION='"$(VERSION)"'
 
@@ -45,40 +49,46 @@ MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 # ---- variants --------------------------------------------------------------
 # $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
 define variant
-$(1)_DIR   := build/$(1)
-$(1)_OURS  := $$(patsubst %.c,build/$(1)/%.o,$$(SRCS)) build/$(1)/gen/schema.o
-$(1)_VEND  := build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a
+$(1)_DIR   := $(B)/$(1)
+$(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $(B)/$(1)/gen/schema.o
+$(1)_VEND  := $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a
 
-build/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | build/gen/schema.c
+$(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c
 	@mkdir -p $$(dir $$@)
-	$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -c $$< -o $$@
+	@echo "  CC      $$<"
+	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -c $$< -o $$@
 
-build/$(1)/gen/schema.o: build/gen/schema.c
+$(B)/$(1)/gen/schema.o: $(B)/gen/schema.c
 	@mkdir -p $$(dir $$@)
-	$(2) $(3) -c $$< -o $$@
+	@$(2) $(3) -c $$< -o $$@
 
-build/$(1)/sqlite3.o: $$(STAMP)
+$(B)/$(1)/sqlite3.o: $$(STAMP)
 	@mkdir -p $$(dir $$@)
-	$(2) $(3) -w $$(SQLITE_DEFS) -c $(V)/sqlite/sqlite3.c -o $$@
+	@echo "  CC      sqlite3.c ($(1))"
+	@$(2) $(3) -w $$(SQLITE_DEFS) -c $(V)/sqlite/sqlite3.c -o $$@
 
-build/$(1)/civetweb.o: $$(STAMP) vendor/mbedtls_config.h
+$(B)/$(1)/civetweb.o: $$(STAMP) vendor/mbedtls_config.h
 	@mkdir -p $$(dir $$@)
-	$(2) $(3) -w $$(CIVET_DEFS) $$(MBEDCFG) $$(INC) -c $(V)/civetweb/src/civetweb.c -o $$@
+	@echo "  CC      civetweb.c ($(1))"
+	@$(2) $(3) -w $$(CIVET_DEFS) $$(MBEDCFG) $$(INC) -c $(V)/civetweb/src/civetweb.c -o $$@
 
-build/$(1)/mbedtls.a: $$(STAMP) vendor/mbedtls_config.h
-	@mkdir -p build/$(1)/mbedtls
-	@$$(MAKE) --no-print-directory -f vendor/mbedtls.mk OUT=build/$(1)/mbedtls \
+$(B)/$(1)/mbedtls.a: $$(STAMP) vendor/mbedtls_config.h
+	@echo "  CC      mbedtls ($(1))"
+	@mkdir -p $(B)/$(1)/mbedtls
+	@$$(MAKE) --no-print-directory -f vendor/mbedtls.mk OUT=$(B)/$(1)/mbedtls \
 	  CC="$(2)" CFLAGS="$(3) -w -I$(V)/mbedtls/include -I$(V)/mbedtls/library" CONFIG=$(CURDIR)/vendor/mbedtls_config.h \
 	  SRCDIR=$(V)/mbedtls/library LIB=$$@
 
-build/$(1)/dongmul: $$($(1)_OURS) $$($(1)_VEND)
-	$(2) $(3) -o $$@ $$($(1)_OURS) build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a $(4)
+$(B)/$(1)/dongmul: $$($(1)_OURS) $$($(1)_VEND)
+	@echo "  LD      $$@"
+	@$(2) $(3) -o $$@ $$($(1)_OURS) $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 
 # unit tests #include the .c file they test (h2o's t/00unit style)
-build/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) build/$(1)/gen/schema.o
+$(B)/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) $(B)/$(1)/gen/schema.o
 	@mkdir -p $$(dir $$@)
-	$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< build/$(1)/gen/schema.o \
-	  build/$(1)/sqlite3.o build/$(1)/civetweb.o build/$(1)/mbedtls.a $(4)
+	@echo "  CC      $$<"
+	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< $(B)/$(1)/gen/schema.o \
+	  $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 endef
 
 DEV_CFLAGS    := -O2 -g -pthread
@@ -96,11 +106,11 @@ UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
 
 all: dongmul
 
-dongmul: deps build/dev/dongmul
-	@cp build/dev/dongmul $@.tmp && mv -f $@.tmp $@
+dongmul: deps $(B)/dev/dongmul
+	@cp $(B)/dev/dongmul $@.tmp && mv -f $@.tmp $@
 
-static: deps build/static/dongmul
-	@echo "static binary: build/static/dongmul ($$(stat -c %s build/static/dongmul) bytes)"
+static: deps $(B)/static/dongmul
+	@echo "static binary: $(B)/static/dongmul ($$(stat -c %s $(B)/static/dongmul) bytes)"
 
 run: dongmul
 	./dongmul serve
@@ -114,20 +124,20 @@ vendor: $(STAMP)
 $(STAMP): vendor/lock vendor/fetch.sh $(wildcard vendor/patches/*.patch)
 	@sh vendor/fetch.sh $(V)
 
-build/gen/schema.c: schema.sql vendor/embed.sh
-	@mkdir -p build/gen
-	sh vendor/embed.sh schema.sql dm_schema_sql > $@
+$(B)/gen/schema.c: schema.sql vendor/embed.sh
+	@mkdir -p $(B)/gen
+	@sh vendor/embed.sh schema.sql dm_schema_sql > $@
 
 # ---- tests -----------------------------------------------------------------
-test: deps dongmul static $(addprefix build/dev/test/,$(UNIT_TESTS))
+test: deps dongmul static $(addprefix $(B)/dev/test/,$(UNIT_TESTS))
 	@sh test/run.sh dev
 
-asan: deps build/asan/dongmul $(addprefix build/asan/test/,$(UNIT_TESTS))
+asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 	@sh test/run.sh asan
 
 bench: deps static
 	@sh bench/run.sh
 
 clean:
-	rm -rf build/dev build/static build/asan build/gen dongmul
+	rm -rf build/dev build/static build/asan $(B)/gen dongmul
 	@echo "(the vendor cache stays in $(V); rm -rf build for everything)"

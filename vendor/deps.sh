@@ -10,6 +10,9 @@ need() { # command package
 need musl-gcc musl-tools
 need tclsh tcl
 need patch patch
+need xz xz-utils
+need bzip2 bzip2
+need flock util-linux
 need curl curl
 need openssl openssl
 need unshare util-linux

@@ -25,6 +25,23 @@ cache=${DONGMUL_VENDOR_CACHE:-$out/cache}
 lock=$here/lock
 mkdir -p "$cache"
 
+# Parallel builds (several make runs at once) take turns; whoever comes
+# second finds the work done.
+if command -v flock >/dev/null 2>&1 && [ -z "${DONGMUL_FETCH_LOCKED:-}" ]; then
+  export DONGMUL_FETCH_LOCKED=1
+  exec flock "$out/.lock" sh "$0" "$@"
+fi
+if [ -f "$out/.stamp" ]; then
+  fresh=1
+  for f in "$lock" "$0" "$here"/patches/*.patch; do
+    [ -f "$f" ] && [ "$f" -nt "$out/.stamp" ] && fresh=0
+  done
+  if [ "$fresh" = 1 ]; then
+    echo "vendor: up to date"
+    exit 0
+  fi
+fi
+
 die() { echo "vendor/fetch.sh: $*" >&2; exit 1; }
 
 sha_ok() { # file sha256

@@ -1,0 +1,116 @@
+/*
+ * unit_jobs.c — the write lane: group commit, a failing job rolled back
+ * alone, completion after commit, drain on stop; timers.
+ */
+#include "../src/dm.c"
+#include "../src/config.c"
+#include "../src/db.c"
+#include "../src/jobs.c"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#define THREADS 8
+#define PER_THREAD 200
+
+static int insert_job(sqlite3 *w, void *arg)
+{
+	long v = (long)(intptr_t)arg;
+	sqlite3_stmt *st = db_prep(w, "INSERT INTO code(codeId, codeName, codeDesc) VALUES (?1, 'x', 'y')");
+	char id[32];
+	int rc;
+	snprintf(id, sizeof id, "T%ld", v);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	/* every 10th job fails after writing: its row must vanish alone */
+	return v % 10 == 3 ? DM_ECONFLICT : rc;
+}
+
+static void *writer_thread(void *arg)
+{
+	long base = (long)(intptr_t)arg;
+	for (long i = 0; i < PER_THREAD; i++) {
+		long v = base * PER_THREAD + i;
+		int rc = jobs_write(insert_job, (void *)(intptr_t)v);
+		if ((v % 10 == 3) != (rc == DM_ECONFLICT))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static atomic_int done_ok, done_seen_committed;
+static void on_done(void *arg, int status)
+{
+	long v = (long)(intptr_t)arg;
+	char id[32];
+	sqlite3 *r = db_reader();
+	snprintf(id, sizeof id, "T%ld", v);
+	/* called after COMMIT: another connection must already see the row */
+	if (status == DM_OK && db_int(r, "SELECT count(*) FROM code WHERE codeId = ?1", id, 0) == 1)
+		atomic_fetch_add(&done_seen_committed, 1);
+	if (status == DM_OK)
+		atomic_fetch_add(&done_ok, 1);
+}
+
+static atomic_int ticks;
+static void tick(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ticks, 1);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/dongmul-jobs-XXXXXX", cmd[128];
+	pthread_t th[THREADS];
+	jobs_stats_t js;
+	int bad = 0;
+
+	cfg_defaults();
+	dm_log_level = DM_LOG_WARN;
+	if (!mkdtemp(dir) || db_open(dir) != DM_OK)
+		return 2;
+	CHECK(jobs_write(insert_job, (void *)0) == DM_EUNAVAIL, "no writes before start");
+	CHECK(jobs_start(2) == DM_OK, "start");
+	CHECK(jobs_timer("tick", 50, tick, NULL) == DM_OK, "timer registered");
+
+	for (long i = 0; i < THREADS; i++)
+		pthread_create(&th[i], NULL, writer_thread, (void *)(intptr_t)i);
+	for (int i = 0; i < THREADS; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		bad |= r != NULL;
+	}
+	CHECK(!bad, "every job got its own status back");
+	sqlite3 *rd = db_reader();
+	int64_t rows = db_int(rd, "SELECT count(*) FROM code WHERE codeId GLOB 'T[0-9]*'", NULL, -1);
+	CHECK(rows == THREADS * PER_THREAD - THREADS * PER_THREAD / 10, "failed jobs rolled back alone: %lld rows",
+	      (long long)rows);
+	jobs_get_stats(&js);
+	CHECK(js.jobs == THREADS * PER_THREAD && js.batches < js.jobs, "group commit: %llu jobs in %llu batches",
+	      js.jobs, js.batches);
+
+	/* async jobs queued right before stop are all committed */
+	for (long v = 100000; v < 100500; v++)
+		jobs_write_async(insert_job, on_done, (void *)(intptr_t)(v * 10));
+	usleep(200000);
+	CHECK(atomic_load(&ticks) >= 2, "timer ran %d times", atomic_load(&ticks));
+	for (long v = 200000; v < 200500; v++)
+		jobs_write_async(insert_job, on_done, (void *)(intptr_t)(v * 10));
+	jobs_stop();
+	CHECK(atomic_load(&done_ok) == 1000, "all 1000 async jobs completed before stop returned: %d",
+	      atomic_load(&done_ok));
+	CHECK(atomic_load(&done_seen_committed) == 1000, "completion ran after commit: %d",
+	      atomic_load(&done_seen_committed));
+	CHECK(jobs_write_async(insert_job, NULL, NULL) == DM_EUNAVAIL, "no writes after stop");
+	db_thread_exit();
+	db_close();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 2;
+	UNIT_DONE("unit_jobs");
+}
