@@ -129,8 +129,12 @@ $(B)/gen/schema.c: schema.sql vendor/embed.sh
 	@sh vendor/embed.sh schema.sql dm_schema_sql > $@
 
 # ---- tests -----------------------------------------------------------------
-test: deps dongmul static $(addprefix $(B)/dev/test/,$(UNIT_TESTS))
+# CI runs this: every test against the dev build, the static binary in an
+# empty root, then every test again under ASan + UBSan.
+test: deps dongmul static $(addprefix $(B)/dev/test/,$(UNIT_TESTS)) \
+      $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 	@sh test/run.sh dev
+	@sh test/run.sh asan
 
 asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 	@sh test/run.sh asan

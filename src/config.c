@@ -53,8 +53,9 @@ static const opt_t opts[] = {
 	{"ca-bundle", S(ca_bundle), "/etc/ssl/certs/ca-certificates.crt", 0, 0, "FILE CA certificates for outbound TLS"},
 	{"no-email-verification", B(no_email_verification), "0", 0, 0, "sign-up without a verified email"},
 	{"pbkdf2-iterations", I(pbkdf2_iterations), "210000", 1000, 10000000, "N PBKDF2-HMAC-SHA512 iterations for new hashes"},
-	{"access-ttl", I(access_ttl), "3600", 10, 86400 * 7, "SECONDS access token lifetime"},
+	{"access-ttl", I(access_ttl), "3600", 1, 86400 * 7, "SECONDS access token lifetime"},
 	{"refresh-ttl-days", I(refresh_ttl_days), "30", 1, 365, "DAYS refresh token lifetime"},
+	{"code-ttl", I(code_ttl), "600", 1, 86400, "SECONDS an emailed sign-up or reset code stays valid"},
 	{"rate-login", I(rate_login), "10", 1, 100000, "N login attempts per window per IP and per email"},
 	{"rate-mail", I(rate_mail), "5", 1, 100000, "N mail/code requests per window per IP and per email"},
 	{"rate-window", I(rate_window), "300", 1, 86400, "SECONDS rate limit window"},
@@ -148,6 +149,15 @@ static int set_opt(const opt_t *o, const char *val, char *err, size_t errlen)
 	return DM_EINVAL;
 }
 
+static int is_bool_word(const char *v)
+{
+	static const char *w[] = {"0", "1", "true", "false", "yes", "no", "on", "off"};
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+		if (!strcmp(v, w[i]))
+			return 1;
+	return 0;
+}
+
 static void env_name(const opt_t *o, char *buf, size_t cap)
 {
 	size_t n = (size_t)snprintf(buf, cap, "DONGMUL_");
@@ -231,8 +241,12 @@ int cfg_parse(int argc, char **argv, char *err, size_t errlen)
 		const char *val;
 		if (eq)
 			val = eq + 1;
-		else if (o->type == T_BOOL)
+		else if (o->type == T_BOOL) {
+			/* "--flag" alone is on; "--flag 0" / "--flag off" also work */
 			val = "1";
+			if (i + 1 < argc && is_bool_word(argv[i + 1]))
+				val = argv[++i];
+		}
 		else if (i + 1 < argc)
 			val = argv[++i];
 		else {

@@ -38,6 +38,7 @@ typedef struct cfg {
 	int pbkdf2_iterations;
 	int access_ttl;            /* seconds */
 	int refresh_ttl_days;
+	int code_ttl;              /* seconds an emailed code stays valid */
 	int rate_login;            /* attempts per window per IP and per email */
 	int rate_mail;
 	int rate_window;           /* seconds */

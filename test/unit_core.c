@@ -81,6 +81,10 @@ static void test_config(void)
 	CHECK(cfg_parse(1, a6, err, sizeof err) == CFG_ERROR && strstr(err, "needs a value"), "missing value");
 	char *a7[] = {"--smtp", "http://x"};
 	CHECK(cfg_parse(2, a7, err, sizeof err) == CFG_ERROR, "bad smtp scheme");
+	char *a9[] = {"--access-log", "0", "--tls-self-signed", "--no-email-verification", "off"};
+	CHECK(cfg_parse(5, a9, err, sizeof err) == CFG_OK && cfg.access_log == 0 && cfg.tls_self_signed == 1 &&
+		      cfg.no_email_verification == 0,
+	      "a boolean flag takes an optional value: %s", err);
 	setenv("DONGMUL_EXPIRY_INTERVAL", "7", 1);
 	setenv("DONGMUL_CORS_ORIGIN", "https://a.example", 1);
 	char *a8[] = {"--expiry-interval", "9"};
