@@ -1,6 +1,20 @@
 /*
- * account.c — /account/... (see account.h and API.md "Accounts").
+ * account.c — /account/... (see account.h and API.md "Accounts"): emailed
+ * codes, sign-up, login, access and refresh tokens, logout, password reset.
+ *
+ * Identity comes only from a verified token (r->user_id) or from proof:
+ * the password, a code that reached the mailbox, a refresh token. Every
+ * code and login endpoint is rate limited per IP and per email (auth.c).
+ * Email enumeration: /account/sendpassword and /account/changepassword
+ * answer the same whether or not the email exists, and login fails the
+ * same way (after the same hashing work) for an unknown email. The
+ * sign-up endpoints (/account/mail, POST /account) say EMAIL_EXISTS, as
+ * the API contract requires; they are rate limited like the rest.
+ *
+ * Thread-safety: handlers run on civetweb workers and keep everything in
+ * the request; writes go through the write lane (jobs_write).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +25,11 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "mail.h"
+
+#define CODE_TRIES 5                 /* wrong tries that kill a code */
+#define CODE_RESEND_MS 60000         /* one send per minute per email */
+#define VERIFIED_MS (30 * 60 * 1000) /* a checked sign-up code is good for 30 min */
 
 /* Password policy: 8–72 characters with a letter and a digit. */
 static int password_ok(const char *pw)
@@ -33,20 +52,419 @@ static int password_ok(const char *pw)
 
 /* A plausible email: one @, non-empty local and domain parts with a dot,
  * no spaces or control characters, at most 254 bytes. */
-int account_email_ok(const char *e);
 int account_email_ok(const char *e)
 {
 	const char *at;
 	if (!e || strlen(e) > 254 || strlen(e) < 3)
 		return 0;
 	for (const char *p = e; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == '"' || *p == ',')
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == '"' || *p == ',' ||
+		    *p == ';' || *p == '\\')
 			return 0;
 	at = strchr(e, '@');
 	if (!at || at == e || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
 	    e[strlen(e) - 1] == '.')
 		return 0;
 	return 1;
+}
+
+/* Nickname: 2–20 characters, no control characters, not blank. */
+int account_nickname_ok(const char *s)
+{
+	size_t n;
+	int visible = 0;
+	if (!s)
+		return 0;
+	n = dm_utf8_len(s, strlen(s));
+	if (n < 2 || n > 20)
+		return 0;
+	for (const char *p = s; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+		if (*p != ' ')
+			visible = 1;
+	}
+	return visible;
+}
+
+/* 503 with Retry-After: too many password hashes already waiting. */
+static int fail_busy(http_req_t *r)
+{
+	sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',"
+					  "'요청이 많아 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.','code','BUSY')");
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		http_reply_raw(r, 503, "application/json; charset=utf-8", "Retry-After: 1\r\nCache-Control: no-store\r\n",
+			       sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else
+		http_fail_dm(r, DM_EUNAVAIL);
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+/* Counts this request against scope's limit per IP and (when given) per
+ * email. Replies 429 with Retry-After and returns DM_ERATE when over
+ * either; DM_OK otherwise. */
+static int limited(http_req_t *r, const char *scope, const char *email, int limit)
+{
+	char sc[48];
+	int ra_ip = 0, ra_em = 0, ip_rc, em_rc = DM_OK;
+	snprintf(sc, sizeof sc, "%s/ip", scope);
+	ip_rc = auth_rate_hit(sc, r->ip, limit, cfg.rate_window, &ra_ip);
+	if (email && *email) {
+		snprintf(sc, sizeof sc, "%s/email", scope);
+		em_rc = auth_rate_hit(sc, email, limit, cfg.rate_window, &ra_em);
+	}
+	if (ip_rc == DM_OK && em_rc == DM_OK)
+		return DM_OK;
+	http_fail_rate(r, ra_ip > ra_em ? ra_ip : ra_em);
+	return DM_ERATE;
+}
+
+/* ---------------------------------------------------------------- codes */
+
+/* The mail for a code: Korean subject, text and HTML with the code and
+ * the site name. Buffers: subj 200, text 1024, html 3000. */
+static void code_mail(const char *purpose, const char *code, char *subj, char *text, char *html)
+{
+	int signup = !strcmp(purpose, "signup");
+	const char *what = signup ? "회원가입" : "비밀번호 재설정";
+	char ttl[32];
+	if (cfg.code_ttl % 60 == 0)
+		snprintf(ttl, sizeof ttl, "%d분", cfg.code_ttl / 60);
+	else
+		snprintf(ttl, sizeof ttl, "%d초", cfg.code_ttl);
+	snprintf(subj, 200, "[동물마켓] %s 인증번호 안내", what);
+	snprintf(text, 1024,
+		 "안녕하세요, 동물마켓입니다.\n\n%s 인증번호는 %s 입니다.\n\n"
+		 "이 번호는 %s 동안 유효합니다. 본인이 요청하지 않았다면 이 메일을 무시해 주세요.\n\n동물마켓 드림\n",
+		 what, code, ttl);
+	snprintf(html, 3000,
+		 "<!DOCTYPE html><html lang=\"ko\"><head><meta charset=\"utf-8\"><title>동물마켓</title></head>"
+		 "<body style=\"font-family:sans-serif\"><h2>동물마켓</h2>"
+		 "<p>안녕하세요, 동물마켓입니다.</p><p>%s 인증번호는</p>"
+		 "<p style=\"font-size:28px;letter-spacing:4px\"><strong>%s</strong></p>"
+		 "<p>입니다. 이 번호는 %s 동안 유효합니다.</p>"
+		 "<p style=\"color:#888\">본인이 요청하지 않았다면 이 메일을 무시해 주세요.</p></body></html>",
+		 what, code, ttl);
+}
+
+typedef struct code_issue {
+	const char *purpose;   /* "signup" or "reset" */
+	const char *email;
+	int64_t retry_ms;      /* out: throttled for this long */
+} code_issue_t;
+
+/* Write job: issues a new code for (email, purpose) unless one was sent in
+ * the last minute (DM_ERATE), or, for sign-up, the email is taken
+ * (DM_ECONFLICT). Older unused codes die. The mail is queued in the same
+ * transaction. For a reset of an email with no password account, the code
+ * row is written (so the throttle answers exactly as for a real account)
+ * but nothing is mailed. */
+static int code_issue_write(sqlite3 *w, void *arg)
+{
+	code_issue_t *c = arg;
+	sqlite3_stmt *st = NULL;
+	char code[8], hash[65], to[256] = "";
+	int64_t now = dm_now_ms(), last = 0;
+	int rc = DM_ERR, mail = 0;
+
+	st = db_prep(w, "SELECT max(createdDt) FROM emailAuth WHERE email = ?1 AND purpose = ?2");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (last && now - last < CODE_RESEND_MS) {
+		c->retry_ms = CODE_RESEND_MS - (now - last);
+		return DM_ERATE;
+	}
+	st = db_prep(w, "SELECT email FROM user WHERE email = ?1 AND (?2 = 'signup' OR password IS NOT NULL)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		dm_strlcpy(to, (const char *)sqlite3_column_text(st, 0), sizeof to);
+	sqlite3_finalize(st);
+	if (!strcmp(c->purpose, "signup")) {
+		if (to[0])
+			return DM_ECONFLICT;
+		dm_strlcpy(to, c->email, sizeof to);
+		mail = 1;
+	} else
+		mail = to[0] != 0;
+
+	/* 6 digits, the first not zero */
+	snprintf(code, sizeof code, "%06u", 100000u + dm_random_below(900000u));
+	auth_code_hash(c->purpose, c->email, code, hash);
+
+	st = db_prep(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE email = ?1 AND purpose = ?2 AND usedYn = 'N'");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	st = db_prep(w, "INSERT INTO emailAuth(email, purpose, codeHash, expiresDt, createdDt) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now + (int64_t)cfg.code_ttl * 1000);
+	sqlite3_bind_int64(st, 5, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_OK && mail) {
+		char subj[200], text[1024], html[3000];
+		code_mail(c->purpose, code, subj, text, html);
+		rc = mail_queue(w, to, subj, text, html);
+	}
+	memset(code, 0, sizeof code);
+	return rc;
+}
+
+enum { CK_OK, CK_NONE, CK_EXPIRED, CK_WRONG, CK_DEAD };
+
+typedef struct code_check {
+	const char *purpose, *email;
+	char code[8];
+	const char *newphc;    /* reset: the new password's hash */
+	int outcome;           /* CK_* */
+} code_check_t;
+
+/* Write job: checks a code against the newest live code of (email,
+ * purpose). A wrong code counts a try (and the job commits that); the
+ * fifth wrong try kills the code. A right sign-up code marks the email
+ * verified for 30 minutes; a right reset code sets the new password, bumps
+ * tokenGen (every access token dies) and revokes every refresh token. */
+static int code_check_write(sqlite3 *w, void *arg)
+{
+	code_check_t *c = arg;
+	sqlite3_stmt *st;
+	char hash[65], stored[65] = "";
+	int64_t id = 0, expires = 0, now = dm_now_ms();
+	int tries = 0, rc;
+
+	st = db_prep(w, "SELECT emailAuthId, codeHash, tries, expiresDt FROM emailAuth WHERE email = ?1 "
+			"AND purpose = ?2 AND usedYn = 'N' AND verifiedUntil IS NULL ORDER BY emailAuthId DESC LIMIT 1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		dm_strlcpy(stored, (const char *)sqlite3_column_text(st, 1), sizeof stored);
+		tries = sqlite3_column_int(st, 2);
+		expires = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (!id) {
+		c->outcome = CK_NONE;
+		return DM_OK;
+	}
+	if (tries >= CODE_TRIES) {
+		c->outcome = CK_DEAD;
+		return DM_OK;
+	}
+	if (expires <= now) {
+		c->outcome = CK_EXPIRED;
+		return DM_OK;
+	}
+	auth_code_hash(c->purpose, c->email, c->code, hash);
+	if (strlen(stored) != 64 || !auth_ct_equal(hash, stored, 64)) {
+		st = db_prep(w, "UPDATE emailAuth SET tries = tries + 1 WHERE emailAuthId = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, id);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+		c->outcome = tries + 1 >= CODE_TRIES ? CK_DEAD : CK_WRONG;
+		return rc;
+	}
+	if (!strcmp(c->purpose, "signup")) {
+		st = db_prep(w, "UPDATE emailAuth SET verifiedUntil = ?2 WHERE emailAuthId = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now + VERIFIED_MS);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+		c->outcome = CK_OK;
+		return rc;
+	}
+	/* reset: the code is used up, the password set, every session ends */
+	st = db_prep(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE emailAuthId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	st = db_prep(w, "UPDATE user SET password = ?2, tokenGen = tokenGen + 1 WHERE email = ?1 "
+			"AND password IS NOT NULL RETURNING userId");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->newphc, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		/* no such account (a code that was never mailed): as if wrong */
+		c->outcome = CK_NONE;
+		return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+	}
+	id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	c->outcome = CK_OK;
+	return rc;
+}
+
+/* Replies for a failed check outcome. */
+static int fail_check(http_req_t *r, int outcome)
+{
+	switch (outcome) {
+	case CK_NONE:
+		return http_fail(r, 400, "CODE_NOT_FOUND", "인증번호를 먼저 요청해 주세요.");
+	case CK_EXPIRED:
+		return http_fail(r, 400, "CODE_EXPIRED", "인증번호가 만료되었습니다. 다시 요청해 주세요.");
+	case CK_DEAD:
+		return http_fail(r, 400, "CODE_LOCKED", "인증번호를 5회 잘못 입력했습니다. 인증번호를 다시 요청해 주세요.");
+	default:
+		return http_fail(r, 400, "CODE_MISMATCH", "인증번호가 일치하지 않습니다.");
+	}
+}
+
+/* Reads a 6-digit code field (a JSON number, or a string of digits) into
+ * code. DM_OK or DM_EINVAL. */
+static int read_code(http_req_t *r, const char *field, char code[8])
+{
+	int64_t v;
+	if (json_int(&r->json, field, 1, &v) != DM_OK || v < 100000 || v > 999999)
+		return DM_EINVAL;
+	snprintf(code, 8, "%06lld", (long long)v);
+	return DM_OK;
+}
+
+/* Issues a code and replies (shared by /account/mail and sendpassword). */
+static int issue_and_reply(http_req_t *r, const char *purpose, const char *email)
+{
+	code_issue_t c = {.purpose = purpose, .email = email};
+	int rc = jobs_write(code_issue_write, &c);
+	if (rc == DM_ERATE)
+		return http_fail_rate(r, (int)((c.retry_ms + 999) / 1000));
+	if (rc == DM_ECONFLICT)
+		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	return http_ok(r);
+}
+
+/* POST /account/mail {email}: sends a sign-up code. */
+static int h_mail(http_req_t *r)
+{
+	const char *email;
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	email = json_str(&r->json, "email", 3, 254);
+	if (limited(r, "mail", account_email_ok(email) ? email : NULL, cfg.rate_mail) != DM_OK)
+		return DM_OK;
+	if (!account_email_ok(email))
+		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+	if (db_int(r->db, "SELECT count(*) FROM user WHERE email = ?1", email, 0) > 0)
+		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+	return issue_and_reply(r, "signup", email);
+}
+
+/* POST /account/mail/check {email, authchkNum}: verifies a sign-up code. */
+static int h_mail_check(http_req_t *r)
+{
+	code_check_t c;
+	const char *email;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	memset(&c, 0, sizeof c);
+	email = json_str(&r->json, "email", 3, 254);
+	if (limited(r, "check", account_email_ok(email) ? email : NULL, cfg.rate_login) != DM_OK)
+		return DM_OK;
+	if (!account_email_ok(email))
+		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+	if (read_code(r, "authchkNum", c.code) != DM_OK)
+		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
+	c.purpose = "signup";
+	c.email = email;
+	rc = jobs_write(code_check_write, &c);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (c.outcome != CK_OK)
+		return fail_check(r, c.outcome);
+	return http_ok(r);
+}
+
+/* POST /account/sendpassword {email}: a reset code, the same reply whether
+ * or not the email has an account. */
+static int h_sendpassword(http_req_t *r)
+{
+	const char *email;
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	email = json_str(&r->json, "email", 3, 254);
+	if (limited(r, "sendpw", account_email_ok(email) ? email : NULL, cfg.rate_mail) != DM_OK)
+		return DM_OK;
+	if (!account_email_ok(email))
+		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+	return issue_and_reply(r, "reset", email);
+}
+
+/* POST /account/changepassword {email, passwordchkNum, newpassword}. */
+static int h_changepassword(http_req_t *r)
+{
+	code_check_t c;
+	char phc[AUTH_PHC_MAX];
+	const char *email, *pw;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	memset(&c, 0, sizeof c);
+	email = json_str(&r->json, "email", 3, 254);
+	pw = json_str(&r->json, "newpassword", 1, 200);
+	if (limited(r, "changepw", account_email_ok(email) ? email : NULL, cfg.rate_login) != DM_OK)
+		return DM_OK;
+	if (!account_email_ok(email))
+		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+	if (read_code(r, "passwordchkNum", c.code) != DM_OK)
+		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
+	if (!password_ok(pw))
+		return http_fail(r, 400, "INVALID_PASSWORD", "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.");
+	rc = auth_password_hash(pw, phc);
+	if (rc == DM_EUNAVAIL)
+		return fail_busy(r);
+	if (rc != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	c.purpose = "reset";
+	c.email = email;
+	c.newphc = phc;
+	rc = jobs_write(code_check_write, &c);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (c.outcome != CK_OK)
+		return fail_check(r, c.outcome);
+	return http_ok(r);
 }
 
 /* ------------------------------------------------------------- sign-up */
@@ -90,6 +508,7 @@ static int signup_write(sqlite3 *w, void *arg)
 		rc = DM_OK;
 		break;
 	case SQLITE_CONSTRAINT:
+	case SQLITE_CONSTRAINT_UNIQUE:
 		rc = DM_ECONFLICT;
 		break;
 	default:
@@ -99,6 +518,7 @@ static int signup_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
+/* POST /account {email, nickname, password}. */
 static int h_signup(http_req_t *r)
 {
 	signup_t s;
@@ -112,13 +532,20 @@ static int h_signup(http_req_t *r)
 	const char *pw = json_str(&r->json, "password", 1, 200);
 	if (!s.email || !account_email_ok(s.email))
 		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
-	if (!s.nickname)
+	if (!account_nickname_ok(s.nickname))
 		return http_fail(r, 400, "INVALID_NICKNAME", "닉네임은 2~20자여야 합니다.");
 	if (!password_ok(pw))
 		return http_fail(r, 400, "INVALID_PASSWORD", "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.");
 	if (db_int(r->db, "SELECT count(*) FROM user WHERE email = ?1", s.email, 0) > 0)
 		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
-	if (auth_password_hash(pw, s.phc) != DM_OK)
+	if (!cfg.no_email_verification &&
+	    db_int(r->db, "SELECT count(*) FROM emailAuth WHERE email = ?1 AND purpose = 'signup' AND usedYn = 'N' "
+			  "AND verifiedUntil > dm_now()", s.email, 0) == 0)
+		return http_fail(r, 403, "EMAIL_NOT_VERIFIED", "이메일 인증을 먼저 완료해 주세요.");
+	rc = auth_password_hash(pw, s.phc);
+	if (rc == DM_EUNAVAIL)
+		return fail_busy(r);
+	if (rc != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	rc = jobs_write(signup_write, &s);
 	if (rc == DM_ECONFLICT)
@@ -137,29 +564,40 @@ static int h_signup(http_req_t *r)
 
 /* ------------------------------------------------------------ sessions */
 
+enum { RF_NEW, RF_ROTATED, RF_BAD, RF_REUSED };
+
 typedef struct session {
-	int64_t user_id;
-	const char *family;       /* NULL: new family */
-	char token[44], hash[65], fam[44];
+	int64_t user_id;          /* in (new) or out (rotated) */
+	char fam[48];             /* the refresh-token family (new: generated) */
+	char token[44], hash[65]; /* the new refresh token */
+	char old_hash[65];        /* rotation: the presented token's hash */
 	char rehash_phc[AUTH_PHC_MAX];
+	int outcome;              /* RF_* */
 } session_t;
 
-static int session_write(sqlite3 *w, void *arg)
+static int insert_refresh(sqlite3 *w, session_t *s)
 {
-	session_t *s = arg;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = db_prep(w, "INSERT INTO refreshToken(userId, familyId, tokenHash, expiresDt, createdDt) "
+				      "VALUES (?1, ?2, ?3, dm_now() + ?4 * 86400000, dm_now())");
 	int rc;
-
-	st = db_prep(w, "INSERT INTO refreshToken(userId, familyId, tokenHash, expiresDt, createdDt) "
-			"VALUES (?1, ?2, ?3, dm_now() + ?4 * 86400000, dm_now())");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, s->user_id);
-	sqlite3_bind_text(st, 2, s->family ? s->family : s->fam, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->fam, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, s->hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, cfg.refresh_ttl_days);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Write job: a new session (a new refresh token in s->fam, and the
+ * password rehash when asked). */
+static int session_write(sqlite3 *w, void *arg)
+{
+	session_t *s = arg;
+	sqlite3_stmt *st;
+	int rc = insert_refresh(w, s);
 	if (rc == DM_OK && s->rehash_phc[0]) {
 		st = db_prep(w, "UPDATE user SET password = ?2 WHERE userId = ?1");
 		if (!st)
@@ -168,36 +606,110 @@ static int session_write(sqlite3 *w, void *arg)
 		sqlite3_bind_text(st, 2, s->rehash_phc, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 		sqlite3_finalize(st);
+		if (rc == DM_OK)
+			dm_info("user %lld: password rehashed with %d iterations", (long long)s->user_id,
+				cfg.pbkdf2_iterations);
 	}
+	s->outcome = RF_NEW;
 	return rc;
 }
 
-/* Writes the refresh token and replies with the session. rehash_phc may be
- * NULL (no password rehash). */
+/* Write job: rotates the refresh token whose hash is s->old_hash. A token
+ * already rotated (or revoked by reuse detection) revokes its whole family
+ * (RF_REUSED, committed); unknown, expired or logged-out tokens are
+ * RF_BAD. */
+static int rotate_write(sqlite3 *w, void *arg)
+{
+	session_t *s = arg;
+	sqlite3_stmt *st;
+	int64_t id = 0, expires = 0;
+	int used = 0, revoked = 0, rc;
+
+	st = db_prep(w, "SELECT refreshTokenId, userId, familyId, usedYn = 'Y', revokedYn = 'Y', expiresDt "
+			"FROM refreshToken WHERE tokenHash = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, s->old_hash, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		s->user_id = sqlite3_column_int64(st, 1);
+		dm_strlcpy(s->fam, (const char *)sqlite3_column_text(st, 2), sizeof s->fam);
+		used = sqlite3_column_int(st, 3);
+		revoked = sqlite3_column_int(st, 4);
+		expires = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_finalize(st);
+	s->outcome = RF_BAD;
+	if (!id || (revoked && !used) || expires <= dm_now_ms())
+		return DM_OK;
+	if (used) {
+		/* a rotated token came back: someone holds a copy. End the
+		 * whole family (and so every access token issued in it). */
+		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, s->fam, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+		s->outcome = RF_REUSED;
+		dm_warn("refresh token reuse for user %lld: session family revoked", (long long)s->user_id);
+		return rc;
+	}
+	st = db_prep(w, "UPDATE refreshToken SET usedYn = 'Y' WHERE refreshTokenId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_OK)
+		rc = insert_refresh(w, s);
+	if (rc == DM_OK)
+		s->outcome = RF_ROTATED;
+	return rc;
+}
+
+/* Signs the access token for s (after its write committed) and replies
+ * like login. */
+static int reply_tokens(http_req_t *r, session_t *s)
+{
+	char jwt[700], idtxt[24];
+	sqlite3_stmt *st;
+	int64_t gen;
+
+	snprintf(idtxt, sizeof idtxt, "%lld", (long long)s->user_id);
+	gen = db_int(r->db, "SELECT tokenGen FROM user WHERE userId = CAST(?1 AS INTEGER)", idtxt, -1);
+	if (gen < 0)
+		return http_fail_dm(r, DM_EAUTH);
+	if (auth_jwt_sign_fam(s->user_id, gen, cfg.access_ttl, s->fam, jwt, sizeof jwt, NULL) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',address,"
+			    "'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
+			    "'refreshToken',?3) FROM user WHERE userId = ?1");
+	if (st) {
+		sqlite3_bind_int64(st, 1, s->user_id);
+		sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, s->token, -1, SQLITE_TRANSIENT);
+	}
+	return http_reply_stmt(r, 200, st);
+}
+
+/* A new session for user_id: a refresh token in a new family (or family),
+ * the password rehash when rehash_phc, then the reply. */
 static int reply_session(http_req_t *r, int64_t user_id, const char *family, const char *rehash_phc)
 {
 	session_t s;
-	char jwt[600];
-	auth_claims_t c;
-	sqlite3_stmt *st;
 	int rc;
-	int64_t gen;
 
 	memset(&s, 0, sizeof s);
-	{
-		char idtxt[24];
-		snprintf(idtxt, sizeof idtxt, "%lld", (long long)user_id);
-		gen = db_int(r->db, "SELECT tokenGen FROM user WHERE userId = CAST(?1 AS INTEGER)", idtxt, -1);
-		if (gen < 0)
-			return http_fail_dm(r, DM_EAUTH);
-	}
 	s.user_id = user_id;
-	s.family = family;
 	if (rehash_phc)
 		dm_strlcpy(s.rehash_phc, rehash_phc, sizeof s.rehash_phc);
 	if (auth_refresh_new(s.token, s.hash) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
-	if (!family) {
+	if (family) {
+		if (dm_strlcpy(s.fam, family, sizeof s.fam) != DM_OK)
+			return http_fail_dm(r, DM_EINVAL);
+	} else {
 		unsigned char rnd[16];
 		if (dm_random(rnd, sizeof rnd) != DM_OK)
 			return http_fail_dm(r, DM_ERR);
@@ -206,17 +718,7 @@ static int reply_session(http_req_t *r, int64_t user_id, const char *family, con
 	rc = jobs_write(session_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (auth_jwt_sign(user_id, gen, cfg.access_ttl, jwt, sizeof jwt, &c) != DM_OK)
-		return http_fail_dm(r, DM_ERR);
-	st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',address,"
-			    "'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
-			    "'refreshToken',?3) FROM user WHERE userId = ?1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, user_id);
-		sqlite3_bind_text(st, 2, jwt, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, s.token, -1, SQLITE_STATIC);
-	}
-	return http_reply_stmt(r, 200, st);
+	return reply_tokens(r, &s);
 }
 
 int account_reply_session(http_req_t *r, int64_t user_id, const char *family)
@@ -224,6 +726,12 @@ int account_reply_session(http_req_t *r, int64_t user_id, const char *family)
 	return reply_session(r, user_id, family, NULL);
 }
 
+static int fail_login(http_req_t *r)
+{
+	return http_fail(r, 401, "LOGIN_FAILED", "이메일 또는 비밀번호가 올바르지 않습니다.");
+}
+
+/* POST /account/login {email, password}. */
 static int h_login(http_req_t *r)
 {
 	const char *email, *pw;
@@ -236,6 +744,8 @@ static int h_login(http_req_t *r)
 		return DM_OK;
 	email = json_str(&r->json, "email", 1, 254);
 	pw = json_str(&r->json, "password", 1, 200);
+	if (limited(r, "login", email, cfg.rate_login) != DM_OK)
+		return DM_OK;
 	if (!email || !pw)
 		return http_fail(r, 400, "INVALID_INPUT", "이메일과 비밀번호를 입력해 주세요.");
 	st = db_prep(r->db, "SELECT userId, password FROM user WHERE email = ?1");
@@ -251,15 +761,117 @@ static int h_login(http_req_t *r)
 	if (!uid || !phc[0]) {
 		/* the same work either way: no timing difference for unknown emails */
 		char dummy[AUTH_PHC_MAX];
-		auth_password_hash(pw, dummy);
-		return http_fail(r, 401, "LOGIN_FAILED", "이메일 또는 비밀번호가 올바르지 않습니다.");
+		if (auth_password_hash(pw, dummy) == DM_EUNAVAIL)
+			return fail_busy(r);
+		return fail_login(r);
 	}
 	rc = auth_password_verify(pw, phc, &rehash);
+	if (rc == DM_EUNAVAIL)
+		return fail_busy(r);
 	if (rc != DM_OK)
-		return http_fail(r, 401, "LOGIN_FAILED", "이메일 또는 비밀번호가 올바르지 않습니다.");
+		return fail_login(r);
 	if (rehash && auth_password_hash(pw, newphc) != DM_OK)
 		newphc[0] = 0;
 	return reply_session(r, uid, NULL, newphc[0] ? newphc : NULL);
+}
+
+/* POST /account/refresh {refreshToken}: a new pair; the old token is spent.
+ * A spent token presented again revokes its whole family. */
+static int h_refresh(http_req_t *r)
+{
+	session_t s;
+	const char *tok;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	tok = json_str(&r->json, "refreshToken", 1, 200);
+	if (limited(r, "refresh", NULL, cfg.rate_login * 10) != DM_OK)
+		return DM_OK;
+	if (!tok)
+		return http_fail(r, 400, "INVALID_INPUT", "refreshToken이 필요합니다.");
+	memset(&s, 0, sizeof s);
+	auth_sha256_hex(tok, s.old_hash);
+	if (auth_refresh_new(s.token, s.hash) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	rc = jobs_write(rotate_write, &s);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (s.outcome == RF_REUSED)
+		return http_fail(r, 401, "REFRESH_REUSED", "이미 사용된 토큰입니다. 다시 로그인해 주세요.");
+	if (s.outcome != RF_ROTATED)
+		return http_fail(r, 401, "REFRESH_INVALID", "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요.");
+	return reply_tokens(r, &s);
+}
+
+typedef struct logout {
+	int64_t user_id, exp_ms;
+	const char *jti, *fam;
+	int all;
+} logout_t;
+
+/* Write job: revokes the access token (jti) and the refresh tokens of its
+ * family (all of the user's, with all, or when the token names no
+ * family); with all, also bumps tokenGen so every access token dies. */
+static int logout_write(sqlite3 *w, void *arg)
+{
+	logout_t *l = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	st = db_prep(w, "INSERT OR IGNORE INTO revokedToken(jti, expiresDt) VALUES (?1, ?2)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, l->jti, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, l->exp_ms);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	if (l->all || !l->fam || !*l->fam)
+		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1");
+	else
+		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1 AND familyId = ?2");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, l->user_id);
+	if (!(l->all || !l->fam || !*l->fam))
+		sqlite3_bind_text(st, 2, l->fam, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_OK && l->all) {
+		st = db_prep(w, "UPDATE user SET tokenGen = tokenGen + 1 WHERE userId = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, l->user_id);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+/* GET /account/logout[?all=1]: ends this session — this access token and
+ * every refresh token of its login (its family), so the other devices stay
+ * signed in; ?all=1 ends every session of the user. */
+static int h_logout(http_req_t *r)
+{
+	auth_claims_t c;
+	logout_t l;
+	char all[8];
+	int rc;
+
+	if (auth_bearer(r->db, http_header(r, "Authorization"), &c) != DM_OK || c.sub != r->user_id)
+		return http_fail_dm(r, DM_EAUTH);
+	memset(&l, 0, sizeof l);
+	l.user_id = r->user_id;
+	l.exp_ms = c.exp * 1000;
+	l.jti = c.jti;
+	l.fam = c.fam;
+	l.all = http_query(r, "all", all, sizeof all) == DM_OK && (!strcmp(all, "1") || !strcmp(all, "true"));
+	rc = jobs_write(logout_write, &l);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	return http_ok(r);
 }
 
 /* POST /account/reset: who am I (the seed calls it on every render). */
@@ -273,16 +885,44 @@ static int h_reset(http_req_t *r)
 	return http_reply_stmt(r, 200, st);
 }
 
+/* ------------------------------------------------------------- cleanup */
+
+static int cleanup_write(sqlite3 *w, void *unused)
+{
+	(void)unused;
+	return db_exec(w, "DELETE FROM emailAuth WHERE max(expiresDt, coalesce(verifiedUntil, 0)) < dm_now() - 86400000;"
+			  "DELETE FROM revokedToken WHERE expiresDt < dm_now();"
+			  "DELETE FROM refreshToken WHERE expiresDt < dm_now();"
+			  "DELETE FROM outbox WHERE sentDt < dm_now() - 7 * 86400000 "
+			  "  OR (sentDt IS NULL AND createdDt < dm_now() - 30 * 86400000);");
+}
+
+/* Timer: drops expired codes, revoked-token entries, refresh tokens and
+ * old mail. */
+static void cleanup(void *unused)
+{
+	(void)unused;
+	if (jobs_write(cleanup_write, NULL) != DM_OK)
+		dm_warn("account: cleanup failed");
+}
+
 static const http_route_t routes[] = {
 	{"POST", "/account", h_signup, HTTP_PUBLIC},
+	{"POST", "/account/mail", h_mail, HTTP_PUBLIC},
+	{"POST", "/account/mail/check", h_mail_check, HTTP_PUBLIC},
 	{"POST", "/account/login", h_login, HTTP_PUBLIC},
+	{"POST", "/account/refresh", h_refresh, HTTP_PUBLIC},
+	{"GET", "/account/logout", h_logout, HTTP_AUTH},
+	{"POST", "/account/logout", h_logout, HTTP_AUTH},
 	{"POST", "/account/reset", h_reset, HTTP_AUTH},
+	{"POST", "/account/sendpassword", h_sendpassword, HTTP_PUBLIC},
+	{"POST", "/account/changepassword", h_changepassword, HTTP_PUBLIC},
 };
 
 int account_init(void)
 {
 	http_routes(routes, sizeof routes / sizeof routes[0]);
-	return DM_OK;
+	return jobs_timer("account-cleanup", 10 * 60 * 1000, cleanup, NULL);
 }
 
 void account_stop(void)

@@ -19,4 +19,11 @@ void account_stop(void);
  * refreshToken}. Used by login, refresh and social sign-in. */
 int account_reply_session(http_req_t *r, int64_t user_id, const char *family);
 
+/* 1 if e looks like an email we accept (one @, a dotted domain, no spaces,
+ * control characters or header-breaking punctuation, at most 254 bytes). */
+int account_email_ok(const char *e);
+/* 1 if s is an acceptable nickname: 2–20 characters, no control
+ * characters, not blank. */
+int account_nickname_ok(const char *s);
+
 #endif

@@ -22,8 +22,12 @@
 static unsigned char jwt_key[KEY_LEN];
 static int have_key;
 
+static int hmac256(const unsigned char *key, size_t keylen, const char *msg, size_t n, unsigned char out[32]);
+static unsigned char code_key[32];   /* HMAC key of emailed codes, derived from jwt_key */
+static unsigned char rate_seed[32];  /* keys the rate limiter's fingerprints (random per run) */
+
 /* Reads or creates DIR/jwt.key (32 random bytes, mode 0600). */
-int auth_init(const char *datadir)
+static int load_key(const char *datadir)
 {
 	char path[1024];
 	int fd, rc = DM_ERR;
@@ -67,8 +71,20 @@ int auth_init(const char *datadir)
 	return DM_OK;
 }
 
+int auth_init(const char *datadir)
+{
+	static const char label[] = "dongmul email code key v1";
+	if (load_key(datadir) != DM_OK)
+		return DM_ERR;
+	if (hmac256(jwt_key, KEY_LEN, label, sizeof label - 1, code_key) != DM_OK ||
+	    dm_random(rate_seed, sizeof rate_seed) != DM_OK)
+		return DM_ERR;
+	return DM_OK;
+}
+
 void auth_shutdown(void)
 {
+	memset(code_key, 0, sizeof code_key);
 	memset(jwt_key, 0, sizeof jwt_key);
 	have_key = 0;
 }
@@ -101,8 +117,14 @@ int auth_jwt_sign_key(const unsigned char *key, size_t keylen, const char *heade
 
 int auth_jwt_sign(int64_t user_id, int64_t gen, int ttl_s, char *out, size_t cap, auth_claims_t *claims)
 {
+	return auth_jwt_sign_fam(user_id, gen, ttl_s, NULL, out, cap, claims);
+}
+
+int auth_jwt_sign_fam(int64_t user_id, int64_t gen, int ttl_s, const char *fam, char *out, size_t cap,
+		      auth_claims_t *claims)
+{
 	unsigned char rnd[16];
-	char payload[256];
+	char payload[320], famclaim[80] = "";
 	auth_claims_t c;
 
 	if (!have_key || dm_random(rnd, sizeof rnd) != DM_OK)
@@ -113,21 +135,30 @@ int auth_jwt_sign(int64_t user_id, int64_t gen, int ttl_s, char *out, size_t cap
 	c.gen = gen;
 	c.iat = dm_now_ms() / 1000;
 	c.exp = c.iat + ttl_s;
-	snprintf(payload, sizeof payload, "{\"sub\":\"%lld\",\"gen\":%lld,\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"}",
-		 (long long)c.sub, (long long)c.gen, (long long)c.iat, (long long)c.exp, c.jti);
+	if (fam && *fam) {
+		/* families are base64url (no quoting needed); refuse anything else */
+		if (strspn(fam, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(fam) ||
+		    dm_strlcpy(c.fam, fam, sizeof c.fam) != DM_OK)
+			return DM_EINVAL;
+		snprintf(famclaim, sizeof famclaim, ",\"fam\":\"%s\"", fam);
+	}
+	snprintf(payload, sizeof payload,
+		 "{\"sub\":\"%lld\",\"gen\":%lld,\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\"%s}", (long long)c.sub,
+		 (long long)c.gen, (long long)c.iat, (long long)c.exp, c.jti, famclaim);
 	if (claims)
 		*claims = c;
 	return auth_jwt_sign_key(jwt_key, KEY_LEN, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, out, cap);
 }
 
-/* Constant-time comparison of n bytes. */
-static int ct_equal(const unsigned char *a, const unsigned char *b, size_t n)
+int auth_ct_equal(const void *a, const void *b, size_t n)
 {
+	const volatile unsigned char *x = a, *y = b;
 	unsigned char d = 0;
 	for (size_t i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
+		d |= x[i] ^ y[i];
 	return d == 0;
 }
+#define ct_equal auth_ct_equal
 
 int auth_jwt_verify_key(sqlite3 *db, const unsigned char *key, size_t keylen, const char *token, int64_t now_s,
 			auth_claims_t *claims)
@@ -167,7 +198,7 @@ int auth_jwt_verify_key(sqlite3 *db, const unsigned char *key, size_t keylen, co
 		     "AND json_type(?1,'$.crit') IS NULL, "
 		     "CAST(json_extract(?2,'$.sub') AS INTEGER), json_type(?2,'$.iat'), json_extract(?2,'$.iat'), "
 		     "json_type(?2,'$.exp'), json_extract(?2,'$.exp'), json_extract(?2,'$.jti'), "
-		     "coalesce(json_extract(?2,'$.gen'), 0)");
+		     "coalesce(json_extract(?2,'$.gen'), 0), json_extract(?2,'$.fam')");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_text(st, 1, header, (int)hl, SQLITE_STATIC);
@@ -186,7 +217,10 @@ int auth_jwt_verify_key(sqlite3 *db, const unsigned char *key, size_t keylen, co
 		c.iat = sqlite3_column_int64(st, 3);
 		c.exp = sqlite3_column_int64(st, 5);
 		c.gen = sqlite3_column_int64(st, 7);
+		const char *fam = (const char *)sqlite3_column_text(st, 8);
 		if (jti && dm_strlcpy(c.jti, jti, sizeof c.jti) != DM_OK)
+			goto done;
+		if (fam && sqlite3_column_type(st, 8) == SQLITE_TEXT && dm_strlcpy(c.fam, fam, sizeof c.fam) != DM_OK)
 			goto done;
 		if (now_s == 0)
 			now_s = dm_now_ms() / 1000;
@@ -227,14 +261,19 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 		return DM_EAUTH;
 	/* the user exists, the token is not revoked (logout), and it carries
 	 * the user's current token generation (a revoke-all bumps it) */
+	/* ... and, when it names its login's refresh family, that family was
+	 * not revoked (logout, or a stolen refresh token caught on reuse) */
 	st = db_prep(db,
 		     "SELECT 1 FROM user u WHERE u.userId = ?1 AND u.tokenGen = ?2 "
-		     "AND NOT EXISTS (SELECT 1 FROM revokedToken WHERE jti = ?3)");
+		     "AND NOT EXISTS (SELECT 1 FROM revokedToken WHERE jti = ?3) "
+		     "AND (?4 = '' OR NOT EXISTS (SELECT 1 FROM refreshToken WHERE familyId = ?4 "
+		     "AND revokedYn = 'Y'))");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, c.sub);
 	sqlite3_bind_int64(st, 2, c.gen);
 	sqlite3_bind_text(st, 3, c.jti, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c.fam, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		rc = DM_OK;
 		if (claims)
@@ -245,6 +284,9 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 }
 
 /* ------------------------------------------------------------ passwords */
+
+#include <pthread.h>
+#include <time.h>
 
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/sha256.h>
@@ -308,13 +350,85 @@ static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, uns
 		       : DM_ERR;
 }
 
+/*
+ * Hashing admission. One PBKDF2 at 210,000 iterations costs a core for a
+ * noticeable time (see the measurement in test/unit_auth.c); a burst of
+ * logins run on as many civetweb workers would take every core and every
+ * worker, and chat, feeds and the write lane would starve. So hashes are
+ * admitted through a counting semaphore: 1 at a time on a machine with 1–2
+ * cores (one core always stays free for everything else), 2 with more.
+ * Requests wait their turn, but at most `threads/4` of them (at least 2):
+ * past that, or after waiting 10 s, the caller gets DM_EUNAVAIL and answers
+ * 503 with Retry-After at once, so at most a quarter of the workers can
+ * ever be parked here and the rest keep serving chat and feeds. Waiting on
+ * a semaphore (rather than handing the work to other threads) keeps the
+ * code simple: the worker would have to wait for the result anyway.
+ * Thread-safety: hash_lock guards the counters.
+ */
+static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hash_cond = PTHREAD_COND_INITIALIZER;
+static int hash_running, hash_waiting;
+
+static int hash_slots(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 2 ? 2 : 1;
+}
+
+static int hash_enter(void)
+{
+	int max_wait = cfg.threads / 4 > 2 ? cfg.threads / 4 : 2, slots = hash_slots();
+	struct timespec until;
+	int rc = DM_OK;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&hash_lock);
+	if (hash_running >= slots && hash_waiting >= max_wait) {
+		pthread_mutex_unlock(&hash_lock);
+		return DM_EUNAVAIL;
+	}
+	hash_waiting++;
+	while (hash_running >= slots && rc == DM_OK)
+		if (pthread_cond_timedwait(&hash_cond, &hash_lock, &until) == ETIMEDOUT && hash_running >= slots)
+			rc = DM_EUNAVAIL;
+	hash_waiting--;
+	if (rc == DM_OK)
+		hash_running++;
+	pthread_mutex_unlock(&hash_lock);
+	return rc;
+}
+
+static void hash_leave(void)
+{
+	pthread_mutex_lock(&hash_lock);
+	hash_running--;
+	pthread_cond_signal(&hash_cond);
+	pthread_mutex_unlock(&hash_lock);
+}
+
+/* pbkdf2() through the admission gate. */
+static int pbkdf2_gated(const char *pw, const unsigned char *salt, size_t saltlen, unsigned iter, unsigned char *out,
+			size_t outlen)
+{
+	int rc = hash_enter();
+	if (rc != DM_OK)
+		return rc;
+	rc = pbkdf2(pw, salt, saltlen, iter, out, outlen);
+	hash_leave();
+	return rc;
+}
+
 int auth_password_hash(const char *pw, char out[AUTH_PHC_MAX])
 {
 	unsigned char salt[16], dk[64];
 	char s64[32], h64[96];
-	if (dm_random(salt, sizeof salt) != DM_OK ||
-	    pbkdf2(pw, salt, sizeof salt, (unsigned)cfg.pbkdf2_iterations, dk, sizeof dk) != DM_OK)
+	int rc;
+	if (dm_random(salt, sizeof salt) != DM_OK)
 		return DM_ERR;
+	rc = pbkdf2_gated(pw, salt, sizeof salt, (unsigned)cfg.pbkdf2_iterations, dk, sizeof dk);
+	if (rc != DM_OK)
+		return rc;
 	b64_nopad(salt, sizeof salt, s64);
 	b64_nopad(dk, sizeof dk, h64);
 	return dm_snprintf(out, AUTH_PHC_MAX, "$pbkdf2-sha512$i=%d$%s$%s", cfg.pbkdf2_iterations, s64, h64) ==
@@ -345,8 +459,11 @@ int auth_password_verify(const char *pw, const char *phc, int *rehash)
 	hl = b64_nopad_decode(d2 + 1, strlen(d2 + 1), want, sizeof want);
 	if (sl < 8 || hl < 16)
 		return DM_EINVAL;
-	if (pbkdf2(pw, salt, (size_t)sl, (unsigned)iter, got, (size_t)hl) != DM_OK)
-		return DM_ERR;
+	{
+		int rc = pbkdf2_gated(pw, salt, (size_t)sl, (unsigned)iter, got, (size_t)hl);
+		if (rc != DM_OK)
+			return rc;
+	}
 	if (!ct_equal(got, want, (size_t)hl))
 		return DM_EAUTH;
 	if (rehash)
@@ -369,4 +486,128 @@ int auth_refresh_new(char token[44], char hash_hex[65])
 	dm_b64url_encode(rnd, sizeof rnd, token);
 	auth_sha256_hex(token, hash_hex);
 	return DM_OK;
+}
+
+/* ---------------------------------------------------------- email codes */
+
+void auth_code_hash(const char *purpose, const char *email, const char *code, char out[65])
+{
+	char msg[400];
+	unsigned char mac[32];
+	size_t n = 0;
+	n = (size_t)snprintf(msg, sizeof msg, "%s\n%s\n%s", purpose, email, code);
+	if (n >= sizeof msg)
+		n = sizeof msg - 1;
+	/* emails are compared case-insensitively (COLLATE NOCASE): hash the
+	 * ASCII-lower-cased form */
+	for (size_t i = 0; i < n; i++)
+		if (msg[i] >= 'A' && msg[i] <= 'Z')
+			msg[i] = (char)(msg[i] - 'A' + 'a');
+	if (hmac256(code_key, sizeof code_key, msg, n, mac) != DM_OK)
+		memset(mac, 0, sizeof mac); /* cannot happen with SHA-256 compiled in */
+	dm_hex(mac, sizeof mac, out);
+}
+
+/* ----------------------------------------------------------------- RS256 */
+
+#include <mbedtls/rsa.h>
+
+int auth_rs256_verify(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen, const char *msg,
+		      size_t msglen, const unsigned char *sig, size_t siglen)
+{
+	mbedtls_rsa_context rsa;
+	unsigned char hash[32];
+	int rc = DM_EAUTH;
+
+	mbedtls_rsa_init(&rsa);
+	if (mbedtls_rsa_import_raw(&rsa, n, nlen, NULL, 0, NULL, 0, NULL, 0, e, elen) != 0 ||
+	    mbedtls_rsa_complete(&rsa) != 0 || mbedtls_rsa_check_pubkey(&rsa) != 0)
+		goto done;
+	if (mbedtls_rsa_get_bitlen(&rsa) < 2048 || mbedtls_rsa_get_len(&rsa) != siglen)
+		goto done;
+	if (mbedtls_sha256((const unsigned char *)msg, msglen, hash, 0) != 0)
+		goto done;
+	if (mbedtls_rsa_pkcs1_verify(&rsa, MBEDTLS_MD_SHA256, sizeof hash, hash, sig) == 0)
+		rc = DM_OK;
+done:
+	mbedtls_rsa_free(&rsa);
+	return rc;
+}
+
+/* ------------------------------------------------------------ rate limit */
+
+/*
+ * A fixed table: RATE_SETS sets of RATE_WAYS entries (32,768 entries, about
+ * 768 KiB). A key's 64-bit fingerprint is a keyed hash (SHA-256 over a
+ * random per-run seed), so nobody can aim many keys at one set to push a
+ * victim's counter out. When a set is full the entry whose window ends
+ * first is evicted. Thread-safety: rate_lock guards the table.
+ */
+#define RATE_SETS 4096
+#define RATE_WAYS 8
+
+typedef struct rate_ent {
+	uint64_t fp;      /* 0: empty */
+	int64_t ends;     /* ms: end of the current window */
+	uint32_t count;
+} rate_ent_t;
+
+static rate_ent_t rate_tab[RATE_SETS][RATE_WAYS];
+static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t rate_fp(const char *scope, const char *key)
+{
+	mbedtls_sha256_context h;
+	unsigned char d[32];
+	uint64_t fp = 0;
+	mbedtls_sha256_init(&h);
+	mbedtls_sha256_starts(&h, 0);
+	mbedtls_sha256_update(&h, rate_seed, sizeof rate_seed);
+	mbedtls_sha256_update(&h, (const unsigned char *)scope, strlen(scope) + 1);
+	for (const char *p = key; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		mbedtls_sha256_update(&h, &c, 1);
+	}
+	mbedtls_sha256_finish(&h, d);
+	mbedtls_sha256_free(&h);
+	memcpy(&fp, d, sizeof fp);
+	return fp ? fp : 1;
+}
+
+int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, int *retry_after_s)
+{
+	uint64_t fp = rate_fp(scope, key ? key : "");
+	rate_ent_t *set = rate_tab[fp % RATE_SETS], *e = NULL;
+	int64_t now = dm_mono_ms();
+	int rc = DM_OK;
+
+	pthread_mutex_lock(&rate_lock);
+	for (int i = 0; i < RATE_WAYS; i++)
+		if (set[i].fp == fp) {
+			e = &set[i];
+			break;
+		}
+	if (!e) {
+		e = &set[0];
+		for (int i = 1; i < RATE_WAYS && e->fp; i++)
+			if (!set[i].fp || set[i].ends < e->ends)
+				e = &set[i];
+		e->fp = fp;
+		e->ends = 0;
+	}
+	if (e->ends <= now) {
+		e->ends = now + (int64_t)window_s * 1000;
+		e->count = 0;
+	}
+	if (e->count < UINT32_MAX)
+		e->count++;
+	if (e->count > (uint32_t)limit) {
+		rc = DM_ERATE;
+		if (retry_after_s)
+			*retry_after_s = (int)((e->ends - now + 999) / 1000);
+	}
+	pthread_mutex_unlock(&rate_lock);
+	return rc;
 }

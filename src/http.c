@@ -45,6 +45,19 @@ struct mg_context *http_ctx(void)
 	return ctx;
 }
 
+#define MAX_START_HOOKS 4
+static void (*start_hooks[MAX_START_HOOKS])(struct mg_context *);
+static int nstart_hooks;
+
+void http_on_start(void (*fn)(struct mg_context *))
+{
+	if (nstart_hooks == MAX_START_HOOKS) {
+		dm_error("too many http start hooks");
+		abort();
+	}
+	start_hooks[nstart_hooks++] = fn;
+}
+
 /* ------------------------------------------------------------- replies */
 
 const char *http_security_headers(void)
@@ -648,6 +661,8 @@ int http_start(void)
 		return DM_ERR;
 	}
 	mg_set_request_handler(ctx, "/", on_request, NULL);
+	for (int i = 0; i < nstart_hooks; i++)
+		start_hooks[i](ctx);
 	if (cfg.http[0])
 		dm_info("listening on http %s", cfg.http);
 	if (cfg.https[0])

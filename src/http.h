@@ -68,6 +68,10 @@ int http_start(void);
 void http_stop(void);
 /* The civetweb context (for sio to set WebSocket handlers). */
 struct mg_context *http_ctx(void);
+/* Registers fn, called with the civetweb context right after http_start
+ * started it (sio sets its WebSocket handler there: the context does not
+ * exist before). Call before http_start; at most 4 hooks. */
+void http_on_start(void (*fn)(struct mg_context *ctx));
 
 /* Reads the whole body (at most limit bytes, else DM_ETOOBIG). */
 int http_read_body(http_req_t *r, size_t limit);

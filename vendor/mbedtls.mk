@@ -6,5 +6,5 @@ OBJS := $(patsubst $(SRCDIR)/%.c,$(OUT)/%.o,$(SRCS))
 $(LIB): $(OBJS)
 	@rm -f $@
 	@ar rcs $@ $(OBJS)
-$(OUT)/%.o: $(SRCDIR)/%.c
+$(OUT)/%.o: $(SRCDIR)/%.c $(CONFIG)
 	@$(CC) $(CFLAGS) -DMBEDTLS_CONFIG_FILE='"$(CONFIG)"' -c $< -o $@

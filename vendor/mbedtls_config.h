@@ -88,6 +88,9 @@
 /* PSA (TLS 1.3 needs it; call psa_crypto_init() at start-up) */
 #define MBEDTLS_PSA_CRYPTO_C
 #define MBEDTLS_USE_PSA_CRYPTO
+/* Every TLS connection holds several volatile PSA keys; the static key
+ * store (32 slots) ran out at 7 concurrent TLS connections. */
+#define MBEDTLS_PSA_KEY_STORE_DYNAMIC
 
 /* TLS */
 #define MBEDTLS_SSL_TLS_C

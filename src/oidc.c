@@ -1,0 +1,987 @@
+/*
+ * oidc.c — Kakao and Google sign-in (see oidc.h).
+ *
+ * Thread-safety: each provider's cached discovery document and JWKS are
+ * under that provider's lock; they are copied out under the lock and the
+ * network fetches run without it. Everything else lives in the request.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/sha256.h>
+
+#include "account.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "jobs.h"
+#include "net.h"
+#include "oidc.h"
+
+#define DISC_TTL_MS (3600 * 1000)      /* discovery document kept an hour */
+#define JWKS_TTL_MS (3600 * 1000)      /* JWKS kept an hour ... */
+#define JWKS_REFETCH_MS 10000          /* ... and refetched on an unknown kid at most every 10 s */
+#define STATE_TTL_MS (10 * 60 * 1000)  /* an authorization request may take 10 minutes */
+#define SOCIAL_CODE_TTL_MS (2 * 60 * 1000)
+#define CLOCK_SKEW_S 60
+#define MAX_DOC (256 * 1024)
+#define URLCAP 1024
+
+typedef struct disc {
+	char iss[512], authz[URLCAP], token[URLCAP], jwks[URLCAP], userinfo[URLCAP];
+} disc_t;
+
+typedef struct prov {
+	const char *name;              /* "kakao" / "google" */
+	const char *issuer, *client_id, *client_secret, *userinfo_cfg, *scope;
+	pthread_mutex_t lock;          /* guards the caches below */
+	int have_disc;
+	int64_t disc_at;
+	disc_t disc;
+	char *jwks;                    /* the JWKS document (malloc'd) */
+	int64_t jwks_at;
+} prov_t;
+
+static prov_t provs[2] = {
+	{.name = "kakao", .scope = "openid account_email profile_nickname", .lock = PTHREAD_MUTEX_INITIALIZER},
+	{.name = "google", .scope = "openid email profile", .lock = PTHREAD_MUTEX_INITIALIZER},
+};
+
+static prov_t *prov_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof provs / sizeof provs[0]; i++)
+		if (!strcmp(provs[i].name, name))
+			return &provs[i];
+	return NULL;
+}
+
+static int prov_enabled(const prov_t *p)
+{
+	return p->issuer[0] && p->client_id[0];
+}
+
+/* ------------------------------------------------------------ fetching */
+
+/* GETs url (https only) and checks the reply is a JSON object. *doc is
+ * malloc'd (caller frees). DM_OK or DM_EUNAVAIL. */
+static int fetch_json(sqlite3 *db, const char *url, const char *headers, char **doc, int *status)
+{
+	net_http_resp_t resp;
+	int rc = net_http("GET", url, headers, NULL, NULL, 0, MAX_DOC, 0, &resp);
+	*doc = NULL;
+	if (status)
+		*status = resp.status;
+	if (rc != DM_OK || !resp.body) {
+		free(resp.body);
+		return DM_EUNAVAIL;
+	}
+	if (resp.status != 200 || !json_strict_ok(db, resp.body, resp.body_len) ||
+	    db_int(db, "SELECT json_type(?1) = 'object'", resp.body, 0) != 1) {
+		dm_warn("oidc: GET %s: status %d or not a JSON object", url, resp.status);
+		free(resp.body);
+		return DM_EUNAVAIL;
+	}
+	*doc = resp.body;
+	return DM_OK;
+}
+
+/* Copies text column i into dst (cap); DM_OK or DM_EINVAL if NULL/too long. */
+static int col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap, int required)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	if (!t || sqlite3_column_type(st, i) != SQLITE_TEXT) {
+		dst[0] = 0;
+		return required ? DM_EINVAL : DM_OK;
+	}
+	return dm_strlcpy(dst, t, cap) == DM_OK ? DM_OK : DM_EINVAL;
+}
+
+/* The provider's discovery document (cached for an hour). DM_OK or
+ * DM_EUNAVAIL. */
+static int discover(prov_t *p, sqlite3 *db, disc_t *out)
+{
+	char url[700], *doc = NULL;
+	sqlite3_stmt *st;
+	disc_t d;
+	int rc = DM_EUNAVAIL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->have_disc && dm_mono_ms() - p->disc_at < DISC_TTL_MS) {
+		*out = p->disc;
+		pthread_mutex_unlock(&p->lock);
+		return DM_OK;
+	}
+	pthread_mutex_unlock(&p->lock);
+
+	snprintf(url, sizeof url, "%s%s.well-known/openid-configuration", p->issuer,
+		 p->issuer[strlen(p->issuer) - 1] == '/' ? "" : "/");
+	if (fetch_json(db, url, NULL, &doc, NULL) != DM_OK)
+		goto done;
+	st = db_prep(db, "SELECT json_extract(?1,'$.issuer'), json_extract(?1,'$.authorization_endpoint'), "
+			 "json_extract(?1,'$.token_endpoint'), json_extract(?1,'$.jwks_uri'), "
+			 "json_extract(?1,'$.userinfo_endpoint')");
+	if (!st)
+		goto done;
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+	memset(&d, 0, sizeof d);
+	if (sqlite3_step(st) == SQLITE_ROW && col_copy(st, 0, d.iss, sizeof d.iss, 1) == DM_OK &&
+	    col_copy(st, 1, d.authz, sizeof d.authz, 1) == DM_OK && col_copy(st, 2, d.token, sizeof d.token, 1) == DM_OK &&
+	    col_copy(st, 3, d.jwks, sizeof d.jwks, 1) == DM_OK &&
+	    col_copy(st, 4, d.userinfo, sizeof d.userinfo, 0) == DM_OK)
+		rc = DM_OK;
+	sqlite3_finalize(st);
+	/* the document must be the configured issuer's own (OpenID Connect
+	 * Discovery 4.3), and every endpoint https */
+	if (rc == DM_OK && strcmp(d.iss, p->issuer)) {
+		dm_warn("oidc %s: discovery names issuer %s, configured %s", p->name, d.iss, p->issuer);
+		rc = DM_EUNAVAIL;
+	}
+	if (rc == DM_OK && (strncmp(d.authz, "https://", 8) || strncmp(d.token, "https://", 8) ||
+			    strncmp(d.jwks, "https://", 8) || (d.userinfo[0] && strncmp(d.userinfo, "https://", 8)))) {
+		dm_warn("oidc %s: discovery endpoints must be https", p->name);
+		rc = DM_EUNAVAIL;
+	}
+	if (rc == DM_OK && p->userinfo_cfg[0])
+		dm_strlcpy(d.userinfo, p->userinfo_cfg, sizeof d.userinfo);
+	if (rc == DM_OK) {
+		pthread_mutex_lock(&p->lock);
+		p->disc = d;
+		p->have_disc = 1;
+		p->disc_at = dm_mono_ms();
+		pthread_mutex_unlock(&p->lock);
+		*out = d;
+	}
+done:
+	free(doc);
+	if (rc != DM_OK)
+		dm_warn("oidc %s: discovery at %s failed", p->name, url);
+	return rc;
+}
+
+/* Looks kid up in a JWKS document: an RSA signing key. n and e decoded
+ * into the buffers. DM_OK or DM_ENOTFOUND. */
+static int jwks_find(sqlite3 *db, const char *jwks, const char *kid, unsigned char *n, size_t *nlen, unsigned char *e,
+		     size_t *elen)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT json_extract(value,'$.n'), json_extract(value,'$.e') "
+				       "FROM json_each(?1,'$.keys') WHERE json_extract(value,'$.kty') = 'RSA' "
+				       "AND coalesce(json_extract(value,'$.use'),'sig') = 'sig' "
+				       "AND coalesce(json_extract(value,'$.alg'),'RS256') = 'RS256' "
+				       "AND (?2 IS NULL OR json_extract(value,'$.kid') = ?2)");
+	int rc = DM_ENOTFOUND, rows = 0;
+	if (!st)
+		return DM_ENOTFOUND;
+	sqlite3_bind_text(st, 1, jwks, -1, SQLITE_STATIC);
+	if (kid)
+		sqlite3_bind_text(st, 2, kid, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *tn = (const char *)sqlite3_column_text(st, 0), *te = (const char *)sqlite3_column_text(st, 1);
+		long ln, le;
+		if (++rows > 1 && !kid) {
+			rc = DM_ENOTFOUND; /* no kid and several keys: ambiguous */
+			break;
+		}
+		if (!tn || !te)
+			continue;
+		ln = dm_b64url_decode(tn, strlen(tn), n, 1024);
+		le = dm_b64url_decode(te, strlen(te), e, 16);
+		if (ln <= 0 || le <= 0)
+			continue;
+		*nlen = (size_t)ln;
+		*elen = (size_t)le;
+		rc = DM_OK;
+		if (kid)
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The provider's key for kid from the cached JWKS, fetching the JWKS when
+ * missing, older than an hour, or when kid is unknown (a key rotation; at
+ * most once every 10 s, so forged kids cannot make us hammer the
+ * provider). DM_OK or DM_EAUTH. */
+static int jwks_key(prov_t *p, sqlite3 *db, const disc_t *d, const char *kid, unsigned char *n, size_t *nlen,
+		    unsigned char *e, size_t *elen)
+{
+	char *copy = NULL, *doc = NULL;
+	int64_t age;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	age = dm_mono_ms() - p->jwks_at;
+	if (p->jwks && age < JWKS_TTL_MS)
+		copy = strdup(p->jwks);
+	pthread_mutex_unlock(&p->lock);
+	if (copy) {
+		rc = jwks_find(db, copy, kid, n, nlen, e, elen);
+		free(copy);
+		if (rc == DM_OK)
+			return DM_OK;
+		if (age < JWKS_REFETCH_MS)
+			return DM_EAUTH;
+	}
+	if (fetch_json(db, d->jwks, NULL, &doc, NULL) != DM_OK)
+		return DM_EAUTH;
+	rc = jwks_find(db, doc, kid, n, nlen, e, elen);
+	pthread_mutex_lock(&p->lock);
+	free(p->jwks);
+	p->jwks = doc; /* owned by the cache now */
+	p->jwks_at = dm_mono_ms();
+	pthread_mutex_unlock(&p->lock);
+	return rc == DM_OK ? DM_OK : DM_EAUTH;
+}
+
+/* ------------------------------------------------------------ id_token */
+
+/* Who the provider says signed in. */
+typedef struct ident {
+	char sub[256];
+	char email[256];
+	char nickname[256];
+	char nonce[256];      /* the id_token's nonce ("" if none) */
+	int email_unverified; /* the provider said email_verified: false */
+	int64_t exp;          /* seconds */
+} ident_t;
+
+/* Verifies an id_token from p: RS256 signature with the JWKS key, iss is
+ * the discovered issuer, aud is (or, with azp, contains) our client id,
+ * exp in the future, iat not in the future, and when want_nonce is given,
+ * the nonce equals it. Fills *id. DM_OK, DM_EAUTH (refused; why says
+ * which check), DM_EUNAVAIL (provider unreachable). */
+static int verify_id_token(prov_t *p, sqlite3 *db, const char *tok, const char *want_nonce, ident_t *id,
+			   const char **why)
+{
+	const char *d1, *d2;
+	char header[1024], *payload = NULL, kid[256] = "", alg[32] = "";
+	unsigned char sig[1024], n[1024], e[16];
+	size_t nlen = 0, elen = 0;
+	long hl, pl, sl;
+	sqlite3_stmt *st = NULL;
+	disc_t d;
+	int rc = DM_EAUTH, have_kid = 0;
+	int64_t now = dm_now_ms() / 1000;
+
+	*why = "malformed";
+	memset(id, 0, sizeof *id);
+	if (!tok || strlen(tok) > 16384)
+		return DM_EAUTH;
+	d1 = strchr(tok, '.');
+	d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+	if (!d2 || strchr(d2 + 1, '.'))
+		return DM_EAUTH;
+	hl = dm_b64url_decode(tok, (size_t)(d1 - tok), header, sizeof header - 1);
+	sl = dm_b64url_decode(d2 + 1, strlen(d2 + 1), sig, sizeof sig);
+	if (hl <= 0 || sl <= 0)
+		return DM_EAUTH;
+	header[hl] = 0;
+	if (!json_strict_ok(db, header, (size_t)hl))
+		return DM_EAUTH;
+	st = db_prep(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.alg'), json_extract(?1,'$.kid'), "
+			 "json_type(?1,'$.kid') = 'text', json_type(?1,'$.crit') IS NULL");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, header, (int)hl, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1 || sqlite3_column_int(st, 4) != 1 ||
+	    col_copy(st, 1, alg, sizeof alg, 1) != DM_OK) {
+		sqlite3_finalize(st);
+		return DM_EAUTH;
+	}
+	have_kid = sqlite3_column_int(st, 3) == 1 && col_copy(st, 2, kid, sizeof kid, 1) == DM_OK;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (strcmp(alg, "RS256")) {
+		*why = "algorithm";
+		return DM_EAUTH;
+	}
+	if (discover(p, db, &d) != DM_OK)
+		return DM_EUNAVAIL;
+	if (jwks_key(p, db, &d, have_kid ? kid : NULL, n, &nlen, e, &elen) != DM_OK) {
+		*why = "unknown key";
+		return DM_EAUTH;
+	}
+	if (auth_rs256_verify(n, nlen, e, elen, tok, (size_t)(d2 - tok), sig, (size_t)sl) != DM_OK) {
+		*why = "signature";
+		return DM_EAUTH;
+	}
+	/* signed by the provider: now read the claims */
+	payload = malloc((size_t)(d2 - d1));
+	if (!payload)
+		return DM_ENOMEM;
+	pl = dm_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), payload, (size_t)(d2 - d1) - 1);
+	if (pl <= 0)
+		goto done;
+	payload[pl] = 0;
+	if (!json_strict_ok(db, payload, (size_t)pl))
+		goto done;
+	st = db_prep(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.iss'), "
+			 "CASE json_type(?1,'$.aud') WHEN 'text' THEN json_extract(?1,'$.aud') = ?2 "
+			 " WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(?1,'$.aud') WHERE value = ?2) "
+			 " AND (json_array_length(?1,'$.aud') = 1 OR json_extract(?1,'$.azp') IS ?2) ELSE 0 END, "
+			 "json_type(?1,'$.exp') IN ('integer','real'), CAST(json_extract(?1,'$.exp') AS INTEGER), "
+			 "json_type(?1,'$.iat') IN ('integer','real'), CAST(json_extract(?1,'$.iat') AS INTEGER), "
+			 "CAST(json_extract(?1,'$.sub') AS TEXT), json_extract(?1,'$.email'), "
+			 "json_extract(?1,'$.email_verified') IN (0, 'false'), "
+			 "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.name')), "
+			 "json_extract(?1,'$.nonce'), json_type(?1,'$.azp') IS NULL OR json_extract(?1,'$.azp') = ?2");
+	if (!st) {
+		rc = DM_ERR;
+		goto done;
+	}
+	sqlite3_bind_text(st, 1, payload, (int)pl, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->client_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
+		goto done;
+	{
+		const char *iss = (const char *)sqlite3_column_text(st, 1);
+		int iss_ok = iss && (!strcmp(iss, d.iss) ||
+				     /* Google also writes its issuer without the scheme */
+				     (!strcmp(d.iss, "https://accounts.google.com") && !strcmp(iss, "accounts.google.com")));
+		if (!iss_ok) {
+			*why = "issuer";
+			goto done;
+		}
+	}
+	if (sqlite3_column_int(st, 2) != 1 || sqlite3_column_int(st, 12) != 1) {
+		*why = "audience";
+		goto done;
+	}
+	if (sqlite3_column_int(st, 3) != 1 || sqlite3_column_int64(st, 4) + CLOCK_SKEW_S <= now) {
+		*why = "expired";
+		goto done;
+	}
+	id->exp = sqlite3_column_int64(st, 4);
+	if (sqlite3_column_int(st, 5) != 1 || sqlite3_column_int64(st, 6) > now + CLOCK_SKEW_S) {
+		*why = "issued-at";
+		goto done;
+	}
+	if (col_copy(st, 7, id->sub, sizeof id->sub, 1) != DM_OK || !id->sub[0]) {
+		*why = "subject";
+		goto done;
+	}
+	col_copy(st, 8, id->email, sizeof id->email, 0);
+	id->email_unverified = sqlite3_column_int(st, 9) == 1;
+	col_copy(st, 10, id->nickname, sizeof id->nickname, 0);
+	if (col_copy(st, 11, id->nonce, sizeof id->nonce, 0) != DM_OK) {
+		*why = "nonce";
+		goto done;
+	}
+	if (want_nonce && strcmp(id->nonce, want_nonce)) {
+		*why = "nonce";
+		goto done;
+	}
+	rc = DM_OK;
+done:
+	sqlite3_finalize(st);
+	free(payload);
+	return rc;
+}
+
+/* Kakao {accessToken}: asks the user-info endpoint who it belongs to.
+ * Both shapes are read: OpenID ({sub, email, email_verified, nickname})
+ * and Kakao's own ({id, kakao_account:{email, is_email_verified,
+ * profile:{nickname}}}). DM_OK, DM_EAUTH, DM_EUNAVAIL. */
+static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
+{
+	char hdr[4200], *doc = NULL;
+	disc_t d;
+	sqlite3_stmt *st;
+	int status = 0, rc = DM_EAUTH;
+
+	memset(id, 0, sizeof *id);
+	if (strlen(access) > 4000 || strspn(access, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
+					     strlen(access))
+		return DM_EAUTH;
+	if (discover(p, db, &d) != DM_OK)
+		return DM_EUNAVAIL;
+	if (!d.userinfo[0] || strncmp(d.userinfo, "https://", 8))
+		return DM_EUNAVAIL;
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
+	if (fetch_json(db, d.userinfo, hdr, &doc, &status) != DM_OK)
+		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	st = db_prep(db, "SELECT CAST(coalesce(json_extract(?1,'$.sub'), json_extract(?1,'$.id')) AS TEXT), "
+			 "coalesce(json_extract(?1,'$.email'), json_extract(?1,'$.kakao_account.email')), "
+			 "coalesce(json_extract(?1,'$.email_verified'), json_extract(?1,'$.kakao_account.is_email_verified')) "
+			 "IN (0, 'false'), "
+			 "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.kakao_account.profile.nickname'), "
+			 "json_extract(?1,'$.properties.nickname'))");
+	if (st) {
+		sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && col_copy(st, 0, id->sub, sizeof id->sub, 1) == DM_OK &&
+		    id->sub[0]) {
+			col_copy(st, 1, id->email, sizeof id->email, 0);
+			id->email_unverified = sqlite3_column_int(st, 2) == 1;
+			col_copy(st, 3, id->nickname, sizeof id->nickname, 0);
+			rc = DM_OK;
+		}
+		sqlite3_finalize(st);
+	}
+	free(doc);
+	return rc;
+}
+
+/* -------------------------------------------------------- social login */
+
+enum { SO_OK, SO_REPLAY, SO_EMAIL_EXISTS, SO_NO_EMAIL };
+
+typedef struct social {
+	const char *provider;
+	const ident_t *id;
+	char replay_key[300];  /* oidcNonce key ("" = no replay check) */
+	int64_t replay_until;  /* ms */
+	int want_code;         /* callback: issue a one-time code */
+	char code[44];         /* out */
+	int64_t user_id;       /* out */
+	int outcome;           /* SO_* */
+} social_t;
+
+/* A nickname from the provider's name, else the email's local part, cut
+ * to 20 characters; "이웃" plus digits when nothing usable is left. */
+static void pick_nickname(const ident_t *id, char *out, size_t cap)
+{
+	const char *srcs[2] = {id->nickname, id->email};
+	for (int k = 0; k < 2; k++) {
+		char buf[256];
+		size_t i = 0, chars = 0;
+		dm_strlcpy(buf, srcs[k], sizeof buf);
+		if (k == 1)
+			buf[strcspn(buf, "@")] = 0;
+		/* keep at most 20 code points, drop control characters */
+		char tmp[256];
+		size_t o = 0;
+		while (buf[i] && chars < 20) {
+			size_t len = 1;
+			unsigned char c = (unsigned char)buf[i];
+			if (c >= 0xF0)
+				len = 4;
+			else if (c >= 0xE0)
+				len = 3;
+			else if (c >= 0xC0)
+				len = 2;
+			if (c < 0x20 || c == 0x7f) {
+				i++;
+				continue;
+			}
+			if (o + len >= sizeof tmp)
+				break;
+			memcpy(tmp + o, buf + i, len);
+			o += len;
+			i += len;
+			chars++;
+		}
+		tmp[o] = 0;
+		if (dm_utf8_valid(tmp, o) && account_nickname_ok(tmp)) {
+			dm_strlcpy(out, tmp, cap);
+			return;
+		}
+	}
+	snprintf(out, cap, "이웃%04u", dm_random_below(10000));
+}
+
+/* Write job: spends the nonce (a replay is refused), finds the user by
+ * (provider, sub) or creates one (refused when the email is taken by any
+ * other account), and with want_code issues the one-time login code. The
+ * nonce is committed even when the sign-in is refused. */
+static int social_write(sqlite3 *w, void *arg)
+{
+	social_t *s = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s->replay_key[0]) {
+		st = db_prep(w, "INSERT OR IGNORE INTO oidcNonce(nonce, expiresDt) VALUES (?1, ?2)");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, s->replay_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, s->replay_until);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return DM_ERR;
+		if (sqlite3_changes(w) != 1) {
+			s->outcome = SO_REPLAY;
+			return DM_OK;
+		}
+	}
+	st = db_prep(w, "SELECT userId FROM user WHERE provider = ?1 AND providerSub = ?2");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, s->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->id->sub, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s->user_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (!s->user_id) {
+		char nick[128];
+		if (!s->id->email[0] || s->id->email_unverified || !account_email_ok(s->id->email)) {
+			s->outcome = SO_NO_EMAIL;
+			return DM_OK;
+		}
+		st = db_prep(w, "SELECT 1 FROM user WHERE email = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, s->id->email, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_ROW) {
+			s->outcome = SO_EMAIL_EXISTS;
+			return DM_OK;
+		}
+		pick_nickname(s->id, nick, sizeof nick);
+		st = db_prep(w, "INSERT INTO user(email, nickname, password, provider, providerSub, createdDt) "
+				"VALUES (?1, ?2, NULL, ?3, ?4, dm_now())");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, s->id->email, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, nick, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, s->provider, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, s->id->sub, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return DM_ERR;
+		s->user_id = sqlite3_last_insert_rowid(w);
+	}
+	if (s->want_code) {
+		char hash[65];
+		if (auth_refresh_new(s->code, hash) != DM_OK)
+			return DM_ERR;
+		st = db_prep(w, "INSERT INTO socialLogin(codeHash, userId, expiresDt) VALUES (?1, ?2, ?3)");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, s->user_id);
+		sqlite3_bind_int64(st, 3, dm_now_ms() + SOCIAL_CODE_TTL_MS);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return DM_ERR;
+	}
+	s->outcome = SO_OK;
+	return DM_OK;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* This server's base URL: --public-url, else from the request's Host
+ * (only host-name characters accepted). DM_OK or DM_EINVAL. */
+static int base_url(http_req_t *r, char *out, size_t cap)
+{
+	const char *host;
+	size_t n;
+	if (cfg.public_url[0]) {
+		if (dm_strlcpy(out, cfg.public_url, cap) != DM_OK)
+			return DM_EINVAL;
+		n = strlen(out);
+		if (n && out[n - 1] == '/')
+			out[n - 1] = 0;
+		return DM_OK;
+	}
+	host = http_header(r, "Host");
+	if (!host || !*host || strlen(host) > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != strlen(host))
+		return DM_EINVAL;
+	return dm_snprintf(out, cap, "%s://%s", r->ri->is_ssl ? "https" : "http", host) == DM_OK ? DM_OK : DM_EINVAL;
+}
+
+/* Appends "&name=urlencoded(value)" (or "?" first) to url. */
+static int add_param(char *url, size_t cap, const char *name, const char *value)
+{
+	char enc[3 * 1024 + 1];
+	size_t l = strlen(url);
+	if (mg_url_encode(value, enc, sizeof enc) < 0)
+		return DM_ETOOBIG;
+	return dm_snprintf(url + l, cap - l, "%s%s=%s", strchr(url, '?') ? "&" : "?", name, enc);
+}
+
+/* Redirects to the app with ?code= or ?error=. */
+static int to_app(http_req_t *r, const char *name, const char *value)
+{
+	char url[2048];
+	if (cfg.app_url[0])
+		dm_strlcpy(url, cfg.app_url, sizeof url);
+	else if (base_url(r, url, sizeof url - 2) == DM_OK)
+		strcat(url, "/");
+	else
+		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
+	if (add_param(url, sizeof url, name, value) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	return http_redirect(r, url);
+}
+
+/* Random base64url of n bytes into out (4n/3+2). */
+static int rand_b64(size_t n, char *out)
+{
+	unsigned char rnd[48];
+	if (n > sizeof rnd || dm_random(rnd, n) != DM_OK)
+		return DM_ERR;
+	dm_b64url_encode(rnd, n, out);
+	return DM_OK;
+}
+
+/* Which provider a path names: /account/<name>[/callback]. */
+static prov_t *path_prov(http_req_t *r)
+{
+	char name[16];
+	const char *p = r->path + strlen("/account/");
+	size_t n = strcspn(p, "/A");
+	if (n >= sizeof name)
+		return NULL;
+	memcpy(name, p, n);
+	name[n] = 0;
+	return prov_by_name(name);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+typedef struct state_row {
+	char state[64], provider[16], nonce[64], verifier[64];
+	int64_t expires;
+	int found;
+} state_row_t;
+
+static int state_put_write(sqlite3 *w, void *arg)
+{
+	state_row_t *s = arg;
+	sqlite3_stmt *st = db_prep(w, "INSERT INTO oidcState(state, provider, nonce, verifier, expiresDt) "
+				      "VALUES (?1, ?2, ?3, ?4, ?5)");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, s->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s->nonce, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, s->verifier, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, s->expires);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Write job: spends a state (single use), returning its row. */
+static int state_take_write(sqlite3 *w, void *arg)
+{
+	state_row_t *s = arg;
+	sqlite3_stmt *st = db_prep(w, "DELETE FROM oidcState WHERE state = ?1 RETURNING provider, nonce, verifier, "
+				      "expiresDt");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, s->state, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, s->provider, sizeof s->provider, 0);
+		col_copy(st, 1, s->nonce, sizeof s->nonce, 0);
+		col_copy(st, 2, s->verifier, sizeof s->verifier, 0);
+		s->expires = sqlite3_column_int64(st, 3);
+		s->found = 1;
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+}
+
+/* GET /account/kakao, /account/google: off to the provider. */
+static int h_start(http_req_t *r)
+{
+	prov_t *p = path_prov(r);
+	state_row_t s;
+	disc_t d;
+	char url[4096], base[600], redirect[700], challenge[48];
+	unsigned char h[32];
+	int rc;
+
+	if (!p || !prov_enabled(p))
+		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+	if (base_url(r, base, sizeof base) != DM_OK)
+		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
+	if (discover(p, r->db, &d) != DM_OK)
+		return http_fail(r, 502, "PROVIDER_UNAVAILABLE", "로그인 제공자에 연결할 수 없습니다.");
+	memset(&s, 0, sizeof s);
+	if (rand_b64(32, s.state) != DM_OK || rand_b64(32, s.nonce) != DM_OK || rand_b64(32, s.verifier) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	dm_strlcpy(s.provider, p->name, sizeof s.provider);
+	s.expires = dm_now_ms() + STATE_TTL_MS;
+	rc = jobs_write(state_put_write, &s);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	mbedtls_sha256((const unsigned char *)s.verifier, strlen(s.verifier), h, 0);
+	dm_b64url_encode(h, sizeof h, challenge);
+	snprintf(redirect, sizeof redirect, "%s/account/%s/callback", base, p->name);
+	dm_strlcpy(url, d.authz, sizeof url);
+	if (add_param(url, sizeof url, "response_type", "code") != DM_OK ||
+	    add_param(url, sizeof url, "client_id", p->client_id) != DM_OK ||
+	    add_param(url, sizeof url, "redirect_uri", redirect) != DM_OK ||
+	    add_param(url, sizeof url, "scope", p->scope) != DM_OK ||
+	    add_param(url, sizeof url, "state", s.state) != DM_OK ||
+	    add_param(url, sizeof url, "nonce", s.nonce) != DM_OK ||
+	    add_param(url, sizeof url, "code_challenge", challenge) != DM_OK ||
+	    add_param(url, sizeof url, "code_challenge_method", "S256") != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	return http_redirect(r, url);
+}
+
+/* Spends the nonce and signs the user in; fills s. Returns the write
+ * status. */
+static int sign_in(social_t *s, prov_t *p, const ident_t *id, const char *replay_key, int want_code)
+{
+	memset(s, 0, sizeof *s);
+	s->provider = p->name;
+	s->id = id;
+	s->want_code = want_code;
+	if (replay_key)
+		snprintf(s->replay_key, sizeof s->replay_key, "%s:%s", p->name, replay_key);
+	s->replay_until = (id->exp > 0 ? id->exp * 1000 : dm_now_ms()) + 86400000LL;
+	return jobs_write(social_write, s);
+}
+
+static const char *outcome_code(int o)
+{
+	switch (o) {
+	case SO_REPLAY: return "TOKEN_REPLAYED";
+	case SO_EMAIL_EXISTS: return "EMAIL_EXISTS";
+	case SO_NO_EMAIL: return "EMAIL_REQUIRED";
+	default: return "LOGIN_FAILED";
+	}
+}
+
+/* GET /account/{provider}/callback?code&state[&iss] or ?error&state. */
+static int h_callback(http_req_t *r)
+{
+	prov_t *p = path_prov(r);
+	state_row_t s;
+	disc_t d;
+	ident_t id;
+	social_t so;
+	char code[1024], iss[600], err[128], base[600], redirect[700], form[4096], *idtok = NULL;
+	net_http_resp_t resp;
+	const char *why = "";
+	int rc;
+
+	if (!p || !prov_enabled(p))
+		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+	memset(&s, 0, sizeof s);
+	if (http_query(r, "state", s.state, sizeof s.state) != DM_OK)
+		return to_app(r, "error", "STATE_INVALID");
+	rc = jobs_write(state_take_write, &s);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (!s.found || strcmp(s.provider, p->name) || s.expires <= dm_now_ms())
+		return to_app(r, "error", "STATE_INVALID");
+	if (http_query(r, "error", err, sizeof err) == DM_OK)
+		return to_app(r, "error", !strcmp(err, "access_denied") ? "CANCELLED" : "PROVIDER_ERROR");
+	if (http_query(r, "code", code, sizeof code) != DM_OK || !code[0])
+		return to_app(r, "error", "PROVIDER_ERROR");
+	if (discover(p, r->db, &d) != DM_OK)
+		return to_app(r, "error", "PROVIDER_UNAVAILABLE");
+	/* RFC 9207: when the provider names itself, it must be the one we asked */
+	if (http_query(r, "iss", iss, sizeof iss) == DM_OK && strcmp(iss, d.iss))
+		return to_app(r, "error", "PROVIDER_ERROR");
+	if (base_url(r, base, sizeof base) != DM_OK)
+		return to_app(r, "error", "BAD_HOST");
+	snprintf(redirect, sizeof redirect, "%s/account/%s/callback", base, p->name);
+	form[0] = 0;
+	if (add_param(form, sizeof form, "grant_type", "authorization_code") != DM_OK ||
+	    add_param(form, sizeof form, "code", code) != DM_OK ||
+	    add_param(form, sizeof form, "redirect_uri", redirect) != DM_OK ||
+	    add_param(form, sizeof form, "client_id", p->client_id) != DM_OK ||
+	    (p->client_secret[0] && add_param(form, sizeof form, "client_secret", p->client_secret) != DM_OK) ||
+	    add_param(form, sizeof form, "code_verifier", s.verifier) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	rc = net_http("POST", d.token, NULL, "application/x-www-form-urlencoded", form + 1, strlen(form + 1), MAX_DOC,
+		      0, &resp);
+	if (rc != DM_OK || resp.status != 200 || !json_strict_ok(r->db, resp.body, resp.body_len)) {
+		dm_warn("oidc %s: token endpoint answered %d", p->name, resp.status);
+		free(resp.body);
+		return to_app(r, "error", rc == DM_OK ? "PROVIDER_ERROR" : "PROVIDER_UNAVAILABLE");
+	}
+	{
+		sqlite3_stmt *st = db_prep(r->db, "SELECT json_extract(?1,'$.id_token')");
+		if (st) {
+			sqlite3_bind_text(st, 1, resp.body, (int)resp.body_len, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+				idtok = strdup((const char *)sqlite3_column_text(st, 0));
+			sqlite3_finalize(st);
+		}
+	}
+	free(resp.body);
+	if (!idtok)
+		return to_app(r, "error", "PROVIDER_ERROR");
+	rc = verify_id_token(p, r->db, idtok, s.nonce, &id, &why);
+	free(idtok);
+	if (rc != DM_OK) {
+		dm_warn("oidc %s: id_token refused (%s)", p->name, why);
+		return to_app(r, "error", rc == DM_EUNAVAIL ? "PROVIDER_UNAVAILABLE" : "TOKEN_INVALID");
+	}
+	rc = sign_in(&so, p, &id, id.nonce, 1);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (so.outcome != SO_OK)
+		return to_app(r, "error", outcome_code(so.outcome));
+	return to_app(r, "code", so.code);
+}
+
+/* Write job: spends a one-time social login code. */
+typedef struct exch {
+	char hash[65];
+	int64_t user_id;
+} exch_t;
+
+static int exchange_write(sqlite3 *w, void *arg)
+{
+	exch_t *x = arg;
+	sqlite3_stmt *st = db_prep(w, "DELETE FROM socialLogin WHERE codeHash = ?1 RETURNING userId, expiresDt");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, x->hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 1) > dm_now_ms())
+			x->user_id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+}
+
+/* POST /account/social/exchange {code}: the one-time code for a session. */
+static int h_exchange(http_req_t *r)
+{
+	exch_t x;
+	const char *code;
+	int ra = 0, rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	if (auth_rate_hit("social-exchange/ip", r->ip, cfg.rate_login, cfg.rate_window, &ra) != DM_OK)
+		return http_fail_rate(r, ra);
+	code = json_str(&r->json, "code", 1, 200);
+	if (!code)
+		return http_fail(r, 400, "INVALID_INPUT", "code가 필요합니다.");
+	memset(&x, 0, sizeof x);
+	auth_sha256_hex(code, x.hash);
+	rc = jobs_write(exchange_write, &x);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (!x.user_id)
+		return http_fail(r, 401, "CODE_INVALID", "로그인 코드가 만료되었거나 이미 사용되었습니다.");
+	return account_reply_session(r, x.user_id, NULL);
+}
+
+/* POST /account/kakaoAuth, /account/googleAuth: {idToken} (Kakao also
+ * {accessToken}); verified server-side. A bare {email} is refused. */
+static int h_sdk(http_req_t *r)
+{
+	prov_t *p = path_prov(r);
+	const char *idtok, *access, *why = "";
+	ident_t id;
+	social_t so;
+	char tokhash[65] = "";
+	int ra = 0, rc;
+
+	if (!p || !prov_enabled(p))
+		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	if (auth_rate_hit("social-sdk/ip", r->ip, cfg.rate_login, cfg.rate_window, &ra) != DM_OK)
+		return http_fail_rate(r, ra);
+	idtok = json_str(&r->json, "idToken", 1, 16384);
+	access = !strcmp(p->name, "kakao") ? json_str(&r->json, "accessToken", 1, 4000) : NULL;
+	if (!idtok && !access)
+		return http_fail(r, 400, "TOKEN_REQUIRED",
+				 "idToken이 필요합니다. 이메일만으로는 로그인할 수 없습니다.");
+	if (idtok) {
+		rc = verify_id_token(p, r->db, idtok, NULL, &id, &why);
+		if (rc == DM_OK && !id.nonce[0])
+			auth_sha256_hex(idtok, tokhash); /* no nonce: the token itself is spent */
+	} else {
+		rc = userinfo(p, r->db, access, &id);
+		why = "access token";
+	}
+	if (rc == DM_EUNAVAIL)
+		return http_fail(r, 502, "PROVIDER_UNAVAILABLE", "로그인 제공자에 연결할 수 없습니다.");
+	if (rc != DM_OK) {
+		dm_warn("oidc %s: token refused (%s)", p->name, why);
+		return http_fail(r, 401, "TOKEN_INVALID", "로그인 토큰이 올바르지 않습니다.");
+	}
+	rc = sign_in(&so, p, &id, idtok ? (id.nonce[0] ? id.nonce : tokhash) : NULL, 0);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	switch (so.outcome) {
+	case SO_OK:
+		return account_reply_session(r, so.user_id, NULL);
+	case SO_REPLAY:
+		return http_fail(r, 401, "TOKEN_REPLAYED", "이미 사용된 로그인 토큰입니다.");
+	case SO_EMAIL_EXISTS:
+		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+	default:
+		return http_fail(r, 400, "EMAIL_REQUIRED", "인증된 이메일 정보가 필요합니다.");
+	}
+}
+
+/* ------------------------------------------------------------- cleanup */
+
+static int cleanup_write(sqlite3 *w, void *unused)
+{
+	(void)unused;
+	return db_exec(w, "DELETE FROM oidcState WHERE expiresDt < dm_now();"
+			  "DELETE FROM oidcNonce WHERE expiresDt < dm_now();"
+			  "DELETE FROM socialLogin WHERE expiresDt < dm_now();");
+}
+
+static void cleanup(void *unused)
+{
+	(void)unused;
+	if (jobs_write(cleanup_write, NULL) != DM_OK)
+		dm_warn("oidc: cleanup failed");
+}
+
+static const http_route_t routes[] = {
+	{"GET", "/account/kakao", h_start, HTTP_PUBLIC},
+	{"GET", "/account/google", h_start, HTTP_PUBLIC},
+	{"GET", "/account/kakao/callback", h_callback, HTTP_PUBLIC},
+	{"GET", "/account/google/callback", h_callback, HTTP_PUBLIC},
+	{"POST", "/account/social/exchange", h_exchange, HTTP_PUBLIC},
+	{"POST", "/account/kakaoAuth", h_sdk, HTTP_PUBLIC},
+	{"POST", "/account/googleAuth", h_sdk, HTTP_PUBLIC},
+};
+
+int oidc_init(void)
+{
+	provs[0].issuer = cfg.kakao_issuer;
+	provs[0].client_id = cfg.kakao_client_id;
+	provs[0].client_secret = cfg.kakao_client_secret;
+	provs[0].userinfo_cfg = cfg.kakao_userinfo;
+	provs[1].issuer = cfg.google_issuer;
+	provs[1].client_id = cfg.google_client_id;
+	provs[1].client_secret = cfg.google_client_secret;
+	provs[1].userinfo_cfg = "";
+	for (size_t i = 0; i < sizeof provs / sizeof provs[0]; i++) {
+		prov_t *p = &provs[i];
+		if (!prov_enabled(p))
+			continue;
+		if (strncmp(p->issuer, "https://", 8)) {
+			dm_error("--%s-issuer must be an https:// URL", p->name);
+			return DM_ERR;
+		}
+		dm_info("oidc: %s sign-in through %s", p->name, p->issuer);
+	}
+	http_routes(routes, sizeof routes / sizeof routes[0]);
+	return jobs_timer("oidc-cleanup", 10 * 60 * 1000, cleanup, NULL);
+}
+
+void oidc_stop(void)
+{
+	for (size_t i = 0; i < sizeof provs / sizeof provs[0]; i++) {
+		pthread_mutex_lock(&provs[i].lock);
+		free(provs[i].jwks);
+		provs[i].jwks = NULL;
+		provs[i].have_disc = 0;
+		pthread_mutex_unlock(&provs[i].lock);
+	}
+}
