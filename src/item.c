@@ -1,0 +1,1327 @@
+/*
+ * item.c — items and neighborhoods (see item.h and API.md "Items").
+ *
+ * Every reply is built by SQLite from one shared item fragment (ITEM_JSON
+ * over ITEM_FROM), so feeds, search, detail and my page show an item the
+ * same way and apply the same privacy rule. Writes go through the write
+ * lane; a post (photo file + item + room + owner membership) and a delete
+ * (rows, then the photo after the commit) are single write jobs whose file
+ * work is serialized on the lane with every other item write (image.h).
+ *
+ * Decisions (documented in API terms):
+ *  - posting or reading the region feed without a region set is a 400
+ *    ADDRESS_REQUIRED (the seed frontend sends such users to the "set your
+ *    location" page first);
+ *  - search with q shorter than 3 characters (the trigram minimum) falls
+ *    back to a substring scan over open items (instr), still paged, not a
+ *    400; q may be left out when a category is given (browse a category);
+ *    with neither it is a 400 INVALID_QUERY;
+ *  - /myPage lists all of a user's items (posted or received) unpaged.
+ *
+ * Thread-safety: handlers run on civetweb workers and share nothing but the
+ * read-only tables here; item_on_expired is written once before threads.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "image.h"
+#include "item.h"
+#include "jobs.h"
+#include "region.h"
+
+void (*item_on_expired)(const int64_t *item_ids, size_t n);
+
+#define FEED_DEFAULT 50
+#define FEED_MAX 200
+#define FORM_SLACK 65536          /* multipart bytes allowed beyond the photo */
+#define EXPIRE_BATCH 500
+#define SEARCH_MAX_CHARS 100
+#define LIST_SQL_MAX 6144         /* bytes of a list query (list_sql) */
+
+static const char *const categories[] = {
+	"디지털/가전", "가구/인테리어", "유아동/유아도서", "식품", "스포츠/레저", "여성잡화", "여성의류",
+	"남성패션/잡화", "게임/취미", "뷰티/미용", "반려동물용품", "도서/티켓/음반", "생활용품", "식물",
+	"기타 중고물품", NULL};
+
+int item_category_ok(const char *cat)
+{
+	for (const char *const *c = categories; cat && *c; c++)
+		if (!strcmp(*c, cat))
+			return 1;
+	return 0;
+}
+
+/* --------------------------------------------------------- SQL fragments */
+
+/* The tables of one item: s (saleItem), u (owner), c (its room), b (the
+ * chosen partner, if any). */
+#define ITEM_JOINS                                                                           \
+	" JOIN user u ON u.userId = s.userId JOIN itemChatRoom c ON c.itemId = s.itemId" \
+	" LEFT JOIN user b ON b.userId = s.buyerUserId "
+#define ITEM_FROM " saleItem s" ITEM_JOINS
+
+/* One item as JSON for the caller @me (NULL when anonymous). Privacy: the
+ * owner's email only to the owner; the partner's email only to the owner
+ * and to the partner; kickYn "true" when @me is banned from the item. */
+#define ITEM_JSON                                                                                          \
+	"json_patch(json_object("                                                                         \
+	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image','/images/'||s.image,"      \
+	"'title',s.title,'category',s.category,'wantItem',s.wantItem,'comment',s.comment,"                \
+	"'deadLine',dm_time(s.deadLine),'status',(SELECT codeName FROM code WHERE codeId = s.status),"    \
+	"'statusCode',s.status,'createdDt',dm_time(s.createdDt),'nickname',u.nickname,"                   \
+	"'userId',CAST(s.userId AS TEXT),'address',s.address,'mannerTemp',u.mannerTemp,"                  \
+	"'buyerUserId',CAST(s.buyerUserId AS TEXT),"                                                       \
+	"'kickYn',CASE WHEN EXISTS (SELECT 1 FROM kickUser k WHERE k.icrId = c.icrId AND k.userId = @me)" \
+	" THEN 'true' ELSE 'false' END),"                                                                  \
+	"CASE WHEN s.userId = @me THEN json_object('email',u.email,'buyerEmail',b.email)"                 \
+	" WHEN s.buyerUserId = @me THEN json_object('buyerEmail',b.email) ELSE '{}' END)"
+
+/* What a list query filters on, on top of "open now". */
+enum {
+	L_ADDR = 1,     /* s.address = @addr */
+	L_CAT = 2,      /* s.category = @cat */
+	L_CURSOR = 4,   /* after (@cd, @ci) in (deadLine DESC, itemId DESC) */
+	L_FTS = 8,      /* full-text match of @q (>= 3 characters), many hits */
+	L_INSTR = 16,   /* substring scan for @q (1-2 characters) */
+	L_FTS_FEW = 32  /* full-text match of @q with few hits */
+};
+
+/* The FTS5 query for @q: one phrase, i.e. a substring of >= 3 characters
+ * (trigram tokenizer); quotes in q are doubled, so q is only ever text. */
+#define FTS_PHRASE "'\"' || replace(@q, '\"', '\"\"') || '\"'"
+/* Up to this many hits, a search starts from the full-text hits and sorts
+ * them; with more, it walks the open items in feed order and keeps those
+ * among the hits (stops after a page). */
+#define FTS_FEW 2000
+
+/* Builds the list query for flags into buf. The reply: {msg, data:[item],
+ * next}: items open at @now (SI01 and deadLine > @now), newest deadline
+ * first, @lim per page; next is the cursor after the last one, or null.
+ * The ids of the page come first (from the index alone where it can: one
+ * extra row tells whether there is a next page), then only those items
+ * are turned into JSON. Returns buf, or NULL if it does not fit. */
+static const char *list_sql(int flags, char *buf, size_t cap)
+{
+	int n = snprintf(
+		buf, cap,
+		"WITH ids AS MATERIALIZED (SELECT s.deadLine AS d, s.itemId AS i FROM %s"
+		" WHERE s.status = 'SI01' AND s.deadLine > @now%s%s%s%s%s"
+		" ORDER BY s.deadLine DESC, s.itemId DESC LIMIT @lim + 1), "
+		"page AS MATERIALIZED (SELECT ids.d AS d, ids.i AS i, " ITEM_JSON " AS j"
+		" FROM ids CROSS JOIN saleItem s ON s.itemId = ids.i" ITEM_JOINS ") "
+		"SELECT json_object('msg','success',"
+		"'data',(SELECT json_group_array(json(j) ORDER BY d DESC, i DESC) FROM"
+		" (SELECT d, i, j FROM page ORDER BY d DESC, i DESC LIMIT @lim)),"
+		"'next',CASE WHEN (SELECT count(*) FROM page) > @lim THEN"
+		" (SELECT printf('%%x_%%x', d, i) FROM page ORDER BY d DESC, i DESC LIMIT 1 OFFSET @lim - 1) END)",
+		(flags & L_FTS_FEW) ? "saleItemFts f CROSS JOIN saleItem s ON s.itemId = f.rowid" : "saleItem s",
+		(flags & L_ADDR) ? " AND s.address = @addr" : "", (flags & L_CAT) ? " AND s.category = @cat" : "",
+		(flags & L_CURSOR) ? " AND (s.deadLine, s.itemId) < (@cd, @ci)" : "",
+		(flags & L_FTS) ? " AND s.itemId IN (SELECT rowid FROM saleItemFts WHERE saleItemFts MATCH " FTS_PHRASE ")"
+		: (flags & L_FTS_FEW) ? " AND f.saleItemFts MATCH " FTS_PHRASE
+				      : "",
+		(flags & L_INSTR) ? " AND (instr(lower(s.title), lower(@q)) > 0 OR instr(lower(s.wantItem), lower(@q)) > 0"
+				    " OR instr(lower(s.comment), lower(@q)) > 0)"
+				  : "");
+	return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
+static const char detail_sql[] =
+	"SELECT json_object('msg','success','data',json(" ITEM_JSON "),'createdDt',dm_time(s.createdDt))"
+	" FROM " ITEM_FROM "WHERE s.itemId = @id";
+
+/* items I posted or received (partner), newest first */
+static const char mypage_sql[] =
+	"SELECT json_object('msg','success','postCnt',count(*),"
+	"'postInfo',json_group_array(json(j) ORDER BY cd DESC, i DESC)) FROM ("
+	"SELECT " ITEM_JSON " AS j, s.createdDt AS cd, s.itemId AS i FROM " ITEM_FROM "WHERE s.userId = @me "
+	"UNION ALL "
+	"SELECT " ITEM_JSON " AS j, s.createdDt AS cd, s.itemId AS i FROM " ITEM_FROM
+	"WHERE s.buyerUserId = @me AND s.userId <> @me)";
+
+/* the join buttons of a room for @me */
+static const char buttons_sql[] =
+	"SELECT json_object('msg','success','buttonYn',json_object("
+	"'groupJoinButton',json(CASE WHEN m.icruId IS NULL AND k.kickUserId IS NULL AND s.status = 'SI01'"
+	" AND s.deadLine > @now THEN 'true' ELSE 'false' END),"
+	"'oneJoinButton',json(CASE WHEN s.buyerUserId IS NOT NULL AND s.status IN ('SI02','SI04','SI05')"
+	" AND (s.userId = @me OR s.buyerUserId = @me) THEN 'true' ELSE 'false' END)))"
+	" FROM itemChatRoom c JOIN saleItem s ON s.itemId = c.itemId"
+	" LEFT JOIN itemChatRoomUser m ON m.icrId = c.icrId AND m.userId = @me"
+	" LEFT JOIN kickUser k ON k.icrId = c.icrId AND k.userId = @me"
+	" WHERE c.icrId = @icr";
+
+/* Named parameter binders: a name the statement does not use is skipped. */
+static void bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+	if (i)
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+	if (i)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* @me: the caller, or NULL when anonymous. */
+static void bind_me(sqlite3_stmt *st, int64_t user_id)
+{
+	int i = sqlite3_bind_parameter_index(st, "@me");
+	if (i && user_id > 0)
+		sqlite3_bind_int64(st, i, user_id);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* A decimal id from a path capture: 1-18 digits. 0 if not one. */
+static int64_t parse_id(const char *s)
+{
+	int64_t v = 0;
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 18)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Strict lower-case hex of 1-16 digits into *v. 1/0. */
+static int parse_hex(const char *s, size_t n, int64_t *v)
+{
+	uint64_t x = 0;
+	if (n == 0 || n > 16)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int d;
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else
+			return 0;
+		x = x << 4 | (uint64_t)d;
+	}
+	if (x > INT64_MAX)
+		return 0;
+	*v = (int64_t)x;
+	return 1;
+}
+
+typedef struct paging {
+	int64_t limit;
+	int has_cursor;
+	int64_t cd, ci;   /* the cursor: (deadLine, itemId) of the last item seen */
+} paging_t;
+
+/* Reads ?limit= (1..200, default 50) and ?cursor= (opaque "<hex>_<hex>").
+ * DM_OK, or replied 400 and DM_EINVAL. */
+static int read_paging(http_req_t *r, paging_t *pg)
+{
+	char buf[64];
+	int rc;
+
+	memset(pg, 0, sizeof *pg);
+	pg->limit = FEED_DEFAULT;
+	rc = http_query(r, "limit", buf, sizeof buf);
+	if (rc == DM_OK) {
+		int64_t v = parse_id(buf);
+		if (v < 1 || v > FEED_MAX) {
+			http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+			return DM_EINVAL;
+		}
+		pg->limit = v;
+	} else if (rc != DM_ENOTFOUND) {
+		http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+		return DM_EINVAL;
+	}
+	rc = http_query(r, "cursor", buf, sizeof buf);
+	if (rc == DM_OK && buf[0]) {
+		const char *us = strchr(buf, '_');
+		if (!us || !parse_hex(buf, (size_t)(us - buf), &pg->cd) || !parse_hex(us + 1, strlen(us + 1), &pg->ci)) {
+			http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+			return DM_EINVAL;
+		}
+		pg->has_cursor = 1;
+	} else if (rc != DM_OK && rc != DM_ENOTFOUND) {
+		http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+		return DM_EINVAL;
+	}
+	return DM_OK;
+}
+
+typedef struct list_args {
+	const char *addr;   /* normalized region or NULL */
+	const char *cat;    /* category or NULL */
+	const char *q;      /* search text or NULL */
+} list_args_t;
+
+/* How many items match q in full text, counting at most FTS_FEW + 1.
+ * -1 on error. */
+static int64_t fts_hits(sqlite3 *db, const char *q)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM (SELECT 1 FROM saleItemFts WHERE saleItemFts MATCH "
+				       FTS_PHRASE " LIMIT @few + 1)");
+	int64_t n = -1;
+	if (!st)
+		return -1;
+	bind_text(st, "@q", q);
+	bind_i64(st, "@few", FTS_FEW);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Replies with one page of open items matching a. */
+static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
+{
+	char sql[LIST_SQL_MAX];
+	int flags = 0;
+	sqlite3_stmt *st;
+
+	if (a->addr)
+		flags |= L_ADDR;
+	if (a->cat)
+		flags |= L_CAT;
+	if (pg->has_cursor)
+		flags |= L_CURSOR;
+	if (a->q && dm_utf8_len(a->q, strlen(a->q)) < 3)
+		flags |= L_INSTR;
+	else if (a->q) {
+		int64_t hits = fts_hits(r->db, a->q);
+		if (hits < 0)
+			return http_fail_dm(r, DM_ERR);
+		flags |= hits <= FTS_FEW ? L_FTS_FEW : L_FTS;
+	}
+	if (!list_sql(flags, sql, sizeof sql))
+		return http_fail_dm(r, DM_ERR);
+	st = db_prep(r->db, sql);
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	bind_me(st, r->user_id);
+	bind_i64(st, "@now", dm_now_ms());
+	bind_i64(st, "@lim", pg->limit);
+	if (a->addr)
+		bind_text(st, "@addr", a->addr);
+	if (a->cat)
+		bind_text(st, "@cat", a->cat);
+	if (a->q)
+		bind_text(st, "@q", a->q);
+	if (pg->has_cursor) {
+		bind_i64(st, "@cd", pg->cd);
+		bind_i64(st, "@ci", pg->ci);
+	}
+	return http_reply_stmt(r, 200, st);
+}
+
+/* The caller's region into out (REGION_MAX). DM_OK, DM_ENOTFOUND (none
+ * set), DM_EAUTH (no such user), DM_ERR. */
+static int user_region(http_req_t *r, char *out)
+{
+	sqlite3_stmt *st = db_prep(r->db, "SELECT address FROM user WHERE userId = ?1");
+	int rc = DM_EAUTH;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, r->user_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(st, 0);
+		rc = a && a[0] ? dm_strlcpy(out, a, REGION_MAX) : DM_ENOTFOUND;
+	}
+	sqlite3_finalize(st);
+	return rc == DM_ETOOBIG ? DM_ERR : rc;
+}
+
+/* ?address= normalized into out; DM_ENOTFOUND when absent or empty;
+ * replied 400 and DM_EINVAL when not a known region. */
+static int query_region(http_req_t *r, char *out)
+{
+	char raw[512];
+	int rc = http_query(r, "address", raw, sizeof raw);
+	if (rc == DM_ENOTFOUND || (rc == DM_OK && !raw[0]))
+		return DM_ENOTFOUND;
+	if (rc != DM_OK || region_normalize(raw, out, REGION_MAX) != DM_OK) {
+		http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울 강남구");
+		return DM_EINVAL;
+	}
+	return DM_OK;
+}
+
+/* --------------------------------------------------------------- feeds */
+
+/* GET /mainPage/noLogin[?address=&limit=&cursor=] */
+static int h_feed_anon(http_req_t *r)
+{
+	paging_t pg;
+	list_args_t a = {0};
+	char region[REGION_MAX];
+	int rc;
+
+	if (read_paging(r, &pg) != DM_OK)
+		return DM_OK;
+	rc = query_region(r, region);
+	if (rc == DM_EINVAL)
+		return DM_OK;
+	if (rc == DM_OK)
+		a.addr = region;
+	return reply_list(r, &a, &pg);
+}
+
+/* GET /mainPage[?limit=&cursor=]: the caller's region, with kickYn. */
+static int h_feed(http_req_t *r)
+{
+	paging_t pg;
+	list_args_t a = {0};
+	char region[REGION_MAX];
+	int rc;
+
+	if (read_paging(r, &pg) != DM_OK)
+		return DM_OK;
+	rc = user_region(r, region);
+	if (rc == DM_ENOTFOUND)
+		return http_fail(r, 400, "ADDRESS_REQUIRED", "먼저 내 동네를 설정해 주세요.");
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	a.addr = region;
+	return reply_list(r, &a, &pg);
+}
+
+/* Trims ASCII whitespace at both ends, in place. */
+static char *trim(char *s)
+{
+	size_t n;
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
+}
+
+/* GET /mainPage/search?q=&category=[&address=&limit=&cursor=] */
+static int h_search(http_req_t *r)
+{
+	paging_t pg;
+	list_args_t a = {0};
+	char qbuf[1024], cat[128], region[REGION_MAX];
+	char *q = NULL;
+	int rc;
+
+	if (read_paging(r, &pg) != DM_OK)
+		return DM_OK;
+	rc = http_query(r, "q", qbuf, sizeof qbuf);
+	if (rc == DM_OK) {
+		q = trim(qbuf);
+		if (dm_utf8_len(q, strlen(q)) > SEARCH_MAX_CHARS)
+			return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+		if (!q[0])
+			q = NULL;
+	} else if (rc != DM_ENOTFOUND)
+		return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+	rc = http_query(r, "category", cat, sizeof cat);
+	if (rc == DM_OK && cat[0]) {
+		if (!item_category_ok(cat))
+			return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+		a.cat = cat;
+	} else if (rc != DM_OK && rc != DM_ENOTFOUND)
+		return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+	if (!q && !a.cat)
+		return http_fail(r, 400, "INVALID_QUERY", "검색어나 카테고리를 입력해 주세요.");
+	rc = query_region(r, region);
+	if (rc == DM_EINVAL)
+		return DM_OK;
+	if (rc == DM_OK)
+		a.addr = region;
+	a.q = q;
+	return reply_list(r, &a, &pg);
+}
+
+/* -------------------------------------------------------------- detail */
+
+/* Like http_reply_stmt, but "no row" is a 404 with code and msg. */
+static int reply_or_404(http_req_t *r, sqlite3_stmt *st, const char *code, const char *msg)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+		http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		http_fail(r, 404, code, msg);
+	else {
+		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
+		http_fail_dm(r, DM_ERR);
+	}
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+/* GET /postDetail/:itemId (optional token): 404 missing, 403 KICKED for a
+ * user banned from the item. */
+static int h_detail(http_req_t *r)
+{
+	int64_t id = parse_id(r->param[0]);
+	sqlite3_stmt *st;
+	int found = 0, kicked = 0;
+
+	if (!id)
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+	st = db_prep(r->db, "SELECT EXISTS (SELECT 1 FROM kickUser k WHERE k.icrId = c.icrId AND k.userId = ?2)"
+			    " FROM saleItem s JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, r->user_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		kicked = r->user_id > 0 && sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (!found)
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+	if (kicked)
+		return http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.");
+	st = db_prep(r->db, detail_sql);
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	bind_me(st, r->user_id);
+	bind_i64(st, "@id", id);
+	/* deleted in between: 404 as well */
+	return reply_or_404(r, st, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+}
+
+/* GET /postDetail/icrId/:icrId (bearer): the join buttons. */
+static int h_buttons(http_req_t *r)
+{
+	int64_t icr = parse_id(r->param[0]);
+	sqlite3_stmt *st;
+
+	if (!icr)
+		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+	st = db_prep(r->db, buttons_sql);
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	bind_me(st, r->user_id);
+	bind_i64(st, "@now", dm_now_ms());
+	bind_i64(st, "@icr", icr);
+	return reply_or_404(r, st, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+}
+
+/* ------------------------------------------------------------- my page */
+
+/* GET /myPage (bearer) */
+static int h_mypage(http_req_t *r)
+{
+	sqlite3_stmt *st = db_prep(r->db, mypage_sql);
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	bind_me(st, r->user_id);
+	return http_reply_stmt(r, 200, st);
+}
+
+typedef struct set_addr {
+	int64_t user_id;
+	const char *region;
+} set_addr_t;
+
+static int set_addr_write(sqlite3 *w, void *arg)
+{
+	set_addr_t *a = arg;
+	sqlite3_stmt *st = db_prep(w, "UPDATE user SET address = ?2 WHERE userId = ?1");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, a->user_id);
+	sqlite3_bind_text(st, 2, a->region, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_OK && sqlite3_changes(w) != 1)
+		rc = DM_EAUTH;
+	return rc;
+}
+
+/* POST /myPage/address {new_address} -> {msg, address}. The body's email
+ * (the seed sends one) is ignored: the token says who. */
+static int h_address(http_req_t *r)
+{
+	const char *in;
+	char region[REGION_MAX];
+	set_addr_t a;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	in = json_str(&r->json, "new_address", 1, 200);
+	if (!in)
+		return http_fail(r, 400, "INVALID_ADDRESS", "주소(new_address)를 200자 이하의 문자열로 보내 주세요.");
+	if (region_normalize(in, region, sizeof region) != DM_OK)
+		return http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울특별시 강남구 역삼동");
+	a.user_id = r->user_id;
+	a.region = region;
+	rc = jobs_write(set_addr_write, &a);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	st = db_prep(r->db, "SELECT json_object('msg','success','address',?1)");
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
+	return http_reply_stmt(r, 200, st);
+}
+
+/* ----------------------------------------------- waiting for a write job */
+
+/* A write job queued with a done callback, waited for by the handler: the
+ * done callback (on the lane, after the commit) does the file work, then
+ * wakes the handler. */
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int finished, status;
+} waiter_t;
+
+static void waiter_init(waiter_t *w)
+{
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->finished = 0;
+	w->status = DM_ERR;
+}
+
+/* Lane side: the last thing a done callback does (the waiter may free the
+ * job right after). */
+static void waiter_wake(waiter_t *w, int status)
+{
+	pthread_mutex_lock(&w->mu);
+	w->status = status;
+	w->finished = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Queues fn/done with arg (whose waiter is w) and waits. Returns the job's
+ * status, or DM_EUNAVAIL when stopping (then nothing ran). */
+static int waiter_run(waiter_t *w, jobs_write_fn fn, jobs_done_fn done, void *arg)
+{
+	int rc = jobs_write_async(fn, done, arg);
+	if (rc == DM_OK) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->finished)
+			pthread_cond_wait(&w->cv, &w->mu);
+		rc = w->status;
+		pthread_mutex_unlock(&w->mu);
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return rc;
+}
+
+/* -------------------------------------------------------------- delete */
+
+typedef struct del {
+	waiter_t w;
+	int64_t user_id, item_id, icr_id;  /* icr_id 0: not given */
+	char image[IMAGE_NAME_MAX];
+} del_t;
+
+static int del_write(sqlite3 *w, void *arg)
+{
+	del_t *d = arg;
+	sqlite3_stmt *st;
+	int rc = DM_ENOTFOUND;
+
+	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId FROM saleItem s"
+			" JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, d->item_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(st, 1);
+		if (d->icr_id && sqlite3_column_int64(st, 3) != d->icr_id)
+			rc = DM_EINVAL;
+		else if (sqlite3_column_int64(st, 0) != d->user_id)
+			rc = DM_EFORBID;
+		else if (!status || (strcmp(status, "SI01") && strcmp(status, "SI03")))
+			rc = DM_ECONFLICT;
+		else
+			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK
+				     ? DM_OK
+				     : DM_ERR;
+	}
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	/* the room, its members, messages and kicks go with it (ON DELETE
+	 * CASCADE through itemChatRoom); the FTS row by trigger */
+	st = db_prep(w, "DELETE FROM saleItem WHERE itemId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, d->item_id);
+	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1 ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* After the commit: the photo goes unless another item uses it. */
+static void del_done(void *arg, int status)
+{
+	del_t *d = arg;
+	if (status == DM_OK)
+		image_release(db_writer(), d->image);
+	waiter_wake(&d->w, status);
+}
+
+/* Reads an optional id field: absent/null -> 0; a number or digit string ->
+ * *out; anything else DM_EINVAL. */
+static int opt_id(const json_obj_t *o, const char *key, int64_t *out)
+{
+	const json_field_t *f = json_get(o, key);
+	*out = 0;
+	if (!f || f->type == JSON_NULL)
+		return DM_OK;
+	if (json_int(o, key, 1, out) != DM_OK || *out <= 0)
+		return DM_EINVAL;
+	return DM_OK;
+}
+
+/* DELETE /myPage/delete {itemId, icrId?}: owner only, open or expired. */
+static int h_delete(http_req_t *r)
+{
+	del_t d;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	memset(&d, 0, sizeof d);
+	if (json_int(&r->json, "itemId", 1, &d.item_id) != DM_OK || d.item_id <= 0)
+		return http_fail(r, 400, "INVALID_ITEM_ID", "itemId가 올바르지 않습니다.");
+	if (opt_id(&r->json, "icrId", &d.icr_id) != DM_OK)
+		return http_fail(r, 400, "INVALID_ICR_ID", "icrId가 올바르지 않습니다.");
+	d.user_id = r->user_id;
+	waiter_init(&d.w);
+	rc = waiter_run(&d.w, del_write, del_done, &d);
+	switch (rc) {
+	case DM_OK: {
+		sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT))");
+		if (st)
+			sqlite3_bind_int64(st, 1, d.item_id);
+		return http_reply_stmt(r, 200, st);
+	}
+	case DM_ENOTFOUND: return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+	case DM_EINVAL: return http_fail(r, 400, "ROOM_MISMATCH", "icrId가 이 게시글의 채팅방이 아닙니다.");
+	case DM_EFORBID: return http_fail(r, 403, "NOT_OWNER", "내가 올린 게시글만 삭제할 수 있습니다.");
+	case DM_ECONFLICT:
+		return http_fail(r, 409, "ITEM_NOT_DELETABLE", "거래가 진행 중이거나 끝난 게시글은 삭제할 수 없습니다.");
+	default: return http_fail_dm(r, rc);
+	}
+}
+
+/* ------------------------------------------------------------- posting */
+
+enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, NTEXT, F_FILE = 100, F_NONE = -1 };
+
+static const struct {
+	const char *name;
+	size_t maxc;      /* characters */
+} text_fields[NTEXT] = {
+	[F_TITLE] = {"title", 100},   [F_CATEGORY] = {"category", 20}, [F_WANT] = {"wantItem", 100},
+	[F_COMMENT] = {"comment", 2000}, [F_DEADLINE] = {"deadLine", 40},
+};
+
+/* The multipart form being received (heap: the worker stack is small). */
+typedef struct form {
+	int cur;                         /* F_* of the part being read */
+	struct {
+		char *buf;               /* maxc * 4 bytes + NUL */
+		size_t len;
+		int seen, toolong, wrongtype;
+	} f[NTEXT];
+	image_upload_t up;
+	int file_seen, began;
+	int too_big, dup, io_error;
+} form_t;
+
+/* civetweb: a new part named key (filename: "" for a plain field). The
+ * photo and the known text fields are read through form_get; unknown parts
+ * are skipped; a repeated part, or any trouble so far, stops the parsing. */
+static int form_found(const char *key, const char *filename, char *path, size_t pathlen, void *ud)
+{
+	form_t *f = ud;
+	(void)path;
+	(void)pathlen;
+	f->cur = F_NONE;
+	if (f->too_big || f->io_error || f->dup)
+		return MG_FORM_FIELD_STORAGE_ABORT;
+	if (!strcmp(key, "file")) {
+		if (f->file_seen) {
+			f->dup = 1;
+			return MG_FORM_FIELD_STORAGE_ABORT;
+		}
+		f->file_seen = 1;
+		if (image_upload_begin(&f->up) != DM_OK) {
+			f->io_error = 1;
+			return MG_FORM_FIELD_STORAGE_ABORT;
+		}
+		f->began = 1;
+		f->cur = F_FILE;
+		return MG_FORM_FIELD_STORAGE_GET;
+	}
+	for (int i = 0; i < NTEXT; i++) {
+		if (strcmp(key, text_fields[i].name))
+			continue;
+		if (f->f[i].seen) {
+			f->dup = 1;
+			return MG_FORM_FIELD_STORAGE_ABORT;
+		}
+		f->f[i].seen = 1;
+		if (filename && filename[0]) {
+			/* a file where text belongs */
+			f->f[i].wrongtype = 1;
+			return MG_FORM_FIELD_STORAGE_SKIP;
+		}
+		f->cur = i;
+		return MG_FORM_FIELD_STORAGE_GET;
+	}
+	return MG_FORM_FIELD_STORAGE_SKIP; /* unknown fields are ignored */
+}
+
+/* A chunk of the current part (civetweb passes the key only with the first
+ * chunk: the part is tracked in f->cur). The photo goes to its temp file,
+ * hashed and counted: past cfg.max_upload the parsing stops. Once stopped,
+ * it stays stopped (civetweb calls once more with the rest of the part). */
+static int form_get(const char *key, const char *value, size_t len, void *ud)
+{
+	form_t *f = ud;
+	(void)key;
+	if (f->too_big || f->io_error || f->dup)
+		return MG_FORM_FIELD_HANDLE_ABORT;
+	if (f->cur == F_FILE) {
+		if (f->up.size + (int64_t)len > (int64_t)cfg.max_upload) {
+			f->too_big = 1;
+			return MG_FORM_FIELD_HANDLE_ABORT;
+		}
+		if (image_upload_write(&f->up, value, len) != DM_OK) {
+			f->io_error = 1;
+			return MG_FORM_FIELD_HANDLE_ABORT;
+		}
+		return MG_FORM_FIELD_HANDLE_GET;
+	}
+	if (f->cur >= 0 && f->cur < NTEXT) {
+		size_t cap = text_fields[f->cur].maxc * 4;
+		if (f->f[f->cur].len + len > cap) {
+			f->f[f->cur].toolong = 1;
+			f->cur = F_NONE;
+			return MG_FORM_FIELD_HANDLE_NEXT;
+		}
+		memcpy(f->f[f->cur].buf + f->f[f->cur].len, value, len);
+		f->f[f->cur].len += len;
+		f->f[f->cur].buf[f->f[f->cur].len] = 0;
+		return MG_FORM_FIELD_HANDLE_GET;
+	}
+	return MG_FORM_FIELD_HANDLE_NEXT;
+}
+
+/* Never used: no part is stored by civetweb itself (the photo is streamed
+ * through form_get so that it is hashed and counted on the way). */
+static int form_store(const char *path, long long size, void *ud)
+{
+	(void)path;
+	(void)size;
+	(void)ud;
+	return MG_FORM_FIELD_HANDLE_ABORT;
+}
+
+static form_t *form_new(void)
+{
+	form_t *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->up.fd = -1;
+	for (int i = 0; i < NTEXT; i++)
+		if (!(f->f[i].buf = calloc(1, text_fields[i].maxc * 4 + 1))) {
+			for (int k = 0; k < i; k++)
+				free(f->f[k].buf);
+			free(f);
+			return NULL;
+		}
+	return f;
+}
+
+static void form_free(form_t *f)
+{
+	if (!f)
+		return;
+	if (f->began)
+		image_upload_cleanup(&f->up);
+	for (int i = 0; i < NTEXT; i++)
+		free(f->f[i].buf);
+	free(f);
+}
+
+/* Reads and discards what is left of the request body (bounded), so that a
+ * refusal reaches a client still sending its upload. */
+static void drain_body(http_req_t *r)
+{
+	long long cap = (long long)cfg.max_upload * 2 + (1 << 20), got = 0;
+	char *buf;
+	int n;
+
+	if (r->ri->content_length > cap)
+		return; /* not worth it: the connection closes */
+	buf = malloc(16384);
+	if (!buf)
+		return;
+	while (got <= cap && (n = mg_read(r->conn, buf, 16384)) > 0)
+		got += n;
+	free(buf);
+}
+
+/* A text field: valid UTF-8 without NUL or control characters (but tab and
+ * newlines in multi-line text), minc..maxc characters, not only spaces. */
+static int text_ok(const char *s, size_t len, size_t minc, size_t maxc, int multiline)
+{
+	size_t n;
+	int visible = 0;
+	if (strlen(s) != len || !dm_utf8_valid(s, len))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			if (!multiline || (*p != '\n' && *p != '\r' && *p != '\t'))
+				return 0;
+		} else if (*p != ' ')
+			visible = 1;
+	}
+	n = dm_utf8_len(s, len);
+	return visible && n >= minc && n <= maxc;
+}
+
+typedef struct post {
+	waiter_t w;
+	int64_t user_id;
+	const char *title, *category, *want, *comment;
+	int64_t deadline;
+	image_upload_t *up;
+	int created;             /* the photo file was made by this post */
+	const char *reason;      /* code for a refusal found in the job */
+	int64_t item_id, icr_id;
+} post_t;
+
+/* The write job: re-checks the user (suspension, region) at commit time,
+ * places the photo, then the item, its room and the owner's membership. */
+static int post_write(sqlite3 *w, void *arg)
+{
+	post_t *p = arg;
+	sqlite3_stmt *st;
+	char region[REGION_MAX] = "";
+	int rc = DM_EAUTH;
+
+	st = db_prep(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->user_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(st, 0);
+		if (sqlite3_column_int(st, 1)) {
+			p->reason = "SUSPENDED";
+			rc = DM_EFORBID;
+		} else if (!a || !a[0] || dm_strlcpy(region, a, sizeof region) != DM_OK) {
+			p->reason = "ADDRESS_REQUIRED";
+			rc = DM_EINVAL;
+		} else
+			rc = DM_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	if (image_place(p->up, &p->created) != DM_OK)
+		return DM_ERR;
+
+	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
+			" status, statusDt, createdDt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now())");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->user_id);
+	sqlite3_bind_text(st, 2, p->up->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, p->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->category, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, p->want, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, p->deadline);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	p->item_id = sqlite3_last_insert_rowid(w);
+
+	st = db_prep(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->item_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	p->icr_id = sqlite3_last_insert_rowid(w);
+
+	st = db_prep(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, createdDt) VALUES (?1, ?2, 'Y', dm_now())");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->icr_id);
+	sqlite3_bind_int64(st, 2, p->user_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* After the commit (or its failure): a photo this post stored goes again
+ * if the post did not make it, unless another item uses the same bytes. */
+static void post_done(void *arg, int status)
+{
+	post_t *p = arg;
+	if (status != DM_OK && p->created)
+		image_release(db_writer(), p->up->name);
+	waiter_wake(&p->w, status);
+}
+
+/* The refusal for the user's state (before the body is read, and again in
+ * the job). Returns DM_OK when the user may post; else replied. */
+static int check_poster(http_req_t *r)
+{
+	sqlite3_stmt *st = db_prep(r->db, "SELECT address, coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
+	int64_t until = 0;
+	int has_addr = 0, found = 0;
+
+	if (!st) {
+		http_fail_dm(r, DM_ERR);
+		return DM_ERR;
+	}
+	sqlite3_bind_int64(st, 1, r->user_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		has_addr = sqlite3_column_type(st, 0) == SQLITE_TEXT && sqlite3_column_bytes(st, 0) > 0;
+		until = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (!found) {
+		http_fail_dm(r, DM_EAUTH);
+		return DM_EAUTH;
+	}
+	if (until > dm_now_ms()) {
+		char t[32], msg[200];
+		dm_fmt_time(until, t);
+		t[16] = 0; /* "YYYY-MM-DDTHH:MM" */
+		t[10] = ' ';
+		snprintf(msg, sizeof msg, "이용이 정지된 계정입니다 (%s까지). 정지 기간에는 글을 올릴 수 없습니다.", t);
+		http_fail(r, 403, "SUSPENDED", msg);
+		return DM_EFORBID;
+	}
+	if (!has_addr) {
+		http_fail(r, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
+		return DM_EINVAL;
+	}
+	return DM_OK;
+}
+
+/* A refusal decided while the request is being handled, sent once the
+ * upload's files are cleaned up (so that a client seeing the reply sees
+ * no temp file either). */
+typedef struct verdict {
+	int status;              /* 0: no refusal */
+	const char *code;
+	char msg[200];
+} verdict_t;
+
+/* Records a refusal; returns DM_EINVAL (for validators). */
+static int refuse(verdict_t *v, int status, const char *code, const char *msg)
+{
+	v->status = status;
+	v->code = code;
+	dm_strlcpy(v->msg, msg, sizeof v->msg);
+	return DM_EINVAL;
+}
+
+static int refuse_too_big(verdict_t *v)
+{
+	char msg[120];
+	long kb = cfg.max_upload / 1024;
+	if (kb >= 1024)
+		snprintf(msg, sizeof msg, "사진은 %ldMB 이하만 올릴 수 있습니다.", kb / 1024);
+	else
+		snprintf(msg, sizeof msg, "사진은 %ldKB 이하만 올릴 수 있습니다.", kb);
+	return refuse(v, 413, "TOO_LARGE", msg);
+}
+
+/* Validates the received form into p; DM_OK, or DM_EINVAL with v set. */
+static int check_form(form_t *f, post_t *p, verdict_t *v)
+{
+	static const struct {
+		const char *code, *msg;
+	} bad[NTEXT] = {
+		[F_TITLE] = {"INVALID_TITLE", "제목은 1~100자로 입력해 주세요."},
+		[F_CATEGORY] = {"INVALID_CATEGORY", "카테고리를 목록에서 골라 주세요."},
+		[F_WANT] = {"INVALID_WANT_ITEM", "원하는 물건은 1~100자로 입력해 주세요."},
+		[F_COMMENT] = {"INVALID_COMMENT", "설명은 1~2,000자로 입력해 주세요."},
+		[F_DEADLINE] = {"INVALID_DEADLINE", "마감 시간 형식이 올바르지 않습니다. 예: 2026-12-01 18:00"},
+	};
+	int64_t now;
+
+	for (int i = 0; i < NTEXT; i++)
+		if (!f->f[i].seen || f->f[i].toolong || f->f[i].wrongtype ||
+		    !text_ok(f->f[i].buf, f->f[i].len, 1, text_fields[i].maxc, i == F_COMMENT))
+			return refuse(v, 400, bad[i].code, bad[i].msg);
+	if (!item_category_ok(f->f[F_CATEGORY].buf))
+		return refuse(v, 400, bad[F_CATEGORY].code, bad[F_CATEGORY].msg);
+	if (dm_parse_time(f->f[F_DEADLINE].buf, &p->deadline) != DM_OK)
+		return refuse(v, 400, bad[F_DEADLINE].code, bad[F_DEADLINE].msg);
+	now = dm_now_ms();
+	if (p->deadline <= now)
+		return refuse(v, 400, "DEADLINE_PAST", "마감 시간은 지금 이후여야 합니다.");
+	if (p->deadline > now + (int64_t)cfg.max_deadline_days * 86400000LL) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "마감 시간은 %d일 이내여야 합니다.", cfg.max_deadline_days);
+		return refuse(v, 400, "DEADLINE_TOO_FAR", msg);
+	}
+	if (!f->file_seen || f->up.size == 0)
+		return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+	p->title = f->f[F_TITLE].buf;
+	p->category = f->f[F_CATEGORY].buf;
+	p->want = f->f[F_WANT].buf;
+	p->comment = f->f[F_COMMENT].buf;
+	return DM_OK;
+}
+
+/* Receives the form, checks it and the photo, and runs the post job.
+ * DM_OK (p's ids set), DM_EINVAL (v set), or another DM_* status. */
+static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
+{
+	struct mg_form_data_handler fdh;
+	int n, rc;
+
+	memset(&fdh, 0, sizeof fdh);
+	fdh.field_found = form_found;
+	fdh.field_get = form_get;
+	fdh.field_store = form_store;
+	fdh.user_data = f;
+	n = mg_handle_form_request(r->conn, &fdh);
+	if (f->too_big || f->dup || f->io_error || n < 0)
+		drain_body(r);
+	if (f->too_big)
+		return refuse_too_big(v);
+	if (f->io_error)
+		return DM_ERR;
+	if (n < 0)
+		return refuse(v, 400, "INVALID_MULTIPART", "multipart 본문이 올바르지 않습니다.");
+	if (f->dup)
+		return refuse(v, 400, "DUPLICATE_FIELD", "같은 항목이 두 번 들어 있습니다.");
+	if (check_form(f, p, v) != DM_OK)
+		return DM_EINVAL;
+	rc = image_upload_finish(&f->up);
+	if (rc == DM_EINVAL)
+		return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+	if (rc != DM_OK)
+		return DM_ERR;
+	p->user_id = r->user_id;
+	p->up = &f->up;
+	waiter_init(&p->w);
+	rc = waiter_run(&p->w, post_write, post_done, p);
+	if (rc != DM_OK && p->reason && !strcmp(p->reason, "SUSPENDED"))
+		return refuse(v, 403, "SUSPENDED", "이용이 정지된 계정입니다. 정지 기간에는 글을 올릴 수 없습니다.");
+	if (rc != DM_OK && p->reason && !strcmp(p->reason, "ADDRESS_REQUIRED"))
+		return refuse(v, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
+	return rc;
+}
+
+/* POST /mainPage/write (bearer), multipart: file, category, title,
+ * wantItem, comment, deadLine -> 201 {msg, itemId, icrId, image}. */
+static int h_write(http_req_t *r)
+{
+	const char *ct = http_header(r, "Content-Type");
+	form_t *f = NULL;
+	post_t p;
+	verdict_t v;
+	char image[IMAGE_NAME_MAX] = "";
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	memset(&v, 0, sizeof v);
+	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
+		drain_body(r);
+		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+	}
+	if (r->ri->content_length > (long long)cfg.max_upload + FORM_SLACK) {
+		drain_body(r);
+		refuse_too_big(&v);
+		return http_fail(r, v.status, v.code, v.msg);
+	}
+	if (check_poster(r) != DM_OK) {
+		drain_body(r);
+		return DM_OK;
+	}
+	f = form_new();
+	if (!f) {
+		drain_body(r);
+		return http_fail_dm(r, DM_ENOMEM);
+	}
+	rc = receive_and_post(r, f, &p, &v);
+	if (rc == DM_OK)
+		dm_strlcpy(image, f->up.name, sizeof image);
+	form_free(f); /* temp file gone before anyone hears back */
+	if (v.status)
+		return http_fail(r, v.status, v.code, v.msg);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),'icrId',CAST(?2 AS TEXT),"
+			    "'image','/images/'||?3)");
+	if (st) {
+		sqlite3_bind_int64(st, 1, p.item_id);
+		sqlite3_bind_int64(st, 2, p.icr_id);
+		sqlite3_bind_text(st, 3, image, -1, SQLITE_TRANSIENT);
+	}
+	return http_reply_stmt(r, 201, st);
+}
+
+/* -------------------------------------------------------------- expiry */
+
+typedef struct expire {
+	int64_t ids[EXPIRE_BATCH];
+	size_t n;
+} expire_t;
+
+/* Turns at most EXPIRE_BATCH open items whose deadline has passed into
+ * SI03 (fail), oldest deadline first, and collects their ids. */
+static int expire_write(sqlite3 *w, void *arg)
+{
+	expire_t *e = arg;
+	sqlite3_stmt *st = db_prep(w, "UPDATE saleItem SET status = 'SI03', statusDt = dm_now() WHERE itemId IN"
+				      " (SELECT itemId FROM saleItem WHERE status = 'SI01' AND deadLine <= dm_now()"
+				      " ORDER BY deadLine LIMIT ?1) RETURNING itemId");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int(st, 1, EXPIRE_BATCH);
+	e->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (e->n < EXPIRE_BATCH)
+			e->ids[e->n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	/* NOTIFY: e->ids[0..n) are the items that expired in this job; the
+	 * notify part hears of them through item_on_expired after the commit */
+	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+}
+
+/* Timer task (pool worker): expire in batches until none is left. */
+static void expiry_tick(void *unused)
+{
+	expire_t *e = malloc(sizeof *e);
+	int rc;
+	(void)unused;
+	if (!e)
+		return;
+	do {
+		e->n = 0;
+		rc = jobs_write(expire_write, e);
+		if (rc == DM_OK && e->n) {
+			dm_info("item: %zu item(s) expired", e->n);
+			if (item_on_expired)
+				item_on_expired(e->ids, e->n);
+		}
+	} while (rc == DM_OK && e->n == EXPIRE_BATCH && !dm_stopping);
+	free(e);
+}
+
+/* -------------------------------------------------------------- routes */
+
+static const http_route_t routes[] = {
+	{"GET", "/mainPage/noLogin", h_feed_anon, HTTP_PUBLIC},
+	{"GET", "/mainPage/search", h_search, HTTP_AUTH_OPT},
+	{"POST", "/mainPage/write", h_write, HTTP_AUTH},
+	{"GET", "/mainPage", h_feed, HTTP_AUTH},
+	{"GET", "/postDetail/icrId/:icrId", h_buttons, HTTP_AUTH},
+	{"GET", "/postDetail/:itemId", h_detail, HTTP_AUTH_OPT},
+	{"GET", "/myPage", h_mypage, HTTP_AUTH},
+	{"POST", "/myPage/address", h_address, HTTP_AUTH},
+	{"DELETE", "/myPage/delete", h_delete, HTTP_AUTH},
+	{"GET", "/images/:name", image_h_get, HTTP_PUBLIC},
+};
+
+/* Checks at start that the list queries use the indexes (schema.sql's
+ * saleItem_feed / saleItem_region / the FTS table) instead of scanning
+ * saleItem: logs each plan at debug level and warns about a full scan.
+ * Runs on this thread's reader. Returns the number of plans with a scan. */
+static int check_plans(void)
+{
+	static const struct {
+		const char *what;
+		int flags;
+	} plans[] = {
+		{"feed", 0},
+		{"feed-next", L_CURSOR},
+		{"region", L_ADDR},
+		{"region-next", L_ADDR | L_CURSOR},
+		{"search", L_FTS},
+		{"search-category", L_FTS | L_CAT},
+		{"search-few", L_FTS_FEW},
+		{"search-few-next", L_FTS_FEW | L_CURSOR | L_ADDR},
+	};
+	sqlite3 *db = db_reader();
+	int bad = 0;
+
+	for (size_t i = 0; db && i < sizeof plans / sizeof plans[0]; i++) {
+		char sql[LIST_SQL_MAX + 32], line[1024];
+		size_t len = 0;
+		int scan = 0;
+		sqlite3_stmt *st;
+
+		memcpy(sql, "EXPLAIN QUERY PLAN ", 19);
+		if (!list_sql(plans[i].flags, sql + 19, sizeof sql - 19) || !(st = db_prep(db, sql)))
+			continue;
+		line[0] = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st, 3);
+			if (!d)
+				continue;
+			if (!strcmp(d, "SCAN s") || !strncmp(d, "SCAN s ", 7) || !strcmp(d, "SCAN saleItem") ||
+			    !strncmp(d, "SCAN saleItem ", 14))
+				scan = 1;
+			len += (size_t)snprintf(line + len, len < sizeof line ? sizeof line - len : 0, "%s%s",
+						len ? " | " : "", d);
+			if (len >= sizeof line)
+				len = sizeof line - 1;
+		}
+		sqlite3_finalize(st);
+		if (scan) {
+			bad++;
+			dm_warn("item: the %s query scans saleItem (missing index?): %s", plans[i].what, line);
+		} else
+			dm_debug("item: plan %s: %s", plans[i].what, line);
+	}
+	return bad;
+}
+
+int item_init(void)
+{
+	image_sweep_tmp();
+	check_plans();
+	http_routes(routes, sizeof routes / sizeof routes[0]);
+	if (jobs_timer("item-expiry", cfg.expiry_interval * 1000, expiry_tick, NULL) != DM_OK) {
+		dm_error("item: cannot register the expiry timer");
+		return DM_ERR;
+	}
+	return DM_OK;
+}
+
+void item_stop(void)
+{
+}

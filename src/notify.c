@@ -1,0 +1,886 @@
+/*
+ * notify.c — stored, live and mailed notifications (see notify.h).
+ *
+ * Live delivery after the commit: notify_add runs inside someone's write
+ * job, so the row is not yet committed. It records (notificationId,
+ * userId) in a pending list and, when the list was empty, queues one
+ * empty write job whose done callback (run on the lane after that later
+ * batch committed — so after every batch that added to the list) reads
+ * each pending row back and emits it. Chat jobs need no empty job: chat
+ * calls notify_chat_after after its own commit, which delivers at once. A
+ * row whose job was rolled back is simply not found (or, if its id was
+ * reused, belongs to a different user or is the same row: both checked),
+ * so nothing that was rolled back is ever shown.
+ *
+ * Cost: a chat message is one upsert statement for all the room's members
+ * (prepared once and kept), one primary-key read and one frame per member.
+ *
+ * Thread-safety: the pending list and flush_queued are under plock; the
+ * hooks, notify_add, the statement cache and in_chat_job belong to the
+ * write lane; the timer runs on a pool worker and writes through
+ * jobs_write.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "item.h"
+#include "jobs.h"
+#include "mail.h"
+#include "notify.h"
+
+/* Live delivery to a user's open Socket.IO connections (chat). Weak:
+ * without chat, notifications are stored and listed only. */
+#pragma weak chat_user_emit
+/* The items part's expiry hook (a variable there); weak so that this part
+ * links without it. */
+#pragma weak item_on_expired
+
+#define DAY_MS 86400000LL
+#define HOUR_MS 3600000LL
+#define READ_IDS_MAX 500
+#define LIST_MAX 100
+#define LIST_DEFAULT 30
+#define CLEANUP_READ_DAYS 90   /* read notifications are kept this long */
+#define CLEANUP_ALL_DAYS 365   /* and unread ones this long */
+#define EXPIRED_SWEEP_DAYS 7   /* the catch-up sweep looks this far back */
+
+/* Every type, with the subject of its mail. */
+static const struct {
+	const char *type, *subject;
+} types[] = {
+	{NOTIFY_CHAT, "새 채팅 메시지"},
+	{NOTIFY_JOIN, "채팅방에 새 이웃이 들어왔습니다"},
+	{NOTIFY_CHOSEN, "교환 상대로 선택되었습니다"},
+	{NOTIFY_KICKED, "채팅방에서 강퇴되었습니다"},
+	{NOTIFY_EXPIRED, "교환 마감"},
+	{NOTIFY_DEADLINE, "마감 1시간 전"},
+	{NOTIFY_TRADE_DONE, "교환 완료"},
+	{NOTIFY_TRADE_CANCELLED, "교환 취소"},
+	{NOTIFY_REVIEW, "새 교환 후기"},
+	{NOTIFY_SUSPENDED, "이용 제한 안내"},
+};
+#define NTYPES (sizeof types / sizeof types[0])
+
+/* The mail subject of type (a known one). */
+static const char *subject_of(const char *type)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i].type, type))
+			return types[i].subject;
+	return "새 알림";
+}
+
+int notify_type_ok(const char *type)
+{
+	if (!type)
+		return 0;
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i].type, type))
+			return 1;
+	return 0;
+}
+
+/* One notification as the API shows it (live and listed); n is the
+ * notification row. */
+#define OBJ_SQL                                                                                            \
+	"json_object('id',CAST(n.notificationId AS TEXT),'type',n.type,'payload',json(n.payload),"        \
+	"'cnt',n.cnt,'read',json(CASE n.readYn WHEN 'Y' THEN 'true' ELSE 'false' END),"                   \
+	"'createdDt',dm_time(n.createdDt),'updatedDt',dm_time(n.updatedDt))"
+
+/* The sentence shown for a notification (payload j, type ?2). */
+#define MSG_SQL                                                                                            \
+	"CASE ?2 "                                                                                         \
+	"WHEN 'chat' THEN ifnull(j->>'fromNickname','') || ': ' || ifnull(j->>'lastMsg','') "              \
+	"WHEN 'join' THEN ifnull(j->>'nickname','') || '님이 「' || ifnull(j->>'title','') || '」 채팅방에 들어왔습니다.' " \
+	"WHEN 'chosen' THEN '「' || ifnull(j->>'title','') || '」의 교환 상대로 선택되었습니다.' "          \
+	"WHEN 'kicked' THEN '「' || ifnull(j->>'title','') || '」 채팅방에서 강퇴되었습니다.' "              \
+	"WHEN 'expired' THEN '「' || ifnull(j->>'title','') || '」의 마감 시간이 지나 교환이 종료되었습니다.' " \
+	"WHEN 'deadline' THEN '「' || ifnull(j->>'title','') || '」의 마감까지 1시간도 남지 않았습니다.' "  \
+	"WHEN 'trade_done' THEN ifnull(j->>'byNickname','') || '님이 「' || ifnull(j->>'title','') || "   \
+	"'」 교환을 완료했습니다. 후기를 남겨 주세요.' "                                                   \
+	"WHEN 'trade_cancelled' THEN ifnull(j->>'byNickname','') || '님이 「' || ifnull(j->>'title','') || " \
+	"'」 교환을 취소했습니다. (사유: ' || ifnull(j->>'reason','') || ')' "                              \
+	"WHEN 'review' THEN ifnull(j->>'fromNickname','') || '님이 「' || ifnull(j->>'title','') || "      \
+	"'」 교환 후기를 남겼습니다.' "                                                                    \
+	"WHEN 'suspended' THEN replace(substr(ifnull(j->>'until',''), 1, 16), 'T', ' ') || "              \
+	"'까지 이용이 제한됩니다. (' || ifnull(j->>'reason','') || ')' "                                   \
+	"ELSE '' END"
+
+/* The chat path: every member but the author of message ?1 in room ?2
+ * gets the room's coalesced notification, in one statement (at time ?3).
+ * The message text is MSG_SQL's for 'chat'. */
+#define CHAT_SQL                                                                                           \
+	"WITH p AS (SELECT m.icrId AS icr, m.userId AS author, json_object('icrId',CAST(m.icrId AS TEXT),"\
+	"'itemId',CAST(s.itemId AS TEXT),'title',s.title,'fromUserId',CAST(u.userId AS TEXT),"            \
+	"'fromNickname',u.nickname,'lastMsg',substr(m.chatMsg,1,100),'icruMsgId',CAST(m.icruMsgId AS TEXT),"\
+	"'message',u.nickname || ': ' || substr(m.chatMsg,1,100)) AS j "                                  \
+	"FROM itemChatRoomUserMsg m JOIN itemChatRoom r ON r.icrId = m.icrId "                            \
+	"JOIN saleItem s ON s.itemId = r.itemId JOIN user u ON u.userId = m.userId "                      \
+	"WHERE m.icruMsgId = ?1 AND m.icrId = ?2 AND m.msgType = 'TXT01') "                               \
+	"INSERT INTO notification(userId, type, payload, coalesceKey, createdDt, updatedDt) "             \
+	"SELECT cu.userId, 'chat', p.j, 'room:' || p.icr, ?3, ?3 FROM p "                                 \
+	"JOIN itemChatRoomUser cu ON cu.icrId = p.icr AND cu.userId <> p.author WHERE true "              \
+	UPSERT_SQL "RETURNING notificationId, userId, cnt, payload->>'message'"
+
+/* One notification of type ?2 for user ?1 with payload ?3 under coalesce
+ * key ?4 (or NULL) at time ?5. */
+#define ADD_SQL                                                                                            \
+	"INSERT INTO notification(userId, type, payload, coalesceKey, createdDt, updatedDt) "             \
+	"SELECT ?1, ?2, json_set(j, '$.message', " MSG_SQL "), ?4, ?5, ?5 "                               \
+	"FROM (SELECT json(?3) AS j) WHERE true "                                                         \
+	UPSERT_SQL "RETURNING notificationId, userId, cnt, payload->>'message'"
+
+/* A second notification under the same key while the first is unread
+ * counts on the first. */
+#define UPSERT_SQL                                                                                         \
+	"ON CONFLICT(userId, coalesceKey) WHERE coalesceKey IS NOT NULL AND readYn = 'N' "                \
+	"DO UPDATE SET cnt = cnt + 1, payload = excluded.payload, updatedDt = excluded.updatedDt "
+
+/* --------------------------------------------------- statement cache */
+
+/* The statements of the hot path (every chat message runs them for every
+ * member), prepared once per connection and kept: the writer in the
+ * server, the operator command's own connection there. Used only by the
+ * thread that owns that connection (the write lane); notify_stop
+ * finalizes them, and must run before that connection is closed. */
+enum { S_ADD, S_CHAT, S_MAILTO, S_OBJ, S_COUNT };
+static const char *const cached_sql[S_COUNT] = {
+	[S_ADD] = ADD_SQL,
+	[S_CHAT] = CHAT_SQL,
+	[S_MAILTO] = "SELECT email FROM user WHERE userId = ?1 AND "
+		     "EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)",
+	[S_OBJ] = "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2",
+};
+static struct {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_COUNT];
+} cache;
+
+static void cache_clear(void)
+{
+	for (int i = 0; i < S_COUNT; i++) {
+		sqlite3_finalize(cache.st[i]);
+		cache.st[i] = NULL;
+	}
+	cache.db = NULL;
+}
+
+/* The cached statement `which` on db, reset and unbound; NULL on error
+ * (logged). Do not finalize it: reset it when done. */
+static sqlite3_stmt *cached(sqlite3 *db, int which)
+{
+	if (cache.db != db) {
+		cache_clear();
+		cache.db = db;
+	}
+	if (!cache.st[which] &&
+	    sqlite3_prepare_v3(db, cached_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &cache.st[which], NULL) !=
+		    SQLITE_OK) {
+		dm_error("notify: sql prepare: %s", sqlite3_errmsg(db));
+		cache.st[which] = NULL;
+		return NULL;
+	}
+	sqlite3_reset(cache.st[which]);
+	sqlite3_clear_bindings(cache.st[which]);
+	return cache.st[which];
+}
+
+/* --------------------------------------------------------- live delivery */
+
+typedef struct pend {
+	int64_t id, user;
+} pend_t;
+
+static pthread_mutex_t plock = PTHREAD_MUTEX_INITIALIZER;
+static pend_t *pend;
+static size_t npend, cappend;
+static int flush_queued;
+/* Set (lane only) while a chat job stores notifications: chat calls
+ * notify_chat_after after its commit, which delivers, so no empty job is
+ * needed for those. */
+static int in_chat_job;
+
+static int flush_noop(sqlite3 *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	return DM_OK;
+}
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const pend_t *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Delivers every pending notification. Call only on the lane thread
+ * between batches (a done callback): then every pending row is committed
+ * (or rolled back and gone), and the writer connection, outside any
+ * transaction, reads them. */
+static void flush_now(int from_job)
+{
+	pend_t *list;
+	size_t n;
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&plock);
+	list = pend;
+	n = npend;
+	pend = NULL;
+	npend = cappend = 0;
+	if (from_job)
+		flush_queued = 0;
+	pthread_mutex_unlock(&plock);
+	if (!n)
+		goto done;
+	if (!chat_user_emit)
+		goto done;
+	qsort(list, n, sizeof *list, pend_cmp);
+	st = cached(db_writer(), S_OBJ);
+	if (!st)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		if (i && list[i].id == list[i - 1].id && list[i].user == list[i - 1].user)
+			continue;
+		sqlite3_bind_int64(st, 1, list[i].id);
+		sqlite3_bind_int64(st, 2, list[i].user);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			chat_user_emit(list[i].user, "notification", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+	}
+done:
+	free(list);
+}
+
+/* Done callback of the empty job. */
+static void flush_done(void *arg, int status)
+{
+	(void)arg;
+	(void)status;
+	flush_now(1);
+}
+
+/* Remembers a stored notification for delivery after the commit. */
+static void pending_push(int64_t id, int64_t user)
+{
+	pthread_mutex_lock(&plock);
+	if (npend == cappend) {
+		size_t ncap = cappend ? cappend * 2 : 64;
+		pend_t *np = realloc(pend, ncap * sizeof *np);
+		if (!np) {
+			pthread_mutex_unlock(&plock);
+			dm_warn("notify: out of memory; a live notification is skipped (it stays listed)");
+			return;
+		}
+		pend = np;
+		cappend = ncap;
+	}
+	pend[npend].id = id;
+	pend[npend].user = user;
+	npend++;
+	if (!flush_queued && !in_chat_job && jobs_write_async(flush_noop, flush_done, NULL) == DM_OK)
+		flush_queued = 1;
+	pthread_mutex_unlock(&plock);
+}
+
+/* ------------------------------------------------------------ storing */
+
+static void html_escape(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *s && n + 7 < cap; s++) {
+		const char *rep = NULL;
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: break;
+		}
+		if (rep) {
+			size_t k = strlen(rep);
+			memcpy(out + n, rep, k);
+			n += k;
+		} else
+			out[n++] = *s;
+	}
+	out[n] = 0;
+}
+
+/* Mails message to user_id if they chose email for type. Best effort. */
+static void mail_if_chosen(sqlite3 *w, int64_t user_id, const char *type, const char *message)
+{
+	sqlite3_stmt *st;
+	char subject[160], text[2600], esc[4200], html[4600];
+
+	st = cached(w, S_MAILTO);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(st, 0);
+		snprintf(subject, sizeof subject, "[동물마켓] %s", subject_of(type));
+		snprintf(text, sizeof text, "%s\n\n%s%s", message, cfg.app_url[0] ? cfg.app_url : "",
+			 cfg.app_url[0] ? "\n" : "");
+		html_escape(message, esc, sizeof esc);
+		snprintf(html, sizeof html, "<p>%s</p>", esc);
+		if (mail_queue(w, to, subject, text, html) != DM_OK)
+			dm_warn("notify: could not queue mail for user %lld", (long long)user_id);
+	}
+	sqlite3_reset(st);
+}
+
+/* Steps st, an upsert whose RETURNING rows are (notificationId, userId,
+ * cnt, message): mails the new ones (cnt 1: a coalesced notification is
+ * mailed once) and queues each for live delivery. Resets st. Returns the
+ * number of rows, or -1 on error (logged). */
+static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
+{
+	int n = 0, rc;
+	/* RETURNING: every change is made at the first step, so running
+	 * other statements between the steps is safe */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_int64(st, 2) == 1) {
+			const unsigned char *m = sqlite3_column_text(st, 3);
+			mail_if_chosen(w, uid, type, m ? (const char *)m : "");
+		}
+		pending_push(id, uid);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		dm_error("notify: storing a %s notification: %s", type, sqlite3_errmsg(w));
+		n = -1;
+	}
+	sqlite3_reset(st);
+	return n;
+}
+
+int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payload, const char *coalesce)
+{
+	sqlite3_stmt *st = cached(w, S_ADD);
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, payload ? payload : "{}", -1, SQLITE_STATIC);
+	if (coalesce)
+		sqlite3_bind_text(st, 4, coalesce, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, dm_now_ms());
+	return stored_rows(w, st, type) == 1 ? DM_OK : DM_ERR;
+}
+
+/* ------------------------------------------------------------- hooks */
+
+/* Runs sql (int64 parameters ?1 = p1 and, if it has one, ?2 = p2) whose
+ * rows are (userId, payload) and adds a notification of type for each,
+ * under coalesce (may be NULL). */
+static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const char *type, const char *coalesce)
+{
+	sqlite3_stmt *st = db_prep(w, sql);
+	int64_t *users = NULL;
+	char **payloads = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, p1);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, p2);
+	/* collect first: notify_add runs other statements */
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			int64_t *nu = realloc(users, ncap * sizeof *nu);
+			if (!nu)
+				break;
+			users = nu;
+			char **np = realloc(payloads, ncap * sizeof *np);
+			if (!np)
+				break;
+			payloads = np;
+			cap = ncap;
+		}
+		users[n] = sqlite3_column_int64(st, 0);
+		payloads[n] = strdup(sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "{}");
+		if (!payloads[n])
+			break;
+		n++;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++) {
+		notify_add(w, users[i], type, payloads[i], coalesce);
+		free(payloads[i]);
+	}
+	free(users);
+	free(payloads);
+}
+
+void notify_chat_message(sqlite3 *w, int64_t icr_id, int64_t msg_id)
+{
+	sqlite3_stmt *st = cached(w, S_CHAT);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, msg_id);
+	sqlite3_bind_int64(st, 2, icr_id);
+	sqlite3_bind_int64(st, 3, dm_now_ms());
+	stored_rows(w, st, NOTIFY_CHAT);
+}
+
+void notify_joined(sqlite3 *w, int64_t icr_id, int64_t user_id)
+{
+	add_rows(w,
+		 "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
+		 "'title',s.title,'userId',CAST(u.userId AS TEXT),'nickname',u.nickname) "
+		 "FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId JOIN user u ON u.userId = ?2 "
+		 "WHERE r.icrId = ?1 AND s.userId <> ?2",
+		 icr_id, user_id, NOTIFY_JOIN, NULL);
+}
+
+void notify_kicked(sqlite3 *w, int64_t icr_id, int64_t user_id)
+{
+	add_rows(w,
+		 "SELECT ?2, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
+		 "'title',s.title) FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId WHERE r.icrId = ?1",
+		 icr_id, user_id, NOTIFY_KICKED, NULL);
+}
+
+void notify_chosen(sqlite3 *w, int64_t item_id)
+{
+	add_rows(w,
+		 "SELECT s.buyerUserId, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
+		 "'title',s.title,'ownerUserId',CAST(o.userId AS TEXT),'ownerNickname',o.nickname) "
+		 "FROM saleItem s JOIN user o ON o.userId = s.userId LEFT JOIN itemChatRoom r ON r.itemId = s.itemId "
+		 "WHERE s.itemId = ?1 AND s.buyerUserId IS NOT NULL",
+		 item_id, 0, NOTIFY_CHOSEN, NULL);
+}
+
+void notify_item_expired(sqlite3 *w, int64_t item_id)
+{
+	char key[40];
+	snprintf(key, sizeof key, "expired:%lld", (long long)item_id);
+	/* the key also marks "already sent": never a second notice */
+	add_rows(w,
+		 "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
+		 "'title',s.title,'deadLine',dm_time(s.deadLine)) "
+		 "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId "
+		 "WHERE s.itemId = ?1 AND s.status = 'SI03' AND NOT EXISTS (SELECT 1 FROM notification n "
+		 "WHERE n.userId = s.userId AND n.coalesceKey = 'expired:' || s.itemId)",
+		 item_id, 0, NOTIFY_EXPIRED, key);
+}
+
+/* chat's hook (chat.h), inside its write job. */
+void notify_chat_write(sqlite3 *w, const chat_note_t *n)
+{
+	if (!n || !n->type)
+		return;
+	in_chat_job = 1;
+	if (!strcmp(n->type, "message"))
+		notify_chat_message(w, n->icr_id, n->msg_id);
+	else if (!strcmp(n->type, "join"))
+		notify_joined(w, n->icr_id, n->actor_id);
+	else if (!strcmp(n->type, "kick"))
+		notify_kicked(w, n->icr_id, n->target_id);
+	else if (!strcmp(n->type, "exchange"))
+		notify_chosen(w, n->item_id);
+	in_chat_job = 0;
+}
+
+/* chat's hook (chat.h), on the lane after the commit: deliver at once
+ * rather than after the next batch. */
+void notify_chat_after(const chat_note_t *n)
+{
+	(void)n;
+	flush_now(0);
+}
+
+/* ------------------------------------------------------------- timer */
+
+typedef struct idlist {
+	int64_t *v;
+	size_t n, cap;
+} idlist_t;
+
+static int idlist_add(idlist_t *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		int64_t *nv = realloc(l->v, ncap * sizeof *nv);
+		if (!nv)
+			return DM_ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return DM_OK;
+}
+
+/* Collects the first column of every row of st (finalized here). */
+static void collect(sqlite3_stmt *st, idlist_t *l)
+{
+	if (!st)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (idlist_add(l, sqlite3_column_int64(st, 0)) != DM_OK)
+			break;
+	sqlite3_finalize(st);
+}
+
+/* Timer task state (never two runs at once). */
+static int64_t last_cleanup;
+static int swept_once;
+
+typedef struct tick {
+	int cleanup;
+	int64_t sweep_ms;  /* how far back the expiry catch-up looks */
+} tick_t;
+
+/* The timer's write job: reminders, the expiry catch-up, cleanup. */
+static int timer_job(sqlite3 *w, void *arg)
+{
+	int64_t now = dm_now_ms();
+	idlist_t due = {0}, expired = {0};
+	sqlite3_stmt *st;
+	const tick_t *tk = arg;
+
+	/* an hour before the deadline, once: remindedYn guards it */
+	st = db_prep(w, "UPDATE saleItem SET remindedYn = 'Y' WHERE status = 'SI01' AND remindedYn = 'N' "
+			"AND deadLine > ?1 AND deadLine <= ?1 + 3600000 RETURNING itemId");
+	if (st)
+		sqlite3_bind_int64(st, 1, now);
+	collect(st, &due);
+	for (size_t i = 0; i < due.n; i++)
+		add_rows(w,
+			 "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
+			 "'title',s.title,'deadLine',dm_time(s.deadLine)) "
+			 "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1",
+			 due.v[i], 0, NOTIFY_DEADLINE, NULL);
+
+	/* expiry notices the items part's hook did not get to: after a start
+	 * (a restart between its commit and ours) a week back, then the last
+	 * hour (a hook call that failed) */
+	st = db_prep(w, "SELECT s.itemId FROM saleItem s WHERE s.status = 'SI03' AND s.deadLine > ?1 - ?2 "
+			"AND s.deadLine <= ?1 AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.userId = s.userId "
+			"AND n.coalesceKey = 'expired:' || s.itemId)");
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, tk->sweep_ms);
+	}
+	collect(st, &expired);
+	for (size_t i = 0; i < expired.n; i++)
+		notify_item_expired(w, expired.v[i]);
+
+	if (tk->cleanup) {
+		st = db_prep(w, "DELETE FROM notification WHERE (readYn = 'Y' AND updatedDt < ?1) OR updatedDt < ?2");
+		if (st) {
+			sqlite3_bind_int64(st, 1, now - CLEANUP_READ_DAYS * DAY_MS);
+			sqlite3_bind_int64(st, 2, now - CLEANUP_ALL_DAYS * DAY_MS);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				dm_warn("notify: cleanup: %s", sqlite3_errmsg(w));
+			sqlite3_finalize(st);
+		}
+	}
+	if (due.n || expired.n)
+		dm_info("notify: %zu deadline reminders, %zu expiry notices", due.n, expired.n);
+	free(due.v);
+	free(expired.v);
+	return DM_OK;
+}
+
+static void timer_fn(void *unused)
+{
+	int64_t now = dm_now_ms();
+	tick_t tk;
+	(void)unused;
+	tk.cleanup = now - last_cleanup >= DAY_MS;
+	tk.sweep_ms = swept_once ? HOUR_MS : EXPIRED_SWEEP_DAYS * DAY_MS;
+	if (jobs_write(timer_job, &tk) == DM_OK) {
+		swept_once = 1;
+		if (tk.cleanup)
+			last_cleanup = now;
+	}
+}
+
+/* The items part's hook: runs on a pool worker after its expiry batch
+ * committed; queues our notices (the ids are copied). */
+typedef struct exp_batch {
+	size_t n;
+	int64_t ids[];
+} exp_batch_t;
+
+static int expired_job(sqlite3 *w, void *arg)
+{
+	exp_batch_t *b = arg;
+	for (size_t i = 0; i < b->n; i++)
+		notify_item_expired(w, b->ids[i]);
+	return DM_OK;
+}
+
+static void expired_done(void *arg, int status)
+{
+	(void)status;
+	free(arg);
+}
+
+static void on_expired(const int64_t *ids, size_t n)
+{
+	exp_batch_t *b;
+	if (!n)
+		return;
+	b = malloc(sizeof *b + n * sizeof ids[0]);
+	if (!b)
+		return; /* the timer's sweep catches up */
+	b->n = n;
+	memcpy(b->ids, ids, n * sizeof ids[0]);
+	if (jobs_write_async(expired_job, expired_done, b) != DM_OK)
+		free(b);
+}
+
+/* -------------------------------------------------------------- HTTP */
+
+/* GET /notifications?unread=1&limit=30&cursor=... newest first. */
+static int h_list(http_req_t *r)
+{
+	char buf[64];
+	int unread = 0;
+	int64_t limit = LIST_DEFAULT, cur_dt = 0, cur_id = 0;
+	int has_cursor = 0;
+	sqlite3_stmt *st;
+
+	if (http_query(r, "unread", buf, sizeof buf) == DM_OK)
+		unread = !strcmp(buf, "1") || !strcmp(buf, "true") || !strcmp(buf, "Y");
+	if (http_query(r, "limit", buf, sizeof buf) == DM_OK) {
+		char *end;
+		long v = strtol(buf, &end, 10);
+		if (!buf[0] || *end || v < 1 || v > LIST_MAX)
+			return http_fail(r, 400, "INVALID_LIMIT", "limit은 1~100 사이의 숫자여야 합니다.");
+		limit = v;
+	}
+	if (http_query(r, "cursor", buf, sizeof buf) == DM_OK && buf[0]) {
+		long long a, b;
+		char tail;
+		if (sscanf(buf, "%lld_%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
+			return http_fail(r, 400, "INVALID_CURSOR", "cursor 값이 올바르지 않습니다.");
+		cur_dt = a;
+		cur_id = b;
+		has_cursor = 1;
+	}
+	st = db_prep(r->db,
+		     "WITH page AS (SELECT * FROM notification n WHERE n.userId = ?1 AND (?2 = 0 OR n.readYn = 'N') "
+		     "AND (?3 = 0 OR n.updatedDt < ?4 OR (n.updatedDt = ?4 AND n.notificationId < ?5)) "
+		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6 + 1) "
+		     "SELECT json_object('msg','success',"
+		     "'data',(SELECT json_group_array(json(o)) FROM (SELECT " OBJ_SQL " AS o FROM page n "
+		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6)),"
+		     "'next',CASE WHEN (SELECT count(*) FROM page) > ?6 THEN (SELECT updatedDt || '_' || notificationId "
+		     "FROM page ORDER BY updatedDt DESC, notificationId DESC LIMIT 1 OFFSET ?6 - 1) END,"
+		     "'unreadCount',(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
+	if (st) {
+		sqlite3_bind_int64(st, 1, r->user_id);
+		sqlite3_bind_int(st, 2, unread);
+		sqlite3_bind_int(st, 3, has_cursor);
+		sqlite3_bind_int64(st, 4, cur_dt);
+		sqlite3_bind_int64(st, 5, cur_id);
+		sqlite3_bind_int64(st, 6, limit);
+	}
+	return http_reply_stmt(r, 200, st);
+}
+
+typedef struct read_req {
+	int64_t user_id;
+	int all;
+	const char *ids;   /* JSON array text */
+	int updated;
+} read_req_t;
+
+static int read_job(sqlite3 *w, void *arg)
+{
+	read_req_t *q = arg;
+	sqlite3_stmt *st = db_prep(w, "UPDATE notification SET readYn = 'Y' WHERE userId = ?1 AND readYn = 'N' "
+				      "AND (?2 = 1 OR notificationId IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)))");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->user_id);
+	sqlite3_bind_int(st, 2, q->all);
+	sqlite3_bind_text(st, 3, q->ids ? q->ids : "[]", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	q->updated = sqlite3_changes(w);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* An array of ids: at most max elements, each a string of digits or a
+ * non-negative integer. 1/0. */
+static int ids_ok(sqlite3 *db, const char *arr, int max)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT count(*), sum(CASE WHEN (type = 'integer' AND value >= 0) OR "
+				       "(type = 'text' AND length(value) BETWEEN 1 AND 18 AND value NOT GLOB '*[^0-9]*') "
+				       "THEN 0 ELSE 1 END) FROM json_each(?1)");
+	int ok = 0;
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ok = sqlite3_column_int(st, 0) <= max && sqlite3_column_int(st, 1) == 0;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* POST /notifications/read {ids:[...]} or {all:true} */
+static int h_read(http_req_t *r)
+{
+	const json_field_t *all, *ids;
+	read_req_t q;
+	int rc;
+	sqlite3_stmt *st;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	memset(&q, 0, sizeof q);
+	q.user_id = r->user_id;
+	all = json_get(&r->json, "all");
+	ids = json_get(&r->json, "ids");
+	if (all && all->type != JSON_TRUE && all->type != JSON_FALSE)
+		return http_fail(r, 400, "INVALID_INPUT", "all은 true 또는 false여야 합니다.");
+	if (all && all->type == JSON_TRUE)
+		q.all = 1;
+	else if (ids && ids->type == JSON_ARRAY && ids_ok(r->db, ids->text, READ_IDS_MAX))
+		q.ids = ids->text;
+	else
+		return http_fail(r, 400, "INVALID_IDS", "ids는 알림 id 배열(최대 500개)이어야 합니다.");
+	rc = jobs_write(read_job, &q);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	st = db_prep(r->db, "SELECT json_object('msg','success','updated',?2,'unreadCount',"
+			    "(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
+	if (st) {
+		sqlite3_bind_int64(st, 1, r->user_id);
+		sqlite3_bind_int(st, 2, q.updated);
+	}
+	return http_reply_stmt(r, 200, st);
+}
+
+/* The settings reply: the chosen types and every type there is. */
+static int reply_settings(http_req_t *r)
+{
+	char all[400] = "[";
+	sqlite3_stmt *st;
+	for (size_t i = 0; i < NTYPES; i++) {
+		/* type names are fixed ASCII identifiers: no escaping needed */
+		strcat(all, i ? ",\"" : "\"");
+		strcat(all, types[i].type);
+		strcat(all, "\"");
+	}
+	strcat(all, "]");
+	st = db_prep(r->db, "SELECT json_object('msg','success','email',json(emailNotify),'types',json(?2)) "
+			    "FROM user WHERE userId = ?1");
+	if (st) {
+		sqlite3_bind_int64(st, 1, r->user_id);
+		sqlite3_bind_text(st, 2, all, -1, SQLITE_TRANSIENT);
+	}
+	return http_reply_stmt(r, 200, st);
+}
+
+static int h_settings_get(http_req_t *r)
+{
+	return reply_settings(r);
+}
+
+typedef struct settings_req {
+	int64_t user_id;
+	const char *email;  /* JSON array text, validated */
+} settings_req_t;
+
+static int settings_job(sqlite3 *w, void *arg)
+{
+	settings_req_t *q = arg;
+	/* distinct, in the order given */
+	sqlite3_stmt *st = db_prep(w, "UPDATE user SET emailNotify = (SELECT json_group_array(value) FROM "
+				      "(SELECT value, min(key) k FROM json_each(?2) GROUP BY value ORDER BY k)) "
+				      "WHERE userId = ?1");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->user_id);
+	sqlite3_bind_text(st, 2, q->email, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* PUT /notifications/settings {email:[types]} */
+static int h_settings_put(http_req_t *r)
+{
+	const json_field_t *f;
+	settings_req_t q;
+	sqlite3_stmt *st;
+	int bad = 1, rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	f = json_get(&r->json, "email");
+	if (!f || f->type != JSON_ARRAY)
+		return http_fail(r, 400, "INVALID_SETTINGS", "email은 알림 종류의 배열이어야 합니다.");
+	st = db_prep(r->db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)");
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		bad = sqlite3_column_int(st, 0) > 2 * (int)NTYPES || sqlite3_column_int(st, 1) != 0;
+	sqlite3_finalize(st);
+	if (!bad) {
+		st = db_prep(r->db, "SELECT value FROM json_each(?1)");
+		if (!st)
+			return http_fail_dm(r, DM_ERR);
+		sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
+		while (!bad && sqlite3_step(st) == SQLITE_ROW)
+			bad = !notify_type_ok((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	if (bad)
+		return http_fail(r, 400, "INVALID_SETTINGS", "알 수 없는 알림 종류가 있습니다.");
+	q.user_id = r->user_id;
+	q.email = f->text;
+	rc = jobs_write(settings_job, &q);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	return reply_settings(r);
+}
+
+static const http_route_t routes[] = {
+	{"GET", "/notifications", h_list, HTTP_AUTH},
+	{"POST", "/notifications/read", h_read, HTTP_AUTH},
+	{"GET", "/notifications/settings", h_settings_get, HTTP_AUTH},
+	{"PUT", "/notifications/settings", h_settings_put, HTTP_AUTH},
+};
+
+int notify_init(void)
+{
+	http_routes(routes, sizeof routes / sizeof routes[0]);
+	if (&item_on_expired)
+		item_on_expired = on_expired;
+	return jobs_timer("notify", cfg.expiry_interval * 1000, timer_fn, NULL);
+}
+
+/* After the pool stopped and before the database closes: finalizes the
+ * cached statements and drops what was never delivered (it is stored). */
+void notify_stop(void)
+{
+	cache_clear();
+	pthread_mutex_lock(&plock);
+	free(pend);
+	pend = NULL;
+	npend = cappend = 0;
+	flush_queued = 0;
+	pthread_mutex_unlock(&plock);
+}

@@ -1,0 +1,122 @@
+/*
+ * sio — Engine.IO (v3 and v4) and Socket.IO (protocols 4 and 5: socket.io
+ * 2.x and 3.x/4.x clients) framing on /socket.io/, over WebSocket and HTTP
+ * long-polling, with the upgrade from polling to WebSocket. Prefix: sio_.
+ *
+ * The protocol layer knows nothing of users or items: one application
+ * (chat) registers its namespace and callbacks with sio_set_app. A socket
+ * (sio_sock_t) is one Engine.IO session connected to that namespace.
+ *
+ * Emitting only queues (never waits on the network); every function here
+ * is thread-safe. A socket is reference counted: a pointer handed to a
+ * callback is valid during the callback; keep it longer with sio_ref and
+ * release it with sio_unref. Functions on a closed socket do nothing.
+ */
+#ifndef SIO_H
+#define SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sio_sock sio_sock_t;
+
+/* What a client sent when it connected to the namespace. Strings are valid
+ * during the on_connect call only. */
+typedef struct sio_conninfo {
+	int eio;               /* Engine.IO version: 3 or 4 */
+	const char *query;     /* the handshake's query string ("" if none) */
+	const char *nsp_query; /* v3: the query appended to the namespace in
+				  CONNECT ("/chatting?a=b"), else NULL */
+	const char *cookie;    /* the handshake's Cookie header, or NULL */
+	const char *auth;      /* v4: the CONNECT auth payload (JSON), or NULL */
+} sio_conninfo_t;
+
+typedef struct sio_app {
+	const char *nsp; /* the namespace served, e.g. "/chatting" */
+	/* A client connects to the namespace. Runs on the connection's
+	 * thread. DM_OK accepts; anything else refuses with err (a short
+	 * message for the client, NUL-terminated in errcap bytes). */
+	int (*on_connect)(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t errcap);
+	/* After the CONNECT reply was queued (what on_ready emits follows
+	 * it). May be NULL. */
+	void (*on_ready)(sio_sock_t *s);
+	/* An event: name, its first argument as JSON text (NULL if none) and
+	 * the ack id the client wants a reply on (-1: none). Runs on the
+	 * connection's thread; must not block for long. */
+	void (*on_event)(sio_sock_t *s, const char *event, const char *arg, int64_t ack);
+	/* The socket closed (once, after on_connect accepted it). Runs on
+	 * sio's reaper thread. May be NULL. */
+	void (*on_close)(sio_sock_t *s);
+} sio_app_t;
+
+/* Sets the application (kept by pointer). Call before the server starts. */
+void sio_set_app(const sio_app_t *app);
+
+/* Queues event with a JSON payload (NULL: no argument) to one socket.
+ * DM_OK, DM_EINVAL (bad event name), DM_EUNAVAIL (closed, or its queue
+ * overflowed: it is being disconnected). */
+int sio_emit(sio_sock_t *s, const char *event, const char *json);
+/* Queues the reply to the client's ack id. Same returns. */
+int sio_ack(sio_sock_t *s, int64_t ack, const char *json);
+
+/* Rooms by name. Joining twice is harmless. DM_OK or DM_EUNAVAIL
+ * (closed). A closed socket leaves every room. */
+int sio_join(sio_sock_t *s, const char *room);
+int sio_leave(sio_sock_t *s, const char *room);
+/* 1 if s is in room. */
+int sio_in_room(sio_sock_t *s, const char *room);
+/* Number of sockets in room. */
+int sio_room_size(const char *room);
+
+/* A picker chooses, per socket, which of n payload variants it gets
+ * (0..n-1) or -1 to skip it. It runs under sio's lock: it may read
+ * sio_uid(s) and its own arg, nothing else of sio. */
+typedef int (*sio_pick_fn)(const sio_sock_t *s, void *arg);
+/* Queues event to every socket in room; each frame is built once. Returns
+ * the number of sockets queued. */
+int sio_room_emit(const char *room, const char *event, const char *json);
+int sio_room_emit_except(const char *room, const sio_sock_t *except, const char *event, const char *json);
+int sio_room_emit_pick(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
+		       void *arg);
+/* Removes from room every socket for which pick returns 1. Returns how
+ * many left. */
+int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg);
+
+/* The application's user id for this socket (0: none). Lock-free. */
+void sio_set_uid(sio_sock_t *s, int64_t uid);
+int64_t sio_uid(const sio_sock_t *s);
+/* The application's per-socket data, freed with free_fn (may be NULL)
+ * when the socket itself is freed (after on_close and after the last
+ * sio_unref). free_fn must not call sio. */
+void sio_set_user(sio_sock_t *s, void *user, void (*free_fn)(void *));
+void *sio_user(const sio_sock_t *s);
+
+/* Marks the socket for closing; the reaper closes it soon after (never
+ * inside the caller's callback). */
+void sio_close(sio_sock_t *s);
+
+void sio_ref(sio_sock_t *s);
+void sio_unref(sio_sock_t *s);
+
+/* The Engine.IO session id (for logs) and protocol version (3 or 4). */
+const char *sio_sid(const sio_sock_t *s);
+int sio_eio(const sio_sock_t *s);
+
+/* Counters for /metrics and tests. */
+typedef struct sio_stats {
+	unsigned long long sessions;     /* open now */
+	unsigned long long websockets;   /* open now */
+	unsigned long long frames_out;   /* queued since start */
+	unsigned long long dropped;      /* sockets closed for queue overflow / slow writes */
+	int senders;                     /* sender threads running */
+} sio_stats_t;
+void sio_get_stats(sio_stats_t *out);
+
+/* Number of UTF-16 code units in valid UTF-8 (what JavaScript's
+ * String.length counts: Engine.IO v3's polling framing). */
+size_t sio_utf16_len(const char *s, size_t n);
+
+int sio_init(void);
+void sio_stop(void);
+
+#endif

@@ -1,0 +1,1004 @@
+/*
+ * trust.c — trades, reviews, manner temperature, reports, suspension and
+ * the operator's `dongmul user` command (see trust.h).
+ *
+ * Every check that decides a write (who may act, in which state) is made
+ * again inside the write job on the writer connection, so two requests
+ * racing each other cannot both pass.
+ *
+ * Thread-safety: no shared mutable state except last_recompute, which only
+ * the (never concurrent) timer task touches.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "dm.h"
+#include "http.h"
+#include "jobs.h"
+#include "notify.h"
+#include "sio.h"
+#include "trust.h"
+
+/* The room's live members see a trade's TXT05 message through sio (the
+ * room "icr:<icrId>" chat keeps, event getMsg, the message as chat shows
+ * it). Weak: without sio the message is stored only. */
+#pragma weak sio_room_emit_pick
+#pragma weak sio_uid
+
+#define DAY_MS 86400000LL
+#define TAGS_MAX 5
+#define COMMENT_MAX 500
+#define REASON_MAX 200
+#define DETAIL_MAX 1000
+
+/* Review tags a client may send (each 1–20 characters). */
+static const char *const review_tags[] = {
+	"시간약속", "친절", "상태좋음", "응답빠름", "설명일치", "매너좋음",
+	"노쇼", "불친절", "시간지각", "상태불량", "응답느림", "설명불일치",
+};
+#define NTAGS (sizeof review_tags / sizeof review_tags[0])
+
+static const char *const report_reasons[] = {"noshow", "breach", "abuse", "fraud", "other"};
+
+/* ----------------------------------------------------- temperature */
+
+/* The formula of trust.h as one SQL expression over the user row `user`
+ * at time ?2 (ms). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define WEIGHT_SQL(col) "pow(0.5, max(0, ?2 - " col ") / 86400000.0 / " STR(TRUST_HALF_LIFE_DAYS) ".0)"
+#define WINDOW_SQL "?2 - " STR(TRUST_WINDOW_DAYS) " * 86400000"
+#define TEMP_SQL                                                                                           \
+	"max(0.0, min(99.0, round(" STR(TRUST_BASE_TEMP)                                                   \
+	" + ifnull((SELECT sum(" WEIGHT_SQL("rv.createdDt") " * CASE rv.score WHEN 'good' THEN 0.5 ELSE -1.0 END)" \
+	" FROM review rv WHERE rv.revieweeId = user.userId AND rv.createdDt >= " WINDOW_SQL "), 0)"         \
+	" - ifnull((SELECT sum(2.0 * " WEIGHT_SQL("rp.createdDt") ")"                                      \
+	" FROM report rp WHERE rp.reportedId = user.userId AND rp.upheldYn = 'Y'"                         \
+	" AND rp.createdDt >= " WINDOW_SQL "), 0), 1)))"
+
+int trust_recompute(sqlite3 *w, int64_t user_id, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (user_id)
+		st = db_prep(w, "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE userId = ?1");
+	else
+		st = db_prep(w, "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE ?1 = 0 AND (mannerTemp <> "
+				STR(TRUST_BASE_TEMP) " OR userId IN (SELECT revieweeId FROM review WHERE createdDt > "
+				WINDOW_SQL " - 86400000) OR userId IN (SELECT reportedId FROM report WHERE createdDt > "
+				WINDOW_SQL " - 86400000))");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, now_ms);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	if (rc != DM_OK)
+		dm_error("trust: recomputing the manner temperature: %s", sqlite3_errmsg(w));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trust_suspended(sqlite3 *db, int64_t user_id)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(suspendedUntil, 0) > ?2 FROM user WHERE userId = ?1");
+	int s = 0;
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, dm_now_ms());
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return s;
+}
+
+static int64_t last_recompute; /* timer task only */
+
+static int recompute_all_job(sqlite3 *w, void *arg)
+{
+	(void)arg;
+	return trust_recompute(w, 0, dm_now_ms());
+}
+
+/* Hourly tick; the recompute itself runs once a day (and at the first tick
+ * after a start, to catch up after downtime). */
+static void recompute_tick(void *unused)
+{
+	int64_t now = dm_now_ms();
+	(void)unused;
+	if (now - last_recompute < DAY_MS)
+		return;
+	if (jobs_write(recompute_all_job, NULL) == DM_OK)
+		last_recompute = now;
+}
+
+/* --------------------------------------------------------- helpers */
+
+/* A path id: 1–18 digits. DM_OK and *id, or DM_ENOTFOUND. */
+static int path_id(const char *s, int64_t *id)
+{
+	int64_t v = 0;
+	size_t n = 0;
+	if (!s || !*s)
+		return DM_ENOTFOUND;
+	for (; *s; s++, n++) {
+		if (*s < '0' || *s > '9' || n >= 18)
+			return DM_ENOTFOUND;
+		v = v * 10 + (*s - '0');
+	}
+	*id = v;
+	return v > 0 ? DM_OK : DM_ENOTFOUND;
+}
+
+/* The parties of an item, read on the writer inside a job. */
+typedef struct parties {
+	int64_t owner, buyer, icr_id;
+	char status[8];
+} parties_t;
+
+/* DM_OK and *p, DM_ENOTFOUND (no item) or DM_ERR. */
+static int read_parties(sqlite3 *w, int64_t item_id, parties_t *p)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, ifnull(s.buyerUserId, 0), s.status, ifnull(r.icrId, 0) "
+				      "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1");
+	int rc = DM_ENOTFOUND;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, item_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		p->owner = sqlite3_column_int64(st, 0);
+		p->buyer = sqlite3_column_int64(st, 1);
+		dm_strlcpy(p->status, (const char *)sqlite3_column_text(st, 2), sizeof p->status);
+		p->icr_id = sqlite3_column_int64(st, 3);
+		rc = DM_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs st (bound by the caller) expecting no rows; finalizes it. */
+static int step_done(sqlite3_stmt *st)
+{
+	int rc;
+	if (!st)
+		return DM_ERR;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return DM_OK;
+	return (rc & 0xff) == SQLITE_CONSTRAINT ? DM_ECONFLICT : DM_ERR;
+}
+
+/* Adds a notification of type for user_id whose payload is the single
+ * JSON value sql yields, bound with ?1 = item_id, ?2 = actor and, when not
+ * NULL, ?3 = t3 and ?4 = t4. */
+static void notify_with(sqlite3 *w, int64_t user_id, const char *type, const char *sql, int64_t item_id,
+			int64_t actor, const char *t3, const char *t4)
+{
+	sqlite3_stmt *st;
+	if (!user_id)
+		return;
+	st = db_prep(w, sql);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, item_id);
+	sqlite3_bind_int64(st, 2, actor);
+	if (t3)
+		sqlite3_bind_text(st, 3, t3, -1, SQLITE_STATIC);
+	if (t4)
+		sqlite3_bind_text(st, 4, t4, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char *payload = strdup((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		if (payload)
+			notify_add(w, user_id, type, payload, NULL);
+		free(payload);
+		return;
+	}
+	sqlite3_finalize(st);
+}
+
+/* ------------------------------------------------------------ trades */
+
+/* A write job the caller waits for, whose done callback (on the lane, in
+ * commit order) runs first. */
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int finished, status;
+} waiter_t;
+
+/* Lane side: the last thing a done callback does. */
+static void waiter_wake(waiter_t *wt, int status)
+{
+	pthread_mutex_lock(&wt->mu);
+	wt->status = status;
+	wt->finished = 1;
+	pthread_cond_signal(&wt->cv);
+	pthread_mutex_unlock(&wt->mu);
+}
+
+/* Queues fn/done with arg (whose waiter is wt) and waits for done. Returns
+ * the job's status, or DM_EUNAVAIL when stopping (then nothing ran). */
+static int waiter_run(waiter_t *wt, jobs_write_fn fn, jobs_done_fn done, void *arg)
+{
+	int rc;
+	pthread_mutex_init(&wt->mu, NULL);
+	pthread_cond_init(&wt->cv, NULL);
+	wt->finished = 0;
+	wt->status = DM_ERR;
+	rc = jobs_write_async(fn, done, arg);
+	if (rc == DM_OK) {
+		pthread_mutex_lock(&wt->mu);
+		while (!wt->finished)
+			pthread_cond_wait(&wt->cv, &wt->mu);
+		rc = wt->status;
+		pthread_mutex_unlock(&wt->mu);
+	}
+	pthread_cond_destroy(&wt->cv);
+	pthread_mutex_destroy(&wt->mu);
+	return rc;
+}
+
+typedef struct trade {
+	waiter_t wt;
+	int64_t item_id, actor, owner;
+	int complete;            /* 1: SI02 -> SI04; 0: SI02 -> SI05 */
+	const char *reason;      /* cancel only */
+	const char *code;        /* the refusal's code, for the reply */
+	int64_t icr_id, msg_id;  /* out: the TXT05 message */
+	char *msg[2];            /* it as chat shows it: with the author's email, without */
+} trade_t;
+
+/* One message as chat shows it (API.md "a message"); EMAIL is the SQL of
+ * its email field (the privacy rule: the author and the owner only). */
+#define MSG_OBJ(EMAIL)                                                                                     \
+	"json_object('icruMsgId',CAST(m.icruMsgId AS TEXT),'icrId',CAST(m.icrId AS TEXT),"                \
+	"'userId',CAST(m.userId AS TEXT),'email'," EMAIL ",'nickname',u.nickname,'msgType',c.codeName,"   \
+	"'chatMsg',m.chatMsg,'createdDt',dm_time(m.createdDt))"
+
+static int trade_job(sqlite3 *w, void *arg)
+{
+	trade_t *t = arg;
+	parties_t p;
+	sqlite3_stmt *st;
+	int64_t now = dm_now_ms(), other;
+	int rc;
+
+	if ((rc = read_parties(w, t->item_id, &p)) != DM_OK)
+		return rc;
+	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer)) {
+		t->code = "NOT_A_PARTY";
+		return DM_EFORBID;
+	}
+	if (strcmp(p.status, "SI02")) {
+		t->code = "TRADE_NOT_IN_PROGRESS";
+		return DM_ECONFLICT;
+	}
+	st = db_prep(w, "UPDATE saleItem SET status = ?2, statusDt = ?3, cancelReason = ?4, cancelledBy = ?5 "
+			"WHERE itemId = ?1 AND status = 'SI02'");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, t->item_id);
+	sqlite3_bind_text(st, 2, t->complete ? "SI04" : "SI05", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if (!t->complete) {
+		sqlite3_bind_text(st, 4, t->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, t->actor);
+	}
+	if ((rc = step_done(st)) != DM_OK)
+		return rc;
+
+	/* the event in the room, written by the actor */
+	if (p.icr_id) {
+		st = db_prep(w, "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
+				"SELECT ?1, ?2, 'TXT05', CASE WHEN ?4 THEN nickname || '님이 교환을 완료했습니다.' "
+				"ELSE nickname || '님이 교환을 취소했습니다. (사유: ' || ?5 || ')' END, ?3 "
+				"FROM user WHERE userId = ?2");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, p.icr_id);
+		sqlite3_bind_int64(st, 2, t->actor);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int(st, 4, t->complete);
+		sqlite3_bind_text(st, 5, t->reason ? t->reason : "", -1, SQLITE_STATIC);
+		if ((rc = step_done(st)) != DM_OK)
+			return rc;
+		if (sqlite3_changes(w) != 1)
+			return DM_ERR;
+		t->icr_id = p.icr_id;
+		t->msg_id = sqlite3_last_insert_rowid(w);
+		t->owner = p.owner;
+		st = db_prep(w, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ("NULL") " FROM itemChatRoomUserMsg m "
+				"JOIN user u ON u.userId = m.userId JOIN code c ON c.codeId = m.msgType "
+				"WHERE m.icruMsgId = ?1");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, t->msg_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			t->msg[0] = strdup((const char *)sqlite3_column_text(st, 0));
+			t->msg[1] = strdup((const char *)sqlite3_column_text(st, 1));
+		}
+		sqlite3_finalize(st);
+	}
+
+	other = t->actor == p.owner ? p.buyer : p.owner;
+	notify_with(w, other, t->complete ? NOTIFY_TRADE_DONE : NOTIFY_TRADE_CANCELLED,
+		    "SELECT json_object('itemId',CAST(s.itemId AS TEXT),'icrId',(SELECT CAST(icrId AS TEXT) FROM "
+		    "itemChatRoom WHERE itemId = s.itemId),'title',s.title,'byUserId',CAST(u.userId AS TEXT),"
+		    "'byNickname',u.nickname,'reason',s.cancelReason) "
+		    "FROM saleItem s JOIN user u ON u.userId = ?2 WHERE s.itemId = ?1",
+		    t->item_id, t->actor, NULL, NULL);
+	return DM_OK;
+}
+
+/* sio picker: the owner and the author see the author's email. */
+static int pick_view(const sio_sock_t *s, void *arg)
+{
+	const trade_t *t = arg;
+	int64_t uid = sio_uid(s);
+	return uid == t->owner || uid == t->actor ? 0 : 1;
+}
+
+/* After the commit, on the lane (so the room sees it in commit order). */
+static void trade_done(void *arg, int status)
+{
+	trade_t *t = arg;
+	if (status == DM_OK && t->msg[0] && t->msg[1] && sio_room_emit_pick) {
+		char room[40];
+		snprintf(room, sizeof room, "icr:%lld", (long long)t->icr_id);
+		sio_room_emit_pick(room, "getMsg", (const char *const *)t->msg, 2, pick_view, t);
+	}
+	waiter_wake(&t->wt, status);
+}
+
+/* POST /trade/:itemId/complete and /cancel {reason}. */
+static int trade(http_req_t *r, int complete)
+{
+	trade_t t;
+	int rc;
+	sqlite3_stmt *st;
+
+	memset(&t, 0, sizeof t);
+	if (path_id(r->param[0], &t.item_id) != DM_OK)
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+	t.actor = r->user_id;
+	t.complete = complete;
+	if (!complete) {
+		if (http_json(r) != DM_OK)
+			return DM_OK;
+		t.reason = json_str(&r->json, "reason", 1, REASON_MAX);
+		if (!t.reason)
+			return http_fail(r, 400, "INVALID_REASON", "취소 사유를 1~200자로 입력해 주세요.");
+	}
+	rc = waiter_run(&t.wt, trade_job, trade_done, &t);
+	free(t.msg[0]);
+	free(t.msg[1]);
+	switch (rc) {
+	case DM_OK:
+		break;
+	case DM_ENOTFOUND:
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+	case DM_EFORBID:
+		return http_fail(r, 403, t.code, "교환 당사자(글쓴이와 선택된 상대)만 할 수 있습니다.");
+	case DM_ECONFLICT:
+		return http_fail(r, 409, t.code ? t.code : "CONFLICT",
+				 complete ? "진행 중인 교환만 완료할 수 있습니다." : "진행 중인 교환만 취소할 수 있습니다.");
+	default:
+		return http_fail_dm(r, rc);
+	}
+	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),"
+			    "'status',c.codeName,'statusCode',s.status,'cancelReason',s.cancelReason) "
+			    "FROM saleItem s JOIN code c ON c.codeId = s.status WHERE s.itemId = ?1");
+	if (st)
+		sqlite3_bind_int64(st, 1, t.item_id);
+	return http_reply_stmt(r, 200, st);
+}
+
+static int h_complete(http_req_t *r)
+{
+	return trade(r, 1);
+}
+
+static int h_cancel(http_req_t *r)
+{
+	return trade(r, 0);
+}
+
+/* ----------------------------------------------------------- reviews */
+
+typedef struct review {
+	int64_t item_id, actor, reviewee, review_id;
+	const char *score, *tags, *comment, *code;
+} review_t;
+
+static int review_job(sqlite3 *w, void *arg)
+{
+	review_t *v = arg;
+	parties_t p;
+	sqlite3_stmt *st;
+	int64_t now = dm_now_ms();
+	char idtxt[24];
+	int rc;
+
+	if ((rc = read_parties(w, v->item_id, &p)) != DM_OK)
+		return rc;
+	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer)) {
+		v->code = "NOT_A_PARTY";
+		return DM_EFORBID;
+	}
+	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05")) {
+		v->code = "TRADE_NOT_FINISHED";
+		return DM_ECONFLICT;
+	}
+	v->reviewee = v->actor == p.owner ? p.buyer : p.owner;
+	st = db_prep(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, tags, comment, createdDt) "
+			"VALUES (?1, ?2, ?3, ?4, json(?5), ?6, ?7)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, v->item_id);
+	sqlite3_bind_int64(st, 2, v->actor);
+	sqlite3_bind_int64(st, 3, v->reviewee);
+	sqlite3_bind_text(st, 4, v->score, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, v->tags ? v->tags : "[]", -1, SQLITE_STATIC);
+	if (v->comment && v->comment[0])
+		sqlite3_bind_text(st, 6, v->comment, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	if ((rc = step_done(st)) != DM_OK) {
+		if (rc == DM_ECONFLICT)
+			v->code = "ALREADY_REVIEWED";
+		return rc;
+	}
+	v->review_id = sqlite3_last_insert_rowid(w);
+	if ((rc = trust_recompute(w, v->reviewee, now)) != DM_OK)
+		return rc;
+	snprintf(idtxt, sizeof idtxt, "%lld", (long long)v->review_id);
+	notify_with(w, v->reviewee, NOTIFY_REVIEW,
+		    "SELECT json_object('itemId',CAST(s.itemId AS TEXT),'title',s.title,'reviewId',CAST(?3 AS TEXT),"
+		    "'score',(SELECT score FROM review WHERE reviewId = CAST(?3 AS INTEGER)),"
+		    "'fromUserId',CAST(u.userId AS TEXT),'fromNickname',u.nickname) "
+		    "FROM saleItem s JOIN user u ON u.userId = ?2 WHERE s.itemId = ?1",
+		    v->item_id, v->actor, idtxt, NULL);
+	return DM_OK;
+}
+
+/* tags: a JSON array of at most TAGS_MAX distinct strings from
+ * review_tags. 1/0. */
+static int tags_ok(sqlite3 *db, const char *arr)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT type, value FROM json_each(?1)");
+	const char *seen[TAGS_MAX];
+	int n = 0, ok = 1;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
+	while (ok && sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *val = (const char *)sqlite3_column_text(st, 1);
+		const char *known = NULL;
+		if (n == TAGS_MAX || !type || strcmp(type, "text") || !val) {
+			ok = 0;
+			break;
+		}
+		for (size_t i = 0; i < NTAGS; i++)
+			if (!strcmp(review_tags[i], val))
+				known = review_tags[i];
+		for (int i = 0; known && i < n; i++)
+			if (seen[i] == known)
+				known = NULL;
+		if (!known)
+			ok = 0;
+		else
+			seen[n++] = known;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* POST /trade/:itemId/review {score, tags?, comment?} */
+static int h_review(http_req_t *r)
+{
+	review_t v;
+	const json_field_t *f;
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(&v, 0, sizeof v);
+	if (path_id(r->param[0], &v.item_id) != DM_OK)
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	v.actor = r->user_id;
+	v.score = json_str(&r->json, "score", 3, 4);
+	if (!v.score || (strcmp(v.score, "good") && strcmp(v.score, "bad")))
+		return http_fail(r, 400, "INVALID_SCORE", "score는 \"good\" 또는 \"bad\"여야 합니다.");
+	f = json_get(&r->json, "tags");
+	if (f && f->type != JSON_NULL) {
+		if (f->type != JSON_ARRAY || !tags_ok(r->db, f->text))
+			return http_fail(r, 400, "INVALID_TAGS",
+					 "tags는 정해진 태그 중 서로 다른 5개 이하의 배열이어야 합니다.");
+		v.tags = f->text;
+	}
+	f = json_get(&r->json, "comment");
+	if (f && f->type != JSON_NULL) {
+		v.comment = json_str(&r->json, "comment", 0, COMMENT_MAX);
+		if (!v.comment)
+			return http_fail(r, 400, "INVALID_COMMENT", "후기는 500자 이하의 글이어야 합니다.");
+	}
+	rc = jobs_write(review_job, &v);
+	switch (rc) {
+	case DM_OK:
+		break;
+	case DM_ENOTFOUND:
+		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+	case DM_EFORBID:
+		return http_fail(r, 403, v.code, "교환 당사자(글쓴이와 선택된 상대)만 후기를 남길 수 있습니다.");
+	case DM_ECONFLICT:
+		if (v.code && !strcmp(v.code, "ALREADY_REVIEWED"))
+			return http_fail(r, 409, v.code, "이 교환의 후기는 이미 남겼습니다.");
+		return http_fail(r, 409, "TRADE_NOT_FINISHED", "교환이 완료되거나 취소된 뒤에 후기를 남길 수 있습니다.");
+	default:
+		return http_fail_dm(r, rc);
+	}
+	st = db_prep(r->db, "SELECT json_object('msg','success','reviewId',CAST(rv.reviewId AS TEXT),"
+			    "'revieweeUserId',CAST(rv.revieweeId AS TEXT),'score',rv.score,'tags',json(rv.tags),"
+			    "'comment',rv.comment,'mannerTemp',u.mannerTemp) "
+			    "FROM review rv JOIN user u ON u.userId = rv.revieweeId WHERE rv.reviewId = ?1");
+	if (st)
+		sqlite3_bind_int64(st, 1, v.review_id);
+	return http_reply_stmt(r, 201, st);
+}
+
+/* ------------------------------------------------------------- users */
+
+/* GET /users/:userId: the public profile. The caller's own profile also
+ * shows the suspension. */
+static int h_user(http_req_t *r)
+{
+	int64_t uid;
+	sqlite3_stmt *st;
+
+	if (path_id(r->param[0], &uid) != DM_OK)
+		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+	st = db_prep(r->db,
+		     "SELECT json_object('msg','success','userId',CAST(u.userId AS TEXT),'nickname',u.nickname,"
+		     "'address',u.address,'mannerTemp',u.mannerTemp,"
+		     "'tradeCount',(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND "
+		     "(userId = u.userId OR buyerUserId = u.userId)),"
+		     "'reviews',json_object("
+		     "'good',(SELECT count(*) FROM review WHERE revieweeId = u.userId AND score = 'good'),"
+		     "'bad',(SELECT count(*) FROM review WHERE revieweeId = u.userId AND score = 'bad'),"
+		     "'tags',(SELECT json_group_object(tag, c) FROM (SELECT j.value AS tag, count(*) AS c "
+		     "FROM review rv, json_each(rv.tags) j WHERE rv.revieweeId = u.userId GROUP BY j.value "
+		     "ORDER BY c DESC, tag)),"
+		     "'recent',(SELECT json_group_array(json(o)) FROM (SELECT json_object('score',rv.score,"
+		     "'tags',json(rv.tags),'comment',rv.comment,'createdDt',dm_time(rv.createdDt),"
+		     "'reviewerUserId',CAST(rv.reviewerId AS TEXT),'reviewerNickname',ru.nickname) AS o "
+		     "FROM review rv JOIN user ru ON ru.userId = rv.reviewerId WHERE rv.revieweeId = u.userId "
+		     "ORDER BY rv.createdDt DESC, rv.reviewId DESC LIMIT 10))),"
+		     "'suspendedUntil',CASE WHEN u.userId = ?2 AND u.suspendedUntil > ?3 "
+		     "THEN dm_time(u.suspendedUntil) END) "
+		     "FROM user u WHERE u.userId = ?1");
+	if (st) {
+		sqlite3_bind_int64(st, 1, uid);
+		sqlite3_bind_int64(st, 2, r->user_id);
+		sqlite3_bind_int64(st, 3, dm_now_ms());
+	}
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+	}
+	sqlite3_reset(st);
+	return http_reply_stmt(r, 200, st);
+}
+
+/* ----------------------------------------------------------- reports */
+
+typedef struct report {
+	int64_t reporter, reported, item_id, report_id;
+	const char *reason, *detail;
+	int duplicate, suspended;
+} report_t;
+
+/* Suspends user_id until now + days (replacing any suspension) and
+ * notifies them. reason is stored for the operator and shown to them. */
+static int suspend_user(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
+{
+	sqlite3_stmt *st;
+	char until[32];
+	int rc;
+
+	st = db_prep(w, "UPDATE user SET suspendedUntil = ?2, suspendReason = ?3 WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, now + days * DAY_MS);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	if ((rc = step_done(st)) != DM_OK)
+		return rc;
+	dm_fmt_time(now + days * DAY_MS, until);
+	notify_with(w, user_id, NOTIFY_SUSPENDED, "SELECT json_object('until',?3,'reason',?4)", 0, 0, until, reason);
+	return DM_OK;
+}
+
+static int report_job(sqlite3 *w, void *arg)
+{
+	report_t *q = arg;
+	sqlite3_stmt *st;
+	int64_t now = dm_now_ms(), until = 0;
+	int rc, reporters = 0;
+
+	st = db_prep(w, "SELECT coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->reported);
+	rc = sqlite3_step(st) == SQLITE_ROW ? DM_OK : DM_ENOTFOUND;
+	if (rc == DM_OK)
+		until = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+
+	/* one report per reporter and reported user within the window */
+	st = db_prep(w, "SELECT reportId FROM report WHERE reporterId = ?1 AND reportedId = ?2 AND createdDt > ?3 "
+			"ORDER BY reportId LIMIT 1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->reporter);
+	sqlite3_bind_int64(st, 2, q->reported);
+	sqlite3_bind_int64(st, 3, now - TRUST_REPORT_DAYS * DAY_MS);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		q->report_id = sqlite3_column_int64(st, 0);
+		q->duplicate = 1;
+	}
+	sqlite3_finalize(st);
+	if (q->duplicate)
+		return DM_OK;
+
+	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->reporter);
+	sqlite3_bind_int64(st, 2, q->reported);
+	if (q->item_id)
+		sqlite3_bind_int64(st, 3, q->item_id);
+	sqlite3_bind_text(st, 4, q->reason, -1, SQLITE_STATIC);
+	if (q->detail && q->detail[0])
+		sqlite3_bind_text(st, 5, q->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+	if ((rc = step_done(st)) != DM_OK)
+		return rc;
+	q->report_id = sqlite3_last_insert_rowid(w);
+	if ((rc = trust_recompute(w, q->reported, now)) != DM_OK)
+		return rc;
+
+	st = db_prep(w, "SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = ?1 AND upheldYn = 'Y' "
+			"AND createdDt > ?2");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->reported);
+	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		reporters = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (reporters > cfg.report_threshold && until <= now) {
+		if ((rc = suspend_user(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
+			return rc;
+		q->suspended = 1;
+		dm_info("trust: user %lld suspended for %d days (%d reporters in %d days)", (long long)q->reported,
+			cfg.suspend_days, reporters, TRUST_REPORT_DAYS);
+	}
+	return DM_OK;
+}
+
+/* POST /reports {userId, itemId?, reason, detail?} */
+static int h_report(http_req_t *r)
+{
+	report_t q;
+	const json_field_t *f;
+	sqlite3_stmt *st;
+	int rc, known = 0;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	memset(&q, 0, sizeof q);
+	q.reporter = r->user_id;
+	if (json_int(&r->json, "userId", 1, &q.reported) != DM_OK || q.reported <= 0)
+		return http_fail(r, 400, "INVALID_USER", "신고할 사용자(userId)를 지정해 주세요.");
+	if (q.reported == q.reporter)
+		return http_fail(r, 400, "CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.");
+	q.reason = json_str(&r->json, "reason", 1, 10);
+	for (size_t i = 0; q.reason && i < sizeof report_reasons / sizeof report_reasons[0]; i++)
+		known |= !strcmp(q.reason, report_reasons[i]);
+	if (!known)
+		return http_fail(r, 400, "INVALID_REASON",
+				 "reason은 noshow, breach, abuse, fraud, other 중 하나여야 합니다.");
+	f = json_get(&r->json, "detail");
+	if (f && f->type != JSON_NULL) {
+		q.detail = json_str(&r->json, "detail", 0, DETAIL_MAX);
+		if (!q.detail)
+			return http_fail(r, 400, "INVALID_DETAIL", "상세 내용은 1000자 이하의 글이어야 합니다.");
+	}
+	f = json_get(&r->json, "itemId");
+	if (f && f->type != JSON_NULL) {
+		if (json_int(&r->json, "itemId", 1, &q.item_id) != DM_OK || q.item_id <= 0)
+			return http_fail(r, 400, "INVALID_ITEM", "itemId가 올바르지 않습니다.");
+		char idtxt[24];
+		snprintf(idtxt, sizeof idtxt, "%lld", (long long)q.item_id);
+		if (db_int(r->db, "SELECT count(*) FROM saleItem WHERE itemId = CAST(?1 AS INTEGER)", idtxt, 0) == 0)
+			return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+	}
+	rc = jobs_write(report_job, &q);
+	if (rc == DM_ENOTFOUND)
+		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	st = db_prep(r->db, "SELECT json_object('msg','success','reportId',CAST(?1 AS TEXT),"
+			    "'duplicate',json(CASE WHEN ?2 THEN 'true' ELSE 'false' END))");
+	if (st) {
+		sqlite3_bind_int64(st, 1, q.report_id);
+		sqlite3_bind_int(st, 2, q.duplicate);
+	}
+	return http_reply_stmt(r, q.duplicate ? 200 : 201, st);
+}
+
+static const http_route_t routes[] = {
+	{"POST", "/trade/:itemId/complete", h_complete, HTTP_AUTH},
+	{"POST", "/trade/:itemId/cancel", h_cancel, HTTP_AUTH},
+	{"POST", "/trade/:itemId/review", h_review, HTTP_AUTH},
+	{"GET", "/users/:userId", h_user, HTTP_AUTH_OPT},
+	{"POST", "/reports", h_report, HTTP_AUTH},
+};
+
+int trust_init(void)
+{
+	http_routes(routes, sizeof routes / sizeof routes[0]);
+	return jobs_timer("manner", 3600 * 1000, recompute_tick, NULL);
+}
+
+void trust_stop(void)
+{
+}
+
+/* --------------------------------------------------- operator command */
+
+static void cmd_usage(FILE *out)
+{
+	fprintf(out, "usage: dongmul user show EMAIL [--data DIR]\n"
+		     "       dongmul user suspend EMAIL --days N [--reason TEXT] [--data DIR]\n"
+		     "       dongmul user unsuspend EMAIL [--dismiss-reports] [--data DIR]\n"
+		     "--data defaults to $DONGMUL_DATA or ./dongmul-data; --tz (or $DONGMUL_TZ) sets the\n"
+		     "offset times are shown in (default +09:00). Works while the server runs.\n");
+}
+
+typedef struct cmd {
+	const char *verb, *email, *data, *reason;
+	int days, dismiss;
+} cmd_t;
+
+/* Parses argv (after "user"). DM_OK or DM_EINVAL (message printed). */
+static int cmd_parse(int argc, char **argv, cmd_t *c)
+{
+	const char *tz = getenv("DONGMUL_TZ");
+	int tzmin = 540;
+
+	memset(c, 0, sizeof *c);
+	c->data = getenv("DONGMUL_DATA");
+	if (!c->data || !c->data[0])
+		c->data = "./dongmul-data";
+	c->reason = "운영자 조치";
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		const char *eq = strncmp(a, "--", 2) ? NULL : strchr(a, '=');
+		char name[32];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return DM_EINVAL;
+		if (strncmp(a, "--", 2)) {
+			if (!c->verb)
+				c->verb = a;
+			else if (!c->email)
+				c->email = a;
+			else {
+				fprintf(stderr, "dongmul user: unexpected argument '%s'\n", a);
+				return DM_EINVAL;
+			}
+			continue;
+		}
+		if (dm_snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a) != DM_OK) {
+			fprintf(stderr, "dongmul user: unknown flag '%s'\n", a);
+			return DM_EINVAL;
+		}
+		if (!strcmp(name, "--dismiss-reports")) {
+			c->dismiss = 1;
+			continue;
+		}
+		if (strcmp(name, "--data") && strcmp(name, "--days") && strcmp(name, "--reason") && strcmp(name, "--tz")) {
+			fprintf(stderr, "dongmul user: unknown flag '%s'\n", a);
+			return DM_EINVAL;
+		}
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			fprintf(stderr, "dongmul user: %s needs a value\n", name);
+			return DM_EINVAL;
+		}
+		if (!strcmp(name, "--data"))
+			c->data = val;
+		else if (!strcmp(name, "--reason"))
+			c->reason = val;
+		else if (!strcmp(name, "--tz"))
+			tz = val;
+		else {
+			char *end;
+			long d;
+			errno = 0;
+			d = strtol(val, &end, 10);
+			if (errno || end == val || *end || d < 1 || d > 3650) {
+				fprintf(stderr, "dongmul user: --days: expected a whole number from 1 to 3650, got '%s'\n",
+					val);
+				return DM_EINVAL;
+			}
+			c->days = (int)d;
+		}
+	}
+	if (tz && tz[0] && cfg_parse_tz(tz, &tzmin) != DM_OK) {
+		fprintf(stderr, "dongmul user: --tz: expected an offset like +09:00, got '%s'\n", tz);
+		return DM_EINVAL;
+	}
+	dm_tz_offset_min = tzmin;
+	if (!c->verb || !c->email) {
+		fprintf(stderr, "dongmul user: give a command and an email\n");
+		return DM_EINVAL;
+	}
+	if (strcmp(c->verb, "show") && strcmp(c->verb, "suspend") && strcmp(c->verb, "unsuspend")) {
+		fprintf(stderr, "dongmul user: unknown command '%s'\n", c->verb);
+		return DM_EINVAL;
+	}
+	if (!strcmp(c->verb, "suspend") && !c->days) {
+		fprintf(stderr, "dongmul user suspend: --days N is required\n");
+		return DM_EINVAL;
+	}
+	if (strcmp(c->verb, "suspend") && c->days) {
+		fprintf(stderr, "dongmul user %s: --days applies to suspend only\n", c->verb);
+		return DM_EINVAL;
+	}
+	if (strcmp(c->verb, "unsuspend") && c->dismiss) {
+		fprintf(stderr, "dongmul user %s: --dismiss-reports applies to unsuspend only\n", c->verb);
+		return DM_EINVAL;
+	}
+	if (!dm_utf8_valid(c->reason, strlen(c->reason)) || dm_utf8_len(c->reason, strlen(c->reason)) > REASON_MAX ||
+	    !c->reason[0]) {
+		fprintf(stderr, "dongmul user: --reason: 1 to 200 characters of UTF-8\n");
+		return DM_EINVAL;
+	}
+	return DM_OK;
+}
+
+/* Prints the user's state. DM_OK, or DM_ENOTFOUND. */
+static int cmd_show(sqlite3 *db, int64_t uid)
+{
+	sqlite3_stmt *st;
+	int64_t now = dm_now_ms();
+	char t[32];
+	int rc = DM_ENOTFOUND;
+
+	st = db_prep(db, "SELECT email, nickname, mannerTemp, coalesce(suspendedUntil, 0), suspendReason, "
+			 "(SELECT count(*) FROM report WHERE reportedId = u.userId AND createdDt > ?2), "
+			 "(SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = u.userId AND upheldYn = 'Y' "
+			 "AND createdDt > ?2), "
+			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)) "
+			 "FROM user u WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, uid);
+	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t until = sqlite3_column_int64(st, 3);
+		printf("email:            %s\n", sqlite3_column_text(st, 0));
+		printf("nickname:         %s\n", sqlite3_column_text(st, 1));
+		printf("userId:           %lld\n", (long long)uid);
+		printf("mannerTemp:       %.1f\n", sqlite3_column_double(st, 2));
+		if (until > now)
+			printf("suspendedUntil:   %s (%s)\n", dm_fmt_time(until, t),
+			       sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
+		else
+			printf("suspendedUntil:   not suspended\n");
+		printf("reports (30 d):   %d (%d distinct upheld reporters)\n", sqlite3_column_int(st, 5),
+		       sqlite3_column_int(st, 6));
+		printf("trades completed: %d\n", sqlite3_column_int(st, 7));
+		rc = DM_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int trust_user_cmd(int argc, char **argv)
+{
+	cmd_t c;
+	char path[1100];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	int64_t uid = 0, now = dm_now_ms();
+	int status = 1, in_tx = 0;
+
+	if (cmd_parse(argc, argv, &c) != DM_OK) {
+		cmd_usage(stderr);
+		return 2;
+	}
+	if (dm_snprintf(path, sizeof path, "%s/dongmul.db", c.data) != DM_OK || access(path, F_OK) != 0) {
+		fprintf(stderr, "dongmul user: no database at %s (give --data DIR)\n", path);
+		return 2;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		fprintf(stderr, "dongmul user: cannot open %s: %s\n", path, db ? sqlite3_errmsg(db) : "out of memory");
+		goto done;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (db_exec(db, "PRAGMA foreign_keys=ON") != DM_OK)
+		goto done;
+	if (db_int(db, "PRAGMA user_version", NULL, 0) < 1) {
+		fprintf(stderr, "dongmul user: %s is not a dongmul database\n", path);
+		goto done;
+	}
+	/* one transaction: the lookup and the change see the same state */
+	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
+		goto done;
+	in_tx = 1;
+	uid = db_int(db, "SELECT userId FROM user WHERE email = ?1", c.email, 0);
+	if (!uid) {
+		fprintf(stderr, "dongmul user: no user with email %s\n", c.email);
+		goto done;
+	}
+	if (!strcmp(c.verb, "suspend")) {
+		if (suspend_user(db, uid, now, c.days, c.reason) != DM_OK)
+			goto done;
+		printf("suspended %s for %d day%s\n", c.email, c.days, c.days == 1 ? "" : "s");
+	} else if (!strcmp(c.verb, "unsuspend")) {
+		st = db_prep(db, "UPDATE user SET suspendedUntil = NULL, suspendReason = NULL WHERE userId = ?1");
+		if (st)
+			sqlite3_bind_int64(st, 1, uid);
+		if (step_done(st) != DM_OK)
+			goto done;
+		if (c.dismiss) {
+			st = db_prep(db, "UPDATE report SET upheldYn = 'N' WHERE reportedId = ?1 AND upheldYn = 'Y' "
+					 "AND createdDt > ?2");
+			if (st) {
+				sqlite3_bind_int64(st, 1, uid);
+				sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
+			}
+			if (step_done(st) != DM_OK)
+				goto done;
+			printf("dismissed %d report%s\n", sqlite3_changes(db), sqlite3_changes(db) == 1 ? "" : "s");
+			if (trust_recompute(db, uid, now) != DM_OK)
+				goto done;
+		}
+		printf("unsuspended %s\n", c.email);
+	}
+	if (db_exec(db, "COMMIT") != DM_OK)
+		goto done;
+	in_tx = 0;
+	if (cmd_show(db, uid) != DM_OK)
+		goto done;
+	status = 0;
+done:
+	if (in_tx)
+		db_exec(db, "ROLLBACK");
+	/* suspend stored a notification (live delivery is the server's); its
+	 * statements on db go before db does */
+	notify_stop();
+	sqlite3_close(db);
+	return status;
+}
