@@ -1,0 +1,430 @@
+#!/bin/sh
+# bench/run.sh — `make bench`: measures dongmul against this machine's limit
+# and prints one table (also written to bench/RESULTS.md).
+#
+#   1 HTTP      wrk (2 threads, 64 connections, 10 s) on three endpoints, and
+#               nginx serving the same bytes as static files (before and after
+#               dongmul: the two nginx runs show how noisy the machine was)
+#   2 fan-out   1,000 WebSocket clients in one room, 500 messages one at a time
+#   3 chat      100 rooms x 10 members, senders keep 8 messages in flight, 10 s
+#   4 crash     kill -9 during load like 3, restart, every message any client
+#               received must be in the database
+#   5 footprint binary size, idle RSS, RSS with the clients of 2, exec to 200
+#   6 growth    feed p50 with 10k, 100k and 1M items
+#
+# Environment: B (build dir, default build), BIN (the binary, default
+# $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
+# BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6).
+# Needs wrk, nginx and sqlite3 (installed when missing and run as root).
+# Every process it starts is stopped on exit (trap).
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=${B:-build}
+BIN=${BIN:-$B/static/dongmul}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+TOOLS=$ROOT/build/bench-tools
+QUICK=${BENCH_QUICK:-0}
+GROWTH=${BENCH_GROWTH:-1}
+PASSWORD=benchpass1
+T_START=$(date +%s)
+
+if [ "$QUICK" = 1 ]; then
+	WRK_S=3 WARM_S=1 FANOUT_MSGS=50 TP_S=3 STARTS=3 GROWTH_SIZES="10000 100000"
+else
+	WRK_S=10 WARM_S=2 FANOUT_MSGS=500 TP_S=10 STARTS=10 GROWTH_SIZES="10000 100000 1000000"
+fi
+USERS=10000
+ITEMS=100000
+RECEIVERS=1000
+ROOMS=100
+PER=10
+
+say() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+need=""
+command -v wrk >/dev/null 2>&1 || need="$need wrk"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx-light"
+command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+if [ -n "$need" ]; then
+	if [ "$(id -u)" = 0 ]; then
+		say "installing$need"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		# shellcheck disable=SC2086
+		# shellcheck disable=SC2086,SC2046
+		apt-get install -y -qq --no-install-recommends $need >/dev/null ||
+			apt-get install -y -qq --no-install-recommends $(echo "$need" | sed 's/nginx-light/nginx/') >/dev/null
+	else
+		die "missing$need. Run: sudo apt-get install$need"
+	fi
+fi
+NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+[ -x "$BIN" ] || die "no binary at $BIN (make B=$B static)"
+
+mkdir -p "$TOOLS"
+for t in hget starttime chatbench; do
+	if [ ! -x "$TOOLS/$t" ] || [ bench/$t.c -nt "$TOOLS/$t" ] || [ bench/bt.h -nt "$TOOLS/$t" ]; then
+		gcc -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$TOOLS/$t" bench/$t.c -lpthread || die "cannot build $t"
+	fi
+done
+
+# ---------------------------------------------------- processes and trap
+WORK=$(mktemp -d /tmp/dongmul-bench.XXXXXX)
+DM_PID=""
+NGX_PID=""
+CHILD=""
+cleanup() {
+	set +e
+	[ -n "$CHILD" ] && kill -9 "$CHILD" 2>/dev/null
+	[ -n "$DM_PID" ] && kill -9 "$DM_PID" 2>/dev/null && wait "$DM_PID" 2>/dev/null
+	[ -n "$NGX_PID" ] && kill -QUIT "$NGX_PID" 2>/dev/null && sleep 0.3 && kill -9 "$NGX_PID" 2>/dev/null
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# run CMD...: runs a load generator in the background and waits for it, so
+# that a signal reaches the trap at once (sh runs traps only between
+# foreground commands); the exit status is the command's.
+run() {
+	"$@" &
+	CHILD=$!
+	rc=0
+	wait "$CHILD" || rc=$?
+	CHILD=""
+	return $rc
+}
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+PORT=$(free_port)
+NPORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+
+# start_dm DATA ARGS...: starts dongmul on DATA and waits for /healthz.
+start_dm() {
+	data=$1
+	shift
+	"$BIN" serve --http "127.0.0.1:$PORT" --data "$data" "$@" >>"$WORK/dongmul.log" 2>&1 &
+	DM_PID=$!
+	i=0
+	until curl -fs -o /dev/null "$URL/healthz"; do
+		kill -0 "$DM_PID" 2>/dev/null || { DM_PID=""; tail -5 "$WORK/dongmul.log" >&2; die "dongmul did not start"; }
+		i=$((i + 1))
+		[ $i -lt 1500 ] || die "dongmul did not answer /healthz in 15 s"
+		sleep 0.01
+	done
+}
+# stop_dm: SIGTERM and wait; the exit status must be 0.
+stop_dm() {
+	kill -TERM "$DM_PID"
+	rc=0
+	wait "$DM_PID" || rc=$?
+	DM_PID=""
+	[ $rc = 0 ] || say "warning: dongmul exited with status $rc"
+}
+post() { # PATH JSON [TOKEN]
+	if [ -n "${3:-}" ]; then
+		curl -s -X POST "$URL$1" -H 'content-type: application/json' -H "authorization: $3" -d "$2"
+	else
+		curl -s -X POST "$URL$1" -H 'content-type: application/json' -d "$2"
+	fi
+}
+jfield() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+login() { post /account/login "{\"email\":\"$1\",\"password\":\"$PASSWORD\"}" | jfield token; }
+now_ms() { echo $(($(date +%s) * 1000)); }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# ms from a wrk latency figure ("131.49ms", "850.00us", "1.20s")
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
+fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, v }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+LOAD0=$(loadavg)
+say "work dir $WORK, port $PORT, load average $LOAD0"
+
+# ------------------------------------------------------------------ seed
+# 1. the schema and user 1 (through the API: a real PHC hash)
+EMPTY=$WORK/empty
+DATA=$WORK/data
+mkdir -p "$EMPTY"
+start_dm "$EMPTY" --pbkdf2-iterations 1000 --no-email-verification --access-log=0
+r=$(post /account "{\"email\":\"u1@bench.test\",\"nickname\":\"벤치1\",\"password\":\"$PASSWORD\"}")
+echo "$r" | grep -q '"success"' || die "sign-up: $r"
+TOK1=$(login u1@bench.test)
+[ -n "$TOK1" ] || die "login of u1 failed"
+r=$(post /myPage/address '{"new_address":"서울 강남구"}' "$TOK1")
+echo "$r" | grep -q '"success"' || die "address: $r"
+stop_dm
+PHC=$(sqlite3 "$EMPTY/dongmul.db" "SELECT password FROM user WHERE userId = 1")
+case $PHC in '$pbkdf2'*) ;; *) die "no password hash for user 1" ;; esac
+
+# seed SIZE DIR: a copy of the empty database with USERS users and SIZE items
+seed() {
+	mkdir -p "$2"
+	cp "$EMPTY/dongmul.db" "$EMPTY/jwt.key" "$2/"
+	t0=$(date +%s)
+	sh bench/seed.sh "$2/dongmul.db" "$USERS" "$1" "$PHC" "$(now_ms)"
+	say "seeded $1 items in $(($(date +%s) - t0)) s ($(du -sm "$2" | cut -f1) MB)"
+}
+seed $ITEMS "$DATA"
+DETAIL_ID=$(sqlite3 "$DATA/dongmul.db" "SELECT itemId FROM saleItem WHERE status = 'SI01' ORDER BY itemId LIMIT 1 OFFSET 500")
+
+# -------------------------------------------------------- 5. start time
+say "start time: $STARTS starts"
+run "$TOOLS/starttime" "$STARTS" "$PORT" "$BIN" serve --http "127.0.0.1:$PORT" --data "$DATA" \
+	--access-log=0 >"$WORK/start.txt" || die "starttime"
+START_MS=$(tail -1 "$WORK/start.txt" | awk '{ printf "%.1f", $1 / 1000 }')
+START_SPREAD=$(tail -1 "$WORK/start.txt" | awk '{ printf "%.1f–%.1f", $2 / 1000, $3 / 1000 }')
+BIN_SIZE=$(stat -c %s "$BIN")
+if file "$BIN" 2>/dev/null | grep -q 'not stripped'; then STRIPPED=no; else STRIPPED=yes; fi
+
+# ---------------------------------------------- 5. idle RSS (defaults)
+start_dm "$DATA" --access-log=0
+for p in /healthz /mainPage/noLogin "/postDetail/$DETAIL_ID" /mainPage/noLogin; do
+	curl -fs -o /dev/null "$URL$p" || die "GET $p"
+done
+curl -fs -o /dev/null -H "authorization: $(login u1@bench.test)" "$URL/mainPage" || die "GET /mainPage"
+sleep 1
+IDLE_KB=$(rss_kb "$DM_PID")
+stop_dm
+
+# ---------------------------------------------------------------- 1. HTTP
+say "HTTP: dongmul vs nginx, wrk -t2 -c64 -d${WRK_S}s"
+start_dm "$DATA" --access-log=0 --threads 72
+TOK1=$(login u1@bench.test)
+NG=$WORK/nginx
+mkdir -p "$NG/www" "$NG/tmp"
+curl -fs -o "$NG/www/feed.json" "$URL/mainPage/noLogin" || die "feed"
+curl -fs -o "$NG/www/detail.json" "$URL/postDetail/$DETAIL_ID" || die "detail"
+curl -fs -o "$NG/www/region.json" -H "authorization: $TOK1" "$URL/mainPage" || die "region feed"
+curl -fs -o "$NG/www/healthz.json" "$URL/healthz" || die "healthz"
+NGUSER=""
+[ "$(id -u)" = 0 ] && NGUSER="user root;"
+cat >"$NG/nginx.conf" <<EOF
+$NGUSER
+worker_processes $(nproc);
+daemon off;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $NG/tmp/body;
+	proxy_temp_path $NG/tmp/proxy;
+	fastcgi_temp_path $NG/tmp/fastcgi;
+	uwsgi_temp_path $NG/tmp/uwsgi;
+	scgi_temp_path $NG/tmp/scgi;
+	keepalive_requests 1000000;
+	default_type application/json;
+	server {
+		listen 127.0.0.1:$NPORT;
+		location = /mainPage/noLogin { alias $NG/www/feed.json; }
+		location = /postDetail/$DETAIL_ID { alias $NG/www/detail.json; }
+		location = /mainPage { alias $NG/www/region.json; }
+		location = /healthz { alias $NG/www/healthz.json; }
+	}
+}
+EOF
+"$NGINX" -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" &
+NGX_PID=$!
+i=0
+until curl -fs -o /dev/null "http://127.0.0.1:$NPORT/mainPage/noLogin"; do
+	i=$((i + 1))
+	[ $i -lt 500 ] || { cat "$NG/error.log" >&2; die "nginx did not start"; }
+	sleep 0.01
+done
+
+# wrkrun NAME URL [HEADER]: sets W_RPS W_P50 W_P99 W_ERR
+wrkrun() {
+	out=$WORK/wrk-$1.txt
+	if [ -n "${3:-}" ]; then
+		run wrk -t2 -c64 -d"${WARM_S}s" -H "$3" "$2" >/dev/null 2>&1
+		run wrk -t2 -c64 -d"${WRK_S}s" --latency -H "$3" "$2" >"$out" 2>&1
+	else
+		run wrk -t2 -c64 -d"${WARM_S}s" "$2" >/dev/null 2>&1
+		run wrk -t2 -c64 -d"${WRK_S}s" --latency "$2" >"$out" 2>&1
+	fi
+	W_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	W_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+	W_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+	W_ERR=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+	[ -n "$W_RPS" ] || die "wrk $1: $(cat "$out")"
+}
+http_case() { # KEY PATH [HEADER]
+	wrkrun "$1-nginx1" "http://127.0.0.1:$NPORT$2" "${3:-}"
+	n1=$W_RPS
+	wrkrun "$1-dongmul" "$URL$2" "${3:-}"
+	eval "H_$1_RPS=$W_RPS H_$1_P50=$W_P50 H_$1_P99=$W_P99 H_$1_ERR=$W_ERR"
+	wrkrun "$1-nginx2" "http://127.0.0.1:$NPORT$2" "${3:-}"
+	n2=$W_RPS
+	eval "H_$1_NGX=$(awk -v a="$n1" -v b="$n2" 'BEGIN { printf "%.0f", (a + b) / 2 }')"
+	eval "H_$1_NGXP99=$W_P99"
+	eval "H_$1_NOISE=$(awk -v a="$n1" -v b="$n2" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.0f", 100 * d / ((a + b) / 2) }')"
+	say "  $2: dongmul $(eval echo "\$H_$1_RPS") req/s, nginx $n1 / $n2 req/s"
+}
+http_case feed /mainPage/noLogin
+http_case detail "/postDetail/$DETAIL_ID"
+http_case region /mainPage "authorization: $TOK1"
+http_case healthz /healthz
+kill -QUIT "$NGX_PID" 2>/dev/null || true
+wait "$NGX_PID" 2>/dev/null || true
+NGX_PID=""
+stop_dm
+
+# ------------------------------------------------------------ 2, 3, 4. chat
+say "chat: logging in $((RECEIVERS + 1)) users"
+CHAT_ARGS="--access-log=0 --threads 1200 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60"
+# shellcheck disable=SC2086
+start_dm "$DATA" $CHAT_ARGS
+sleep 0.5
+CHAT_IDLE_KB=$(rss_kb "$DM_PID")
+run "$TOOLS/chatbench" login --port "$PORT" --first 2 --count $((RECEIVERS + 1)) --password "$PASSWORD" \
+	--out "$WORK/tokens.raw" >"$WORK/login.txt" || die "login: $(cat "$WORK/login.txt")"
+sort -n "$WORK/tokens.raw" >"$WORK/tokens"
+# the rooms: open items (their owners are seeded users; they stay offline)
+FAN_ROOM=$(sqlite3 "$DATA/dongmul.db" "SELECT icrId FROM itemChatRoom c JOIN saleItem s USING (itemId) WHERE s.status = 'SI01' ORDER BY icrId LIMIT 1 OFFSET 1000")
+TP_ROOMS=$(sqlite3 "$DATA/dongmul.db" "SELECT group_concat(icrId) FROM (SELECT icrId FROM itemChatRoom c JOIN saleItem s USING (itemId) WHERE s.status = 'SI01' ORDER BY icrId LIMIT $ROOMS OFFSET 2000)")
+
+say "fan-out: $((RECEIVERS + 1)) users join room $FAN_ROOM (one at a time)"
+run "$TOOLS/chatbench" join --port "$PORT" --tokens "$WORK/tokens" --from 0 --count $((RECEIVERS + 1)) \
+	--rooms "$FAN_ROOM" --per $((RECEIVERS + 1)) --conc 1 >"$WORK/join1.txt" || die "join: $(cat "$WORK/join1.txt")"
+say "fan-out: $RECEIVERS receivers, $FANOUT_MSGS messages"
+run "$TOOLS/chatbench" fanout --port "$PORT" --tokens "$WORK/tokens" --room "$FAN_ROOM" --receivers $RECEIVERS \
+	--messages $FANOUT_MSGS --pid "$DM_PID" >"$WORK/fanout.txt" || die "fan-out: $(cat "$WORK/fanout.txt")"
+kv() { sed -n "s/^$1=//p" "$2" | tail -1; }
+FO_P50=$(awk -v v="$(kv fanout_p50_us "$WORK/fanout.txt")" 'BEGIN { printf "%.2f", v / 1000 }')
+FO_P99=$(awk -v v="$(kv fanout_p99_us "$WORK/fanout.txt")" 'BEGIN { printf "%.2f", v / 1000 }')
+FO_N=$(kv fanout_messages "$WORK/fanout.txt")
+RSS_CLIENTS=$(kv rss_clients_kb "$WORK/fanout.txt")
+RSS_PEAK=$(kv rss_peak_kb "$WORK/fanout.txt")
+FO_LOST=$(kv fanout_lost_clients "$WORK/fanout.txt")
+
+say "throughput: $ROOMS rooms x $PER members join"
+run "$TOOLS/chatbench" join --port "$PORT" --tokens "$WORK/tokens" --from 0 --count $((ROOMS * PER)) \
+	--rooms "$TP_ROOMS" --per $PER --conc 16 >"$WORK/join2.txt" || die "join: $(cat "$WORK/join2.txt")"
+msgs() { sqlite3 "$DATA/dongmul.db" "SELECT count(*) FROM itemChatRoomUserMsg WHERE msgType = 'TXT01'"; }
+ROWS0=$(msgs)
+say "throughput: ${TP_S} s, window 8"
+run "$TOOLS/chatbench" tp --port "$PORT" --tokens "$WORK/tokens" --rooms "$TP_ROOMS" --per $PER --window 8 \
+	--duration "$TP_S" --pid "$DM_PID" >"$WORK/tp.txt" || die "throughput: $(cat "$WORK/tp.txt")"
+ROWS1=$(msgs)
+TP_RATE=$(kv tp_msgs_per_s "$WORK/tp.txt")
+TP_ACKED=$(kv tp_acked "$WORK/tp.txt")
+TP_FAILED=$(kv tp_failed "$WORK/tp.txt")
+TP_DELIV=$(kv tp_delivered "$WORK/tp.txt")
+TP_EXPECT=$(kv tp_expected "$WORK/tp.txt")
+TP_ROWS=$((ROWS1 - ROWS0))
+TP_CLOSED=$(kv tp_closed_by_server "$WORK/tp.txt")
+
+say "durability: the same load, kill -9 after 3 s"
+run "$TOOLS/chatbench" tp --port "$PORT" --tokens "$WORK/tokens" --rooms "$TP_ROOMS" --per $PER --window 8 \
+	--duration 60 --kill "$DM_PID" --kill-after 3 --ids "$WORK/ids" >"$WORK/dur.txt" ||
+	die "durability run: $(cat "$WORK/dur.txt")"
+wait "$DM_PID" 2>/dev/null || true
+DM_PID=""
+DUR_IDS=$(kv dur_ids "$WORK/dur.txt")
+# shellcheck disable=SC2086
+start_dm "$DATA" $CHAT_ARGS
+{
+	echo "CREATE TEMP TABLE got(id INTEGER PRIMARY KEY);"
+	echo "BEGIN;"
+	sed 's/.*/INSERT OR IGNORE INTO got VALUES (&);/' "$WORK/ids"
+	echo "COMMIT;"
+	echo "SELECT count(*) FROM got WHERE id NOT IN (SELECT icruMsgId FROM itemChatRoomUserMsg);"
+} | sqlite3 "$DATA/dongmul.db" >"$WORK/lost.txt"
+LOST=$(tail -1 "$WORK/lost.txt")
+stop_dm
+
+# ---------------------------------------------------------------- 6. growth
+if [ "$GROWTH" = 1 ]; then
+	for n in $GROWTH_SIZES; do
+		if [ "$n" = "$ITEMS" ]; then d=$DATA; else d=$WORK/data-$n; seed "$n" "$d"; fi
+		start_dm "$d" --access-log=0 --pbkdf2-iterations 1000
+		tok=$(login u1@bench.test)
+		a=$("$TOOLS/hget" 127.0.0.1 "$PORT" /mainPage/noLogin 300) || die "hget"
+		r=$("$TOOLS/hget" 127.0.0.1 "$PORT" /mainPage 300 "authorization: $tok") || die "hget"
+		stop_dm
+		[ "$d" = "$DATA" ] || rm -rf "$d"
+		eval "G_${n}_ANON=$(echo "$a" | awk '{ printf "%.2f", $1 / 1000 }')"
+		eval "G_${n}_REGION=$(echo "$r" | awk '{ printf "%.2f", $1 / 1000 }')"
+		say "  $n items: anonymous feed p50 $(eval echo "\$G_${n}_ANON") ms, region feed p50 $(eval echo "\$G_${n}_REGION") ms"
+	done
+fi
+LOAD1=$(loadavg)
+
+# ------------------------------------------------------------------- table
+yes_no() { if "$@"; then echo yes; else echo "**no**"; fi; }
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
+# shellcheck disable=SC2154 # rps, ngx, ... are set by the eval
+http_rows() { # KEY LABEL
+	eval "rps=\$H_$1_RPS ngx=\$H_$1_NGX p50=\$H_$1_P50 p99=\$H_$1_P99 err=\$H_$1_ERR noise=\$H_$1_NOISE ngxp99=\$H_$1_NGXP99"
+	ratio=$(awk -v a="$rps" -v b="$ngx" 'BEGIN { printf "%.1f", 100 * a / b }')
+	e=""
+	[ "$err" = 0 ] || e=" ($err errors)"
+	row "1 $2 req/s, dongmul / nginx" "$(fmt "$rps") / $(fmt "$ngx") = **$ratio%**$e (nginx runs ±$noise%)" "≥ 50%" "$(yes_no ge "$ratio" 50)"
+	row "1 $2 latency p50 / p99" "$p50 / **$p99 ms** (nginx p99 $ngxp99 ms)" "p99 ≤ 10 ms" "$(yes_no le "$p99" 10)"
+}
+MB() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1048576 }'; }
+KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
+{
+	row "measure" "result" "target" "met"
+	echo "|---|---|---|---|"
+	http_rows feed "GET /mainPage/noLogin (50 items)"
+	http_rows detail "GET /postDetail/:itemId"
+	http_rows region "GET /mainPage (token, region)"
+	eval "rps=\$H_healthz_RPS ngx=\$H_healthz_NGX p99=\$H_healthz_P99"
+	row "1 (context, no target) GET /healthz req/s, dongmul / nginx: the HTTP layer + one trivial query" "$(fmt "$rps") / $(fmt "$ngx") = $(awk -v a="$rps" -v b="$ngx" 'BEGIN { printf "%.1f", 100 * a / b }')%, p99 $p99 ms" "–" "–"
+	row "2 fan-out to $RECEIVERS WebSocket clients, send → last receiver, p50 / p99 ($FO_N of $FANOUT_MSGS messages timed)" "$FO_P50 / **$FO_P99 ms**$([ "$FO_LOST" = 0 ] || echo " ($FO_LOST clients disconnected by the server)")" "p99 ≤ 25 ms" "$(yes_no le "$FO_P99" 25)"
+	row "3 chat: $ROOMS rooms × $PER, 8 in flight, ${TP_S} s: messages committed/s" "**$(fmt "$TP_RATE")** ($TP_ACKED acked, $TP_ROWS rows, $TP_FAILED refused)" "≥ 20,000" "$(yes_no ge "$TP_RATE" 20000)"
+	row "3 delivered = committed × members" "$TP_DELIV of $TP_EXPECT$([ "$TP_CLOSED" = 0 ] || echo " ($TP_CLOSED clients disconnected by the server)")" "equal" "$(yes_no [ "$TP_DELIV" = "$TP_EXPECT" ])"
+	row "4 kill -9 under load 3, restart: received messages missing from the database" "**$LOST** lost of $DUR_IDS received" "0" "$(yes_no [ "$LOST" = 0 ])"
+	row "5 static binary (stripped: $STRIPPED)" "**$(MB "$BIN_SIZE") MB** ($BIN_SIZE bytes)" "≤ 2.5 MB" "$(yes_no le "$BIN_SIZE" 2621440)"
+	row "5 idle RSS (64 threads, after a few requests)" "**$(KBMB "$IDLE_KB") MB** ($IDLE_KB kB)" "≤ 6 MB" "$(yes_no le "$IDLE_KB" 6144)"
+	row "5 RSS with $((RECEIVERS + 1)) WebSocket clients in the room (--threads 1200)" "**$(KBMB "$RSS_CLIENTS") MB** (peak $(KBMB "$RSS_PEAK") MB; $(KBMB "$CHAT_IDLE_KB") MB idle with 1,200 threads)" "≤ 64 MB" "$(yes_no le "$RSS_CLIENTS" 65536)"
+	row "5 exec → first 200 from /healthz, median of $STARTS (C timer, bench/starttime.c)" "**$START_MS ms** (range $START_SPREAD)" "≤ 50 ms" "$(yes_no le "$START_MS" 50)"
+	if [ "$GROWTH" = 1 ]; then
+		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
+		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')
+		for f in ANON REGION; do
+			line=""
+			for n in $GROWTH_SIZES; do line="$line$(awk -v n="$n" 'BEGIN { if (n >= 1000000) printf "%gM", n / 1000000; else printf "%gk", n / 1000 }') $(eval echo "\$G_${n}_$f") ms, "; done
+			a=$(eval echo "\$G_${lo}_$f")
+			z=$(eval echo "\$G_${hi}_$f")
+			label="anonymous feed"
+			[ $f = REGION ] && label="region feed (token)"
+			row "6 $label p50, 300 sequential requests" "${line%, }" "largest ≤ 2× smallest" "$(yes_no le "$z" "$(awk -v a="$a" 'BEGIN { print 2 * a }')")"
+		done
+	fi
+} >"$WORK/table.md"
+
+MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+REV=$(git describe --always --dirty 2>/dev/null || echo unknown)
+ELAPSED=$(($(date +%s) - T_START))
+{
+	echo "# dongmul benchmarks — latest run"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), dongmul $REV, $(nproc) cores ($MODEL), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM."
+	echo "Load average before / after: $LOAD0 / $LOAD1 (the machine is shared: figures move between runs;"
+	echo "the ±% after nginx is the difference between the nginx runs before and after dongmul's)."
+	echo "Run time: ${ELAPSED} s. Reproduce: \`make bench\` (this run: \`make B=$B bench\`). Methods and profiles: bench/README.md."
+	[ "$QUICK" = 1 ] && echo "**BENCH_QUICK=1: shortened runs, not the real figures.**"
+	echo
+	cat "$WORK/table.md"
+	echo
+	echo "How: the load generators run on the same 2 cores as the server (wrk with 2 threads; bench/chatbench.c,"
+	echo "one epoll thread). nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') serves the bytes dongmul answered, as static"
+	echo "files, $(nproc) workers, keep-alive. Data: $USERS users, $ITEMS items (half open), every item with its room,"
+	echo "every 20th room with 5 members and 10 messages. Fan-out: $((RECEIVERS + 1)) users joined through joinRoom one by one,"
+	echo "then connect and joinRoom again; one message at a time, timed from the sendMsg write until the"
+	echo "last receiver read its getMsg. Chat throughput: committed = sendMsg acks in the window (also counted as rows)."
+} >"$WORK/RESULTS.md"
+[ "$QUICK" = 1 ] || cp "$WORK/RESULTS.md" bench/RESULTS.md
+echo
+cat "$WORK/RESULTS.md"
+say "done in ${ELAPSED} s"
