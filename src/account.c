@@ -358,6 +358,36 @@ static int read_code(http_req_t *r, const char *field, char code[8])
 	return DM_OK;
 }
 
+/* The start of the four email-code handlers: parses the body, rate-limits
+ * scope by IP and (when it is well-formed) by its "email", and checks that
+ * email. Returns the email (in r->json), or NULL when it already replied. */
+static const char *code_email(http_req_t *r, const char *scope, int limit)
+{
+	const char *email;
+	if (http_json(r) != DM_OK)
+		return NULL;
+	email = json_str(&r->json, "email", 3, 254);
+	if (limited(r, scope, account_email_ok(email) ? email : NULL, limit) != DM_OK)
+		return NULL;
+	if (!account_email_ok(email)) {
+		http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+		return NULL;
+	}
+	return email;
+}
+
+/* Checks the code in c (purpose, email, code; newphc for a reset) and
+ * replies (shared by /account/mail/check and changepassword). */
+static int check_and_reply(http_req_t *r, code_check_t *c)
+{
+	int rc = jobs_write(code_check_write, c);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (c->outcome != CK_OK)
+		return fail_check(r, c->outcome);
+	return http_ok(r);
+}
+
 /* Issues a code and replies (shared by /account/mail and sendpassword). */
 static int issue_and_reply(http_req_t *r, const char *purpose, const char *email)
 {
@@ -375,14 +405,9 @@ static int issue_and_reply(http_req_t *r, const char *purpose, const char *email
 /* POST /account/mail {email}: sends a sign-up code. */
 static int h_mail(http_req_t *r)
 {
-	const char *email;
-	if (http_json(r) != DM_OK)
+	const char *email = code_email(r, "mail", cfg.rate_mail);
+	if (!email)
 		return DM_OK;
-	email = json_str(&r->json, "email", 3, 254);
-	if (limited(r, "mail", account_email_ok(email) ? email : NULL, cfg.rate_mail) != DM_OK)
-		return DM_OK;
-	if (!account_email_ok(email))
-		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
 	if (db_int(r->db, "SELECT count(*) FROM user WHERE email = ?1", email, 0) > 0)
 		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
 	return issue_and_reply(r, "signup", email);
@@ -392,41 +417,25 @@ static int h_mail(http_req_t *r)
 static int h_mail_check(http_req_t *r)
 {
 	code_check_t c;
-	const char *email;
-	int rc;
+	const char *email = code_email(r, "check", cfg.rate_login);
 
-	if (http_json(r) != DM_OK)
+	if (!email)
 		return DM_OK;
 	memset(&c, 0, sizeof c);
-	email = json_str(&r->json, "email", 3, 254);
-	if (limited(r, "check", account_email_ok(email) ? email : NULL, cfg.rate_login) != DM_OK)
-		return DM_OK;
-	if (!account_email_ok(email))
-		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
 	if (read_code(r, "authchkNum", c.code) != DM_OK)
 		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
 	c.purpose = "signup";
 	c.email = email;
-	rc = jobs_write(code_check_write, &c);
-	if (rc != DM_OK)
-		return http_fail_dm(r, rc);
-	if (c.outcome != CK_OK)
-		return fail_check(r, c.outcome);
-	return http_ok(r);
+	return check_and_reply(r, &c);
 }
 
 /* POST /account/sendpassword {email}: a reset code, the same reply whether
  * or not the email has an account. */
 static int h_sendpassword(http_req_t *r)
 {
-	const char *email;
-	if (http_json(r) != DM_OK)
+	const char *email = code_email(r, "sendpw", cfg.rate_mail);
+	if (!email)
 		return DM_OK;
-	email = json_str(&r->json, "email", 3, 254);
-	if (limited(r, "sendpw", account_email_ok(email) ? email : NULL, cfg.rate_mail) != DM_OK)
-		return DM_OK;
-	if (!account_email_ok(email))
-		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
 	return issue_and_reply(r, "reset", email);
 }
 
@@ -435,18 +444,13 @@ static int h_changepassword(http_req_t *r)
 {
 	code_check_t c;
 	char phc[AUTH_PHC_MAX];
-	const char *email, *pw;
+	const char *email = code_email(r, "changepw", cfg.rate_login), *pw;
 	int rc;
 
-	if (http_json(r) != DM_OK)
+	if (!email)
 		return DM_OK;
 	memset(&c, 0, sizeof c);
-	email = json_str(&r->json, "email", 3, 254);
 	pw = json_str(&r->json, "newpassword", 1, 200);
-	if (limited(r, "changepw", account_email_ok(email) ? email : NULL, cfg.rate_login) != DM_OK)
-		return DM_OK;
-	if (!account_email_ok(email))
-		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
 	if (read_code(r, "passwordchkNum", c.code) != DM_OK)
 		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
 	if (!password_ok(pw))
@@ -459,12 +463,7 @@ static int h_changepassword(http_req_t *r)
 	c.purpose = "reset";
 	c.email = email;
 	c.newphc = phc;
-	rc = jobs_write(code_check_write, &c);
-	if (rc != DM_OK)
-		return http_fail_dm(r, rc);
-	if (c.outcome != CK_OK)
-		return fail_check(r, c.outcome);
-	return http_ok(r);
+	return check_and_reply(r, &c);
 }
 
 /* ------------------------------------------------------------- sign-up */

@@ -293,54 +293,6 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 
 #include "config.h"
 
-static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 without padding (PHC). out needs 4*ceil(n/3)+1. */
-static void b64_nopad(const unsigned char *s, size_t n, char *out)
-{
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		out[o++] = b64std[v >> 18];
-		out[o++] = b64std[(v >> 12) & 63];
-		out[o++] = b64std[(v >> 6) & 63];
-		out[o++] = b64std[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		out[o++] = b64std[v >> 18];
-		out[o++] = b64std[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-		out[o++] = b64std[v >> 18];
-		out[o++] = b64std[(v >> 12) & 63];
-		out[o++] = b64std[(v >> 6) & 63];
-	}
-	out[o] = 0;
-}
-
-/* Decodes standard base64 without padding; -1 on bad input. */
-static long b64_nopad_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t len = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *p = strchr(b64std, in[i]);
-		if (!p || !in[i])
-			return -1;
-		acc = acc << 6 | (uint32_t)(p - b64std);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (len >= cap)
-				return -1;
-			out[len++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (long)len;
-}
-
 static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, unsigned iter, unsigned char *out,
 		  size_t outlen)
 {
@@ -429,8 +381,8 @@ int auth_password_hash(const char *pw, char out[AUTH_PHC_MAX])
 	rc = pbkdf2_gated(pw, salt, sizeof salt, (unsigned)cfg.pbkdf2_iterations, dk, sizeof dk);
 	if (rc != DM_OK)
 		return rc;
-	b64_nopad(salt, sizeof salt, s64);
-	b64_nopad(dk, sizeof dk, h64);
+	dm_b64_encode(DM_B64STD, salt, sizeof salt, s64);
+	dm_b64_encode(DM_B64STD, dk, sizeof dk, h64);
 	return dm_snprintf(out, AUTH_PHC_MAX, "$pbkdf2-sha512$i=%d$%s$%s", cfg.pbkdf2_iterations, s64, h64) ==
 			       DM_OK
 		       ? DM_OK
@@ -455,8 +407,8 @@ int auth_password_verify(const char *pw, const char *phc, int *rehash)
 	d2 = strchr(d1, '$');
 	if (!d2)
 		return DM_EINVAL;
-	sl = b64_nopad_decode(d1, (size_t)(d2 - d1), salt, sizeof salt);
-	hl = b64_nopad_decode(d2 + 1, strlen(d2 + 1), want, sizeof want);
+	sl = dm_b64_decode(DM_B64STD, d1, (size_t)(d2 - d1), salt, sizeof salt);
+	hl = dm_b64_decode(DM_B64STD, d2 + 1, strlen(d2 + 1), want, sizeof want);
 	if (sl < 8 || hl < 16)
 		return DM_EINVAL;
 	{

@@ -209,34 +209,37 @@ int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t 
 	return 0;
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const char DM_B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const char DM_B64STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t dm_b64url_encode(const void *in, size_t n, char *out)
+size_t dm_b64_encode(const char *alphabet, const void *in, size_t n, char *out)
 {
 	const unsigned char *s = in;
 	size_t o = 0, i = 0;
 	for (; i + 2 < n; i += 3) {
 		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
+		out[o++] = alphabet[v >> 18];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
+		out[o++] = alphabet[v & 63];
 	}
 	if (n - i == 1) {
 		uint32_t v = (uint32_t)s[i] << 16;
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = alphabet[v >> 18];
+		out[o++] = alphabet[(v >> 12) & 63];
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = alphabet[v >> 18];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
 	}
 	out[o] = 0;
 	return o;
 }
 
-static int b64val(unsigned char c)
+/* The value of c in alphabet (whose first 62 characters are A-Z a-z 0-9,
+ * as in both of ours), or -1. */
+static int b64val(const char *alphabet, unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -244,14 +247,14 @@ static int b64val(unsigned char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
+	if (c == (unsigned char)alphabet[62])
 		return 62;
-	if (c == '_')
+	if (c == (unsigned char)alphabet[63])
 		return 63;
 	return -1;
 }
 
-long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap)
+long dm_b64_decode(const char *alphabet, const char *in, size_t n, void *out, size_t outcap)
 {
 	unsigned char *o = out;
 	size_t len = 0;
@@ -261,7 +264,7 @@ long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap)
 	if (n % 4 == 1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
+		int v = b64val(alphabet, (unsigned char)in[i]);
 		if (v < 0)
 			return -1;
 		acc = acc << 6 | (uint32_t)v;
@@ -277,6 +280,16 @@ long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap)
 	if (bits && (acc & ((1u << bits) - 1)))
 		return -1;
 	return (long)len;
+}
+
+size_t dm_b64url_encode(const void *in, size_t n, char *out)
+{
+	return dm_b64_encode(DM_B64URL, in, n, out);
+}
+
+long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap)
+{
+	return dm_b64_decode(DM_B64URL, in, n, out, outcap);
 }
 
 void dm_hex(const void *in, size_t n, char *out)

@@ -53,9 +53,15 @@ int dm_random(void *buf, size_t n);
 /* Uniform integer in [0, bound) from dm_random. */
 uint32_t dm_random_below(uint32_t bound);
 
-/* base64url without padding. dm_b64url_encode writes NUL-terminated text,
- * out needs 4*ceil(n/3)+1 bytes; returns length. dm_b64url_decode returns
- * decoded length or -1 on bad input / overflow. */
+/* base64 without padding in an alphabet: DM_B64URL (RFC 4648 section 5,
+ * "-_": tokens, ids) or DM_B64STD (section 4, "+/": PHC password strings).
+ * dm_b64_encode writes NUL-terminated text, out needs 4*ceil(n/3)+1 bytes;
+ * returns length. dm_b64_decode returns the decoded length, or -1 on bad
+ * input (a character outside the alphabet, padding, a non-canonical end)
+ * or overflow. dm_b64url_* are the same with DM_B64URL. */
+extern const char DM_B64URL[], DM_B64STD[];
+size_t dm_b64_encode(const char *alphabet, const void *in, size_t n, char *out);
+long dm_b64_decode(const char *alphabet, const char *in, size_t n, void *out, size_t outcap);
 size_t dm_b64url_encode(const void *in, size_t n, char *out);
 long dm_b64url_decode(const char *in, size_t n, void *out, size_t outcap);
 /* Lower-case hex. out needs 2n+1 bytes. */

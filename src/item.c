@@ -21,7 +21,6 @@
  * Thread-safety: handlers run on civetweb workers and share nothing but the
  * read-only tables here; item_on_expired is written once before threads.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,57 +578,9 @@ static int h_address(http_req_t *r)
 	return http_reply_stmt(r, 200, st);
 }
 
-/* ----------------------------------------------- waiting for a write job */
-
-/* A write job queued with a done callback, waited for by the handler: the
- * done callback (on the lane, after the commit) does the file work, then
- * wakes the handler. */
-typedef struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int finished, status;
-} waiter_t;
-
-static void waiter_init(waiter_t *w)
-{
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	w->finished = 0;
-	w->status = DM_ERR;
-}
-
-/* Lane side: the last thing a done callback does (the waiter may free the
- * job right after). */
-static void waiter_wake(waiter_t *w, int status)
-{
-	pthread_mutex_lock(&w->mu);
-	w->status = status;
-	w->finished = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Queues fn/done with arg (whose waiter is w) and waits. Returns the job's
- * status, or DM_EUNAVAIL when stopping (then nothing ran). */
-static int waiter_run(waiter_t *w, jobs_write_fn fn, jobs_done_fn done, void *arg)
-{
-	int rc = jobs_write_async(fn, done, arg);
-	if (rc == DM_OK) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->finished)
-			pthread_cond_wait(&w->cv, &w->mu);
-		rc = w->status;
-		pthread_mutex_unlock(&w->mu);
-	}
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	return rc;
-}
-
 /* -------------------------------------------------------------- delete */
 
 typedef struct del {
-	waiter_t w;
 	int64_t user_id, item_id, icr_id;  /* icr_id 0: not given */
 	char image[IMAGE_NAME_MAX];
 } del_t;
@@ -678,7 +629,6 @@ static void del_done(void *arg, int status)
 	del_t *d = arg;
 	if (status == DM_OK)
 		image_release(db_writer(), d->image);
-	waiter_wake(&d->w, status);
 }
 
 /* Reads an optional id field: absent/null -> 0; a number or digit string ->
@@ -708,8 +658,7 @@ static int h_delete(http_req_t *r)
 	if (opt_id(&r->json, "icrId", &d.icr_id) != DM_OK)
 		return http_fail(r, 400, "INVALID_ICR_ID", "icrId가 올바르지 않습니다.");
 	d.user_id = r->user_id;
-	waiter_init(&d.w);
-	rc = waiter_run(&d.w, del_write, del_done, &d);
+	rc = jobs_write_then(del_write, del_done, &d);
 	switch (rc) {
 	case DM_OK: {
 		sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT))");
@@ -906,7 +855,6 @@ static int text_ok(const char *s, size_t len, size_t minc, size_t maxc, int mult
 }
 
 typedef struct post {
-	waiter_t w;
 	int64_t user_id;
 	const char *title, *category, *want, *comment;
 	int64_t deadline;
@@ -991,7 +939,6 @@ static void post_done(void *arg, int status)
 	post_t *p = arg;
 	if (status != DM_OK && p->created)
 		image_release(db_writer(), p->up->name);
-	waiter_wake(&p->w, status);
 }
 
 /* The refusal for the user's state (before the body is read, and again in
@@ -1133,8 +1080,7 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 		return DM_ERR;
 	p->user_id = r->user_id;
 	p->up = &f->up;
-	waiter_init(&p->w);
-	rc = waiter_run(&p->w, post_write, post_done, p);
+	rc = jobs_write_then(post_write, post_done, p);
 	if (rc != DM_OK && p->reason && !strcmp(p->reason, "SUSPENDED"))
 		return refuse(v, 403, "SUSPENDED", "이용이 정지된 계정입니다. 정지 기간에는 글을 올릴 수 없습니다.");
 	if (rc != DM_OK && p->reason && !strcmp(p->reason, "ADDRESS_REQUIRED"))

@@ -3,8 +3,9 @@
  * jobs.h).
  *
  * Thread-safety: the write queue is under wlock/wcond; the task queue under
- * tlock/tcond; timers under tlock. A waiter in jobs_write sleeps on its own
- * condition variable, signalled by the lane after the commit.
+ * tlock/tcond; timers under tlock. A waiter in jobs_write(_then) sleeps on
+ * its own condition variable, signalled by the lane after the commit and
+ * after the job's done callback returned.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ int jobs_write_async(jobs_write_fn fn, jobs_done_fn done, void *arg)
 	return rc;
 }
 
-int jobs_write(jobs_write_fn fn, void *arg)
+int jobs_write_then(jobs_write_fn fn, jobs_done_fn done, void *arg)
 {
 	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 	wjob_t j;
@@ -190,6 +191,7 @@ int jobs_write(jobs_write_fn fn, void *arg)
 
 	memset(&j, 0, sizeof j);
 	j.fn = fn;
+	j.done = done;
 	j.arg = arg;
 	j.waited = 1;
 	j.cv = &cv;
@@ -202,6 +204,11 @@ int jobs_write(jobs_write_fn fn, void *arg)
 	pthread_mutex_unlock(&wlock);
 	pthread_cond_destroy(&cv);
 	return j.status;
+}
+
+int jobs_write(jobs_write_fn fn, void *arg)
+{
+	return jobs_write_then(fn, NULL, arg);
 }
 
 /* ---------------------------------------------------------------- pool */

@@ -39,6 +39,13 @@ int jobs_write_async(jobs_write_fn fn, jobs_done_fn done, void *arg);
 /* Queues a write job and waits until its batch committed. Returns the job's
  * status, or DM_ERR if the commit failed, or DM_EUNAVAIL when stopping. */
 int jobs_write(jobs_write_fn fn, void *arg);
+/* Queues a write job and waits until its done callback (on the lane, after
+ * the batch committed or failed) has returned, so done may do after-commit
+ * work the caller needs (file removal, fan-out) before the caller replies;
+ * done may be NULL. Returns the status done saw: the job's own, DM_ERR if
+ * the commit failed; or DM_EUNAVAIL when stopping (then neither fn nor
+ * done ran). arg is the caller's until this returns. */
+int jobs_write_then(jobs_write_fn fn, jobs_done_fn done, void *arg);
 
 /* Runs fn(arg) on a pool worker. DM_OK or DM_EUNAVAIL. */
 int jobs_task(jobs_task_fn fn, void *arg);

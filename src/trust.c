@@ -10,7 +10,6 @@
  * the (never concurrent) timer task touches.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,48 +206,7 @@ static void notify_with(sqlite3 *w, int64_t user_id, const char *type, const cha
 
 /* ------------------------------------------------------------ trades */
 
-/* A write job the caller waits for, whose done callback (on the lane, in
- * commit order) runs first. */
-typedef struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int finished, status;
-} waiter_t;
-
-/* Lane side: the last thing a done callback does. */
-static void waiter_wake(waiter_t *wt, int status)
-{
-	pthread_mutex_lock(&wt->mu);
-	wt->status = status;
-	wt->finished = 1;
-	pthread_cond_signal(&wt->cv);
-	pthread_mutex_unlock(&wt->mu);
-}
-
-/* Queues fn/done with arg (whose waiter is wt) and waits for done. Returns
- * the job's status, or DM_EUNAVAIL when stopping (then nothing ran). */
-static int waiter_run(waiter_t *wt, jobs_write_fn fn, jobs_done_fn done, void *arg)
-{
-	int rc;
-	pthread_mutex_init(&wt->mu, NULL);
-	pthread_cond_init(&wt->cv, NULL);
-	wt->finished = 0;
-	wt->status = DM_ERR;
-	rc = jobs_write_async(fn, done, arg);
-	if (rc == DM_OK) {
-		pthread_mutex_lock(&wt->mu);
-		while (!wt->finished)
-			pthread_cond_wait(&wt->cv, &wt->mu);
-		rc = wt->status;
-		pthread_mutex_unlock(&wt->mu);
-	}
-	pthread_cond_destroy(&wt->cv);
-	pthread_mutex_destroy(&wt->mu);
-	return rc;
-}
-
 typedef struct trade {
-	waiter_t wt;
 	int64_t item_id, actor, owner;
 	int complete;            /* 1: SI02 -> SI04; 0: SI02 -> SI05 */
 	const char *reason;      /* cancel only */
@@ -356,7 +314,6 @@ static void trade_done(void *arg, int status)
 		snprintf(room, sizeof room, "icr:%lld", (long long)t->icr_id);
 		sio_room_emit_pick(room, "getMsg", (const char *const *)t->msg, 2, pick_view, t);
 	}
-	waiter_wake(&t->wt, status);
 }
 
 /* POST /trade/:itemId/complete and /cancel {reason}. */
@@ -378,7 +335,7 @@ static int trade(http_req_t *r, int complete)
 		if (!t.reason)
 			return http_fail(r, 400, "INVALID_REASON", "취소 사유를 1~200자로 입력해 주세요.");
 	}
-	rc = waiter_run(&t.wt, trade_job, trade_done, &t);
+	rc = jobs_write_then(trade_job, trade_done, &t);
 	free(t.msg[0]);
 	free(t.msg[1]);
 	switch (rc) {

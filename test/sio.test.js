@@ -408,7 +408,7 @@ test('CORS for polling: the allowed Origin is echoed with credentials; others ar
 
 // ------------------------------------------------------------------- wss
 
-test('wss: many clients, frames written by sender threads while the workers read', async () => {
+test('wss: many clients, frames written by sender threads while the workers read, counted in /metrics', async () => {
   const s = await start({ https: true, args: ['--threads', '64'] });
   try {
     const u = await s.user();
@@ -421,7 +421,21 @@ test('wss: many clients, frames written by sender threads while the workers read
         assert.equal(r[1].code, 'ROOM_NOT_FOUND');
       }
     }));
+    // GET /metrics counts sio's sessions and the frames queued to them
+    const metric = async (name) => {
+      const m = (await s.req('GET', '/metrics')).body.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+      assert.ok(m, `${name} in /metrics`);
+      return Number(m[1]);
+    };
+    assert.equal(await metric('dongmul_sio_sessions'), clients.length);
+    assert.ok(await metric('dongmul_sio_frames_out_total') >= clients.length * 40 * 2, 'every ack was a frame');
     for (const c of clients) c.close();
+    let open = clients.length;
+    for (let i = 0; i < 100 && open > 0; i++) {
+      await sleep(100);
+      open = await metric('dongmul_sio_sessions');
+    }
+    assert.equal(open, 0, 'closed sessions leave the gauge');
   } finally {
     const r = await s.stop();
     assert.equal(r.code, 0, s.log().slice(-2000));

@@ -51,6 +51,14 @@ static void test_b64_utf8(void)
 	CHECK(dm_b64url_decode("-_9", 3, back, sizeof back) == -1, "non-canonical trailing bits refused");
 	CHECK(dm_b64url_decode("a=", 2, back, sizeof back) == -1, "padding refused");
 	CHECK(dm_b64url_decode("abcd", 4, back, 2) == -1, "overflow refused");
+	CHECK(dm_b64_encode(DM_B64STD, "\xfb\xff", 2, out) == 3 && !strcmp(out, "+/8"), "standard alphabet: %s", out);
+	CHECK(dm_b64_decode(DM_B64STD, "+/8", 3, back, sizeof back) == 2 && back[0] == 0xfb && back[1] == 0xff,
+	      "standard decode");
+	CHECK(dm_b64_decode(DM_B64STD, "-_8", 3, back, sizeof back) == -1, "url characters refused by standard");
+	CHECK(dm_b64url_decode("+/8", 3, back, sizeof back) == -1, "standard characters refused by url");
+	CHECK(dm_b64_encode(DM_B64STD, "abcde", 5, out) == 7 && !strcmp(out, "YWJjZGU") &&
+		      dm_b64_decode(DM_B64STD, out, 7, back, sizeof back) == 5 && !memcmp(back, "abcde", 5),
+	      "standard round trip without padding: %s", out);
 	CHECK(dm_utf8_valid("동물마켓", strlen("동물마켓")), "Korean is valid");
 	CHECK(dm_utf8_len("동물마켓", strlen("동물마켓")) == 4, "4 characters");
 	CHECK(!dm_utf8_valid("\xc0\xaf", 2), "overlong refused");

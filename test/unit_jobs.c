@@ -1,6 +1,7 @@
 /*
  * unit_jobs.c — the write lane: group commit, a failing job rolled back
- * alone, completion after commit, drain on stop; timers.
+ * alone, completion after commit, waiting for completion (jobs_write_then),
+ * drain on stop; timers.
  */
 #include "../src/dm.c"
 #include "../src/config.c"
@@ -56,6 +57,30 @@ static void on_done(void *arg, int status)
 		atomic_fetch_add(&done_ok, 1);
 }
 
+/* jobs_write_then: a job and a slow done callback; the caller reads what
+ * done recorded right after the call returns. */
+typedef struct then {
+	long v;
+	int done_calls, status_seen;
+	int64_t rows_seen; /* the job's row, seen from another connection */
+} then_t;
+
+static int then_job(sqlite3 *w, void *arg)
+{
+	return insert_job(w, (void *)(intptr_t)((then_t *)arg)->v);
+}
+
+static void then_done(void *arg, int status)
+{
+	then_t *t = arg;
+	char id[32];
+	usleep(20000); /* a slow done: the caller must still wait for it */
+	snprintf(id, sizeof id, "T%ld", t->v);
+	t->rows_seen = db_int(db_reader(), "SELECT count(*) FROM code WHERE codeId = ?1", id, -1);
+	t->status_seen = status;
+	t->done_calls++;
+}
+
 static atomic_int ticks;
 static void tick(void *arg)
 {
@@ -75,6 +100,11 @@ int main(void)
 	if (!mkdtemp(dir) || db_open(dir) != DM_OK)
 		return 2;
 	CHECK(jobs_write(insert_job, (void *)0) == DM_EUNAVAIL, "no writes before start");
+	{
+		then_t t = {.v = 290000};
+		CHECK(jobs_write_then(then_job, then_done, &t) == DM_EUNAVAIL && t.done_calls == 0,
+		      "jobs_write_then before start: DM_EUNAVAIL, done not called");
+	}
 	CHECK(jobs_start(2) == DM_OK, "start");
 	CHECK(jobs_timer("tick", 50, tick, NULL) == DM_OK, "timer registered");
 
@@ -93,6 +123,23 @@ int main(void)
 	jobs_get_stats(&js);
 	CHECK(js.jobs == THREADS * PER_THREAD && js.batches < js.jobs, "group commit: %llu jobs in %llu batches",
 	      js.jobs, js.batches);
+
+	/* jobs_write_then returns only after done ran, with done's status */
+	{
+		then_t ok = {.v = 300000}, fail = {.v = 300003};
+		int rc = jobs_write_then(then_job, then_done, &ok);
+		CHECK(rc == DM_OK && ok.done_calls == 1 && ok.status_seen == DM_OK,
+		      "jobs_write_then: done ran once before return (rc %d, calls %d)", rc, ok.done_calls);
+		CHECK(ok.rows_seen == 1, "jobs_write_then: done ran after the commit (row seen %lld)",
+		      (long long)ok.rows_seen);
+		rc = jobs_write_then(then_job, then_done, &fail);
+		CHECK(rc == DM_ECONFLICT && fail.done_calls == 1 && fail.status_seen == DM_ECONFLICT &&
+			      fail.rows_seen == 0,
+		      "jobs_write_then: a failing job's status reaches done and the caller, its row rolled back");
+		CHECK(jobs_write_then(then_job, NULL, &(then_t){.v = 300010}) == DM_OK, "jobs_write_then: done may be NULL");
+		CHECK(db_int(rd, "SELECT count(*) FROM code WHERE codeId = 'T300010'", NULL, -1) == 1,
+		      "jobs_write_then without done: committed");
+	}
 
 	/* async jobs queued right before stop are all committed */
 	for (long v = 100000; v < 100500; v++)
