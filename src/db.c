@@ -3,7 +3,9 @@
  *
  * Thread-safety: the writer is used by one thread at a time (db_open on
  * main, then only the write lane). Each reader belongs to the thread that
- * opened it; the registry of readers (for db_close) is under reg_lock.
+ * opened it, or — lent from the pool inside a scope — to the thread that
+ * holds it until db_scope_end; the registry of kept readers and the pool
+ * of idle lent ones (for db_close) are under reg_lock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,14 +21,21 @@ extern const char dm_schema_sql[];
 
 typedef struct reader {
 	sqlite3 *db;
+	int lent;                /* from the pool, for one scope */
 	struct reader *next, *prev;
 } reader_t;
+
+/* Idle pooled readers kept open; more are closed on return. */
+#define POOL_KEEP 16
 
 static char db_path[1024];
 static sqlite3 *writer;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static reader_t *readers;
 static __thread reader_t *my_reader;
+static __thread int in_scope;
+static reader_t *pool_free;   /* idle lent readers (under reg_lock), linked by next */
+static int pool_nfree;
 
 /* dm_time(ms) -> RFC 3339 text in the configured offset; NULL stays NULL. */
 static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -168,24 +177,71 @@ sqlite3 *db_reader(void)
 
 	if (my_reader)
 		return my_reader->db;
+	if (in_scope) {
+		pthread_mutex_lock(&reg_lock);
+		r = pool_free;
+		if (r) {
+			pool_free = r->next;
+			pool_nfree--;
+		}
+		pthread_mutex_unlock(&reg_lock);
+		if (r) {
+			my_reader = r;
+			return r->db;
+		}
+	}
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
+	r->lent = in_scope;
+	/* readers keep no lookaside buffer: with one per chat thread they
+	 * added up (the page cache starts empty: SQLITE_DEFAULT_PCACHE_INITSZ) */
 	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(r->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0) != SQLITE_OK ||
 	    setup_conn(r->db, 0) != DM_OK) {
 		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
 		sqlite3_close(r->db);
 		free(r);
 		return NULL;
 	}
-	pthread_mutex_lock(&reg_lock);
-	r->next = readers;
-	if (readers)
-		readers->prev = r;
-	readers = r;
-	pthread_mutex_unlock(&reg_lock);
+	if (!r->lent) {
+		pthread_mutex_lock(&reg_lock);
+		r->next = readers;
+		if (readers)
+			readers->prev = r;
+		readers = r;
+		pthread_mutex_unlock(&reg_lock);
+	}
 	my_reader = r;
 	return r->db;
+}
+
+void db_scope_begin(void)
+{
+	in_scope = !my_reader; /* a thread that keeps its own reader goes on using it */
+}
+
+void db_scope_end(void)
+{
+	reader_t *r = my_reader;
+	int was = in_scope;
+
+	in_scope = 0;
+	if (!was || !r || !r->lent)
+		return;
+	my_reader = NULL;
+	pthread_mutex_lock(&reg_lock);
+	if (pool_nfree < POOL_KEEP) {
+		r->next = pool_free;
+		pool_free = r;
+		pool_nfree++;
+		r = NULL;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (r) {
+		sqlite3_close(r->db);
+		free(r);
+	}
 }
 
 static void unlink_reader(reader_t *r)
@@ -203,6 +259,11 @@ void db_thread_exit(void)
 	reader_t *r = my_reader;
 	if (!r)
 		return;
+	if (r->lent) {
+		in_scope = 1;
+		db_scope_end();
+		return;
+	}
 	my_reader = NULL;
 	pthread_mutex_lock(&reg_lock);
 	unlink_reader(r);
@@ -226,6 +287,13 @@ void db_close(void)
 		sqlite3_close(r->db);
 		free(r);
 	}
+	while (pool_free) {
+		reader_t *r = pool_free;
+		pool_free = r->next;
+		sqlite3_close(r->db);
+		free(r);
+	}
+	pool_nfree = 0;
 	pthread_mutex_unlock(&reg_lock);
 	my_reader = NULL;
 	if (writer) {

@@ -23,6 +23,14 @@ sqlite3 *db_reader(void);
 /* Closes this thread's reader. Safe to call when it has none. */
 void db_thread_exit(void);
 
+/* Scopes: between db_scope_begin and db_scope_end, db_reader() lends this
+ * thread a connection from a shared pool instead of keeping one for the
+ * thread's life; db_scope_end gives it back (every statement on it must be
+ * finalized by then). Threads that hold a WebSocket open for hours (one
+ * per chat user) thus cost no reader while they wait. Not nestable. */
+void db_scope_begin(void);
+void db_scope_end(void);
+
 /* The writer. Only the write lane thread may use it (jobs.c). */
 sqlite3 *db_writer(void);
 

@@ -17,7 +17,12 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "sio.h"
 #include "tls.h"
+
+/* sio's counters for /metrics. Weak, like the parts in dongmul.c: http
+ * does not need sio at link time (the unit tests link http alone). */
+#pragma weak sio_get_stats
 
 #define MAX_ROUTE_SETS 32
 
@@ -497,11 +502,15 @@ static int on_request(struct mg_connection *conn, void *unused)
 	r->method = ri->request_method;
 	r->query = ri->query_string;
 	dm_strlcpy(r->ip, ri->remote_addr, sizeof r->ip);
+	/* a reader lent for this request only: a worker that later holds a
+	 * WebSocket for hours keeps none */
+	db_scope_begin();
 	r->db = db_reader();
 	atomic_fetch_add(&n_requests, 1);
 	if (!r->db) {
 		mg_send_http_error(conn, 503, "%s", "database unavailable");
 		free(r);
+		db_scope_end();
 		return 503;
 	}
 	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
@@ -519,6 +528,7 @@ static int on_request(struct mg_connection *conn, void *unused)
 	free(r->body);
 	rc = r->status;
 	free(r);
+	db_scope_end();
 	return rc;
 }
 
@@ -552,7 +562,7 @@ static int h_healthz(http_req_t *r)
 
 static int h_metrics(http_req_t *r)
 {
-	char buf[1024];
+	char buf[2048];
 	jobs_stats_t js;
 	jobs_get_stats(&js);
 	int n = snprintf(buf, sizeof buf,
@@ -570,6 +580,24 @@ static int h_metrics(http_req_t *r)
 			 "dongmul_write_queue %llu\n",
 			 (unsigned long long)atomic_load(&n_requests), (unsigned long long)atomic_load(&n_errors),
 			 js.batches, js.jobs, js.failed, js.queued);
+	if (sio_get_stats && n > 0 && (size_t)n < sizeof buf) {
+		sio_stats_t ss;
+		sio_get_stats(&ss);
+		n += snprintf(buf + n, sizeof buf - (size_t)n,
+			      "# TYPE dongmul_sio_sessions gauge\n"
+			      "dongmul_sio_sessions %llu\n"
+			      "# TYPE dongmul_sio_websockets gauge\n"
+			      "dongmul_sio_websockets %llu\n"
+			      "# TYPE dongmul_sio_frames_out_total counter\n"
+			      "dongmul_sio_frames_out_total %llu\n"
+			      "# TYPE dongmul_sio_dropped_total counter\n"
+			      "dongmul_sio_dropped_total %llu\n"
+			      "# TYPE dongmul_sio_senders gauge\n"
+			      "dongmul_sio_senders %d\n",
+			      ss.sessions, ss.websockets, ss.frames_out, ss.dropped, ss.senders);
+	}
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return http_fail_dm(r, DM_ERR);
 	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, (size_t)n);
 }
 
