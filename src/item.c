@@ -19,8 +19,12 @@
  *  - /myPage lists all of a user's items (posted or received) unpaged.
  *
  * Thread-safety: handlers run on civetweb workers and share nothing but the
- * read-only tables here; item_on_expired is written once before threads.
+ * read-only tables here and the anonymous feed cache (feed_cache, under
+ * feed_lock; see "feed cache"); item_on_expired is written once before
+ * threads.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,9 @@ void (*item_on_expired)(const int64_t *item_ids, size_t n);
 #define EXPIRE_BATCH 500
 #define SEARCH_MAX_CHARS 100
 #define LIST_SQL_MAX 6144         /* bytes of a list query (list_sql) */
+#define FEED_CACHE_MAX 32         /* cached anonymous feed replies */
+#define FEED_CACHE_TTL_MS 1000    /* safety net: an entry's longest life */
+#define FEED_KEY_MAX (REGION_MAX + 96)
 
 static const char *const categories[] = {
 	"디지털/가전", "가구/인테리어", "유아동/유아도서", "식품", "스포츠/레저", "여성잡화", "여성의류",
@@ -103,6 +110,9 @@ enum {
 /* Builds the list query for flags into buf. The reply: {msg, data:[item],
  * next}: items open at @now (SI01 and deadLine > @now), newest deadline
  * first, @lim per page; next is the cursor after the last one, or null.
+ * A second column is the earliest deadLine (ms) among the rows the reply
+ * depends on (the page and the one after it), NULL if none: the reply
+ * stays the same until then unless something is written.
  * The ids of the page come first (from the index alone where it can: one
  * extra row tells whether there is a next page), then only those items
  * are turned into JSON. Returns buf, or NULL if it does not fit. */
@@ -119,7 +129,8 @@ static const char *list_sql(int flags, char *buf, size_t cap)
 		"'data',(SELECT json_group_array(json(j) ORDER BY d DESC, i DESC) FROM"
 		" (SELECT d, i, j FROM page ORDER BY d DESC, i DESC LIMIT @lim)),"
 		"'next',CASE WHEN (SELECT count(*) FROM page) > @lim THEN"
-		" (SELECT printf('%%x_%%x', d, i) FROM page ORDER BY d DESC, i DESC LIMIT 1 OFFSET @lim - 1) END)",
+		" (SELECT printf('%%x_%%x', d, i) FROM page ORDER BY d DESC, i DESC LIMIT 1 OFFSET @lim - 1) END),"
+		"(SELECT min(d) FROM page)",
 		(flags & L_FTS_FEW) ? "saleItemFts f CROSS JOIN saleItem s ON s.itemId = f.rowid" : "saleItem s",
 		(flags & L_ADDR) ? " AND s.address = @addr" : "", (flags & L_CAT) ? " AND s.category = @cat" : "",
 		(flags & L_CURSOR) ? " AND (s.deadLine, s.itemId) < (@cd, @ci)" : "",
@@ -284,8 +295,10 @@ static int64_t fts_hits(sqlite3 *db, const char *q)
 	return n;
 }
 
-/* Replies with one page of open items matching a. */
-static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
+/* Prepares the list query of one page of open items matching a, bound
+ * for the caller and now_ms. NULL after replying with an error. The
+ * caller finalizes. */
+static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging_t *pg, int64_t now_ms)
 {
 	char sql[LIST_SQL_MAX];
 	int flags = 0;
@@ -301,17 +314,18 @@ static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
 		flags |= L_INSTR;
 	else if (a->q) {
 		int64_t hits = fts_hits(r->db, a->q);
-		if (hits < 0)
-			return http_fail_dm(r, DM_ERR);
+		if (hits < 0) {
+			http_fail_dm(r, DM_ERR);
+			return NULL;
+		}
 		flags |= hits <= FTS_FEW ? L_FTS_FEW : L_FTS;
 	}
-	if (!list_sql(flags, sql, sizeof sql))
-		return http_fail_dm(r, DM_ERR);
-	st = db_prep(r->db, sql);
-	if (!st)
-		return http_fail_dm(r, DM_ERR);
+	if (!list_sql(flags, sql, sizeof sql) || !(st = db_prep(r->db, sql))) {
+		http_fail_dm(r, DM_ERR);
+		return NULL;
+	}
 	bind_me(st, r->user_id);
-	bind_i64(st, "@now", dm_now_ms());
+	bind_i64(st, "@now", now_ms);
 	bind_i64(st, "@lim", pg->limit);
 	if (a->addr)
 		bind_text(st, "@addr", a->addr);
@@ -323,7 +337,211 @@ static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
 		bind_i64(st, "@cd", pg->cd);
 		bind_i64(st, "@ci", pg->ci);
 	}
-	return http_reply_stmt(r, 200, st);
+	return st;
+}
+
+/* Replies with one page of open items matching a. */
+static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
+{
+	sqlite3_stmt *st = prep_list(r, a, pg, dm_now_ms());
+	return st ? http_reply_stmt(r, 200, st) : DM_OK;
+}
+
+/* ---------------------------------------------------------- feed cache */
+
+/* The anonymous feed (GET /mainPage/noLogin) is the same bytes for every
+ * caller (no @me: no email, kickYn "false"), so its replies are kept here,
+ * keyed by the normalized query (region, limit, cursor). An entry is used
+ * only while (a) jobs_commit_gen() is still the value read before its
+ * query ran (no write committed since: new items, status changes, deletes,
+ * profile edits) and (b) now is before its deadline: the earliest deadLine
+ * among the rows of its page (an item leaving the open set by time changes
+ * the page) and at most FEED_CACHE_TTL_MS after it was built.
+ * A key being built is listed in feed_building: other callers missing the
+ * same key wait (feed_cond) for that build instead of all running the
+ * same query at once (after an expiry or a write, every connection would).
+ * Thread-safety: feed_cache, feed_seq and feed_building under feed_lock,
+ * held only to look up / take a reference / insert, never while SQL runs;
+ * a reply's bytes (feed_body_t) are shared by reference count, freed by
+ * whoever drops the last one. item_stop frees. */
+typedef struct feed_body {
+	atomic_int refs;   /* the cache's entry + each reply being sent */
+	size_t len;
+	char data[];
+} feed_body_t;
+
+typedef struct feed_entry {
+	char key[FEED_KEY_MAX];
+	uint64_t gen;      /* jobs_commit_gen() read before the query */
+	int64_t built;     /* dm_now_ms() the query ran at */
+	int64_t until;     /* valid while built <= now < until */
+	uint64_t seq;      /* insertion order (evict the smallest) */
+	feed_body_t *body; /* the whole JSON reply, NULL = free slot */
+} feed_entry_t;
+
+static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t feed_cond = PTHREAD_COND_INITIALIZER;
+static feed_entry_t feed_cache[FEED_CACHE_MAX];
+static uint64_t feed_seq;
+static char feed_building[FEED_CACHE_MAX][FEED_KEY_MAX]; /* "" = unused */
+
+/* Drops one reference to b (NULL is fine); frees it with the last. */
+static void feed_body_unref(feed_body_t *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+		free(b);
+}
+
+/* Index of key in feed_building, or -1. Under feed_lock. */
+static int feed_building_find(const char *key)
+{
+	for (int i = 0; i < FEED_CACHE_MAX; i++)
+		if (feed_building[i][0] && !strcmp(feed_building[i], key))
+			return i;
+	return -1;
+}
+
+/* Takes a reference to the entry for key (*body; the caller drops it with
+ * feed_body_unref) if it is still valid (built at gen == the current
+ * jobs_commit_gen(), now before its deadline) and returns 1. Else, if
+ * another thread is building key, waits for it and looks again; else marks
+ * key as built by the caller (*slot >= 0: pass it to feed_cache_done) and
+ * returns 0, with *gen (read before the caller's query) and *now (its
+ * @now) set. */
+static int feed_cache_get(const char *key, uint64_t *gen, int64_t *now, feed_body_t **body, int *slot)
+{
+	int found = 0;
+	*slot = -1;
+	pthread_mutex_lock(&feed_lock);
+	for (;;) {
+		*gen = jobs_commit_gen();
+		*now = dm_now_ms();
+		for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
+			feed_entry_t *e = &feed_cache[i];
+			if (!e->body || strcmp(e->key, key))
+				continue;
+			if (e->gen == *gen && *now >= e->built && *now < e->until) {
+				atomic_fetch_add(&e->body->refs, 1);
+				*body = e->body;
+				found = 1;
+			}
+			break;
+		}
+		if (found || feed_building_find(key) < 0 || dm_stopping)
+			break;
+		pthread_cond_wait(&feed_cond, &feed_lock);
+	}
+	for (int i = 0; !found && i < FEED_CACHE_MAX; i++)
+		if (!feed_building[i][0]) {
+			dm_strlcpy(feed_building[i], key, FEED_KEY_MAX);
+			*slot = i;
+			break;
+		}
+	pthread_mutex_unlock(&feed_lock);
+	return found;
+}
+
+/* The build marked by feed_cache_get (slot, may be -1) is over (cached or
+ * not): wakes the callers waiting for it. */
+static void feed_cache_done(int slot)
+{
+	if (slot < 0)
+		return;
+	pthread_mutex_lock(&feed_lock);
+	feed_building[slot][0] = 0;
+	pthread_cond_broadcast(&feed_cond);
+	pthread_mutex_unlock(&feed_lock);
+}
+
+/* Stores a copy of body for key (replacing an entry with the same key,
+ * else a free slot, else the oldest). Out of memory: not cached. */
+static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t until, const char *body, size_t len)
+{
+	feed_body_t *copy = malloc(sizeof *copy + len), *old = NULL;
+	feed_entry_t *slot = NULL;
+	if (!copy)
+		return;
+	atomic_init(&copy->refs, 1);
+	copy->len = len;
+	memcpy(copy->data, body, len);
+	pthread_mutex_lock(&feed_lock);
+	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
+		feed_entry_t *e = &feed_cache[i];
+		if (e->body && !strcmp(e->key, key)) {
+			slot = e;
+			break;
+		}
+		if (!slot || (slot->body && (!e->body || e->seq < slot->seq)))
+			slot = e;
+	}
+	old = slot->body;
+	dm_strlcpy(slot->key, key, sizeof slot->key);
+	slot->gen = gen;
+	slot->built = built;
+	slot->until = until;
+	slot->seq = ++feed_seq;
+	slot->body = copy;
+	pthread_mutex_unlock(&feed_lock);
+	feed_body_unref(old);
+}
+
+/* Frees every entry. */
+static void feed_cache_clear(void)
+{
+	pthread_mutex_lock(&feed_lock);
+	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
+		feed_body_unref(feed_cache[i].body);
+		memset(&feed_cache[i], 0, sizeof feed_cache[i]);
+	}
+	pthread_mutex_unlock(&feed_lock);
+}
+
+/* Replies with the anonymous feed page for a/pg from the cache, or runs
+ * the query, replies and caches the reply. */
+static int reply_anon_feed(http_req_t *r, const list_args_t *a, const paging_t *pg)
+{
+	char key[FEED_KEY_MAX];
+	feed_body_t *body = NULL;
+	uint64_t gen; /* read before the query: a commit during it invalidates */
+	int64_t now;
+	sqlite3_stmt *st;
+	int rc, slot;
+
+	if (pg->has_cursor)
+		snprintf(key, sizeof key, "%s\n%lld\n%llx_%llx", a->addr ? a->addr : "", (long long)pg->limit,
+			 (unsigned long long)pg->cd, (unsigned long long)pg->ci);
+	else
+		snprintf(key, sizeof key, "%s\n%lld\n-", a->addr ? a->addr : "", (long long)pg->limit);
+	if (feed_cache_get(key, &gen, &now, &body, &slot)) {
+		http_reply_json(r, 200, body->data, body->len);
+		feed_body_unref(body);
+		return DM_OK;
+	}
+	if (!(st = prep_list(r, a, pg, now))) {
+		feed_cache_done(slot);
+		return DM_OK;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		const char *j = (const char *)sqlite3_column_text(st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		int64_t until = now + FEED_CACHE_TTL_MS;
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) < until)
+			until = sqlite3_column_int64(st, 1);
+		if (j && jobs_commit_gen() == gen)
+			feed_cache_put(key, gen, now, until, j, n);
+		feed_cache_done(slot);
+		slot = -1;
+		http_reply_json(r, 200, j, n);
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		http_fail_dm(r, DM_ENOTFOUND);
+	else {
+		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(r->db));
+		http_fail_dm(r, DM_ERR);
+	}
+	feed_cache_done(slot);
+	sqlite3_finalize(st);
+	return DM_OK;
 }
 
 /* The caller's region into out (REGION_MAX). DM_OK, DM_ENOTFOUND (none
@@ -375,7 +593,7 @@ static int h_feed_anon(http_req_t *r)
 		return DM_OK;
 	if (rc == DM_OK)
 		a.addr = region;
-	return reply_list(r, &a, &pg);
+	return r->user_id > 0 ? reply_list(r, &a, &pg) : reply_anon_feed(r, &a, &pg);
 }
 
 /* GET /mainPage[?limit=&cursor=]: the caller's region, with kickYn. */
@@ -1270,4 +1488,5 @@ int item_init(void)
 
 void item_stop(void)
 {
+	feed_cache_clear();
 }

@@ -8,6 +8,7 @@
  * after the job's done callback returned.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,12 @@ static int ntimers;
 static pthread_cond_t timer_cond = PTHREAD_COND_INITIALIZER;
 
 static jobs_stats_t stats; /* under wlock */
+static atomic_uint_least64_t commit_gen; /* +1 after every batch's COMMIT */
+
+uint64_t jobs_commit_gen(void)
+{
+	return atomic_load(&commit_gen);
+}
 
 /* Runs one batch in one transaction. Each job under its own savepoint. */
 static void run_batch(wjob_t *batch)
@@ -97,6 +104,8 @@ static void run_batch(wjob_t *batch)
 		for (wjob_t *j = batch; j; j = j->next)
 			j->status = DM_ERR;
 	}
+	/* before any done callback or waiter: a reply after a write sees it */
+	atomic_fetch_add(&commit_gen, 1);
 finish:
 	pthread_mutex_lock(&wlock);
 	stats.batches++;

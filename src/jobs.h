@@ -15,6 +15,7 @@
 #define JOBS_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 /* A write job: runs on the lane thread with the writer connection, inside
  * a transaction. Return DM_OK to keep its changes, anything else to roll
@@ -52,6 +53,11 @@ int jobs_task(jobs_task_fn fn, void *arg);
 /* Every interval_ms, runs fn(arg) on a pool worker (never two runs of the
  * same timer at once). Register before or after jobs_start. DM_OK/DM_ERR. */
 int jobs_timer(const char *name, int interval_ms, jobs_task_fn fn, void *arg);
+
+/* How many write batches have finished (COMMIT tried, whether it
+ * succeeded or not): a reader that saw the same value before and after
+ * building something knows no write committed in between. Thread-safe. */
+uint64_t jobs_commit_gen(void);
 
 /* Statistics for /metrics. */
 typedef struct jobs_stats {

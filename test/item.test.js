@@ -747,6 +747,69 @@ test('expiry: a passed deadline leaves the feeds at once; the job turns it into 
   }
 });
 
+test('anonymous feed: cached replies still show a new post, a delete and a passed deadline at once; same bytes twice', async () => {
+  // no expiry job during the test: only the feed's own rules hide the item
+  const s = await start({ args: ['--expiry-interval', '3600'] });
+  try {
+    const u = await s.user({ address: '제주특별자치도 제주시 연동' });
+    const feed = async (q = '') => {
+      const r = await s.req('GET', `/mainPage/noLogin${q}`);
+      assert.equal(r.status, 200, r.body);
+      return r;
+    };
+    const ids = (r) => r.json.data.map((i) => i.itemId);
+    const first = await postOk(s, u.token);
+    // (iv) the same bytes on consecutive requests, for several queries
+    for (const q of ['', '?limit=1', `?address=${encodeURIComponent('제주 제주시')}&limit=5`]) {
+      const a = await feed(q);
+      const b = await feed(q);
+      assert.equal(b.body, a.body, q);
+      assert.ok(ids(a).includes(first.itemId), q);
+    }
+    // (i) a new post shows at once (the previous reply was just served twice)
+    const fresh = await postOk(s, u.token, { deadLine: later(5 * 24 * 3600e3) });
+    assert.deepEqual(ids(await feed()).slice(0, 2), [fresh.itemId, first.itemId]);
+    assert.deepEqual(ids(await feed('?limit=1')), [fresh.itemId]);
+    // (iv) a cursor page is keyed by its cursor: same bytes, not page 1's
+    const p1 = await feed('?limit=1');
+    const p2 = await feed(`?limit=1&cursor=${p1.json.next}`);
+    assert.equal((await feed(`?limit=1&cursor=${p1.json.next}`)).body, p2.body);
+    assert.deepEqual(ids(p2), [first.itemId]);
+    // (ii) a deleted item leaves at once
+    await feed();
+    const del = await s.req('DELETE', '/myPage/delete', { token: u.token, body: { itemId: fresh.itemId } });
+    assert.equal(del.status, 200, del.body);
+    assert.ok(!ids(await feed()).includes(fresh.itemId));
+    assert.deepEqual(ids(await feed('?limit=1')), [first.itemId]);
+    // (iii) a deadline a few whole seconds ahead (RFC 3339 with seconds):
+    // listed while it is ahead, gone right after it passes with no job run,
+    // even though the reply read just before was cached (a write then two
+    // reads shortly before the deadline: that reply was built then)
+    const dl = Math.ceil((Date.now() + 3000) / 1000) * 1000;
+    const soon = await postOk(s, u.token, { deadLine: new Date(dl).toISOString().replace('.000Z', 'Z') });
+    assert.equal((await s.req('GET', `/postDetail/${soon.itemId}`)).json.data.deadLine, rfc(dl));
+    while (Date.now() < dl - 400) {
+      assert.ok(ids(await feed()).includes(soon.itemId), 'listed before its deadline');
+      await sleep(100);
+    }
+    const moved = await s.req('POST', '/myPage/address', { token: u.token, body: { new_address: '제주 제주시' } });
+    assert.equal(moved.status, 200, moved.body);
+    for (let k = 0; k < 2; k++) {
+      const r = await feed();
+      if (Date.now() < dl) assert.ok(ids(r).includes(soon.itemId), 'listed before its deadline (answered before it)');
+    }
+    await sleep(Math.max(0, dl + 30 - Date.now()));
+    const after = await feed();
+    assert.ok(!ids(after).includes(soon.itemId), 'gone once the deadline passed');
+    assert.ok(ids(after).includes(first.itemId), 'the other item is still open');
+    const my = await s.req('GET', '/myPage', { token: u.token });
+    assert.equal(my.json.postInfo.find((i) => i.itemId === soon.itemId).statusCode, 'SI01', 'the expiry job has not run');
+  } finally {
+    const e = await s.stop();
+    assert.equal(e.code, 0, s.log().slice(-2000));
+  }
+});
+
 test('start: the feed and search queries use the indexes (query plans checked at start)', async () => {
   const s = await start({ args: ['--log-level', 'debug'] });
   try {
