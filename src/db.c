@@ -26,7 +26,7 @@ typedef struct reader {
 } reader_t;
 
 /* Idle pooled readers kept open; more are closed on return. */
-#define POOL_KEEP 16
+#define POOL_KEEP 128
 
 static char db_path[1024];
 static sqlite3 *writer;
@@ -194,10 +194,7 @@ sqlite3 *db_reader(void)
 	if (!r)
 		return NULL;
 	r->lent = in_scope;
-	/* readers keep no lookaside buffer: with one per chat thread they
-	 * added up (the page cache starts empty: SQLITE_DEFAULT_PCACHE_INITSZ) */
 	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_db_config(r->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0) != SQLITE_OK ||
 	    setup_conn(r->db, 0) != DM_OK) {
 		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
 		sqlite3_close(r->db);

@@ -27,7 +27,8 @@ void db_thread_exit(void);
  * thread a connection from a shared pool instead of keeping one for the
  * thread's life; db_scope_end gives it back (every statement on it must be
  * finalized by then). Threads that hold a WebSocket open for hours (one
- * per chat user) thus cost no reader while they wait. Not nestable. */
+ * per chat user) thus cost no reader while they wait; plain HTTP requests
+ * keep a per-thread reader (no lock on the hot path). Not nestable. */
 void db_scope_begin(void);
 void db_scope_end(void);
 

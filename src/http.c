@@ -502,15 +502,11 @@ static int on_request(struct mg_connection *conn, void *unused)
 	r->method = ri->request_method;
 	r->query = ri->query_string;
 	dm_strlcpy(r->ip, ri->remote_addr, sizeof r->ip);
-	/* a reader lent for this request only: a worker that later holds a
-	 * WebSocket for hours keeps none */
-	db_scope_begin();
 	r->db = db_reader();
 	atomic_fetch_add(&n_requests, 1);
 	if (!r->db) {
 		mg_send_http_error(conn, 503, "%s", "database unavailable");
 		free(r);
-		db_scope_end();
 		return 503;
 	}
 	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
@@ -528,7 +524,6 @@ static int on_request(struct mg_connection *conn, void *unused)
 	free(r->body);
 	rc = r->status;
 	free(r);
-	db_scope_end();
 	return rc;
 }
 

@@ -312,11 +312,14 @@ static void ws_close(const struct mg_connection *c, void *cb)
 }
 
 /* The civetweb callbacks run on the worker thread that holds the WebSocket
- * for its whole life. Each callback borrows a database reader for its own
- * duration only (db_scope_*), so 1,000 idle chat users hold no reader. */
+ * for its whole life. That thread gives up the reader it kept for plain
+ * HTTP (db_thread_exit), and each callback borrows one from the pool for
+ * its own duration only (db_scope_*), so 1,000 idle chat users hold no
+ * reader while plain HTTP keeps its lock-free per-thread reader. */
 static int ws_connect_scoped(const struct mg_connection *c, void *cb)
 {
 	int rc;
+	db_thread_exit();
 	db_scope_begin();
 	rc = ws_connect(c, cb);
 	db_scope_end();
