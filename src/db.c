@@ -83,6 +83,100 @@ sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
 	return st;
 }
 
+/* ------------------------------------------------ the statement cache */
+
+/* One connection's cache, kept as its client data (freed with it). The
+ * statements themselves are finalized by close_conn before the close. */
+typedef struct {
+	uint64_t hash;
+	uint64_t used;           /* tick of the last hand-out; 0 = empty slot */
+	sqlite3_stmt *st;
+	int out;                 /* handed out, not yet given back */
+} stmt_ent_t;
+
+typedef struct {
+	uint64_t tick;
+	stmt_ent_t e[DB_STMT_CACHE];
+} stmt_cache_t;
+
+static const char CACHE_KEY[] = "dongmul.stmts";
+
+static uint64_t text_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql)
+{
+	stmt_cache_t *c = sqlite3_get_clientdata(db, CACHE_KEY);
+	stmt_ent_t *slot = NULL;
+	sqlite3_stmt *st = NULL;
+	uint64_t h = text_hash(sql);
+
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (c && sqlite3_set_clientdata(db, CACHE_KEY, c, free) != SQLITE_OK)
+			c = NULL; /* SQLite called free(c) */
+	}
+	if (c) {
+		for (int i = 0; i < DB_STMT_CACHE; i++) {
+			stmt_ent_t *e = &c->e[i];
+			if (e->st && !e->out && e->hash == h && !strcmp(sqlite3_sql(e->st), sql)) {
+				e->out = 1;
+				e->used = ++c->tick;
+				return e->st;
+			}
+			if (!e->out && (!slot || e->used < slot->used))
+				slot = e;
+		}
+	}
+	if (sqlite3_prepare_v3(db, sql, -1, slot ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+		dm_error("sql prepare: %s: %.120s", sqlite3_errmsg(db), sql);
+		return NULL;
+	}
+	if (slot) {
+		sqlite3_finalize(slot->st);
+		slot->st = st;
+		slot->hash = h;
+		slot->out = 1;
+		slot->used = ++c->tick;
+	}
+	return st;
+}
+
+void db_done(sqlite3_stmt *st)
+{
+	stmt_cache_t *c;
+
+	if (!st)
+		return;
+	c = sqlite3_get_clientdata(sqlite3_db_handle(st), CACHE_KEY);
+	for (int i = 0; c && i < DB_STMT_CACHE; i++)
+		if (c->e[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			c->e[i].out = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* Closes a connection after finalizing the statements of its cache (only
+ * those: FTS5 keeps statements of its own on the connection and finalizes
+ * them itself); the cache goes with the client data. */
+static int close_conn(sqlite3 *db)
+{
+	stmt_cache_t *c = db ? sqlite3_get_clientdata(db, CACHE_KEY) : NULL;
+	for (int i = 0; c && i < DB_STMT_CACHE; i++) {
+		sqlite3_finalize(c->e[i].st);
+		c->e[i].st = NULL;
+	}
+	return sqlite3_close(db);
+}
+
 int db_exec(sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
@@ -161,7 +255,7 @@ int db_open(const char *dir)
 		goto fail;
 	return DM_OK;
 fail:
-	sqlite3_close(writer);
+	close_conn(writer);
 	writer = NULL;
 	return DM_ERR;
 }
@@ -197,7 +291,7 @@ sqlite3 *db_reader(void)
 	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    setup_conn(r->db, 0) != DM_OK) {
 		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
-		sqlite3_close(r->db);
+		close_conn(r->db);
 		free(r);
 		return NULL;
 	}
@@ -236,7 +330,7 @@ void db_scope_end(void)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	if (r) {
-		sqlite3_close(r->db);
+		close_conn(r->db);
 		free(r);
 	}
 }
@@ -265,7 +359,7 @@ void db_thread_exit(void)
 	pthread_mutex_lock(&reg_lock);
 	unlink_reader(r);
 	pthread_mutex_unlock(&reg_lock);
-	sqlite3_close(r->db);
+	close_conn(r->db);
 	free(r);
 }
 
@@ -281,13 +375,13 @@ void db_close(void)
 	while (readers) {
 		reader_t *r = readers;
 		unlink_reader(r);
-		sqlite3_close(r->db);
+		close_conn(r->db);
 		free(r);
 	}
 	while (pool_free) {
 		reader_t *r = pool_free;
 		pool_free = r->next;
-		sqlite3_close(r->db);
+		close_conn(r->db);
 		free(r);
 	}
 	pool_nfree = 0;
@@ -295,7 +389,7 @@ void db_close(void)
 	my_reader = NULL;
 	if (writer) {
 		sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		if (sqlite3_close(writer) != SQLITE_OK)
+		if (close_conn(writer) != SQLITE_OK)
 			dm_error("closing the database: %s", sqlite3_errmsg(writer));
 		writer = NULL;
 	}

@@ -38,6 +38,20 @@ sqlite3 *db_writer(void);
 /* Convenience: prepare on db, logging errors. NULL on failure. Caller
  * finalizes. */
 sqlite3_stmt *db_prep(sqlite3 *db, const char *sql);
+/* A cached prepared statement for sql on db: the first call prepares it
+ * (SQLITE_PREPARE_PERSISTENT), later calls with the same text on the same
+ * connection hand out the same statement, reset. Give it back with
+ * db_done (never sqlite3_finalize it). If the same text is already handed
+ * out on db (nesting), a fresh uncached statement is returned; db_done
+ * finalizes that one. Keyed by the text's content, so SQL built at run time
+ * is fine. Up to DB_STMT_CACHE statements per connection, least recently
+ * used evicted. NULL on failure (logged). Same thread rules as the
+ * connection itself. */
+#define DB_STMT_CACHE 24
+sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql);
+/* Returns a statement from db_stmt: reset with bindings cleared (cached)
+ * or finalized (not cached). NULL is fine. */
+void db_done(sqlite3_stmt *st);
 /* Runs sql (no rows expected) on db. DM_OK or DM_ERR (logged). */
 int db_exec(sqlite3 *db, const char *sql);
 

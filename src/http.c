@@ -136,9 +136,17 @@ void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
 		 origin);
 }
 
+/* Sends status line, headers and body with one write (one TCP segment
+ * train with TCP_NODELAY, not three: civetweb sends each mg_printf and
+ * mg_write on its own). Falls back to two writes if the buffer cannot be
+ * allocated. */
 int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
 {
 	char cors[700];
+	char *buf;
+	int n;
+	size_t blen;
+
 	if (r->replied) {
 		dm_error("%s %s: a second reply (bug)", r->method, r->path);
 		return DM_OK;
@@ -146,17 +154,29 @@ int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *ext
 	r->replied = 1;
 	r->status = status;
 	http_cors_headers(r->conn, cors, sizeof cors);
-	mg_printf(r->conn,
-		  "HTTP/1.1 %d %s\r\n"
-		  "Content-Type: %s\r\n"
-		  "Content-Length: %zu\r\n"
-		  "%s%s%s",
-		  status, mg_get_response_code_text(r->conn, status), ctype, len, http_security_headers(), cors,
-		  extra ? extra : "");
-	mg_printf(r->conn, "\r\n");
-	if (len && strcmp(r->method, "HEAD"))
-		mg_write(r->conn, body, len);
+#define REPLY_HEAD "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n"
+#define REPLY_ARGS                                                                                          \
+	status, mg_get_response_code_text(r->conn, status), ctype, len, http_security_headers(), cors, \
+		extra ? extra : ""
+	n = snprintf(NULL, 0, REPLY_HEAD, REPLY_ARGS);
+	if (n < 0)
+		return DM_ERR;
+	blen = strcmp(r->method, "HEAD") ? len : 0;
+	buf = malloc((size_t)n + 1 + blen);
+	if (!buf) {
+		mg_printf(r->conn, REPLY_HEAD, REPLY_ARGS);
+		if (blen)
+			mg_write(r->conn, body, blen);
+		return DM_OK;
+	}
+	snprintf(buf, (size_t)n + 1, REPLY_HEAD, REPLY_ARGS);
+	if (blen)
+		memcpy(buf + n, body, blen);
+	mg_write(r->conn, buf, (size_t)n + blen);
+	free(buf);
 	return DM_OK;
+#undef REPLY_HEAD
+#undef REPLY_ARGS
 }
 
 int http_reply_json(http_req_t *r, int status, const char *json, size_t len)

@@ -234,6 +234,45 @@ static void test_password(void)
 	CHECK(auth_password_verify("x", "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", &rehash) == DM_EINVAL, "not ours");
 }
 
+/* db_stmt/db_done: one statement per text and connection, reset between
+ * uses; nesting gets a private one; eviction; close with cached ones. */
+static void test_stmt_cache(void)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *a, *b, *c;
+	char sql[64];
+
+	CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
+	a = db_stmt(db, "SELECT ?1 + 1");
+	CHECK(a && sqlite3_bind_int(a, 1, 41) == SQLITE_OK && sqlite3_step(a) == SQLITE_ROW &&
+		      sqlite3_column_int(a, 0) == 42,
+	      "first use");
+	b = db_stmt(db, "SELECT ?1 + 1");
+	CHECK(b && b != a, "same text while handed out: a private statement");
+	CHECK(sqlite3_step(b) == SQLITE_ROW && sqlite3_column_type(b, 0) == SQLITE_NULL, "private one unbound");
+	db_done(b); /* finalized: ASan would report it otherwise */
+	db_done(a);
+	c = db_stmt(db, "SELECT ?1 + 1");
+	CHECK(c == a, "given back: the same statement again");
+	CHECK(sqlite3_step(c) == SQLITE_ROW && sqlite3_column_type(c, 0) == SQLITE_NULL,
+	      "reset with bindings cleared");
+	db_done(c);
+	for (int i = 0; i < DB_STMT_CACHE + 5; i++) {
+		snprintf(sql, sizeof sql, "SELECT %d", i);
+		b = db_stmt(db, sql);
+		CHECK(b && sqlite3_step(b) == SQLITE_ROW && sqlite3_column_int(b, 0) == i, "text %d", i);
+		db_done(b);
+	}
+	c = db_stmt(db, "SELECT ?1 + 1");
+	CHECK(c && c != a, "least recently used evicted");
+	db_done(c);
+	c = db_stmt(db, "SELECT nosuchcolumn");
+	CHECK(!c, "a bad statement is NULL");
+	db_done(NULL);
+	a = db_stmt(db, "SELECT 1"); /* left handed out: close_conn must still close */
+	CHECK(close_conn(db) == SQLITE_OK, "close with cached statements");
+}
+
 int main(void)
 {
 	cfg_defaults();
@@ -246,6 +285,7 @@ int main(void)
 	test_jwt();
 	test_keyfile();
 	test_password();
+	test_stmt_cache();
 	sqlite3_close(mem);
 	UNIT_DONE("unit_core");
 }
