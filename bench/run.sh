@@ -14,7 +14,9 @@
 #
 # Environment: B (build dir, default build), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
-# BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6).
+# BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth; prints
+# the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx and sqlite3 (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
 set -eu
@@ -26,6 +28,9 @@ case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 TOOLS=$ROOT/build/bench-tools
 QUICK=${BENCH_QUICK:-0}
 GROWTH=${BENCH_GROWTH:-1}
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
+want growth || GROWTH=0
 PASSWORD=benchpass1
 T_START=$(date +%s)
 
@@ -176,6 +181,7 @@ seed $ITEMS "$DATA"
 DETAIL_ID=$(sqlite3 "$DATA/dongmul.db" "SELECT itemId FROM saleItem WHERE status = 'SI01' ORDER BY itemId LIMIT 1 OFFSET 500")
 
 # -------------------------------------------------------- 5. start time
+if want foot; then
 say "start time: $STARTS starts"
 run "$TOOLS/starttime" "$STARTS" "$PORT" "$BIN" serve --http "127.0.0.1:$PORT" --data "$DATA" \
 	--access-log=0 >"$WORK/start.txt" || die "starttime"
@@ -193,8 +199,11 @@ curl -fs -o /dev/null -H "authorization: $(login u1@bench.test)" "$URL/mainPage"
 sleep 1
 IDLE_KB=$(rss_kb "$DM_PID")
 stop_dm
+say "  start $START_MS ms, binary $BIN_SIZE bytes, idle RSS $IDLE_KB kB"
+fi
 
 # ---------------------------------------------------------------- 1. HTTP
+if want http; then
 say "HTTP: dongmul vs nginx, wrk -t2 -c64 -d${WRK_S}s"
 start_dm "$DATA" --access-log=0 --threads 72
 TOK1=$(login u1@bench.test)
@@ -276,8 +285,10 @@ kill -QUIT "$NGX_PID" 2>/dev/null || true
 wait "$NGX_PID" 2>/dev/null || true
 NGX_PID=""
 stop_dm
+fi
 
 # ------------------------------------------------------------ 2, 3, 4. chat
+if want chat; then
 say "chat: logging in $((RECEIVERS + 1)) users"
 CHAT_ARGS="--access-log=0 --threads 1200 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60"
 # shellcheck disable=SC2086
@@ -340,6 +351,9 @@ start_dm "$DATA" $CHAT_ARGS
 } | sqlite3 "$DATA/dongmul.db" >"$WORK/lost.txt"
 LOST=$(tail -1 "$WORK/lost.txt")
 stop_dm
+say "  fan-out p50/p99 $FO_P50/$FO_P99 ms ($FO_N timed, $FO_LOST dropped); RSS with clients $RSS_CLIENTS kB (peak $RSS_PEAK)"
+say "  throughput $TP_RATE msg/s ($TP_ACKED acked, $TP_ROWS rows, delivered $TP_DELIV of $TP_EXPECT); lost $LOST of $DUR_IDS"
+fi
 
 # ---------------------------------------------------------------- 6. growth
 if [ "$GROWTH" = 1 ]; then
@@ -357,6 +371,10 @@ if [ "$GROWTH" = 1 ]; then
 	done
 fi
 LOAD1=$(loadavg)
+if [ -n "$ONLY" ]; then
+	say "BENCH_ONLY=$ONLY: no table; load before / after: $LOAD0 / $LOAD1"
+	exit 0
+fi
 
 # ------------------------------------------------------------------- table
 yes_no() { if "$@"; then echo yes; else echo "**no**"; fi; }
