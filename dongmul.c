@@ -21,6 +21,7 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "mem.h"
 
 #ifndef DONGMUL_VERSION
 #define DONGMUL_VERSION "dev"
@@ -86,7 +87,7 @@ static int serve(void)
 		dm_error("crypto initialisation failed");
 		return 1;
 	}
-	if (db_open(cfg.data) != DM_OK)
+	if (mem_init() != DM_OK || db_open(cfg.data) != DM_OK)
 		return 1;
 	if (auth_init(cfg.data) != DM_OK)
 		goto close_db;
@@ -122,6 +123,7 @@ stop_parts:
 	auth_shutdown();
 close_db:
 	db_close();
+	sqlite3_shutdown(); /* the allocator's caches back to malloc */
 	dm_info("stopped");
 	mbedtls_psa_crypto_free();
 	return rc;

@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "dm.h"
+#include "mem.h"
 
 extern const char dm_schema_sql[];
 #define SCHEMA_VERSION 1
@@ -320,6 +321,7 @@ void db_scope_end(void)
 	in_scope = 0;
 	if (!was || !r || !r->lent)
 		return;
+	mem_thread_flush(); /* this thread may now wait for hours */
 	my_reader = NULL;
 	pthread_mutex_lock(&reg_lock);
 	if (pool_nfree < POOL_KEEP) {

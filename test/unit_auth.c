@@ -9,6 +9,7 @@
 #include "../src/dm.c"
 #include "../src/config.c"
 #include "../src/db.c"
+#include "../src/mem.c"
 #include "../src/json.c"
 #include "../src/jobs.c"
 #include "../src/auth.c"

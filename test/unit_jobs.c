@@ -6,6 +6,7 @@
 #include "../src/dm.c"
 #include "../src/config.c"
 #include "../src/db.c"
+#include "../src/mem.c"
 #include "../src/jobs.c"
 
 #include <stdatomic.h>

@@ -13,6 +13,7 @@
 #include "../src/dm.c"
 #include "../src/config.c"
 #include "../src/db.c"
+#include "../src/mem.c"
 #include "../src/json.c"
 #include "../src/auth.c"
 #include "../src/tls.c"
