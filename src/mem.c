@@ -339,6 +339,7 @@ static const sqlite3_mem_methods methods = {
 int mem_init(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
+	(void)methods;
 	return DM_OK;
 #else
 	for (unsigned c = 0; c < NCLS; c++)
