@@ -192,7 +192,7 @@ int auth_jwt_verify_key(sqlite3 *db, const unsigned char *key, size_t keylen, co
 	if (!dm_utf8_valid(header, (size_t)hl) || !dm_utf8_valid(payload, (size_t)pl))
 		return DM_EAUTH;
 	/* alg must be exactly HS256 (never none, never another algorithm) */
-	st = db_prep(db,
+	st = db_stmt(db,
 		     "SELECT json_valid(?1,1) AND json_valid(?2,1) AND json_type(?1)='object' "
 		     "AND json_type(?2)='object' AND json_extract(?1,'$.alg') IS 'HS256' "
 		     "AND json_type(?1,'$.crit') IS NULL, "
@@ -231,7 +231,7 @@ int auth_jwt_verify_key(sqlite3 *db, const unsigned char *key, size_t keylen, co
 		rc = DM_OK;
 	}
 done:
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
@@ -263,7 +263,7 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 	 * the user's current token generation (a revoke-all bumps it) */
 	/* ... and, when it names its login's refresh family, that family was
 	 * not revoked (logout, or a stolen refresh token caught on reuse) */
-	st = db_prep(db,
+	st = db_stmt(db,
 		     "SELECT 1 FROM user u WHERE u.userId = ?1 AND u.tokenGen = ?2 "
 		     "AND NOT EXISTS (SELECT 1 FROM revokedToken WHERE jti = ?3) "
 		     "AND (?4 = '' OR NOT EXISTS (SELECT 1 FROM refreshToken WHERE familyId = ?4 "
@@ -279,7 +279,7 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 		if (claims)
 			*claims = c;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 

@@ -368,7 +368,10 @@ void db_thread_exit(void)
 int db_ping(void)
 {
 	sqlite3 *db = db_reader();
-	return db && db_int(db, "SELECT count(*) FROM code", NULL, 0) > 0;
+	sqlite3_stmt *st = db ? db_stmt(db, "SELECT count(*) FROM code") : NULL;
+	int ok = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0;
+	db_done(st);
+	return ok;
 }
 
 void db_close(void)

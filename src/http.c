@@ -140,6 +140,31 @@ void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
  * train with TCP_NODELAY, not three: civetweb sends each mg_printf and
  * mg_write on its own). Falls back to two writes if the buffer cannot be
  * allocated. */
+/* A worker's reply buffer, reused across its replies up to REPLY_BUF_MAX
+ * bytes (bigger ones are malloc'd and freed each time): a fresh 30 KB
+ * block per feed reply cost musl's malloc lock and an munmap/madvise (a
+ * TLB shootdown) per request. Thread-local; freed by on_exit_thread. */
+#define REPLY_BUF_MAX 65536
+static __thread char *reply_buf;
+static __thread size_t reply_cap;
+
+/* A buffer of need bytes for one reply: the thread's own, or a new one
+ * (the caller frees it when it is not reply_buf). NULL if out of memory. */
+static char *reply_buf_get(size_t need)
+{
+	if (need > REPLY_BUF_MAX)
+		return malloc(need);
+	if (need > reply_cap) {
+		size_t cap = need < 16384 ? 16384 : REPLY_BUF_MAX;
+		char *b = realloc(reply_buf, cap);
+		if (!b)
+			return NULL;
+		reply_buf = b;
+		reply_cap = cap;
+	}
+	return reply_buf;
+}
+
 int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
 {
 	char cors[700];
@@ -162,7 +187,7 @@ int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *ext
 	if (n < 0)
 		return DM_ERR;
 	blen = strcmp(r->method, "HEAD") ? len : 0;
-	buf = malloc((size_t)n + 1 + blen);
+	buf = reply_buf_get((size_t)n + 1 + blen);
 	if (!buf) {
 		mg_printf(r->conn, REPLY_HEAD, REPLY_ARGS);
 		if (blen)
@@ -173,7 +198,8 @@ int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *ext
 	if (blen)
 		memcpy(buf + n, body, blen);
 	mg_write(r->conn, buf, (size_t)n + blen);
-	free(buf);
+	if (buf != reply_buf)
+		free(buf);
 	return DM_OK;
 #undef REPLY_HEAD
 #undef REPLY_ARGS
@@ -200,7 +226,7 @@ int http_reply_stmt(http_req_t *r, int status, sqlite3_stmt *st)
 		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
 		http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_finalize(st);
+	db_done(st); /* finalizes one from db_prep */
 	return DM_OK;
 }
 
@@ -212,7 +238,7 @@ int http_ok(http_req_t *r)
 
 int http_fail(http_req_t *r, int status, const char *code, const char *msg)
 {
-	sqlite3_stmt *st = r->db ? db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)") : NULL;
+	sqlite3_stmt *st = r->db ? db_stmt(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)") : NULL;
 	atomic_fetch_add(&n_errors, status >= 500);
 	if (!st) {
 		static const char bad[] = "{\"msg\":\"fail\",\"errorMsg\":\"서버 오류가 발생했습니다.\",\"code\":\"INTERNAL\"}";
@@ -222,7 +248,7 @@ int http_fail(http_req_t *r, int status, const char *code, const char *msg)
 	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		http_reply_json(r, status, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return DM_OK;
 }
 
@@ -563,6 +589,9 @@ static void on_exit_thread(const struct mg_context *c, int type, void *user)
 	(void)type;
 	(void)user;
 	db_thread_exit();
+	free(reply_buf);
+	reply_buf = NULL;
+	reply_cap = 0;
 }
 
 /* ------------------------------------------------------------- routes */
@@ -571,7 +600,7 @@ static int h_healthz(http_req_t *r)
 {
 	if (!db_ping())
 		return http_fail(r, 503, "DB_DOWN", "데이터베이스가 응답하지 않습니다.");
-	return http_reply_stmt(r, 200, db_prep(r->db, "SELECT json_object('msg','success','status','ok',"
+	return http_reply_stmt(r, 200, db_stmt(r->db, "SELECT json_object('msg','success','status','ok',"
 						      "'time',dm_time(dm_now()))"));
 }
 

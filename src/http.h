@@ -83,7 +83,8 @@ int http_json(http_req_t *r);
 int http_reply_json(http_req_t *r, int status, const char *json, size_t len);
 /* Runs sql (bound with the given text/int parameters by the caller) whose
  * first row's first column is the whole JSON reply; sends it with status.
- * No row: 404 NOT_FOUND. Finalizes st. */
+ * No row: 404 NOT_FOUND. Gives st back with db_done (finalizes one from
+ * db_prep, returns one from db_stmt to the cache). */
 int http_reply_stmt(http_req_t *r, int status, sqlite3_stmt *st);
 /* {"msg":"success"} */
 int http_ok(http_req_t *r);

@@ -18,9 +18,13 @@
  *    with neither it is a 400 INVALID_QUERY;
  *  - /myPage lists all of a user's items (posted or received) unpaged.
  *
+ * Hot statements come from the per-connection cache (db_stmt/db_done).
+ * Pages rendered for nobody are cached (feed pages, item details) and
+ * served to every caller they do not concern; see "feed cache".
+ *
  * Thread-safety: handlers run on civetweb workers and share nothing but the
- * read-only tables here and the anonymous feed cache (feed_cache, under
- * feed_lock; see "feed cache"); item_on_expired is written once before
+ * read-only tables here and the two caches (feed_cache under feed_lock,
+ * detail_cache under detail_lock); item_on_expired is written once before
  * threads.
  */
 #include <pthread.h>
@@ -46,10 +50,11 @@ void (*item_on_expired)(const int64_t *item_ids, size_t n);
 #define FORM_SLACK 65536          /* multipart bytes allowed beyond the photo */
 #define EXPIRE_BATCH 500
 #define SEARCH_MAX_CHARS 100
-#define LIST_SQL_MAX 6144         /* bytes of a list query (list_sql) */
-#define FEED_CACHE_MAX 32         /* cached anonymous feed replies */
+#define LIST_SQL_MAX 12288        /* bytes of a list query (list_sql) */
+#define FEED_CACHE_MAX 32         /* cached feed pages (anonymous and region) */
 #define FEED_CACHE_TTL_MS 1000    /* safety net: an entry's longest life */
 #define FEED_KEY_MAX (REGION_MAX + 96)
+#define DETAIL_CACHE 256          /* cached item details (by itemId) */
 
 static const char *const categories[] = {
 	"디지털/가전", "가구/인테리어", "유아동/유아도서", "식품", "스포츠/레저", "여성잡화", "여성의류",
@@ -73,11 +78,8 @@ int item_category_ok(const char *cat)
 	" LEFT JOIN user b ON b.userId = s.buyerUserId "
 #define ITEM_FROM " saleItem s" ITEM_JOINS
 
-/* One item as JSON for the caller @me (NULL when anonymous). Privacy: the
- * owner's email only to the owner; the partner's email only to the owner
- * and to the partner; kickYn "true" when @me is banned from the item. */
-#define ITEM_JSON                                                                                          \
-	"json_patch(json_object("                                                                         \
+/* The keys of one item, in the reply's order, up to kickYn. */
+#define ITEM_KEYS                                                                                     \
 	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image','/images/'||s.image,"      \
 	"'title',s.title,'category',s.category,'wantItem',s.wantItem,'comment',s.comment,"                \
 	"'deadLine',dm_time(s.deadLine),'status',(SELECT codeName FROM code WHERE codeId = s.status),"    \
@@ -85,9 +87,18 @@ int item_category_ok(const char *cat)
 	"'userId',CAST(s.userId AS TEXT),'address',s.address,'mannerTemp',u.mannerTemp,"                  \
 	"'buyerUserId',CAST(s.buyerUserId AS TEXT),"                                                       \
 	"'kickYn',CASE WHEN EXISTS (SELECT 1 FROM kickUser k WHERE k.icrId = c.icrId AND k.userId = @me)" \
-	" THEN 'true' ELSE 'false' END),"                                                                  \
-	"CASE WHEN s.userId = @me THEN json_object('email',u.email,'buyerEmail',b.email)"                 \
-	" WHEN s.buyerUserId = @me THEN json_object('buyerEmail',b.email) ELSE '{}' END)"
+	" THEN 'true' ELSE 'false' END"
+
+/* One item as JSON for the caller @me (NULL when anonymous), built by one
+ * json_object (no patch, no re-parse). Privacy: the owner's email only to
+ * the owner; the partner's email (buyerEmail, left out while there is no
+ * partner) only to the owner and to the partner; kickYn "true" when @me is
+ * banned from the item. Key order: ITEM_KEYS, then email, buyerEmail. */
+#define ITEM_JSON                                                                                    \
+	"CASE WHEN s.userId = @me THEN CASE WHEN b.email IS NULL THEN json_object(" ITEM_KEYS            \
+	",'email',u.email) ELSE json_object(" ITEM_KEYS ",'email',u.email,'buyerEmail',b.email) END"     \
+	" WHEN s.buyerUserId = @me THEN json_object(" ITEM_KEYS ",'buyerEmail',b.email)"                 \
+	" ELSE json_object(" ITEM_KEYS ") END"
 
 /* What a list query filters on, on top of "open now". */
 enum {
@@ -96,7 +107,8 @@ enum {
 	L_CURSOR = 4,   /* after (@cd, @ci) in (deadLine DESC, itemId DESC) */
 	L_FTS = 8,      /* full-text match of @q (>= 3 characters), many hits */
 	L_INSTR = 16,   /* substring scan for @q (1-2 characters) */
-	L_FTS_FEW = 32  /* full-text match of @q with few hits */
+	L_FTS_FEW = 32, /* full-text match of @q with few hits */
+	L_META = 64     /* a third column: who is on the page (page_meta) */
 };
 
 /* The FTS5 query for @q: one phrase, i.e. a substring of >= 3 characters
@@ -107,30 +119,35 @@ enum {
  * among the hits (stops after a page). */
 #define FTS_FEW 2000
 
+/* The items shown on a page: the first @lim of ids, joined to their rows. */
+#define PAGE_ROWS                                                                                  \
+	" (SELECT d, i FROM ids ORDER BY d DESC, i DESC LIMIT @lim) p CROSS JOIN saleItem s ON s.itemId = p.i"
+
 /* Builds the list query for flags into buf. The reply: {msg, data:[item],
  * next}: items open at @now (SI01 and deadLine > @now), newest deadline
  * first, @lim per page; next is the cursor after the last one, or null.
  * A second column is the earliest deadLine (ms) among the rows the reply
  * depends on (the page and the one after it), NULL if none: the reply
- * stays the same until then unless something is written.
+ * stays the same until then unless something is written. With L_META, a
+ * third column lists who the page's items concern, for the feed cache:
+ * "owner buyer icrId" per item (buyer 0 if none), space-separated.
  * The ids of the page come first (from the index alone where it can: one
  * extra row tells whether there is a next page), then only those items
- * are turned into JSON. Returns buf, or NULL if it does not fit. */
+ * are turned into JSON, each by one json_object straight into the array.
+ * Returns buf, or NULL if it does not fit. */
 static const char *list_sql(int flags, char *buf, size_t cap)
 {
 	int n = snprintf(
 		buf, cap,
 		"WITH ids AS MATERIALIZED (SELECT s.deadLine AS d, s.itemId AS i FROM %s"
 		" WHERE s.status = 'SI01' AND s.deadLine > @now%s%s%s%s%s"
-		" ORDER BY s.deadLine DESC, s.itemId DESC LIMIT @lim + 1), "
-		"page AS MATERIALIZED (SELECT ids.d AS d, ids.i AS i, " ITEM_JSON " AS j"
-		" FROM ids CROSS JOIN saleItem s ON s.itemId = ids.i" ITEM_JOINS ") "
+		" ORDER BY s.deadLine DESC, s.itemId DESC LIMIT @lim + 1) "
 		"SELECT json_object('msg','success',"
-		"'data',(SELECT json_group_array(json(j) ORDER BY d DESC, i DESC) FROM"
-		" (SELECT d, i, j FROM page ORDER BY d DESC, i DESC LIMIT @lim)),"
-		"'next',CASE WHEN (SELECT count(*) FROM page) > @lim THEN"
-		" (SELECT printf('%%x_%%x', d, i) FROM page ORDER BY d DESC, i DESC LIMIT 1 OFFSET @lim - 1) END),"
-		"(SELECT min(d) FROM page)",
+		"'data',(SELECT json_group_array(" ITEM_JSON " ORDER BY p.d DESC, p.i DESC) FROM" PAGE_ROWS
+		ITEM_JOINS "),"
+		"'next',CASE WHEN (SELECT count(*) FROM ids) > @lim THEN"
+		" (SELECT printf('%%x_%%x', d, i) FROM ids ORDER BY d DESC, i DESC LIMIT 1 OFFSET @lim - 1) END),"
+		"(SELECT min(d) FROM ids)%s",
 		(flags & L_FTS_FEW) ? "saleItemFts f CROSS JOIN saleItem s ON s.itemId = f.rowid" : "saleItem s",
 		(flags & L_ADDR) ? " AND s.address = @addr" : "", (flags & L_CAT) ? " AND s.category = @cat" : "",
 		(flags & L_CURSOR) ? " AND (s.deadLine, s.itemId) < (@cd, @ci)" : "",
@@ -139,22 +156,24 @@ static const char *list_sql(int flags, char *buf, size_t cap)
 				      : "",
 		(flags & L_INSTR) ? " AND (instr(lower(s.title), lower(@q)) > 0 OR instr(lower(s.wantItem), lower(@q)) > 0"
 				    " OR instr(lower(s.comment), lower(@q)) > 0)"
-				  : "");
+				  : "",
+		(flags & L_META) ? ",(SELECT group_concat(s.userId || ' ' || coalesce(s.buyerUserId, 0) || ' ' || c.icrId,"
+				   " ' ') FROM" PAGE_ROWS " JOIN itemChatRoom c ON c.itemId = s.itemId)"
+				 : "");
 	return n > 0 && (size_t)n < cap ? buf : NULL;
 }
 
+/* The detail reply, then who it concerns: owner, buyer (0 if none), icrId
+ * (for the detail cache). */
 static const char detail_sql[] =
-	"SELECT json_object('msg','success','data',json(" ITEM_JSON "),'createdDt',dm_time(s.createdDt))"
-	" FROM " ITEM_FROM "WHERE s.itemId = @id";
+	"SELECT json_object('msg','success','data'," ITEM_JSON ",'createdDt',dm_time(s.createdDt)),"
+	" s.userId, coalesce(s.buyerUserId, 0), c.icrId FROM " ITEM_FROM "WHERE s.itemId = @id";
 
 /* items I posted or received (partner), newest first */
 static const char mypage_sql[] =
 	"SELECT json_object('msg','success','postCnt',count(*),"
-	"'postInfo',json_group_array(json(j) ORDER BY cd DESC, i DESC)) FROM ("
-	"SELECT " ITEM_JSON " AS j, s.createdDt AS cd, s.itemId AS i FROM " ITEM_FROM "WHERE s.userId = @me "
-	"UNION ALL "
-	"SELECT " ITEM_JSON " AS j, s.createdDt AS cd, s.itemId AS i FROM " ITEM_FROM
-	"WHERE s.buyerUserId = @me AND s.userId <> @me)";
+	"'postInfo',json_group_array(" ITEM_JSON " ORDER BY s.createdDt DESC, s.itemId DESC)) FROM " ITEM_FROM
+	"WHERE s.userId = @me OR (s.buyerUserId = @me AND s.userId <> @me)";
 
 /* the join buttons of a room for @me */
 static const char buttons_sql[] =
@@ -282,7 +301,7 @@ typedef struct list_args {
  * -1 on error. */
 static int64_t fts_hits(sqlite3 *db, const char *q)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*) FROM (SELECT 1 FROM saleItemFts WHERE saleItemFts MATCH "
+	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM (SELECT 1 FROM saleItemFts WHERE saleItemFts MATCH "
 				       FTS_PHRASE " LIMIT @few + 1)");
 	int64_t n = -1;
 	if (!st)
@@ -291,14 +310,15 @@ static int64_t fts_hits(sqlite3 *db, const char *q)
 	bind_i64(st, "@few", FTS_FEW);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return n;
 }
 
 /* Prepares the list query of one page of open items matching a, bound
- * for the caller and now_ms. NULL after replying with an error. The
- * caller finalizes. */
-static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging_t *pg, int64_t now_ms)
+ * for the caller (or, with meta, for nobody, with the L_META column: a
+ * page for the feed cache) and now_ms. NULL after replying with an error.
+ * The caller gives it back with db_done. */
+static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging_t *pg, int64_t now_ms, int meta)
 {
 	char sql[LIST_SQL_MAX];
 	int flags = 0;
@@ -320,11 +340,14 @@ static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging
 		}
 		flags |= hits <= FTS_FEW ? L_FTS_FEW : L_FTS;
 	}
-	if (!list_sql(flags, sql, sizeof sql) || !(st = db_prep(r->db, sql))) {
+	if (meta)
+		flags |= L_META;
+	if (!list_sql(flags, sql, sizeof sql) || !(st = db_stmt(r->db, sql))) {
 		http_fail_dm(r, DM_ERR);
 		return NULL;
 	}
-	bind_me(st, r->user_id);
+	if (!meta)
+		bind_me(st, r->user_id);
 	bind_i64(st, "@now", now_ms);
 	bind_i64(st, "@lim", pg->limit);
 	if (a->addr)
@@ -343,20 +366,28 @@ static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging
 /* Replies with one page of open items matching a. */
 static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
 {
-	sqlite3_stmt *st = prep_list(r, a, pg, dm_now_ms());
+	sqlite3_stmt *st = prep_list(r, a, pg, dm_now_ms(), 0);
 	return st ? http_reply_stmt(r, 200, st) : DM_OK;
 }
 
 /* ---------------------------------------------------------- feed cache */
 
-/* The anonymous feed (GET /mainPage/noLogin) is the same bytes for every
- * caller (no @me: no email, kickYn "false"), so its replies are kept here,
- * keyed by the normalized query (region, limit, cursor). An entry is used
- * only while (a) jobs_commit_gen() is still the value read before its
- * query ran (no write committed since: new items, status changes, deletes,
- * profile edits) and (b) now is before its deadline: the earliest deadLine
- * among the rows of its page (an item leaving the open set by time changes
- * the page) and at most FEED_CACHE_TTL_MS after it was built.
+/* A page of the feed rendered for nobody (no @me: no email, kickYn
+ * "false") is the same bytes for every anonymous caller, and for every
+ * signed-in caller the page does not concern (they own none of its items,
+ * are the partner of none, are kicked from none of its rooms: then their
+ * reply has nothing of their own either). So such pages are kept here,
+ * keyed by the normalized query (region, limit, cursor): the anonymous
+ * feed (GET /mainPage/noLogin) and the region feed (GET /mainPage, keyed
+ * like the anonymous feed of the caller's region) share them. Each entry
+ * keeps who its page concerns (feed_body_t.who); a caller it concerns gets
+ * a reply rendered for them instead (feed_for_anyone).
+ * An entry is used only while (a) jobs_commit_gen() is still the value
+ * read before its query ran (no write committed since: new items, status
+ * changes, deletes, kicks, profile edits) and (b) now is before its
+ * deadline: the earliest deadLine among the rows of its page (an item
+ * leaving the open set by time changes the page) and at most
+ * FEED_CACHE_TTL_MS after it was built.
  * A key being built is listed in feed_building: other callers missing the
  * same key wait (feed_cond) for that build instead of all running the
  * same query at once (after an expiry or a write, every connection would).
@@ -366,8 +397,10 @@ static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
  * whoever drops the last one. item_stop frees. */
 typedef struct feed_body {
 	atomic_int refs;   /* the cache's entry + each reply being sent */
+	size_t n;          /* items the page shows */
+	int64_t *who;      /* n × {owner, buyer (0: none), icrId}; NULL if n == 0 */
 	size_t len;
-	char data[];
+	char data[];       /* the whole JSON reply */
 } feed_body_t;
 
 typedef struct feed_entry {
@@ -376,7 +409,7 @@ typedef struct feed_entry {
 	int64_t built;     /* dm_now_ms() the query ran at */
 	int64_t until;     /* valid while built <= now < until */
 	uint64_t seq;      /* insertion order (evict the smallest) */
-	feed_body_t *body; /* the whole JSON reply, NULL = free slot */
+	feed_body_t *body; /* NULL = free slot */
 } feed_entry_t;
 
 static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -385,11 +418,78 @@ static feed_entry_t feed_cache[FEED_CACHE_MAX];
 static uint64_t feed_seq;
 static char feed_building[FEED_CACHE_MAX][FEED_KEY_MAX]; /* "" = unused */
 
+/* A new body (one reference, the caller's) holding a copy of json and the
+ * parsed "owner buyer icrId ..." triples of meta (NULL: none). NULL when
+ * out of memory or when meta is not whole triples. */
+static feed_body_t *feed_body_new(const char *json, size_t len, const char *meta)
+{
+	feed_body_t *b = malloc(sizeof *b + len);
+	size_t words = 0, k = 0;
+	const char *p;
+
+	if (!b)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->len = len;
+	b->n = 0;
+	b->who = NULL;
+	memcpy(b->data, json, len);
+	for (p = meta; p && *p; p++)
+		if (*p != ' ' && (p == meta || p[-1] == ' '))
+			words++;
+	if (words % 3 || (words && !(b->who = malloc(words * sizeof *b->who)))) {
+		free(b);
+		return NULL;
+	}
+	for (p = meta; p && k < words;) {
+		char *end;
+		b->who[k++] = strtoll(p, &end, 10);
+		p = end;
+	}
+	b->n = words / 3;
+	return b;
+}
+
 /* Drops one reference to b (NULL is fine); frees it with the last. */
 static void feed_body_unref(feed_body_t *b)
 {
-	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		free(b->who);
 		free(b);
+	}
+}
+
+/* Whether the page in b is also what the caller me would get: 1 if me is
+ * nobody (0) or the page concerns them in no way (owner or partner of
+ * none of its items, kicked from none of its rooms: read now, on db),
+ * 0 if me needs a reply of their own, -1 on a database error. */
+static int feed_for_anyone(sqlite3 *db, const feed_body_t *b, int64_t me)
+{
+	sqlite3_stmt *st;
+	int rc, ok = 1;
+
+	if (me <= 0 || b->n == 0)
+		return 1;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->who[3 * i] == me || b->who[3 * i + 1] == me)
+			return 0;
+	/* a user is kicked from few rooms, if any: their kicks against the
+	 * page's rooms */
+	if (!(st = db_stmt(db, "SELECT icrId FROM kickUser WHERE userId = ?1")))
+		return -1;
+	sqlite3_bind_int64(st, 1, me);
+	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t icr = sqlite3_column_int64(st, 0);
+		for (size_t i = 0; i < b->n; i++)
+			if (b->who[3 * i + 2] == icr) {
+				ok = 0;
+				break;
+			}
+	}
+	if (ok && rc != SQLITE_DONE)
+		ok = -1;
+	db_done(st);
+	return ok;
 }
 
 /* Index of key in feed_building, or -1. Under feed_lock. */
@@ -453,17 +553,13 @@ static void feed_cache_done(int slot)
 	pthread_mutex_unlock(&feed_lock);
 }
 
-/* Stores a copy of body for key (replacing an entry with the same key,
- * else a free slot, else the oldest). Out of memory: not cached. */
-static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t until, const char *body, size_t len)
+/* Keeps body for key (one more reference; replacing an entry with the
+ * same key, else a free slot, else the oldest). */
+static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t until, feed_body_t *body)
 {
-	feed_body_t *copy = malloc(sizeof *copy + len), *old = NULL;
+	feed_body_t *old = NULL;
 	feed_entry_t *slot = NULL;
-	if (!copy)
-		return;
-	atomic_init(&copy->refs, 1);
-	copy->len = len;
-	memcpy(copy->data, body, len);
+	atomic_fetch_add(&body->refs, 1);
 	pthread_mutex_lock(&feed_lock);
 	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
 		feed_entry_t *e = &feed_cache[i];
@@ -480,7 +576,7 @@ static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t
 	slot->built = built;
 	slot->until = until;
 	slot->seq = ++feed_seq;
-	slot->body = copy;
+	slot->body = body;
 	pthread_mutex_unlock(&feed_lock);
 	feed_body_unref(old);
 }
@@ -496,9 +592,11 @@ static void feed_cache_clear(void)
 	pthread_mutex_unlock(&feed_lock);
 }
 
-/* Replies with the anonymous feed page for a/pg from the cache, or runs
- * the query, replies and caches the reply. */
-static int reply_anon_feed(http_req_t *r, const list_args_t *a, const paging_t *pg)
+/* The page for a/pg rendered for nobody, from the cache or by running the
+ * query (then cached if no write committed meanwhile). Returns a
+ * reference (the caller drops it with feed_body_unref), or NULL after
+ * replying with an error. */
+static feed_body_t *feed_page(http_req_t *r, const list_args_t *a, const paging_t *pg)
 {
 	char key[FEED_KEY_MAX];
 	feed_body_t *body = NULL;
@@ -512,14 +610,11 @@ static int reply_anon_feed(http_req_t *r, const list_args_t *a, const paging_t *
 			 (unsigned long long)pg->cd, (unsigned long long)pg->ci);
 	else
 		snprintf(key, sizeof key, "%s\n%lld\n-", a->addr ? a->addr : "", (long long)pg->limit);
-	if (feed_cache_get(key, &gen, &now, &body, &slot)) {
-		http_reply_json(r, 200, body->data, body->len);
-		feed_body_unref(body);
-		return DM_OK;
-	}
-	if (!(st = prep_list(r, a, pg, now))) {
+	if (feed_cache_get(key, &gen, &now, &body, &slot))
+		return body;
+	if (!(st = prep_list(r, a, pg, now, 1))) {
 		feed_cache_done(slot);
-		return DM_OK;
+		return NULL;
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
@@ -528,19 +623,38 @@ static int reply_anon_feed(http_req_t *r, const list_args_t *a, const paging_t *
 		int64_t until = now + FEED_CACHE_TTL_MS;
 		if (sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) < until)
 			until = sqlite3_column_int64(st, 1);
-		if (j && jobs_commit_gen() == gen)
-			feed_cache_put(key, gen, now, until, j, n);
-		feed_cache_done(slot);
-		slot = -1;
-		http_reply_json(r, 200, j, n);
+		if (!j || !(body = feed_body_new(j, n, (const char *)sqlite3_column_text(st, 2))))
+			http_fail_dm(r, DM_ENOMEM);
+		else if (jobs_commit_gen() == gen)
+			feed_cache_put(key, gen, now, until, body);
 	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		http_fail_dm(r, DM_ENOTFOUND);
 	else {
 		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(r->db));
 		http_fail_dm(r, DM_ERR);
 	}
+	db_done(st);
 	feed_cache_done(slot);
-	sqlite3_finalize(st);
+	return body;
+}
+
+/* Replies with the feed page for a/pg: the cached page when it is also
+ * the caller's (feed_for_anyone), else one rendered for the caller. */
+static int reply_feed(http_req_t *r, const list_args_t *a, const paging_t *pg)
+{
+	feed_body_t *body = feed_page(r, a, pg);
+	int mine;
+
+	if (!body)
+		return DM_OK;
+	mine = feed_for_anyone(r->db, body, r->user_id);
+	if (mine > 0)
+		http_reply_json(r, 200, body->data, body->len);
+	else if (mine == 0)
+		reply_list(r, a, pg);
+	else
+		http_fail_dm(r, DM_ERR);
+	feed_body_unref(body);
 	return DM_OK;
 }
 
@@ -548,7 +662,7 @@ static int reply_anon_feed(http_req_t *r, const list_args_t *a, const paging_t *
  * set), DM_EAUTH (no such user), DM_ERR. */
 static int user_region(http_req_t *r, char *out)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT address FROM user WHERE userId = ?1");
+	sqlite3_stmt *st = db_stmt(r->db, "SELECT address FROM user WHERE userId = ?1");
 	int rc = DM_EAUTH;
 	if (!st)
 		return DM_ERR;
@@ -557,7 +671,7 @@ static int user_region(http_req_t *r, char *out)
 		const char *a = (const char *)sqlite3_column_text(st, 0);
 		rc = a && a[0] ? dm_strlcpy(out, a, REGION_MAX) : DM_ENOTFOUND;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == DM_ETOOBIG ? DM_ERR : rc;
 }
 
@@ -593,7 +707,7 @@ static int h_feed_anon(http_req_t *r)
 		return DM_OK;
 	if (rc == DM_OK)
 		a.addr = region;
-	return r->user_id > 0 ? reply_list(r, &a, &pg) : reply_anon_feed(r, &a, &pg);
+	return reply_feed(r, &a, &pg);
 }
 
 /* GET /mainPage[?limit=&cursor=]: the caller's region, with kickYn. */
@@ -612,7 +726,7 @@ static int h_feed(http_req_t *r)
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	a.addr = region;
-	return reply_list(r, &a, &pg);
+	return reply_feed(r, &a, &pg);
 }
 
 /* Trims ASCII whitespace at both ends, in place. */
@@ -667,7 +781,8 @@ static int h_search(http_req_t *r)
 
 /* -------------------------------------------------------------- detail */
 
-/* Like http_reply_stmt, but "no row" is a 404 with code and msg. */
+/* Like http_reply_stmt, but "no row" is a 404 with code and msg. Gives
+ * st back (db_done). */
 static int reply_or_404(http_req_t *r, sqlite3_stmt *st, const char *code, const char *msg)
 {
 	int rc = sqlite3_step(st);
@@ -679,36 +794,149 @@ static int reply_or_404(http_req_t *r, sqlite3_stmt *st, const char *code, const
 		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
 		http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return DM_OK;
 }
 
+/* The detail cache: an item's detail rendered for nobody (no email,
+ * kickYn "false"), which is also the reply of every signed-in caller who
+ * is neither its owner nor its partner nor kicked from it (kicked callers
+ * get 403). Direct-mapped by itemId; an entry is used only while
+ * jobs_commit_gen() is still the value read before its query ran (the
+ * detail depends on no clock: an item changes only through a write).
+ * Thread-safety: detail_cache under detail_lock (held only to look up /
+ * take a reference / replace); bodies are feed_body_t (who: 1 triple),
+ * shared by reference count. item_stop frees. */
+typedef struct detail_entry {
+	int64_t id;
+	uint64_t gen;
+	feed_body_t *body; /* NULL = empty */
+} detail_entry_t;
+
+static pthread_mutex_t detail_lock = PTHREAD_MUTEX_INITIALIZER;
+static detail_entry_t detail_cache[DETAIL_CACHE];
+
+/* A reference to item id's cached detail if still valid, else NULL. */
+static feed_body_t *detail_cache_get(int64_t id)
+{
+	detail_entry_t *e = &detail_cache[(uint64_t)id % DETAIL_CACHE];
+	feed_body_t *b = NULL;
+	pthread_mutex_lock(&detail_lock);
+	if (e->body && e->id == id && e->gen == jobs_commit_gen()) {
+		b = e->body;
+		atomic_fetch_add(&b->refs, 1);
+	}
+	pthread_mutex_unlock(&detail_lock);
+	return b;
+}
+
+/* Keeps b (one more reference) as item id's detail built at gen. */
+static void detail_cache_put(int64_t id, uint64_t gen, feed_body_t *b)
+{
+	detail_entry_t *e = &detail_cache[(uint64_t)id % DETAIL_CACHE];
+	feed_body_t *old;
+	atomic_fetch_add(&b->refs, 1);
+	pthread_mutex_lock(&detail_lock);
+	old = e->body;
+	e->id = id;
+	e->gen = gen;
+	e->body = b;
+	pthread_mutex_unlock(&detail_lock);
+	feed_body_unref(old);
+}
+
+static void detail_cache_clear(void)
+{
+	pthread_mutex_lock(&detail_lock);
+	for (size_t i = 0; i < DETAIL_CACHE; i++) {
+		feed_body_unref(detail_cache[i].body);
+		memset(&detail_cache[i], 0, sizeof detail_cache[i]);
+	}
+	pthread_mutex_unlock(&detail_lock);
+}
+
+/* Item id's detail rendered for nobody: from the cache, or by the query
+ * (then cached if no write committed meanwhile). A reference (drop with
+ * feed_body_unref), or NULL with *status DM_ENOTFOUND (no such item) or
+ * another DM_* error. */
+static feed_body_t *detail_page(sqlite3 *db, int64_t id, int *status)
+{
+	feed_body_t *b = detail_cache_get(id);
+	uint64_t gen;
+	sqlite3_stmt *st;
+	int rc;
+
+	*status = DM_OK;
+	if (b)
+		return b;
+	gen = jobs_commit_gen();
+	if (!(st = db_stmt(db, detail_sql))) {
+		*status = DM_ERR;
+		return NULL;
+	}
+	bind_i64(st, "@id", id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
+		char meta[96];
+		snprintf(meta, sizeof meta, "%lld %lld %lld", (long long)sqlite3_column_int64(st, 1),
+			 (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
+		b = feed_body_new((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), meta);
+		if (!b)
+			*status = DM_ENOMEM;
+		else if (jobs_commit_gen() == gen)
+			detail_cache_put(id, gen, b);
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*status = DM_ENOTFOUND;
+	else {
+		dm_error("item detail %lld: %s", (long long)id, sqlite3_errmsg(db));
+		*status = DM_ERR;
+	}
+	db_done(st);
+	return b;
+}
+
+/* Whether me (> 0) is kicked from room icr: 1/0, -1 on error. */
+static int kicked_from(sqlite3 *db, int64_t icr, int64_t me)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM kickUser WHERE icrId = ?1 AND userId = ?2");
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, icr);
+	sqlite3_bind_int64(st, 2, me);
+	rc = sqlite3_step(st);
+	db_done(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* GET /postDetail/:itemId (optional token): 404 missing, 403 KICKED for a
- * user banned from the item. */
+ * user banned from the item. The owner and the partner get a reply of
+ * their own (with the emails); everyone else the cached one. */
 static int h_detail(http_req_t *r)
 {
 	int64_t id = parse_id(r->param[0]);
+	feed_body_t *b;
 	sqlite3_stmt *st;
-	int found = 0, kicked = 0;
+	int rc, kicked = 0;
 
 	if (!id)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
-	st = db_prep(r->db, "SELECT EXISTS (SELECT 1 FROM kickUser k WHERE k.icrId = c.icrId AND k.userId = ?2)"
-			    " FROM saleItem s JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
-	if (!st)
-		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, r->user_id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		found = 1;
-		kicked = r->user_id > 0 && sqlite3_column_int(st, 0);
+	b = detail_page(r->db, id, &rc);
+	if (!b)
+		return rc == DM_ENOTFOUND ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+					  : http_fail_dm(r, rc);
+	if (r->user_id > 0 && (kicked = kicked_from(r->db, b->who[2], r->user_id)) != 0) {
+		feed_body_unref(b);
+		return kicked > 0 ? http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.")
+				  : http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_finalize(st);
-	if (!found)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
-	if (kicked)
-		return http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.");
-	st = db_prep(r->db, detail_sql);
+	if (r->user_id <= 0 || (b->who[0] != r->user_id && b->who[1] != r->user_id)) {
+		http_reply_json(r, 200, b->data, b->len);
+		feed_body_unref(b);
+		return DM_OK;
+	}
+	feed_body_unref(b);
+	st = db_stmt(r->db, detail_sql);
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	bind_me(st, r->user_id);
@@ -725,7 +953,7 @@ static int h_buttons(http_req_t *r)
 
 	if (!icr)
 		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
-	st = db_prep(r->db, buttons_sql);
+	st = db_stmt(r->db, buttons_sql);
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	bind_me(st, r->user_id);
@@ -739,7 +967,7 @@ static int h_buttons(http_req_t *r)
 /* GET /myPage (bearer) */
 static int h_mypage(http_req_t *r)
 {
-	sqlite3_stmt *st = db_prep(r->db, mypage_sql);
+	sqlite3_stmt *st = db_stmt(r->db, mypage_sql);
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	bind_me(st, r->user_id);
@@ -1489,4 +1717,5 @@ int item_init(void)
 void item_stop(void)
 {
 	feed_cache_clear();
+	detail_cache_clear();
 }

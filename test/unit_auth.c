@@ -350,7 +350,7 @@ int main(void)
 	test_mime();
 	test_url();
 	test_rs256();
-	sqlite3_close(the_mem);
+	close_conn(the_mem); /* with its cached statements (db_stmt) */
 	auth_shutdown();
 	net_shutdown();
 	{

@@ -287,6 +287,6 @@ int main(void)
 	test_keyfile();
 	test_password();
 	test_stmt_cache();
-	sqlite3_close(mem);
+	close_conn(mem); /* with its cached statements (db_stmt) */
 	UNIT_DONE("unit_core");
 }
