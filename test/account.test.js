@@ -206,13 +206,20 @@ test('login: right and wrong password, unknown email look the same', async () =>
   assert.equal(missing.status, 400);
 });
 
-test('an access token expires (--access-ttl 2)', async () => {
-  const s = await boot(['--access-ttl', '2', '--no-email-verification']);
+test('an access token expires (--access-ttl 4)', async () => {
+  // no periodic writes (expiry, reminders) while it waits: the token must die by its clock alone
+  const s = await boot(['--access-ttl', '4', '--no-email-verification', '--expiry-interval', '3600']);
   const u = await s.user();
+  // many workers verify it (and keep it in their caches of verified tokens)
+  const burst = async () => new Set((await Promise.all(
+    Array.from({ length: 48 }, () => s.req('GET', '/myPage', { token: u.token })))).map((x) => x.status));
   assert.equal((await s.req('POST', '/account/reset', { token: u.token })).status, 200);
-  await sleep(3200);
+  await sleep(1500); // the reset's mail is delivered (a write) before the burst
+  assert.deepEqual(await burst(), new Set([200]));
+  await sleep(4200);
   const r = await s.req('POST', '/account/reset', { token: u.token });
   assert.equal(r.status, 401);
+  assert.deepEqual(await burst(), new Set([401]), 'expired on every worker, with no write in between');
   // the refresh token still gives a new pair
   const f = await s.req('POST', '/account/refresh', { body: { refreshToken: u.refreshToken } });
   assert.equal(f.status, 200, f.body);
@@ -260,6 +267,22 @@ test('logout ends this session; ?all=1 ends every session', async () => {
   assert.equal((await srv.req('POST', '/account/reset', { token: third.token })).status, 401);
   assert.equal((await srv.req('POST', '/account/refresh', { body: { refreshToken: third.refreshToken } })).status, 401);
   assert.equal((await srv.req('GET', '/account/logout')).status, 401);
+});
+
+test('a token verified by many workers (each keeps recent tokens) dies on all of them at once', async () => {
+  // 48 requests at a time spread the token over the workers' caches of
+  // verified tokens; every revocation must reach all of them at once
+  const burst = async (token) => (await Promise.all(
+    Array.from({ length: 48 }, () => srv.req('GET', '/myPage', { token })))).map((r) => r.status);
+  const u = await signUp(srv, freshEmail());
+  const other = (await srv.req('POST', '/account/login', { body: { email: u.email, password: u.password } })).json;
+  assert.deepEqual(new Set(await burst(u.token)), new Set([200]));
+  assert.deepEqual(new Set(await burst(other.token)), new Set([200]));
+  assert.equal((await srv.req('GET', '/account/logout', { token: u.token })).status, 200);
+  assert.deepEqual(new Set(await burst(u.token)), new Set([401]), 'logged-out token refused by every worker');
+  assert.deepEqual(new Set(await burst(other.token)), new Set([200]), 'the other session lives');
+  assert.equal((await srv.req('GET', '/account/logout?all=1', { token: other.token })).status, 200);
+  assert.deepEqual(new Set(await burst(other.token)), new Set([401]), 'revoke-all reaches every worker');
 });
 
 test('password reset by mailed code revokes every session', async () => {
