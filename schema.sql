@@ -160,7 +160,8 @@ END;
 CREATE TABLE itemChatRoom (
   icrId      INTEGER PRIMARY KEY,
   itemId     INTEGER NOT NULL UNIQUE REFERENCES saleItem(itemId) ON DELETE CASCADE,
-  createdDt  INTEGER NOT NULL
+  createdDt  INTEGER NOT NULL,
+  notifiedMsgId INTEGER NOT NULL DEFAULT 0   -- notify: chat notifications stored up to this message
 );
 
 CREATE TABLE itemChatRoomUser (

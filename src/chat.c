@@ -169,6 +169,61 @@ int chat_user_emit(int64_t uid, const char *event, const char *json)
 	return sio_room_emit(room, event, json);
 }
 
+/* chat_room_users' collector: a picker that records every socket's user
+ * and never picks (runs under sio's lock; touches only its own arg). */
+typedef struct uidset {
+	int64_t *v;
+	int n, cap, oom;
+} uidset_t;
+
+static int pick_collect(const sio_sock_t *s, void *arg)
+{
+	uidset_t *u = arg;
+	int64_t uid = sio_uid(s);
+	if (!uid || u->oom)
+		return 0;
+	if (u->n == u->cap) {
+		int ncap = u->cap ? u->cap * 2 : 16;
+		int64_t *nv = realloc(u->v, (size_t)ncap * sizeof *nv);
+		if (!nv) {
+			u->oom = 1;
+			return 0;
+		}
+		u->v = nv;
+		u->cap = ncap;
+	}
+	u->v[u->n++] = uid;
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int chat_room_users(int64_t icr_id, int64_t **uids)
+{
+	char room[40];
+	uidset_t u = {0};
+	int n = 0;
+
+	room_name(room, sizeof room, "icr", icr_id);
+	sio_room_leave_pick(room, pick_collect, &u);
+	*uids = NULL;
+	if (u.oom) {
+		free(u.v);
+		return -1;
+	}
+	if (u.n)
+		qsort(u.v, (size_t)u.n, sizeof *u.v, cmp_i64);
+	for (int i = 0; i < u.n; i++)
+		if (!n || u.v[i] != u.v[n - 1])
+			u.v[n++] = u.v[i];
+	*uids = u.v;
+	return n;
+}
+
 /* SQL function chat_online(userId) -> 0/1, registered once per connection
  * that builds user lists (the writer). */
 static void fn_online(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -189,57 +244,13 @@ static int ensure_fns(sqlite3 *db)
 
 /* ----------------------------------------------------------- queries */
 
-/* Statements on the writer are prepared once and kept (the write lane runs
- * every chat job: parsing the same SQL for each message was most of its
- * time). Only the lane thread uses the writer, so the cache needs no lock;
- * it is keyed by the address of the SQL literal and finalized by
- * chat_stop, after the lane stopped. */
-#define QCACHE_MAX 48
-static struct {
-	const char *sql;
-	sqlite3_stmt *st;
-} qcache[QCACHE_MAX];
-static int nqcache;
-
-/* Prepares sql (a string literal) on db; release with qdone. */
-static sqlite3_stmt *qprep(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (db != db_writer())
-		return db_prep(db, sql);
-	for (int i = 0; i < nqcache; i++)
-		if (qcache[i].sql == sql)
-			return qcache[i].st;
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		dm_error("sql prepare: %s: %.120s", sqlite3_errmsg(db), sql);
-		return NULL;
-	}
-	if (nqcache < QCACHE_MAX) {
-		qcache[nqcache].sql = sql;
-		qcache[nqcache].st = st;
-		nqcache++;
-	}
-	return st;
-}
-
-/* Releases a statement from qprep: a cached one is reset for next time,
- * any other finalized. NULL is fine. */
-static void qdone(sqlite3_stmt *st)
-{
-	if (!st)
-		return;
-	if (sqlite3_db_handle(st) == db_writer())
-		for (int i = 0; i < nqcache; i++)
-			if (qcache[i].st == st) {
-				sqlite3_reset(st);
-				sqlite3_clear_bindings(st);
-				return;
-			}
-	sqlite3_finalize(st);
-}
+/* Every statement here comes from db_stmt (db.h): prepared once per
+ * connection — the writer for the jobs, a reader for HTTP — and given back
+ * with db_done (the write lane runs every chat job: parsing the same SQL
+ * for each message was most of its time). */
 
 /* The first row's first column of st as a malloc'd string (NULL if no row
- * or NULL). Finalizes st. */
+ * or NULL). Gives st back (db_done). */
 static char *sql_text(sqlite3_stmt *st)
 {
 	char *out = NULL;
@@ -247,11 +258,11 @@ static char *sql_text(sqlite3_stmt *st)
 		return NULL;
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		out = strdup((const char *)sqlite3_column_text(st, 0));
-	qdone(st);
+	db_done(st);
 	return out;
 }
 
-/* Runs a statement that returns no rows. DM_OK or DM_ERR. Finalizes st. */
+/* Runs a statement that returns no rows. DM_OK or DM_ERR. Gives st back. */
 static int sql_done(sqlite3_stmt *st)
 {
 	int rc;
@@ -260,7 +271,7 @@ static int sql_done(sqlite3_stmt *st)
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	if (rc != DM_OK)
 		dm_error("chat: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
-	qdone(st);
+	db_done(st);
 	return rc;
 }
 
@@ -279,7 +290,7 @@ typedef struct rinfo {
 /* Loads room icr for user uid. DM_OK, DM_ENOTFOUND or DM_ERR. */
 static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 {
-	sqlite3_stmt *st = qprep(
+	sqlite3_stmt *st = db_stmt(
 		db, "SELECT r.itemId, s.userId, s.buyerUserId, s.status = 'SI01' AND s.deadLine > dm_now(), "
 		    "s.status = 'SI02', "
 		    "COALESCE((SELECT suspendedUntil > dm_now() FROM user WHERE userId = ?2), 0), "
@@ -309,21 +320,21 @@ static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 		rc = DM_OK;
 	} else
 		rc = rc == SQLITE_DONE ? DM_ENOTFOUND : DM_ERR;
-	qdone(st);
+	db_done(st);
 	return rc;
 }
 
 /* Is uid a member of room icr? 1/0 (-1 on error). */
 static int is_member(sqlite3 *db, int64_t icr, int64_t uid)
 {
-	sqlite3_stmt *st = qprep(db, "SELECT 1 FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
 	int rc;
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, icr);
 	sqlite3_bind_int64(st, 2, uid);
 	rc = sqlite3_step(st);
-	qdone(st);
+	db_done(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -333,18 +344,18 @@ static int64_t resolve_user(sqlite3 *db, int64_t id, const char *email)
 	sqlite3_stmt *st;
 	int64_t uid = 0;
 	if (id > 0) {
-		st = qprep(db, "SELECT userId FROM user WHERE userId = ?1");
+		st = db_stmt(db, "SELECT userId FROM user WHERE userId = ?1");
 		if (st)
 			sqlite3_bind_int64(st, 1, id);
 	} else if (email) {
-		st = qprep(db, "SELECT userId FROM user WHERE email = ?1");
+		st = db_stmt(db, "SELECT userId FROM user WHERE email = ?1");
 		if (st)
 			sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
 	} else
 		return 0;
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		uid = sqlite3_column_int64(st, 0);
-	qdone(st);
+	db_done(st);
 	return uid;
 }
 
@@ -353,7 +364,7 @@ static int64_t resolve_user(sqlite3 *db, int64_t id, const char *email)
 static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type, const char *text,
 			  int64_t nick_uid, const char *suffix)
 {
-	sqlite3_stmt *st = qprep(w, "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
+	sqlite3_stmt *st = db_stmt(w, "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
 				      "SELECT ?1, ?2, ?3, COALESCE(?4, nickname || ?6), dm_now() "
 				      "FROM user WHERE userId = ?5");
 	int64_t id = 0;
@@ -370,7 +381,7 @@ static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type
 		id = sqlite3_last_insert_rowid(w);
 	else
 		dm_error("chat: storing a message: %s", sqlite3_errmsg(w));
-	qdone(st);
+	db_done(st);
 	return id;
 }
 
@@ -386,7 +397,7 @@ static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type
  * and *ack ({msg:"success", data: with}); malloc'd. DM_OK or DM_ERR. */
 static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char **ack)
 {
-	sqlite3_stmt *st = qprep(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ("NULL") ", "
+	sqlite3_stmt *st = db_stmt(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ("NULL") ", "
 				       "json_object('msg', 'success', 'data', " MSG_OBJ("u.email") ")" MSG_FROM
 				       "WHERE m.icruMsgId = ?1");
 	int rc = DM_ERR;
@@ -400,7 +411,7 @@ static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char *
 			*ack = strdup((const char *)sqlite3_column_text(st, 2));
 		rc = *with && *without && (!ack || *ack) ? DM_OK : DM_ERR;
 	}
-	qdone(st);
+	db_done(st);
 	return rc;
 }
 
@@ -409,7 +420,7 @@ static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char *
  * db (ensure_fns). */
 static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 {
-	sqlite3_stmt *st = qprep(
+	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json_object('icruId', CAST(r.icruId AS TEXT), "
 		    "'userId', CAST(r.userId AS TEXT), "
 		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email END, 'nickname', u.nickname, "
@@ -430,7 +441,7 @@ static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, int64_t after, int64_t before,
 		     int limit)
 {
-	sqlite3_stmt *st = qprep(
+	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json(j) ORDER BY id) FROM (SELECT m.icruMsgId AS id, "
 		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email END") " AS j" MSG_FROM
 		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6)");
@@ -448,7 +459,7 @@ static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, in
 /* setRoom / addUser payloads: icrId, a userList and a message (NULL: none). */
 static char *room_payload(sqlite3 *db, int setroom, int64_t icr, const char *ul, const char *msgs)
 {
-	sqlite3_stmt *st = qprep(
+	sqlite3_stmt *st = db_stmt(
 		db, setroom ? "SELECT json_object('icrId', CAST(?1 AS TEXT), 'userList', json(?2), 'msgList', json(?3))"
 			    : "SELECT json_object('icrId', CAST(?1 AS TEXT), 'userList', json(?2), 'msgList', "
 			      "CASE WHEN ?3 IS NULL THEN json_object('msg', 'success') "
@@ -461,7 +472,7 @@ static char *room_payload(sqlite3 *db, int setroom, int64_t icr, const char *ul,
 		sqlite3_bind_text(st, 3, msgs, -1, SQLITE_STATIC);
 	return sql_text(st);
 fail:
-	qdone(st);
+	db_done(st);
 	return NULL;
 }
 
@@ -589,7 +600,7 @@ static int job_join(sqlite3 *w, void *arg)
 	}
 	if (!ri.open)
 		return job_fail(j, F_CLOSED);
-	st = qprep(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, joinedMsgId, createdDt) "
+	st = db_stmt(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, joinedMsgId, createdDt) "
 			"VALUES (?1, ?2, 'N', COALESCE((SELECT max(icruMsgId) FROM itemChatRoomUserMsg "
 			"WHERE icrId = ?1), 0), dm_now())");
 	if (st) {
@@ -663,7 +674,7 @@ static int job_kick(sqlite3 *w, void *arg)
 	if (ri.si02 && ri.buyer == target)
 		return job_fail(j, F_PARTNER_KICK);
 	j->target = target;
-	st = qprep(w, "INSERT OR IGNORE INTO kickUser(icrId, userId, createdDt) VALUES (?1, ?2, dm_now())");
+	st = db_stmt(w, "INSERT OR IGNORE INTO kickUser(icrId, userId, createdDt) VALUES (?1, ?2, dm_now())");
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, target);
@@ -673,7 +684,7 @@ static int job_kick(sqlite3 *w, void *arg)
 	j->msg_id = msg_insert(w, j->icr, target, "TXT03", NULL, 0, "님이 강퇴당하셨습니다.");
 	if (!j->msg_id)
 		return job_fail(j, F_INTERNAL);
-	st = qprep(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
+	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, target);
@@ -711,7 +722,7 @@ static int job_exchange(sqlite3 *w, void *arg)
 	if (!m)
 		return job_fail(j, F_TARGET_NOT_MEMBER);
 	j->target = partner;
-	st = qprep(w, "UPDATE saleItem SET status = 'SI02', buyerUserId = ?2, statusDt = dm_now() "
+	st = db_stmt(w, "UPDATE saleItem SET status = 'SI02', buyerUserId = ?2, statusDt = dm_now() "
 			"WHERE itemId = ?1 AND status = 'SI01'");
 	if (st) {
 		sqlite3_bind_int64(st, 1, ri.item);
@@ -722,14 +733,14 @@ static int job_exchange(sqlite3 *w, void *arg)
 	if (sqlite3_changes(w) != 1)
 		return job_fail(j, F_CLOSED);
 	/* the partner is chosen; everyone else leaves the room */
-	st = qprep(w, "UPDATE itemChatRoomUser SET chooseYn = 'Y' WHERE icrId = ?1 AND userId = ?2");
+	st = db_stmt(w, "UPDATE itemChatRoomUser SET chooseYn = 'Y' WHERE icrId = ?1 AND userId = ?2");
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, partner);
 	}
 	if (sql_done(st) != DM_OK)
 		return job_fail(j, F_INTERNAL);
-	st = qprep(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId NOT IN (?2, ?3)");
+	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId NOT IN (?2, ?3)");
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, ri.owner);
@@ -743,7 +754,7 @@ static int job_exchange(sqlite3 *w, void *arg)
 	/* three views: the owner (partner's email, the message with the
 	 * owner's), the partner (its own email), everyone else */
 	for (int v = 0; v < 3; v++) {
-		st = qprep(w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
+		st = db_stmt(w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
 				"'icrId', CAST(?2 AS TEXT), 'partner', json_object('userId', CAST(u.userId AS TEXT), "
 				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email END), 'data', json(?5)) "
 				"FROM user u WHERE u.userId = ?3");
@@ -784,7 +795,7 @@ static int job_leave(sqlite3 *w, void *arg)
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT04", NULL, 0, "님이 나가셨습니다.");
 	if (!j->msg_id)
 		return job_fail(j, F_INTERNAL);
-	st = qprep(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
+	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
 	if (st) {
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, j->uid);
@@ -798,7 +809,7 @@ static int job_leave(sqlite3 *w, void *arg)
 static int job_publish(sqlite3 *w, void *arg)
 {
 	cjob_t *j = arg;
-	sqlite3_stmt *st = qprep(w, "SELECT m.userId, s.userId FROM itemChatRoomUserMsg m "
+	sqlite3_stmt *st = db_stmt(w, "SELECT m.userId, s.userId FROM itemChatRoomUserMsg m "
 				      "JOIN itemChatRoom r ON r.icrId = m.icrId JOIN saleItem s ON s.itemId = r.itemId "
 				      "WHERE m.icruMsgId = ?1 AND m.icrId = ?2");
 	int found = 0;
@@ -811,7 +822,7 @@ static int job_publish(sqlite3 *w, void *arg)
 		j->owner = sqlite3_column_int64(st, 1);
 		found = 1;
 	}
-	qdone(st);
+	db_done(st);
 	if (!found) {
 		j->skip = 1;
 		return DM_OK;
@@ -1326,7 +1337,7 @@ static int h_messages(http_req_t *r)
 		return http_fail(r, 403, fails[F_KICKED].code, fails[F_KICKED].msg);
 	if (!ri.icru)
 		return http_fail(r, 403, fails[F_NOT_MEMBER].code, fails[F_NOT_MEMBER].msg);
-	st = db_prep(r->db,
+	st = db_stmt(r->db,
 		     "WITH page AS (SELECT m.icruMsgId AS id, "
 		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email END") " AS j" MSG_FROM
 		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6) "
@@ -1342,7 +1353,13 @@ static int h_messages(http_req_t *r)
 	sqlite3_bind_int64(st, 4, ri.joined);
 	sqlite3_bind_int64(st, 5, before);
 	sqlite3_bind_int(st, 6, limit);
-	return http_reply_stmt(r, 200, st);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+		rc = http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0),
+				     (size_t)sqlite3_column_bytes(st, 0));
+	else
+		rc = http_fail_dm(r, DM_ERR);
+	db_done(st);
+	return rc;
 }
 
 static const http_route_t routes[] = {
@@ -1378,10 +1395,6 @@ done:
 
 void chat_stop(void)
 {
-	/* the lane has stopped: nobody uses the cached statements now */
-	for (int i = 0; i < nqcache; i++)
-		sqlite3_finalize(qcache[i].st);
-	nqcache = 0;
 	for (int f = 0; f < F_COUNT; f++) {
 		free(fail_json[f]);
 		fail_json[f] = NULL;

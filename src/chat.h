@@ -19,6 +19,11 @@
 int chat_user_emit(int64_t user_id, const char *event, const char *json);
 /* 1 if the user has a live authenticated socket, else 0. */
 int chat_online(int64_t user_id);
+/* The users with a socket in room icr_id now (they see its getMsg live):
+ * a malloc'd array sorted ascending, duplicates removed, in *uids (NULL
+ * when none); returns how many, or -1 on out-of-memory. Caller frees.
+ * Thread-safe. */
+int chat_room_users(int64_t icr_id, int64_t **uids);
 /* Publishes message msg_id, already stored and committed by another part
  * (trade events, TXT05), to room icr_id as getMsg. Goes through the write
  * lane, so it reaches the room after every message committed before the

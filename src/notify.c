@@ -12,10 +12,13 @@
  * reused, belongs to a different user or is the same row: both checked),
  * so nothing that was rolled back is ever shown.
  *
- * Cost: a chat message is one upsert statement for all the room's members
- * (prepared once and kept), one primary-key read and one frame per member.
+ * Chat messages are the exception: they are stored in batches, per room,
+ * by a flush that runs every second and before any HTTP read of
+ * notifications (see "chat, deferred" below): a message's own job does
+ * O(1) work for notifications, whatever the room's size.
  *
- * Thread-safety: the pending list and flush_queued are under plock; the
+ * Thread-safety: the pending list and flush_queued are under plock, the
+ * deferred chat set under dlock; the
  * hooks, notify_add, the statement cache and in_chat_job belong to the
  * write lane; the timer runs on a pool worker and writes through
  * jobs_write.
@@ -38,6 +41,8 @@
 /* Live delivery to a user's open Socket.IO connections (chat). Weak:
  * without chat, notifications are stored and listed only. */
 #pragma weak chat_user_emit
+#pragma weak chat_online
+#pragma weak chat_room_users
 /* The items part's expiry hook (a variable there); weak so that this part
  * links without it. */
 #pragma weak item_on_expired
@@ -113,21 +118,40 @@ int notify_type_ok(const char *type)
 	"'까지 이용이 제한됩니다. (' || ifnull(j->>'reason','') || ')' "                                   \
 	"ELSE '' END"
 
-/* The chat path: every member but the author of message ?1 in room ?2
- * gets the room's coalesced notification, in one statement (at time ?3).
- * The message text is MSG_SQL's for 'chat'. */
+/* The chat path, deferred: room ?1's messages with ?2 < id <= ?3 (its
+ * notifiedMsgId mark .. its newest message) become, for every member but
+ * their authors, the room's coalesced notification at time ?4, counting
+ * the TXT01 messages after the member joined that they did not write, with
+ * the latest of them as payload. One statement per room, however many
+ * messages and members: the messages are grouped by author first (a member
+ * who joined before the batch counts every other author's, O(authors)),
+ * and a payload is built once per distinct latest message. RETURNING:
+ * notificationId, userId, whether the row is new (ids above ?5, the
+ * largest before the flush: a coalesced update keeps its id), the message
+ * text (for mail). */
 #define CHAT_SQL                                                                                           \
-	"WITH p AS (SELECT m.icrId AS icr, m.userId AS author, json_object('icrId',CAST(m.icrId AS TEXT),"\
+	"WITH msgs AS MATERIALIZED (SELECT icruMsgId AS id, userId AS au FROM itemChatRoomUserMsg "      \
+	"WHERE icrId = ?1 AND icruMsgId > ?2 AND icruMsgId <= ?3 AND msgType = 'TXT01'), "                 \
+	"byau AS MATERIALIZED (SELECT au, count(*) AS c, max(id) AS mx FROM msgs GROUP BY au), "          \
+	"per AS MATERIALIZED (SELECT cu.userId AS uid, "                                                  \
+	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT sum(c) FROM byau WHERE au <> cu.userId) "            \
+	"ELSE (SELECT count(*) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId) END AS n, "        \
+	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT max(mx) FROM byau WHERE au <> cu.userId) "           \
+	"ELSE (SELECT max(id) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId) END AS last "       \
+	"FROM itemChatRoomUser cu WHERE cu.icrId = ?1), "                                                 \
+	"pl AS MATERIALIZED (SELECT m.icruMsgId AS last, json_object('icrId',CAST(m.icrId AS TEXT),"      \
 	"'itemId',CAST(s.itemId AS TEXT),'title',s.title,'fromUserId',CAST(u.userId AS TEXT),"            \
 	"'fromNickname',u.nickname,'lastMsg',substr(m.chatMsg,1,100),'icruMsgId',CAST(m.icruMsgId AS TEXT),"\
 	"'message',u.nickname || ': ' || substr(m.chatMsg,1,100)) AS j "                                  \
-	"FROM itemChatRoomUserMsg m JOIN itemChatRoom r ON r.icrId = m.icrId "                            \
-	"JOIN saleItem s ON s.itemId = r.itemId JOIN user u ON u.userId = m.userId "                      \
-	"WHERE m.icruMsgId = ?1 AND m.icrId = ?2 AND m.msgType = 'TXT01') "                               \
-	"INSERT INTO notification(userId, type, payload, coalesceKey, createdDt, updatedDt) "             \
-	"SELECT cu.userId, 'chat', p.j, 'room:' || p.icr, ?3, ?3 FROM p "                                 \
-	"JOIN itemChatRoomUser cu ON cu.icrId = p.icr AND cu.userId <> p.author WHERE true "              \
-	UPSERT_SQL "RETURNING notificationId, userId, cnt, payload->>'message'"
+	"FROM (SELECT DISTINCT last FROM per WHERE last IS NOT NULL) l "                                  \
+	"JOIN itemChatRoomUserMsg m ON m.icruMsgId = l.last JOIN itemChatRoom r ON r.icrId = m.icrId "   \
+	"JOIN saleItem s ON s.itemId = r.itemId JOIN user u ON u.userId = m.userId) "                     \
+	"INSERT INTO notification(userId, type, payload, coalesceKey, cnt, createdDt, updatedDt) "        \
+	"SELECT per.uid, 'chat', pl.j, 'room:' || ?1, per.n, ?4, ?4 FROM per JOIN pl ON pl.last = per.last "\
+	"WHERE per.n > 0 "                                                                                \
+	"ON CONFLICT(userId, coalesceKey) WHERE coalesceKey IS NOT NULL AND readYn = 'N' "                \
+	"DO UPDATE SET cnt = cnt + excluded.cnt, payload = excluded.payload, updatedDt = excluded.updatedDt " \
+	"RETURNING notificationId, userId, notificationId > ?5, payload->>'message'"
 
 /* One notification of type ?2 for user ?1 with payload ?3 under coalesce
  * key ?4 (or NULL) at time ?5. */
@@ -150,13 +174,17 @@ int notify_type_ok(const char *type)
  * server, the operator command's own connection there. Used only by the
  * thread that owns that connection (the write lane); notify_stop
  * finalizes them, and must run before that connection is closed. */
-enum { S_ADD, S_CHAT, S_MAILTO, S_OBJ, S_COUNT };
+enum { S_ADD, S_CHAT, S_MAILTO, S_OBJ, S_MARK, S_SETMARK, S_MAXID, S_COUNT };
 static const char *const cached_sql[S_COUNT] = {
 	[S_ADD] = ADD_SQL,
 	[S_CHAT] = CHAT_SQL,
 	[S_MAILTO] = "SELECT email FROM user WHERE userId = ?1 AND "
 		     "EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)",
 	[S_OBJ] = "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2",
+	[S_MARK] = "SELECT r.notifiedMsgId, (SELECT max(icruMsgId) FROM itemChatRoomUserMsg m WHERE m.icrId = r.icrId) "
+		   "FROM itemChatRoom r WHERE r.icrId = ?1",
+	[S_SETMARK] = "UPDATE itemChatRoom SET notifiedMsgId = ?2 WHERE icrId = ?1",
+	[S_MAXID] = "SELECT COALESCE(max(notificationId), 0) FROM notification",
 };
 static struct {
 	sqlite3 *db;
@@ -379,6 +407,321 @@ int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payloa
 	return stored_rows(w, st, type) == 1 ? DM_OK : DM_ERR;
 }
 
+/* ----------------------------------------------------- chat, deferred */
+
+/* Chat notifications are not stored by the message's own job: that job
+ * only marks its room dirty (in memory, here). A flush — every
+ * CHAT_FLUSH_MS, and before any read of notifications over HTTP, so that a
+ * reader always sees every message committed before its request — stores
+ * each dirty room's new messages for all its members with one statement
+ * (CHAT_SQL) and moves the room's durable mark (itemChatRoom.notifiedMsgId)
+ * in the same transaction: every committed message is counted exactly
+ * once. After a start (or a flush that failed) the first flush also scans
+ * for rooms with messages past their mark (a restart, a kill -9 between a
+ * message's commit and its flush). A message thus costs one hash-set
+ * insert; a room of m members costs one O(m) statement per flush, however
+ * many messages it got in between. Live: after the flush commits, each
+ * stored or updated notification goes to its user's sockets, except to a
+ * user with a socket in that room (they got the getMsg itself).
+ *
+ * Thread-safety: the set and `catchup` are under dlock (the lane adds and
+ * takes; HTTP threads and the timer ask whether anything is pending). */
+#define CHAT_FLUSH_MS 1000
+#define CHAT_FLUSH_ROOMS 500 /* per write job: a backlog (after a restart) goes in
+				steps, other jobs in between */
+
+static pthread_mutex_t dlock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t *dset;   /* open addressing, 0 = empty slot; dcap a power of 2 */
+static size_t dn, dcap;
+static int catchup = 1; /* rooms past their mark may exist: scan for them */
+
+static size_t dslot(int64_t icr, size_t cap)
+{
+	return (size_t)(((uint64_t)icr * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+/* Marks room icr as having messages to store (lane, inside the job that
+ * stored the message). Out of memory: the catch-up scan finds it. */
+static void dirty_add(int64_t icr)
+{
+	size_t i;
+	if (icr <= 0)
+		return;
+	pthread_mutex_lock(&dlock);
+	if ((dn + 1) * 2 > dcap) {
+		size_t ncap = dcap ? dcap * 2 : 64;
+		int64_t *nv = calloc(ncap, sizeof *nv);
+		if (!nv) {
+			catchup = 1;
+			goto done;
+		}
+		for (size_t k = 0; k < dcap; k++)
+			if (dset[k]) {
+				for (i = dslot(dset[k], ncap); nv[i]; i = (i + 1) & (ncap - 1))
+					;
+				nv[i] = dset[k];
+			}
+		free(dset);
+		dset = nv;
+		dcap = ncap;
+	}
+	for (i = dslot(icr, dcap); dset[i]; i = (i + 1) & (dcap - 1))
+		if (dset[i] == icr)
+			goto done;
+	dset[i] = icr;
+	dn++;
+done:
+	pthread_mutex_unlock(&dlock);
+}
+
+/* 1 if a flush has something to do. Any thread. */
+static int chat_pending(void)
+{
+	int p;
+	pthread_mutex_lock(&dlock);
+	p = dn || catchup;
+	pthread_mutex_unlock(&dlock);
+	return p;
+}
+
+/* One notification a flush stored or updated, for live delivery. */
+typedef struct cnote {
+	int64_t id, user, icr;
+} cnote_t;
+
+/* A flush: its rooms (taken from the set when it runs) and what it stored.
+ * Owned by whoever runs it (chat_flush_wait). */
+typedef struct cflush {
+	int64_t *rooms;
+	size_t nrooms, caprooms;
+	int catchup;
+	int more;  /* rooms were left for the next job */
+	cnote_t *out;
+	size_t nout, capout;
+} cflush_t;
+
+static int room_push(cflush_t *f, int64_t icr)
+{
+	if (f->nrooms == f->caprooms) {
+		size_t ncap = f->caprooms ? f->caprooms * 2 : 64;
+		int64_t *nv = realloc(f->rooms, ncap * sizeof *nv);
+		if (!nv)
+			return DM_ENOMEM;
+		f->rooms = nv;
+		f->caprooms = ncap;
+	}
+	f->rooms[f->nrooms++] = icr;
+	return DM_OK;
+}
+
+/* Moves the set into f (and the catch-up flag). Lane, inside the flush. */
+static int dirty_take(cflush_t *f)
+{
+	int rc = DM_OK;
+	pthread_mutex_lock(&dlock);
+	for (size_t k = 0; k < dcap && rc == DM_OK; k++)
+		if (dset[k])
+			rc = room_push(f, dset[k]);
+	if (rc == DM_OK) {
+		if (dcap)
+			memset(dset, 0, dcap * sizeof *dset);
+		dn = 0;
+		f->catchup = catchup;
+		catchup = 0;
+	}
+	pthread_mutex_unlock(&dlock);
+	return rc;
+}
+
+/* A flush failed (rolled back): everything it took is pending again. */
+static void dirty_restore(const cflush_t *f)
+{
+	for (size_t i = 0; i < f->nrooms; i++)
+		dirty_add(f->rooms[i]);
+	pthread_mutex_lock(&dlock);
+	if (f->catchup)
+		catchup = 1;
+	pthread_mutex_unlock(&dlock);
+}
+
+/* Adds to f every room with messages past its mark. Runs once after a
+ * start: an index seek per room. */
+static int catchup_scan(sqlite3 *w, cflush_t *f)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
+				      "itemChatRoomUserMsg m WHERE m.icrId = r.icrId AND m.icruMsgId > r.notifiedMsgId)");
+	int64_t t0 = dm_now_ms();
+	size_t n0 = f->nrooms;
+	int rc;
+	if (!st)
+		return DM_ERR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (room_push(f, sqlite3_column_int64(st, 0)) != DM_OK)
+			break;
+	sqlite3_finalize(st);
+	if (f->nrooms > n0)
+		dm_info("notify: %zu chat rooms have messages left to count from before (scan: %lld ms)",
+			f->nrooms - n0, (long long)(dm_now_ms() - t0));
+	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Stores room icr's messages past its mark (see CHAT_SQL) and moves the
+ * mark. maxid: the largest notificationId before the flush. DM_OK/DM_ERR. */
+static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64_t now)
+{
+	sqlite3_stmt *st = cached(w, S_MARK);
+	int64_t mark = 0, hi = 0;
+	int rc;
+
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, icr);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		mark = sqlite3_column_int64(st, 0);
+		hi = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (hi <= mark)
+		return DM_OK; /* gone, or nothing new */
+	st = cached(w, S_CHAT);
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, icr);
+	sqlite3_bind_int64(st, 2, mark);
+	sqlite3_bind_int64(st, 3, hi);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, maxid);
+	/* RETURNING: every change is made at the first step, so the mail
+	 * lookups between steps are safe */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_int(st, 2)) {
+			const unsigned char *m = sqlite3_column_text(st, 3);
+			mail_if_chosen(w, uid, NOTIFY_CHAT, m ? (const char *)m : "");
+		}
+		if (f->nout == f->capout) {
+			size_t ncap = f->capout ? f->capout * 2 : 64;
+			cnote_t *nv = realloc(f->out, ncap * sizeof *nv);
+			if (!nv)
+				continue; /* stored; only its live copy is skipped */
+			f->out = nv;
+			f->capout = ncap;
+		}
+		f->out[f->nout].id = id;
+		f->out[f->nout].user = uid;
+		f->out[f->nout].icr = icr;
+		f->nout++;
+	}
+	if (rc != SQLITE_DONE) {
+		dm_error("notify: storing chat notifications of room %lld: %s", (long long)icr, sqlite3_errmsg(w));
+		sqlite3_reset(st);
+		return DM_ERR;
+	}
+	sqlite3_reset(st);
+	st = cached(w, S_SETMARK);
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, icr);
+	sqlite3_bind_int64(st, 2, hi);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* The flush's write job. */
+static int chat_flush_job(sqlite3 *w, void *arg)
+{
+	cflush_t *f = arg;
+	sqlite3_stmt *st;
+	int64_t maxid = 0, now = dm_now_ms();
+
+	if (dirty_take(f) != DM_OK)
+		return DM_ERR;
+	if (f->catchup && catchup_scan(w, f) != DM_OK)
+		return DM_ERR;
+	if (!f->nrooms)
+		return DM_OK;
+	qsort(f->rooms, f->nrooms, sizeof *f->rooms, cmp_i64);
+	if (f->nrooms > CHAT_FLUSH_ROOMS) {
+		/* the rest is pending again (a failure restores all of f) */
+		for (size_t i = CHAT_FLUSH_ROOMS; i < f->nrooms; i++)
+			dirty_add(f->rooms[i]);
+		f->more = 1;
+		/* the same room may straddle the cut: it is done twice, harmless */
+	}
+	if (!(st = cached(w, S_MAXID)))
+		return DM_ERR;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		maxid = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	for (size_t i = 0; i < f->nrooms && i < CHAT_FLUSH_ROOMS; i++) {
+		if (i && f->rooms[i] == f->rooms[i - 1])
+			continue;
+		if (flush_room(w, f, f->rooms[i], maxid, now) != DM_OK)
+			return DM_ERR;
+	}
+	return DM_OK;
+}
+
+/* The flush's done callback (lane, after the commit): live delivery to
+ * users with no socket in the room. */
+static void chat_flush_done(void *arg, int status)
+{
+	cflush_t *f = arg;
+	size_t i = 0;
+
+	if (status != DM_OK) {
+		dirty_restore(f);
+		return;
+	}
+	while (i < f->nout) {
+		int64_t icr = f->out[i].icr, *in = NULL;
+		int nin = chat_room_users ? chat_room_users(icr, &in) : 0;
+		for (; i < f->nout && f->out[i].icr == icr; i++) {
+			const cnote_t *c = &f->out[i];
+			sqlite3_stmt *st;
+			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_i64))
+				continue; /* in the room: they have the getMsg */
+			if (!chat_user_emit || (chat_online && !chat_online(c->user)))
+				continue;
+			if (!(st = cached(db_writer(), S_OBJ)))
+				continue;
+			sqlite3_bind_int64(st, 1, c->id);
+			sqlite3_bind_int64(st, 2, c->user);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				chat_user_emit(c->user, "notification", (const char *)sqlite3_column_text(st, 0));
+			sqlite3_reset(st);
+		}
+		free(in);
+	}
+}
+
+/* Runs a flush if anything is pending and waits until it is committed and
+ * delivered (a backlog: every step of it). Any thread but the lane. */
+static void chat_flush_wait(void)
+{
+	cflush_t f;
+	int more = chat_pending();
+	while (more) {
+		memset(&f, 0, sizeof f);
+		more = jobs_write_then(chat_flush_job, chat_flush_done, &f) == DM_OK && f.more;
+		free(f.rooms);
+		free(f.out);
+	}
+}
+
+static void chat_timer_fn(void *unused)
+{
+	(void)unused;
+	chat_flush_wait();
+}
+
 /* ------------------------------------------------------------- hooks */
 
 /* Runs sql (int64 parameters ?1 = p1 and, if it has one, ?2 = p2) whose
@@ -427,13 +770,9 @@ static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const 
 
 void notify_chat_message(sqlite3 *w, int64_t icr_id, int64_t msg_id)
 {
-	sqlite3_stmt *st = cached(w, S_CHAT);
-	if (!st)
-		return;
-	sqlite3_bind_int64(st, 1, msg_id);
-	sqlite3_bind_int64(st, 2, icr_id);
-	sqlite3_bind_int64(st, 3, dm_now_ms());
-	stored_rows(w, st, NOTIFY_CHAT);
+	(void)w;
+	(void)msg_id;
+	dirty_add(icr_id);
 }
 
 void notify_joined(sqlite3 *w, int64_t icr_id, int64_t user_id)
@@ -656,6 +995,7 @@ static int h_list(http_req_t *r)
 	int has_cursor = 0;
 	sqlite3_stmt *st;
 
+	chat_flush_wait(); /* every message committed before this request counts */
 	if (http_query(r, "unread", buf, sizeof buf) == DM_OK)
 		unread = !strcmp(buf, "1") || !strcmp(buf, "true") || !strcmp(buf, "Y");
 	if (http_query(r, "limit", buf, sizeof buf) == DM_OK) {
@@ -758,6 +1098,7 @@ static int h_read(http_req_t *r)
 		q.ids = ids->text;
 	else
 		return http_fail(r, 400, "INVALID_IDS", "ids는 알림 id 배열(최대 500개)이어야 합니다.");
+	chat_flush_wait(); /* reading marks every message committed before it */
 	rc = jobs_write(read_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
@@ -869,6 +1210,8 @@ int notify_init(void)
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	if (&item_on_expired)
 		item_on_expired = on_expired;
+	if (jobs_timer("notify-chat", CHAT_FLUSH_MS, chat_timer_fn, NULL) != DM_OK)
+		return DM_ERR;
 	return jobs_timer("notify", cfg.expiry_interval * 1000, timer_fn, NULL);
 }
 
@@ -883,4 +1226,11 @@ void notify_stop(void)
 	npend = cappend = 0;
 	flush_queued = 0;
 	pthread_mutex_unlock(&plock);
+	/* what was not flushed is found again by the next start's scan */
+	pthread_mutex_lock(&dlock);
+	free(dset);
+	dset = NULL;
+	dn = dcap = 0;
+	catchup = 1;
+	pthread_mutex_unlock(&dlock);
 }

@@ -55,7 +55,10 @@ int notify_type_ok(const char *type);
 int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payload, const char *coalesce);
 
 /* Chat: message msg_id was stored in room icr_id: every member but its
- * author gets a coalesced "chat" notification for the room. */
+ * author gets a coalesced "chat" notification for the room. Deferred: this
+ * only marks the room; a flush within a second (and before any HTTP read
+ * of notifications) stores all of the room's new messages at once, exactly
+ * once (a durable per-room mark, itemChatRoom.notifiedMsgId). */
 void notify_chat_message(sqlite3 *w, int64_t icr_id, int64_t msg_id);
 /* Chat: user_id joined room icr_id: the item's owner gets "join". */
 void notify_joined(sqlite3 *w, int64_t icr_id, int64_t user_id);

@@ -58,11 +58,17 @@ test('notifications', async (t) => {
       assert.match(live.createdDt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+09:00$/);
 
       // three messages by the owner: one unread chat notification per
-      // member with cnt 3 (the author gets none)
+      // member with cnt 3 (the author gets none). Live, only to a member
+      // whose sockets are not in the room: the ones in it got the getMsg.
+      const elsewhere = await connect(srv, member); // online, not in the room
       for (const m of ['안녕하세요', '의자 상태 좋아요', '언제 가능하세요?']) {
         assert.equal((await emit(os, 'sendMsg', { icrId, chatMsg: m })).msg, 'success');
       }
-      await until(() => ps.notes.some((n) => n.type === 'chat' && n.cnt === 3), 5000, 'live chat cnt 3');
+      try {
+        await until(() => elsewhere.notes.some((n) => n.type === 'chat' && n.cnt === 3), 5000, 'live chat cnt 3');
+      } finally {
+        elsewhere.close();
+      }
       for (const u of [partner, member, kicked]) {
         const c = await ofType(srv, u, 'chat');
         assert.equal(c.length, 1, `one coalesced chat notification for ${u.nickname}`);
@@ -73,9 +79,13 @@ test('notifications', async (t) => {
         assert.equal(c[0].payload.fromUserId, owner.userId);
       }
       assert.equal((await ofType(srv, owner, 'chat')).length, 0, 'no chat notification for the author');
-      const pl = ps.notes.filter((n) => n.type === 'chat');
-      assert.deepEqual(pl.map((n) => n.cnt), [1, 2, 3], 'each live update carries the count');
+      const pl = elsewhere.notes.filter((n) => n.type === 'chat');
+      assert.deepEqual(pl.map((n) => n.cnt), [...pl.map((n) => n.cnt)].sort((a, b) => a - b), 'each live update carries the count');
       assert.equal(new Set(pl.map((n) => n.id)).size, 1, 'all the same notification');
+      assert.equal(pl[0].id, (await ofType(srv, member, 'chat'))[0].id, 'the listed one');
+      assert.equal(ps.notes.filter((n) => n.type === 'chat').length, 0, 'none live to a socket in the room');
+      assert.equal(ks.notes.filter((n) => n.type === 'chat').length, 0, 'none live to a socket in the room');
+      assert.equal(ps.got.getMsg.length, 3, 'the room got the messages themselves');
 
       // kicked: the kicked user is told
       assert.equal((await emit(os, 'kickUser', { icrId, itemId, userId: kicked.userId })).msg, 'success');
