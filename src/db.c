@@ -87,7 +87,7 @@ sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
 /* ------------------------------------------------ the statement cache */
 
 /* One connection's cache, kept as its client data (freed with it). The
- * statements themselves are finalized by close_conn before the close. */
+ * statements themselves are finalized by db_close_conn before the close. */
 typedef struct {
 	uint64_t hash;
 	uint64_t used;           /* tick of the last hand-out; 0 = empty slot */
@@ -168,7 +168,7 @@ void db_done(sqlite3_stmt *st)
 /* Closes a connection after finalizing the statements of its cache (only
  * those: FTS5 keeps statements of its own on the connection and finalizes
  * them itself); the cache goes with the client data. */
-static int close_conn(sqlite3 *db)
+int db_close_conn(sqlite3 *db)
 {
 	stmt_cache_t *c = db ? sqlite3_get_clientdata(db, CACHE_KEY) : NULL;
 	for (int i = 0; c && i < DB_STMT_CACHE; i++) {
@@ -256,7 +256,7 @@ int db_open(const char *dir)
 		goto fail;
 	return DM_OK;
 fail:
-	close_conn(writer);
+	db_close_conn(writer);
 	writer = NULL;
 	return DM_ERR;
 }
@@ -292,7 +292,7 @@ sqlite3 *db_reader(void)
 	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    setup_conn(r->db, 0) != DM_OK) {
 		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
-		close_conn(r->db);
+		db_close_conn(r->db);
 		free(r);
 		return NULL;
 	}
@@ -332,7 +332,7 @@ void db_scope_end(void)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	if (r) {
-		close_conn(r->db);
+		db_close_conn(r->db);
 		free(r);
 	}
 }
@@ -361,7 +361,7 @@ void db_thread_exit(void)
 	pthread_mutex_lock(&reg_lock);
 	unlink_reader(r);
 	pthread_mutex_unlock(&reg_lock);
-	close_conn(r->db);
+	db_close_conn(r->db);
 	free(r);
 }
 
@@ -380,13 +380,13 @@ void db_close(void)
 	while (readers) {
 		reader_t *r = readers;
 		unlink_reader(r);
-		close_conn(r->db);
+		db_close_conn(r->db);
 		free(r);
 	}
 	while (pool_free) {
 		reader_t *r = pool_free;
 		pool_free = r->next;
-		close_conn(r->db);
+		db_close_conn(r->db);
 		free(r);
 	}
 	pool_nfree = 0;
@@ -394,7 +394,7 @@ void db_close(void)
 	my_reader = NULL;
 	if (writer) {
 		sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		if (close_conn(writer) != SQLITE_OK)
+		if (db_close_conn(writer) != SQLITE_OK)
 			dm_error("closing the database: %s", sqlite3_errmsg(writer));
 		writer = NULL;
 	}

@@ -49,6 +49,9 @@ sqlite3_stmt *db_prep(sqlite3 *db, const char *sql);
  * connection itself. */
 #define DB_STMT_CACHE 24
 sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql);
+/* sqlite3_close for a connection db_stmt may have cached statements on
+ * (they are finalized first). Returns sqlite3_close's code. */
+int db_close_conn(sqlite3 *db);
 /* Returns a statement from db_stmt: reset with bindings cleared (cached)
  * or finalized (not cached). NULL is fine. */
 void db_done(sqlite3_stmt *st);

@@ -19,13 +19,13 @@ int json_strict_ok(sqlite3 *db, const char *s, size_t len)
 	 * JSON either: bind exactly len bytes. */
 	if (memchr(s, 0, len))
 		return 0;
-	st = db_prep(db, "SELECT json_valid(?1, 1)");
+	st = db_stmt(db, "SELECT json_valid(?1, 1)");
 	if (!st)
 		return 0;
 	sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		ok = sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
+	db_done(st);
 	return ok;
 }
 
@@ -58,7 +58,7 @@ int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 		return DM_EINVAL;
 	/* key, type, value: for text the unescaped string; for containers the
 	 * JSON text; numbers as written (json_each's atom as text). */
-	st = db_prep(db,
+	st = db_stmt(db,
 		     "SELECT j.key, j.type, CASE WHEN j.type IN ('array','object') THEN j.value "
 		     "ELSE CAST(j.atom AS TEXT) END, j.atom "
 		     "FROM json_each(?1) j WHERE json_type(?1) = 'object'");
@@ -100,7 +100,7 @@ int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 	/* an empty result is fine for "{}", but not for a non-object */
 	rc = DM_OK;
 	{
-		sqlite3_stmt *t = db_prep(db, "SELECT json_type(?1) = 'object'");
+		sqlite3_stmt *t = db_stmt(db, "SELECT json_type(?1) = 'object'");
 		if (!t) {
 			rc = DM_ERR;
 			goto done;
@@ -108,10 +108,10 @@ int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 		sqlite3_bind_text(t, 1, body, (int)len, SQLITE_STATIC);
 		if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int(t, 0) != 1)
 			rc = DM_EINVAL;
-		sqlite3_finalize(t);
+		db_done(t);
 	}
 done:
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		json_free(out);
 	return rc;

@@ -956,6 +956,6 @@ done:
 	/* suspend stored a notification (live delivery is the server's); its
 	 * statements on db go before db does */
 	notify_stop();
-	sqlite3_close(db);
+	db_close_conn(db);
 	return status;
 }

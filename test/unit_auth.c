@@ -350,7 +350,7 @@ int main(void)
 	test_mime();
 	test_url();
 	test_rs256();
-	close_conn(the_mem); /* with its cached statements (db_stmt) */
+	db_close_conn(the_mem); /* with its cached statements (db_stmt) */
 	auth_shutdown();
 	net_shutdown();
 	{

@@ -271,7 +271,7 @@ static void test_stmt_cache(void)
 	CHECK(!c, "a bad statement is NULL");
 	db_done(NULL);
 	a = db_stmt(db, "SELECT 1"); /* left handed out: close_conn must still close */
-	CHECK(close_conn(db) == SQLITE_OK, "close with cached statements");
+	CHECK(db_close_conn(db) == SQLITE_OK, "close with cached statements");
 }
 
 int main(void)
@@ -287,6 +287,6 @@ int main(void)
 	test_keyfile();
 	test_password();
 	test_stmt_cache();
-	close_conn(mem); /* with its cached statements (db_stmt) */
+	db_close_conn(mem); /* with its cached statements (db_stmt) */
 	UNIT_DONE("unit_core");
 }
