@@ -26,8 +26,15 @@ typedef struct reader {
 	struct reader *next, *prev;
 } reader_t;
 
-/* Idle pooled readers kept open; more are closed on return. */
-#define POOL_KEEP 128
+/* Idle pooled readers kept open; more are closed on return. The pool
+ * serves WebSocket callbacks, short and CPU-bound: on 2 cores a handful are
+ * busy at once, and each kept one costs RSS (schema, lookaside, statements,
+ * its page cache), so only a burst's worth is kept. */
+#define POOL_KEEP 16
+/* A pooled reader's page cache (KiB, as PRAGMA cache_size): the callbacks
+ * look up a few rows; SQLite's default (2 MB) let each kept reader grow
+ * with whatever big query it once ran. */
+#define POOL_CACHE "-256"
 
 static char db_path[1024];
 static sqlite3 *writer;
@@ -290,7 +297,8 @@ sqlite3 *db_reader(void)
 		return NULL;
 	r->lent = in_scope;
 	if (sqlite3_open_v2(db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    setup_conn(r->db, 0) != DM_OK) {
+	    setup_conn(r->db, 0) != DM_OK ||
+	    (r->lent && db_exec(r->db, "PRAGMA cache_size=" POOL_CACHE) != DM_OK)) {
 		dm_error("cannot open a reader on %s: %s", db_path, r->db ? sqlite3_errmsg(r->db) : "no memory");
 		db_close_conn(r->db);
 		free(r);

@@ -23,14 +23,16 @@
  *    a pool of sender threads writes instead. A socket with pending frames
  *    goes on the ready list; a sender takes it, marks it busy (one sender
  *    per socket at a time, so a socket's frames keep their order), writes
- *    its frames with mg_websocket_write outside the lock, and puts it back
- *    if more arrived. 4 senders start; the reaper starts another (up to 32)
+ *    all its pending frames outside the lock in one mg_write under the
+ *    connection's lock (frames are pre-framed once per packet: the blob
+ *    holds the WebSocket header right before the text, the same bytes for
+ *    every recipient), and puts it back if more arrived. 4 senders start; the reaper starts another (up to 32)
  *    when every sender has been inside one write for more than 500 ms while
  *    other sockets wait, so a few stuck clients cannot stall the rest. A
  *    write still unfinished after 10 s closes that socket (nothing more is
  *    written to it); civetweb's own write timeout (request_timeout_ms,
- *    30 s) then frees the sender. Over TLS, mg_websocket_write from a
- *    sender is safe against the worker's concurrent read thanks to
+ *    30 s) then frees the sender. Over TLS, a sender's mg_write is safe
+ *    against the worker's concurrent read thanks to
  *    vendor/patches/civetweb-0003-tls-lock.patch.
  *  - The reaper thread sends v4 heartbeats, closes sessions whose
  *    heartbeat is late (pingInterval + pingTimeout), and tears closed
@@ -53,9 +55,11 @@
  * data handler (probe answers, WebSocket pongs); the last two are in
  * sio_transport.c.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +80,7 @@
 #define SENDERS_MAX 32
 #define SLOW_WRITE_MS 500
 #define WRITE_DEADLINE_MS 10000
+#define BATCH_CAP 32768         /* a sender's gathering buffer (bytes) */
 #define MAX_EVENT_NAME 64
 #define MAX_NSP 1024
 
@@ -138,15 +143,52 @@ void sio_sb_str(sbuf_t *b, const char *s)
 	sio_sb_add(b, s, strlen(s));
 }
 
-blob_t *sio_blob_new(const char *data, size_t len)
+_Static_assert(offsetof(blob_t, data) == offsetof(blob_t, hdr) + BLOB_HDR_MAX,
+	       "a blob's WebSocket header must end where its data begins");
+
+/* Writes the RFC 6455 header of an unmasked final frame with opcode op and
+ * a payload of len bytes so that it ends at end; returns its length. */
+static unsigned char ws_header(char *end, int op, size_t len)
+{
+	unsigned char h[BLOB_HDR_MAX], n;
+	h[0] = (unsigned char)(0x80 | (op & 0x0f));
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		n = 2;
+	} else if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		n = 4;
+	} else {
+		h[1] = 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		n = 10;
+	}
+	memcpy(end - n, h, n);
+	return n;
+}
+
+/* A blob of len bytes (refcount 1, framed, NUL at data[len]) whose data
+ * the caller fills; NULL on no memory. */
+static blob_t *blob_alloc(size_t len)
 {
 	blob_t *b = malloc(sizeof *b + len + 1);
 	if (!b)
 		return NULL;
 	atomic_init(&b->refs, 1);
 	b->len = len;
-	memcpy(b->data, data, len);
+	b->hlen = ws_header(b->data, MG_WEBSOCKET_OPCODE_TEXT, len);
 	b->data[len] = 0;
+	return b;
+}
+
+blob_t *sio_blob_new(const char *data, size_t len)
+{
+	blob_t *b = blob_alloc(len);
+	if (b)
+		memcpy(b->data, data, len);
 	return b;
 }
 
@@ -509,26 +551,39 @@ static void sio_prefix(sbuf_t *b, char type)
 	}
 }
 
-/* The EVENT packet ["event",json] as a blob; NULL on bad name / no memory.
- * json is JSON text made by SQLite (never hand-built). */
+/* The EVENT packet 42[/nsp,]["event",json] as a blob, built in place (one
+ * allocation: a room's packet can be a 150 KB member list); NULL on bad
+ * name / no memory. json is JSON text made by SQLite (never hand-built). */
 static blob_t *event_blob(const char *event, const char *json)
 {
-	sbuf_t b = {0};
-	blob_t *bl = NULL;
-	if (!event_name_ok(event))
+	const char *nsp = sio_app && strcmp(sio_app->nsp, "/") ? sio_app->nsp : NULL;
+	size_t ln = nsp ? strlen(nsp) : 0, le = strlen(event), lj = json ? strlen(json) : 0;
+	size_t len = 2 + (nsp ? ln + 1 : 0) + 2 + le + 1 + (json ? 1 + lj : 0) + 1;
+	blob_t *bl;
+	char *p;
+
+	if (!event_name_ok(event) || !(bl = blob_alloc(len)))
 		return NULL;
-	sio_prefix(&b, '2');
-	sio_sb_add(&b, "[\"", 2);
-	sio_sb_str(&b, event);
-	sio_sb_add(&b, "\"", 1);
-	if (json) {
-		sio_sb_add(&b, ",", 1);
-		sio_sb_str(&b, json);
+	p = bl->data;
+	*p++ = '4';
+	*p++ = '2';
+	if (nsp) {
+		memcpy(p, nsp, ln);
+		p += ln;
+		*p++ = ',';
 	}
-	sio_sb_add(&b, "]", 1);
-	if (!b.oom)
-		bl = sio_blob_new(b.p, b.n);
-	free(b.p);
+	*p++ = '[';
+	*p++ = '"';
+	memcpy(p, event, le);
+	p += le;
+	*p++ = '"';
+	if (json) {
+		*p++ = ',';
+		memcpy(p, json, lj);
+		p += lj;
+	}
+	*p++ = ']';
+	assert(p == bl->data + len);
 	return bl;
 }
 
@@ -936,15 +991,77 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 
 static void start_sender_locked(void);
 
+/* One mg_write of p[0..n): 1 when all of it went out. */
+static int ws_put(struct mg_connection *conn, const char *p, size_t n)
+{
+	return mg_write(conn, p, n) == (int)n;
+}
+
+/* Sender thread, outside sio_lock. Writes the frames of q (and then a close
+ * frame when want_close) to conn in as few writes as possible: they are
+ * pre-framed (BLOB_FRAME), so a socket's pending frames are gathered into
+ * buf (BATCH_CAP bytes, or NULL: no gathering) and go out in one mg_write;
+ * a lone frame, or one that does not fit, is written straight from its
+ * blob. All of it happens under the connection's lock, which is what
+ * mg_websocket_write takes for each of its own writes: the worker's writes
+ * on the same connection (pongs, probe answers) cannot interleave, and over
+ * TLS each mbedtls call is serialized with the worker's reads by
+ * civetweb-0003-tls-lock.patch. Frees the nodes. 1 when everything was
+ * written, 0 on a write error (the rest is dropped). */
+static int ws_write_queue(struct mg_connection *conn, qnode_t *q, int want_close, char *buf)
+{
+	static const char close_frame[] = {(char)0x88, 2, 0x03, (char)0xe8}; /* 1000: normal */
+	size_t n = 0;
+	int ok = 1;
+
+	mg_lock_connection(conn);
+	while (q) {
+		qnode_t *nx = q->next;
+		const char *f = BLOB_FRAME(q->b);
+		size_t fl = q->b->hlen + q->b->len;
+		if (ok && n && n + fl > BATCH_CAP) {
+			ok = ws_put(conn, buf, n);
+			n = 0;
+		}
+		if (ok) {
+			if (!buf || fl > BATCH_CAP || (!n && !nx && !want_close))
+				ok = ws_put(conn, f, fl);
+			else {
+				memcpy(buf + n, f, fl);
+				n += fl;
+			}
+		}
+		sio_blob_unref(q->b);
+		free(q);
+		q = nx;
+	}
+	if (ok && want_close) {
+		if (buf && n + sizeof close_frame <= BATCH_CAP) {
+			memcpy(buf + n, close_frame, sizeof close_frame);
+			n += sizeof close_frame;
+		} else {
+			ok = !n || ws_put(conn, buf, n);
+			n = 0;
+			ok = ok && ws_put(conn, close_frame, sizeof close_frame);
+		}
+	}
+	if (ok && n)
+		ok = ws_put(conn, buf, n);
+	mg_unlock_connection(conn);
+	return ok;
+}
+
 static void *sender_main(void *unused)
 {
+	char *buf = malloc(BATCH_CAP); /* NULL: every frame written alone */
+
 	(void)unused;
 	pthread_mutex_lock(&sio_lock);
 	for (;;) {
 		sio_sock_t *s;
 		struct mg_connection *conn;
 		qnode_t *q;
-		int ok = 1, want_close;
+		int ok, want_close;
 
 		while (!sio_stopping && !ready_head)
 			pthread_cond_wait(&send_cv, &sio_lock);
@@ -968,16 +1085,7 @@ static void *sender_main(void *unused)
 		want_close = s->want_close && !s->close_sent;
 		pthread_mutex_unlock(&sio_lock);
 
-		while (q) {
-			qnode_t *nx = q->next;
-			if (ok && mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_TEXT, q->b->data, q->b->len) <= 0)
-				ok = 0;
-			sio_blob_unref(q->b);
-			free(q);
-			q = nx;
-		}
-		if (ok && want_close)
-			mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, "\x03\xe8", 2);
+		ok = ws_write_queue(conn, q, want_close, buf);
 
 		pthread_mutex_lock(&sio_lock);
 		s->sending = 0;
@@ -991,6 +1099,7 @@ static void *sender_main(void *unused)
 		sio_unref_locked(s);
 	}
 	pthread_mutex_unlock(&sio_lock);
+	free(buf);
 	return NULL;
 }
 

@@ -33,12 +33,21 @@ enum { T_POLL, T_WS };
 struct mg_connection;
 typedef struct room room_t;
 
-/* A packet's text, shared by every queue it is in. */
+/* A packet's text, shared by every queue it is in, pre-framed for
+ * WebSocket: a server's frames are unmasked, so the RFC 6455 header is the
+ * same bytes for every recipient. The last hlen bytes of hdr hold it,
+ * right before data (no padding between char arrays: checked in sio.c), so
+ * the whole frame is the hlen + len bytes at BLOB_FRAME(b). data is
+ * NUL-terminated (not part of len). */
+#define BLOB_HDR_MAX 10 /* FIN+opcode, 127, 64-bit length */
 typedef struct blob {
 	atomic_int refs;
 	size_t len;
+	unsigned char hlen;
+	char hdr[BLOB_HDR_MAX];
 	char data[];
 } blob_t;
+#define BLOB_FRAME(b) ((b)->data - (b)->hlen)
 
 typedef struct qnode {
 	struct qnode *next;

@@ -13,10 +13,13 @@
  */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -29,13 +32,70 @@
 
 #define POLL_SLICE_MS 200
 
+/* A connection's first packets (CONNECT, the room calls) are followed by
+ * a stack trim; later ones only at heartbeats (see stack_trim). */
+#define TRIM_FIRST_PACKETS 8
+/* Bytes below the trimming function's frame that stay mapped: its own
+ * callees (madvise's wrapper) live there during the call. */
+#define TRIM_MARGIN 2048
+
 /* per WebSocket connection (mg user connection data) */
 typedef struct wsconn {
 	sio_sock_t *s;           /* holds a reference */
 	int probe;               /* still probing the upgrade */
 	char *frag;              /* a fragmented message being reassembled */
 	size_t fraglen;
+	unsigned npackets;       /* data callbacks so far (saturates) */
 } wsconn_t;
+
+/* ------------------------------------------------------ stack pages */
+
+/*
+ * stack_trim: gives back to the kernel the pages of this thread's stack
+ * below the caller's frame (minus TRIM_MARGIN), with MADV_DONTNEED.
+ *
+ * Why: every open WebSocket holds a civetweb worker thread. Its handshake
+ * (civetweb's request parsing and printf buffers) and our callbacks (token
+ * check, JSON parsing and SQL on a reader) touch ~36 KB of stack once, and
+ * touched pages stay resident while the connection idles: ~40 KB per
+ * client, most of the RSS of 1,000 connected clients. Those frames are dead
+ * once the callback returned; the next deep call faults fresh zero pages.
+ *
+ * Safe because it only runs on the thread that owns the stack, for pages
+ * entirely below its current frame (nothing live is there: the margin
+ * covers this function's callees and the red zone). Called after the
+ * upgrade, after a connection's first TRIM_FIRST_PACKETS data callbacks,
+ * at heartbeats (an idle client's only traffic: every pingInterval), and at
+ * close (the worker goes back to civetweb's idle pool) — never per chat
+ * message of a busy client, so the cost (one syscall, a few page faults
+ * later) stays off the hot path. Thread-safety: the bounds are per thread.
+ */
+static __thread uintptr_t stack_lo; /* lowest usable address; 1: unknown */
+
+static __attribute__((noinline)) void stack_trim(void)
+{
+	volatile char here = 0;
+	long ps = sysconf(_SC_PAGESIZE); /* the real one: madvise rounds to it */
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, top;
+
+	if (!stack_lo) {
+		pthread_attr_t a;
+		void *addr = NULL;
+		size_t size = 0;
+		stack_lo = 1;
+		if (pthread_getattr_np(pthread_self(), &a) == 0) {
+			if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr)
+				stack_lo = ((uintptr_t)addr + page - 1) & ~(page - 1);
+			pthread_attr_destroy(&a);
+		}
+	}
+	if (stack_lo == 1)
+		return;
+	top = ((uintptr_t)&here - TRIM_MARGIN) & ~(page - 1);
+	if (top > stack_lo + page && top - stack_lo < (64u << 20))
+		madvise((void *)stack_lo, top - stack_lo, MADV_DONTNEED);
+	(void)here;
+}
 
 /* ------------------------------------------------------------ packets */
 
@@ -331,14 +391,28 @@ static void ws_ready_scoped(struct mg_connection *c, void *cb)
 	db_scope_begin();
 	ws_ready(c, cb);
 	db_scope_end();
+	stack_trim(); /* the handshake's frames */
+}
+
+/* A heartbeat: v4 pong "3", v3 ping "2" (not "2probe" of an upgrade). */
+static int is_heartbeat(int bits, const char *data, size_t len)
+{
+	return (bits & 0x0f) == MG_WEBSOCKET_OPCODE_TEXT && len == 1 && (data[0] == '2' || data[0] == '3');
 }
 
 static int ws_data_scoped(struct mg_connection *c, int bits, char *data, size_t len, void *cb)
 {
-	int rc;
+	wsconn_t *wc = mg_get_user_connection_data(c);
+	int rc, trim;
+
+	trim = is_heartbeat(bits, data, len) || (wc && wc->npackets < TRIM_FIRST_PACKETS);
+	if (wc && wc->npackets < TRIM_FIRST_PACKETS)
+		wc->npackets++;
 	db_scope_begin();
 	rc = ws_data(c, bits, data, len, cb);
 	db_scope_end();
+	if (trim)
+		stack_trim();
 	return rc;
 }
 
@@ -347,6 +421,7 @@ static void ws_close_scoped(const struct mg_connection *c, void *cb)
 	db_scope_begin();
 	ws_close(c, cb);
 	db_scope_end();
+	stack_trim(); /* the worker goes back to the idle pool */
 }
 
 static void on_http_start(struct mg_context *ctx)

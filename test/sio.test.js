@@ -441,3 +441,71 @@ test('wss: many clients, frames written by sender threads while the workers read
     assert.equal(r.code, 0, s.log().slice(-2000));
   }
 });
+
+// ------------------------------------------- batched WebSocket writes
+
+// A sender thread writes every frame queued to a socket with one write
+// (pre-framed packets gathered up to 32 KB; bigger ones straight from
+// their buffer, after what was gathered). Packets sent in one burst make
+// the server queue their answers together; each must arrive whole, exact
+// and in order, whatever its size: 7-bit, 16-bit and 64-bit lengths, around
+// the gathering limit, over ws and wss.
+test('WebSocket writes: a burst of v3 pongs of every size arrives whole and in order (ws and wss)', async () => {
+  const s = await start({ https: true, args: ['--sio-max-payload', '300000'] });
+  try {
+    // payload sizes of the answers ("3" + the ping's data)
+    const sizes = [1, 125, 126, 127, 65535, 65536, 70000, 2, 32760, 32768, 32769, 300, 150000, 5, 4000, 4000, 4000,
+      4000, 4000, 4000, 4000, 4000, 4000, 1000, 126, 1];
+    for (const secure of [false, true]) {
+      const ws = rawWs(s, 3, { secure });
+      await ws.opened;
+      assert.match(await ws.next(), /^0\{/);
+      assert.equal(await ws.next(), '40');
+      const sent = sizes.map((n, i) => {
+        const tag = `${i}:`;
+        // Korean text in one of them: UTF-8 must survive the gathering
+        const fill = i === 12 ? '가나다라'.repeat(Math.floor((n - 1 - tag.length) / 12)) : '';
+        return tag + fill + 'x'.repeat(n - 1 - tag.length - Buffer.byteLength(fill) > 0 ? n - 1 - tag.length - Buffer.byteLength(fill) : 0);
+      });
+      for (const d of sent) ws.send(`2${d}`);
+      for (let i = 0; i < sent.length; i++) {
+        const m = await ws.next(20000, (x) => x !== '2'); // (a ping of the server's own would be "2")
+        assert.equal(m.length, sent[i].length + 1, `answer ${i} (${secure ? 'wss' : 'ws'}) has the right length`);
+        assert.equal(m, `3${sent[i]}`, `answer ${i} (${secure ? 'wss' : 'ws'}) is exact`);
+      }
+      ws.close();
+    }
+  } finally {
+    const r = await s.stop();
+    assert.equal(r.code, 0, s.log().slice(-2000));
+  }
+});
+
+test('WebSocket writes: 150 acks queued to one v4 socket arrive in order, each frame whole (ws and wss)', async () => {
+  const s = await start({ https: true });
+  try {
+    const u = await s.user();
+    for (const secure of [false, true]) {
+      const ws = rawWs(s, 4, { secure });
+      await ws.opened;
+      assert.match(await ws.next(), /^0\{/);
+      ws.send(`40/chatting,${JSON.stringify({ token: u.token })}`);
+      assert.match(await ws.next(), /^40\/chatting,\{"sid":/);
+      const N = 150;
+      // authenticate is answered at once (room calls go through the write
+      // lane, and a socket's jobs may complete out of order)
+      for (let k = 0; k < N; k++) ws.send(`42/chatting,${k}${JSON.stringify(['authenticate', { token: u.token }])}`);
+      for (let k = 0; k < N; k++) {
+        const m = await ws.next(20000, (x) => x !== '2');
+        const p = m.match(/^43\/chatting,(\d+)(\[.*\])$/);
+        assert.ok(p, `an ack: ${m.slice(0, 80)}`);
+        assert.equal(Number(p[1]), k, `ack ${k} in order (${secure ? 'wss' : 'ws'})`);
+        assert.deepEqual(JSON.parse(p[2]), [{ msg: 'success' }]);
+      }
+      ws.close();
+    }
+  } finally {
+    const r = await s.stop();
+    assert.equal(r.code, 0, s.log().slice(-2000));
+  }
+});
