@@ -82,6 +82,22 @@ static void then_done(void *arg, int status)
 	t->done_calls++;
 }
 
+/* a job that holds the lane until the test opens the gate, and slow ones */
+static atomic_int gate;
+static int gate_job(sqlite3 *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	while (!atomic_load(&gate))
+		usleep(1000);
+	return DM_OK;
+}
+static int slow_job(sqlite3 *w, void *arg)
+{
+	usleep(3000);
+	return insert_job(w, arg);
+}
+
 static atomic_int ticks;
 static void tick(void *arg)
 {
@@ -140,6 +156,25 @@ int main(void)
 		CHECK(jobs_write_then(then_job, NULL, &(then_t){.v = 300010}) == DM_OK, "jobs_write_then: done may be NULL");
 		CHECK(db_int(rd, "SELECT count(*) FROM code WHERE codeId = 'T300010'", NULL, -1) == 1,
 		      "jobs_write_then without done: committed");
+	}
+
+	/* a batch commits once its jobs took ~10 ms; the rest follow in order */
+	{
+		unsigned long long b0;
+		then_t last = {.v = 400990};
+		jobs_get_stats(&js);
+		b0 = js.batches;
+		jobs_write_async(gate_job, NULL, NULL);
+		for (long v = 400000; v < 400020; v++)
+			jobs_write_async(slow_job, NULL, (void *)(intptr_t)(v * 10));
+		atomic_store(&gate, 1);
+		CHECK(jobs_write_then(then_job, NULL, &last) == DM_OK, "a job after the slow ones");
+		jobs_get_stats(&js);
+		CHECK(js.batches - b0 >= 4, "20 jobs of 3 ms queued together: %llu commits (budget 10 ms)",
+		      js.batches - b0);
+		CHECK(db_int(rd, "SELECT count(*) FROM code WHERE codeId GLOB 'T4000[0-1][0-9]0'", NULL,
+			     -1) == 20,
+		      "every slow job committed");
 	}
 
 	/* async jobs queued right before stop are all committed */
