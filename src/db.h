@@ -20,6 +20,10 @@ void db_close(void);
  * db_thread_exit or db_close). Never NULL after a successful db_open,
  * except on out-of-memory (then NULL, logged). Use it only on this thread. */
 sqlite3 *db_reader(void);
+/* Gives back what this thread's reader caches (its page cache: up to
+ * 2 MB that a big scan leaves behind) and this thread's allocator cache.
+ * For threads going idle after background work. Safe with no reader. */
+void db_trim(void);
 /* Closes this thread's reader. Safe to call when it has none. */
 void db_thread_exit(void);
 

@@ -266,6 +266,9 @@ static void *worker_main(void *unused)
 		pthread_mutex_unlock(&tlock);
 		t->fn(t->arg);
 		free(t);
+		/* background work (timers) runs seconds apart: what a task read
+		 * need not stay in this worker's page cache meanwhile */
+		db_trim();
 	}
 	db_thread_exit();
 	return NULL;

@@ -31,8 +31,8 @@
 #define NCLS 40
 #define BIG 0xffffu
 #define MAGIC 0x6d656d21u          /* "mem!" */
-#define THREAD_CAP (256 * 1024)    /* bytes one thread's cache may hold */
-#define SHARED_CAP (8L << 20)      /* bytes all shared lists may hold */
+#define THREAD_CAP (128 * 1024)    /* bytes one thread's cache may hold */
+#define SHARED_CAP (2L << 20)      /* bytes all shared lists may hold */
 
 typedef struct {
 	uint32_t cls;
@@ -325,6 +325,25 @@ static void x_shutdown(void *arg)
 	}
 	tc.bytes = 0;
 	atomic_store(&shared_bytes, 0);
+}
+
+void mem_trim(void)
+{
+	mem_thread_flush();
+	for (unsigned c = 0; c < NCLS; c++) {
+		void *head;
+		size_t n;
+		if (!shared[c].head)
+			continue;
+		pthread_mutex_lock(&shared[c].lock);
+		head = shared[c].head;
+		n = shared[c].n;
+		shared[c].head = NULL;
+		shared[c].n = 0;
+		pthread_mutex_unlock(&shared[c].lock);
+		atomic_fetch_sub(&shared_bytes, (long)(n * (class_size(c) + HDR)));
+		free_chain(head);
+	}
 }
 
 long mem_shared_bytes(void)

@@ -23,8 +23,13 @@ int mem_init(void);
  * worker between messages): they should not sit on memory. Any thread. */
 void mem_thread_flush(void);
 
+/* This thread's cache and all the shared lists back to malloc (which may
+ * give them to the kernel): for a quiet moment, e.g. after background
+ * work. Any thread. */
+void mem_trim(void);
+
 /* What the shared lists hold now, in bytes (threads' own caches, at most
- * 256 KB each, are not counted: that would cost a shared counter per
+ * 128 KB each, are not counted: that would cost a shared counter per
  * allocation). */
 long mem_shared_bytes(void);
 

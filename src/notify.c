@@ -559,6 +559,9 @@ static int catchup_scan(sqlite3 *w, cflush_t *f)
 		if (room_push(f, sqlite3_column_int64(st, 0)) != DM_OK)
 			break;
 	sqlite3_finalize(st);
+	/* the scan read every room once: its pages need not stay in the
+	 * writer's cache (megabytes a small host would keep for nothing) */
+	sqlite3_db_release_memory(w);
 	if (f->nrooms > n0)
 		dm_info("notify: %zu chat rooms have messages left to count from before (scan: %lld ms)",
 			f->nrooms - n0, (long long)(dm_now_ms() - t0));

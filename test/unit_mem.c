@@ -122,6 +122,9 @@ static void test_threads(void)
 	mem_thread_flush();
 	for (unsigned c = 0; c < NCLS; c++)
 		CHECK(tc.head[c] == NULL, "flushed class %u", c);
+	CHECK(mem_shared_bytes() > 0, "the flush went to the shared lists");
+	mem_trim();
+	CHECK(mem_shared_bytes() == 0, "mem_trim gave the shared lists back to malloc");
 }
 
 static void test_sqlite(void)
