@@ -103,6 +103,7 @@ sqlite3_stmt *db_prep(sqlite3 *db, const char *sql)
 typedef struct {
 	uint64_t hash;
 	uint64_t used;           /* tick of the last hand-out; 0 = empty slot */
+	size_t len;              /* strlen of its text (== strlen(sqlite3_sql)) */
 	sqlite3_stmt *st;
 	int out;                 /* handed out, not yet given back */
 } stmt_ent_t;
@@ -114,11 +115,17 @@ typedef struct {
 
 static const char CACHE_KEY[] = "dongmul.stmts";
 
-static uint64_t text_hash(const char *s)
+/* A cheap key for a statement's text: its length and up to 64 bytes from
+ * each end (a hit is confirmed with memcmp of the whole text, which is
+ * faster than hashing every byte of a 3 KB statement). */
+static uint64_t text_hash(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	uint64_t h = 1469598103934665603ull ^ n;
+	size_t head = n < 64 ? n : 64;
+	for (size_t i = 0; i < head; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	for (size_t i = n > 64 ? n - 64 : n; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
 	return h;
 }
 
@@ -127,7 +134,8 @@ sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql)
 	stmt_cache_t *c = sqlite3_get_clientdata(db, CACHE_KEY);
 	stmt_ent_t *slot = NULL;
 	sqlite3_stmt *st = NULL;
-	uint64_t h = text_hash(sql);
+	size_t len = strlen(sql);
+	uint64_t h = text_hash(sql, len);
 
 	if (!c) {
 		c = calloc(1, sizeof *c);
@@ -137,7 +145,7 @@ sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql)
 	if (c) {
 		for (int i = 0; i < DB_STMT_CACHE; i++) {
 			stmt_ent_t *e = &c->e[i];
-			if (e->st && !e->out && e->hash == h && !strcmp(sqlite3_sql(e->st), sql)) {
+			if (e->st && !e->out && e->hash == h && e->len == len && !memcmp(sqlite3_sql(e->st), sql, len)) {
 				e->out = 1;
 				e->used = ++c->tick;
 				return e->st;
@@ -150,10 +158,13 @@ sqlite3_stmt *db_stmt(sqlite3 *db, const char *sql)
 		dm_error("sql prepare: %s: %.120s", sqlite3_errmsg(db), sql);
 		return NULL;
 	}
-	if (slot) {
+	/* cached only if SQLite kept the text as given (the memcmp above
+	 * must not read past its end) */
+	if (slot && strlen(sqlite3_sql(st)) == len) {
 		sqlite3_finalize(slot->st);
 		slot->st = st;
 		slot->hash = h;
+		slot->len = len;
 		slot->out = 1;
 		slot->used = ++c->tick;
 	}

@@ -267,6 +267,11 @@ static void test_stmt_cache(void)
 	c = db_stmt(db, "SELECT ?1 + 1");
 	CHECK(c && c != a, "least recently used evicted");
 	db_done(c);
+	for (int i = 0; i < 2; i++) {
+		b = db_stmt(db, "SELECT 7;  -- trailing text SQLite may not keep  ");
+		CHECK(b && sqlite3_step(b) == SQLITE_ROW && sqlite3_column_int(b, 0) == 7, "trailing text, use %d", i);
+		db_done(b);
+	}
 	c = db_stmt(db, "SELECT nosuchcolumn");
 	CHECK(!c, "a bad statement is NULL");
 	db_done(NULL);
