@@ -5,6 +5,8 @@
  *
  *   hget HOST PORT PATH COUNT [HEADER-LINE]
  *
+ * A "%x" in PATH becomes the request's number in hex (0, 1, 2, ...): every
+ * request then asks for a different URL (to get past a reply cache).
  * Prints one line: "p50_us p90_us p99_us mean_us n status bytes". Exits 1 if
  * any reply is not 200.
  */
@@ -32,8 +34,15 @@ int main(int argc, char **argv)
 		bt_die("hget: bad COUNT");
 	for (int i = -WARM; i < count; i++) {
 		bt_reply_t r;
-		int64_t t0 = bt_now_us();
-		if (bt_http(&fd, host, port, "GET", path, extra, NULL, &r) != 0)
+		char url[2048];
+		const char *x = strstr(path, "%x");
+		int64_t t0;
+		if (x)
+			snprintf(url, sizeof url, "%.*s%x%s", (int)(x - path), path, (unsigned)(i + WARM), x + 2);
+		else
+			snprintf(url, sizeof url, "%s", path);
+		t0 = bt_now_us();
+		if (bt_http(&fd, host, port, "GET", url, extra, NULL, &r) != 0)
 			bt_die("hget: request %d failed", i);
 		if (r.status != 200)
 			bt_die("hget: %s answered %d: %.200s", path, r.status, r.body ? r.body : "");
