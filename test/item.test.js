@@ -9,6 +9,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { start, sleep, BIN } = require('./lib/dongmul');
 const img = require('./lib/img');
+const { within, connectChat, emitWait } = require('./lib/market');
 
 const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/chat.c'));
 const NO_CHAT = HAVE_CHAT ? false : 'needs the chat part (src/chat.c, kick/exchange over Socket.IO): not built yet';
@@ -72,32 +73,6 @@ function assertFail(r, status, code) {
   assert.equal(typeof r.json.errorMsg, 'string');
 }
 
-// A promise that rejects after ms (socket waits must be bounded).
-function within(ms, what, fn) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms);
-    fn((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
-}
-
-// A Socket.IO (v4) connection to /chatting authenticated as u.
-function connectChat(srv, u) {
-  const { io } = require('socket.io-client');
-  return within(5000, 'socket connect', (resolve, reject) => {
-    const s = io(`${srv.url}/chatting`, { auth: { token: u.token }, transports: ['websocket'], forceNew: true, reconnection: false });
-    s.on('connect', () => resolve(s));
-    s.on('connect_error', (e) => { s.close(); reject(e); });
-  });
-}
-
-// Emits event on socket s and waits for the reply event on it.
-function emitWait(s, event, payload, reply) {
-  return within(5000, event, (resolve, reject) => {
-    s.once(reply, resolve);
-    s.once('error', (e) => reject(new Error(JSON.stringify(e))));
-    s.emit(event, payload);
-  });
-}
 
 // Kicks victim from owner's item over Socket.IO (chat part).
 async function kick(srv, owner, victim, item) {

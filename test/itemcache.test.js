@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { start, sleep } = require('./lib/dongmul');
 const img = require('./lib/img');
+const { within, connectChat, emitWait } = require('./lib/market');
 
 const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/chat.c'));
 const NO_CHAT = HAVE_CHAT ? false : 'needs the chat part (kick/exchange over Socket.IO)';
@@ -40,27 +41,6 @@ async function postOk(srv, token, over = {}) {
   return r.json;
 }
 
-function within(ms, what, fn) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms);
-    fn((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
-}
-function connectChat(srv, u) {
-  const { io } = require('socket.io-client');
-  return within(5000, 'socket connect', (resolve, reject) => {
-    const s = io(`${srv.url}/chatting`, { auth: { token: u.token }, transports: ['websocket'], forceNew: true, reconnection: false });
-    s.on('connect', () => resolve(s));
-    s.on('connect_error', (e) => { s.close(); reject(e); });
-  });
-}
-function emitWait(s, event, payload, reply) {
-  return within(5000, event, (resolve, reject) => {
-    s.once(reply, resolve);
-    s.once('error', (e) => reject(new Error(JSON.stringify(e))));
-    s.emit(event, payload);
-  });
-}
 // owner and other join item's room; then owner emits event with payload.
 async function inRoom(srv, owner, other, item, event, payload) {
   const v = await connectChat(srv, other);

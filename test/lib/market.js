@@ -89,4 +89,30 @@ function userCmd(srv, ...args) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-module.exports = { postItem, connect, emit, until, tradeInProgress, userCmd };
+// A promise that rejects after ms (socket waits must be bounded).
+function within(ms, what, fn) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms);
+    fn((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+}
+
+// A Socket.IO (v4) connection to /chatting authenticated as u.
+function connectChat(srv, u) {
+  return within(5000, 'socket connect', (resolve, reject) => {
+    const s = io(`${srv.url}/chatting`, { auth: { token: u.token }, transports: ['websocket'], forceNew: true, reconnection: false });
+    s.on('connect', () => resolve(s));
+    s.on('connect_error', (e) => { s.close(); reject(e); });
+  });
+}
+
+// Emits event on socket s and waits for the reply event on it.
+function emitWait(s, event, payload, reply) {
+  return within(5000, event, (resolve, reject) => {
+    s.once(reply, resolve);
+    s.once('error', (e) => reject(new Error(JSON.stringify(e))));
+    s.emit(event, payload);
+  });
+}
+
+module.exports = { postItem, connect, emit, until, tradeInProgress, userCmd, within, connectChat, emitWait };
