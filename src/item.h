@@ -25,6 +25,11 @@ void item_stop(void);
  * init function (before the pool starts); NULL means nobody listens. */
 extern void (*item_on_expired)(const int64_t *item_ids, size_t n);
 
+/* (item_post.c) The POST /mainPage/write handler: a post with its photo.
+ * Registered by item_init. */
+struct http_req;
+int item_post(struct http_req *r);
+
 /* Is cat one of the seed frontend's categories? 1/0. */
 int item_category_ok(const char *cat);
 
