@@ -8,25 +8,33 @@
 #include "dm.h"
 #include "json.h"
 
-int json_strict_ok(sqlite3 *db, const char *s, size_t len)
+/* The JSON type of s[0..len) ("object", "array", ...) into type (cap
+ * bytes), or "" if s is not strict RFC 8259 JSON in valid UTF-8 without NUL:
+ * one statement answers both questions. DM_OK, or DM_ERR (SQLite failed). */
+static int strict_type(sqlite3 *db, const char *s, size_t len, char *type, size_t cap)
 {
 	sqlite3_stmt *st;
-	int ok = 0;
+	const unsigned char *t;
 
-	if (!dm_utf8_valid(s, len))
-		return 0;
+	type[0] = 0;
 	/* json_valid(X, 1): RFC 8259 only (no JSON5). A NUL inside is not
 	 * JSON either: bind exactly len bytes. */
-	if (memchr(s, 0, len))
-		return 0;
-	st = db_stmt(db, "SELECT json_valid(?1, 1)");
+	if (len > 0x7fffffff || !dm_utf8_valid(s, len) || memchr(s, 0, len))
+		return DM_OK;
+	st = db_stmt(db, "SELECT CASE WHEN json_valid(?1, 1) THEN json_type(?1) END");
 	if (!st)
-		return 0;
+		return DM_ERR;
 	sqlite3_bind_text(st, 1, s, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = sqlite3_column_int(st, 0) == 1;
+	if (sqlite3_step(st) == SQLITE_ROW && (t = sqlite3_column_text(st, 0)))
+		dm_strlcpy(type, (const char *)t, cap);
 	db_done(st);
-	return ok;
+	return DM_OK;
+}
+
+int json_strict_ok(sqlite3 *db, const char *s, size_t len)
+{
+	char type[16];
+	return strict_type(db, s, len, type, sizeof type) == DM_OK && type[0];
 }
 
 static int type_of(const char *t)
@@ -51,17 +59,20 @@ static int type_of(const char *t)
 int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 {
 	sqlite3_stmt *st = NULL;
+	char type[16];
 	int rc = DM_EINVAL;
 
 	memset(out, 0, sizeof *out);
-	if (len > 0x7fffffff || !json_strict_ok(db, body, len))
+	if (strict_type(db, body, len, type, sizeof type) != DM_OK)
+		return DM_ERR;
+	if (strcmp(type, "object")) /* not JSON, or not an object */
 		return DM_EINVAL;
 	/* key, type, value: for text the unescaped string; for containers the
 	 * JSON text; numbers as written (json_each's atom as text). */
 	st = db_stmt(db,
 		     "SELECT j.key, j.type, CASE WHEN j.type IN ('array','object') THEN j.value "
 		     "ELSE CAST(j.atom AS TEXT) END, j.atom "
-		     "FROM json_each(?1) j WHERE json_type(?1) = 'object'");
+		     "FROM json_each(?1) j");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_text(st, 1, body, (int)len, SQLITE_STATIC);
@@ -97,19 +108,7 @@ int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 			f->i = 1;
 		out->n++;
 	}
-	/* an empty result is fine for "{}", but not for a non-object */
 	rc = DM_OK;
-	{
-		sqlite3_stmt *t = db_stmt(db, "SELECT json_type(?1) = 'object'");
-		if (!t) {
-			rc = DM_ERR;
-			goto done;
-		}
-		sqlite3_bind_text(t, 1, body, (int)len, SQLITE_STATIC);
-		if (sqlite3_step(t) != SQLITE_ROW || sqlite3_column_int(t, 0) != 1)
-			rc = DM_EINVAL;
-		db_done(t);
-	}
 done:
 	db_done(st);
 	if (rc != DM_OK)
