@@ -74,6 +74,30 @@ const char *http_security_headers(void)
 	       "Cross-Origin-Resource-Policy: cross-origin\r\n";
 }
 
+/* Will civetweb close the connection after this reply? Then the reply
+ * must say so (RFC 9112 9.6): a client that is not told reuses the socket
+ * and its next request fails. civetweb's rule (should_keep_alive): a
+ * Connection header without a "keep-alive" token closes (so "close" does),
+ * and without the header anything but HTTP/1.1 closes. */
+const char *http_conn_header(const struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *h = mg_get_header(conn, "Connection");
+	int keep = 0;
+
+	if (!h)
+		keep = ri && ri->http_version && !strcmp(ri->http_version, "1.1");
+	for (const char *p = h; p && *p;) {
+		size_t n;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, ", \t");
+		keep |= n == 10 && !strncasecmp(p, "keep-alive", 10);
+		p += n;
+	}
+	return keep ? "" : "Connection: close\r\n";
+}
+
 /* Is origin (scheme://host[:port]) allowed? With no list configured, only
  * the server's own origin (the request's Host, same scheme). */
 static int origin_allowed(const struct mg_connection *conn, const char *origin)
@@ -179,10 +203,10 @@ int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *ext
 	r->replied = 1;
 	r->status = status;
 	http_cors_headers(r->conn, cors, sizeof cors);
-#define REPLY_HEAD "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n"
+#define REPLY_HEAD "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n"
 #define REPLY_ARGS                                                                                          \
 	status, mg_get_response_code_text(r->conn, status), ctype, len, http_security_headers(), cors, \
-		extra ? extra : ""
+		http_conn_header(r->conn), extra ? extra : ""
 	n = snprintf(NULL, 0, REPLY_HEAD, REPLY_ARGS);
 	if (n < 0)
 		return DM_ERR;
@@ -532,8 +556,9 @@ static int preflight(http_req_t *r)
 		 "%s%s%s"
 		 "Access-Control-Max-Age: 600\r\n"
 		 "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n"
-		 "Content-Length: 0\r\n\r\n",
-		 origin, hdrs ? "Access-Control-Allow-Headers: " : "", hdrs ? hdrs : "", hdrs ? "\r\n" : "");
+		 "%sContent-Length: 0\r\n\r\n",
+		 origin, hdrs ? "Access-Control-Allow-Headers: " : "", hdrs ? hdrs : "", hdrs ? "\r\n" : "",
+		 http_conn_header(r->conn));
 	mg_write(r->conn, extra, strlen(extra));
 	return DM_OK;
 }
@@ -569,7 +594,11 @@ static int dispatch(http_req_t *r)
 		const char *h = mg_get_header(r->conn, "Authorization");
 		auth_claims_t c;
 		if (h) {
-			if (bearer_check(r->db, h, &c) != DM_OK)
+			/* the scheme is required (RFC 6750 2.1); auth_bearer alone
+			 * also takes a bare token, as sockets send one */
+			while (*h == ' ')
+				h++;
+			if (strncasecmp(h, "bearer ", 7) || bearer_check(r->db, h, &c) != DM_OK)
 				return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
 			r->user_id = c.sub;
 			r->token_exp = c.exp * 1000;

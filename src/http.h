@@ -114,5 +114,8 @@ int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap);
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap);
 /* Security headers as "Name: value\r\n" lines (static string). */
 const char *http_security_headers(void);
+/* "Connection: close\r\n" when civetweb will close after this request's
+ * reply (the client asked, or HTTP/1.0 without keep-alive), else "". */
+const char *http_conn_header(const struct mg_connection *conn);
 
 #endif

@@ -405,8 +405,8 @@ int image_h_get(http_req_t *r)
 			  "HTTP/1.1 304 Not Modified\r\n"
 			  "Cache-Control: public, max-age=31536000, immutable\r\n"
 			  "ETag: %s\r\n"
-			  "%s%s\r\n",
-			  etag, http_security_headers(), cors);
+			  "%s%s%s\r\n",
+			  etag, http_security_headers(), cors, http_conn_header(r->conn));
 	else
 		mg_printf(r->conn,
 			  "HTTP/1.1 200 OK\r\n"
@@ -414,8 +414,8 @@ int image_h_get(http_req_t *r)
 			  "Content-Length: %lld\r\n"
 			  "Cache-Control: public, max-age=31536000, immutable\r\n"
 			  "ETag: %s\r\n"
-			  "%s%s\r\n",
-			  ctype, (long long)sb.st_size, etag, http_security_headers(), cors);
+			  "%s%s%s\r\n",
+			  ctype, (long long)sb.st_size, etag, http_security_headers(), cors, http_conn_header(r->conn));
 	if (!notmod && strcmp(r->method, "HEAD"))
 		for (;;) {
 			ssize_t k = read(fd, buf, SERVE_CHUNK);
