@@ -347,12 +347,13 @@ static int fail_check(http_req_t *r, int outcome)
 	}
 }
 
-/* Reads a 6-digit code field (a JSON number, or a string of digits) into
- * code. DM_OK or DM_EINVAL. */
+/* Reads a 6-digit code field (a JSON number: API.md types it so, and a
+ * string is refused like any other wrong type) into code. DM_OK or
+ * DM_EINVAL. */
 static int read_code(http_req_t *r, const char *field, char code[8])
 {
 	int64_t v;
-	if (json_int(&r->json, field, 1, &v) != DM_OK || v < 100000 || v > 999999)
+	if (json_int(&r->json, field, 0, &v) != DM_OK || v < 100000 || v > 999999)
 		return DM_EINVAL;
 	snprintf(code, 8, "%06lld", (long long)v);
 	return DM_OK;
