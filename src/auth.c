@@ -309,17 +309,22 @@ static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, uns
  * worker, and chat, feeds and the write lane would starve. So hashes are
  * admitted through a counting semaphore: 1 at a time on a machine with 1–2
  * cores (one core always stays free for everything else), 2 with more.
- * Requests wait their turn, but at most `threads/4` of them (at least 2):
- * past that, or after waiting 10 s, the caller gets DM_EUNAVAIL and answers
- * 503 with Retry-After at once, so at most a quarter of the workers can
- * ever be parked here and the rest keep serving chat and feeds. Waiting on
- * a semaphore (rather than handing the work to other threads) keeps the
- * code simple: the worker would have to wait for the result anyway.
- * Thread-safety: hash_lock guards the counters.
+ * Requests wait their turn, bounded by time, not by count: a request is
+ * admitted to the queue when its expected wait (hashes ahead of it divided
+ * by the slots, times the measured average hash time) is at most
+ * --hash-wait, and it waits at most that long; past that the caller
+ * gets DM_EUNAVAIL and answers 503 with Retry-After. So twenty neighbours
+ * signing up at once all get in (a hash is ~0.1–0.3 s here), while a flood
+ * is refused at once instead of piling up. Waiting on a semaphore (rather
+ * than handing the work to other threads) keeps the code simple: the
+ * worker would have to wait for the result anyway.
+ * Thread-safety: hash_lock guards the counters and the average.
  */
 static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hash_cond = PTHREAD_COND_INITIALIZER;
 static int hash_running, hash_waiting;
+static int64_t hash_avg_ms = 200; /* moving average of one hash (a guess until the first), under hash_lock */
+static int hash_measured;
 
 static int hash_slots(void)
 {
@@ -327,18 +332,23 @@ static int hash_slots(void)
 	return n > 2 ? 2 : 1;
 }
 
+/* Waits for a hashing slot. DM_OK (then call hash_leave) or DM_EUNAVAIL
+ * when the expected or the actual wait passes cfg.hash_wait seconds. */
 static int hash_enter(void)
 {
-	int max_wait = cfg.threads / 4 > 2 ? cfg.threads / 4 : 2, slots = hash_slots();
+	int slots = hash_slots();
 	struct timespec until;
 	int rc = DM_OK;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
+	until.tv_sec += cfg.hash_wait;
 	pthread_mutex_lock(&hash_lock);
-	if (hash_running >= slots && hash_waiting >= max_wait) {
-		pthread_mutex_unlock(&hash_lock);
-		return DM_EUNAVAIL;
+	if (hash_running >= slots) {
+		int64_t ahead = hash_waiting + hash_running - slots + 1; /* hashes that end before ours starts */
+		if ((ahead + slots - 1) / slots * hash_avg_ms > (int64_t)cfg.hash_wait * 1000) {
+			pthread_mutex_unlock(&hash_lock);
+			return DM_EUNAVAIL;
+		}
 	}
 	hash_waiting++;
 	while (hash_running >= slots && rc == DM_OK)
@@ -351,9 +361,13 @@ static int hash_enter(void)
 	return rc;
 }
 
-static void hash_leave(void)
+/* Gives the slot back; took_ms (how long the hash ran) feeds the average. */
+static void hash_leave(int64_t took_ms)
 {
 	pthread_mutex_lock(&hash_lock);
+	hash_avg_ms = hash_measured++ ? (hash_avg_ms * 7 + took_ms) / 8 : took_ms;
+	if (hash_avg_ms < 1)
+		hash_avg_ms = 1;
 	hash_running--;
 	pthread_cond_signal(&hash_cond);
 	pthread_mutex_unlock(&hash_lock);
@@ -363,11 +377,13 @@ static void hash_leave(void)
 static int pbkdf2_gated(const char *pw, const unsigned char *salt, size_t saltlen, unsigned iter, unsigned char *out,
 			size_t outlen)
 {
+	int64_t t0;
 	int rc = hash_enter();
 	if (rc != DM_OK)
 		return rc;
+	t0 = dm_mono_ms();
 	rc = pbkdf2(pw, salt, saltlen, iter, out, outlen);
-	hash_leave();
+	hash_leave(dm_mono_ms() - t0);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
  * config.c — flags and DONGMUL_* variables into cfg (see config.h).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -49,10 +50,12 @@ static const opt_t opts[] = {
 	{"smtp", S(smtp), "", 0, 0, "URL smtp://[user:pass@]host:port (STARTTLS) or smtps://; empty: mail goes to the log"},
 	{"mail-from", S(mail_from), "dongmul <no-reply@localhost>", 0, 0, "ADDR sender of outgoing mail"},
 	{"app-url", S(app_url), "", 0, 0, "URL of the web app (social sign-in redirects there)"},
-	{"public-url", S(public_url), "", 0, 0, "URL this server is reached at (OIDC redirect_uri base)"},
+	{"public-url", S(public_url), "", 0, 0, "URL this server is reached at (OIDC redirect_uri base; photo URLs become absolute)"},
+	{"legacy-time", B(legacy_time), "0", 0, 0, "times in replies as the 2021 backend sent them: local wall clock labelled Z"},
 	{"ca-bundle", S(ca_bundle), "/etc/ssl/certs/ca-certificates.crt", 0, 0, "FILE CA certificates for outbound TLS"},
 	{"no-email-verification", B(no_email_verification), "0", 0, 0, "sign-up without a verified email"},
 	{"pbkdf2-iterations", I(pbkdf2_iterations), "210000", 1000, 10000000, "N PBKDF2-HMAC-SHA512 iterations for new hashes"},
+	{"hash-wait", I(hash_wait), "8", 1, 120, "SECONDS a login or sign-up may wait for its password hash before 503 BUSY"},
 	{"access-ttl", I(access_ttl), "3600", 1, 86400 * 7, "SECONDS access token lifetime"},
 	{"refresh-ttl-days", I(refresh_ttl_days), "30", 1, 365, "DAYS refresh token lifetime"},
 	{"code-ttl", I(code_ttl), "600", 1, 86400, "SECONDS an emailed sign-up or reset code stays valid"},
@@ -175,8 +178,67 @@ void cfg_defaults(void)
 			abort(); /* a bad default is a programming error */
 }
 
+/* One listener address: PORT, IPv4:PORT or [IPv6]:PORT with PORT 1-65535
+ * (what civetweb's listening_ports takes; a host name is not). 1 if valid. */
+static int listen_addr_ok(const char *a, size_t n)
+{
+	char host[64], tmp[72];
+	const char *colon, *port;
+	unsigned char bin[16];
+	long v = 0;
+
+	if (!n || n >= sizeof tmp)
+		return 0;
+	memcpy(tmp, a, n);
+	tmp[n] = 0;
+	colon = strrchr(tmp, ':');
+	port = colon ? colon + 1 : tmp;
+	if (!*port || strlen(port) > 5)
+		return 0;
+	for (const char *d = port; *d; d++) {
+		if (!isdigit((unsigned char)*d))
+			return 0;
+		v = v * 10 + (*d - '0');
+	}
+	if (v < 1 || v > 65535)
+		return 0;
+	if (!colon)
+		return 1;
+	n = (size_t)(colon - tmp);
+	if (n >= 2 && tmp[0] == '[' && tmp[n - 1] == ']') {
+		memcpy(host, tmp + 1, n - 2);
+		host[n - 2] = 0;
+		return inet_pton(AF_INET6, host, bin) == 1;
+	}
+	memcpy(host, tmp, n);
+	host[n] = 0;
+	return inet_pton(AF_INET, host, bin) == 1;
+}
+
+/* Checks a comma list of listener addresses for flag name. CFG_OK or
+ * CFG_ERROR with err set. */
+static int check_listeners(const char *name, const char *list, char *err, size_t errlen)
+{
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (!listen_addr_ok(p, n)) {
+			snprintf(err, errlen, "--%s: '%.*s' is not PORT, IPv4:PORT or [IPv6]:PORT (port 1-65535)", name,
+				 (int)(n > 80 ? 80 : n), p);
+			return CFG_ERROR;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return CFG_OK;
+}
+
 static int check_all(char *err, size_t errlen)
 {
+	if (check_listeners("http", cfg.http, err, errlen) != CFG_OK ||
+	    check_listeners("https", cfg.https, err, errlen) != CFG_OK)
+		return CFG_ERROR;
 	if (cfg.https[0] && !cfg.tls_self_signed && (!cfg.cert[0] || !cfg.key[0])) {
 		snprintf(err, errlen, "--https needs --cert and --key, or --tls-self-signed");
 		return CFG_ERROR;
@@ -193,6 +255,22 @@ static int check_all(char *err, size_t errlen)
 	if (cfg.smtp[0] && strncmp(cfg.smtp, "smtp://", 7) && strncmp(cfg.smtp, "smtps://", 8)) {
 		snprintf(err, errlen, "--smtp: expected smtp://host:port or smtps://host:port, got '%s'", cfg.smtp);
 		return CFG_ERROR;
+	}
+	if (cfg.public_url[0]) {
+		size_t n = strlen(cfg.public_url);
+		if ((strncmp(cfg.public_url, "http://", 7) && strncmp(cfg.public_url, "https://", 8)) ||
+		    strcspn(cfg.public_url, " \"'<>\\^`{|}") != n) {
+			snprintf(err, errlen, "--public-url: expected http://host[:port][/path] or https://…, got '%.200s'",
+				 cfg.public_url);
+			return CFG_ERROR;
+		}
+		for (const char *c = cfg.public_url; *c; c++)
+			if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+				snprintf(err, errlen, "--public-url: control characters or spaces are not allowed");
+				return CFG_ERROR;
+			}
+		while (n && cfg.public_url[n - 1] == '/')
+			cfg.public_url[--n] = 0;
 	}
 	if (!cfg.data[0]) {
 		snprintf(err, errlen, "--data: must not be empty");

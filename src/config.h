@@ -31,11 +31,13 @@ typedef struct cfg {
 	char smtp[512];            /* smtp://[user:pass@]host:port or smtps:// */
 	char mail_from[256];
 	char app_url[512];         /* where the web app lives (social redirect) */
-	char public_url[512];      /* this server's own external URL (OIDC redirect_uri) */
+	char public_url[512];      /* this server's own external URL, no trailing '/' (OIDC redirect_uri, photo URLs) */
+	int legacy_time;           /* times in replies as local wall clock + "Z" (the 2021 shape) */
 	char ca_bundle[CFG_PATH];  /* outbound TLS trust */
 	/* accounts */
 	int no_email_verification;
 	int pbkdf2_iterations;
+	int hash_wait;             /* seconds a request may wait for a hashing slot */
 	int access_ttl;            /* seconds */
 	int refresh_ttl_days;
 	int code_ttl;              /* seconds an emailed code stays valid */

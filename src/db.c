@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "mem.h"
@@ -45,7 +46,10 @@ static __thread int in_scope;
 static reader_t *pool_free;   /* idle lent readers (under reg_lock), linked by next */
 static int pool_nfree;
 
-/* dm_time(ms) -> RFC 3339 text in the configured offset; NULL stays NULL. */
+/* dm_time(ms) -> RFC 3339 text in the configured offset; NULL stays NULL.
+ * With --legacy-time, the 2021 backend's shape instead: the local wall
+ * clock labelled "Z" (its frontend adds the browser's offset back). Every
+ * time in a reply is made here, so the flag changes them all alike. */
 static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	char buf[32];
@@ -55,7 +59,29 @@ static void fn_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		return;
 	}
 	dm_fmt_time(sqlite3_value_int64(argv[0]), buf);
+	if (cfg.legacy_time)
+		memcpy(buf + 23, "Z", 2); /* "YYYY-MM-DDTHH:MM:SS.mmm" is 23 characters */
 	sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+/* dm_image(name) -> the URL of a stored photo: "/images/NAME", made
+ * absolute with --public-url when it is set (a web app on another origin
+ * resolves a relative URL against its own). NULL stays NULL. */
+static void fn_image(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *name = (const char *)sqlite3_value_text(argv[0]);
+	char *url;
+	(void)argc;
+	if (!name) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	url = sqlite3_mprintf("%s/images/%s", cfg.public_url, name);
+	if (!url) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	sqlite3_result_text(ctx, url, -1, sqlite3_free);
 }
 
 /* dm_now() -> current time in ms (not deterministic: evaluated per statement). */
@@ -77,7 +103,9 @@ static int setup_conn(sqlite3 *db, int writable)
 	sqlite3_extended_result_codes(db, 1);
 	if (sqlite3_create_function(db, "dm_time", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_time, NULL,
 				    NULL) != SQLITE_OK ||
-	    sqlite3_create_function(db, "dm_now", 0, SQLITE_UTF8, NULL, fn_now, NULL, NULL) != SQLITE_OK)
+	    sqlite3_create_function(db, "dm_now", 0, SQLITE_UTF8, NULL, fn_now, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(db, "dm_image", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_image, NULL,
+				    NULL) != SQLITE_OK)
 		return DM_ERR;
 	if (db_exec(db, "PRAGMA foreign_keys=ON") != DM_OK)
 		return DM_ERR;

@@ -80,7 +80,7 @@ int item_category_ok(const char *cat)
 
 /* The keys of one item, in the reply's order, up to kickYn. */
 #define ITEM_KEYS                                                                                     \
-	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image','/images/'||s.image,"      \
+	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image',dm_image(s.image),"        \
 	"'title',s.title,'category',s.category,'wantItem',s.wantItem,'comment',s.comment,"                \
 	"'deadLine',dm_time(s.deadLine),'status',(SELECT codeName FROM code WHERE codeId = s.status),"    \
 	"'statusCode',s.status,'createdDt',dm_time(s.createdDt),'nickname',u.nickname,"                   \

@@ -474,7 +474,7 @@ int item_post(http_req_t *r)
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),'icrId',CAST(?2 AS TEXT),"
-			    "'image','/images/'||?3)");
+			    "'image',dm_image(?3))");
 	if (st) {
 		sqlite3_bind_int64(st, 1, p.item_id);
 		sqlite3_bind_int64(st, 2, p.icr_id);

@@ -89,7 +89,12 @@ static void test_gate(void)
 	char phc[AUTH_PHC_MAX];
 	int slots = hash_slots(), waited = 0;
 
-	cfg.threads = 8; /* at most 2 waiters */
+	/* the gate is bounded by expected waiting time, not by count: with a
+	 * measured hash of 1 s, two waiters (2 s ahead of a third on one slot)
+	 * are fine under --hash-wait (5 s here) and one more is turned away at once */
+	cfg.hash_wait = 5;
+	hash_measured = 1;
+	hash_avg_ms = 1000;
 	/* occupy every slot, as running hashes would */
 	for (int i = 0; i < slots; i++)
 		CHECK(hash_enter() == DM_OK, "enter slot %d", i);
@@ -104,13 +109,20 @@ static void test_gate(void)
 		usleep(1000);
 	}
 	CHECK(waited == 2, "two requests wait their turn (%d)", waited);
-	CHECK(auth_password_hash("abcd1234", phc) == DM_EUNAVAIL, "a third is turned away at once");
+	pthread_mutex_lock(&hash_lock);
+	hash_waiting += 2 * slots + 1; /* as if more were queued: the expected wait passes 5 s */
+	pthread_mutex_unlock(&hash_lock);
+	CHECK(auth_password_hash("abcd1234", phc) == DM_EUNAVAIL, "one past the waiting-time bound is turned away at once");
+	pthread_mutex_lock(&hash_lock);
+	hash_waiting -= 2 * slots + 1;
+	pthread_mutex_unlock(&hash_lock);
 	for (int i = 0; i < slots; i++)
-		hash_leave();
+		hash_leave(1000);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	CHECK(gate_rc[0] == DM_OK && gate_rc[1] == DM_OK, "the waiters ran when slots freed");
 	CHECK(hash_running == 0 && hash_waiting == 0, "gate empty again");
+	CHECK(hash_avg_ms < 1000, "the average follows the measured hashes (%lld ms)", (long long)hash_avg_ms);
 	CHECK(slots >= 1 && slots <= 2, "1-2 slots (%d)", slots);
 }
 
