@@ -54,15 +54,16 @@ MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 # $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
 define variant
 $(1)_DIR   := $(B)/$(1)
-$(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $(B)/$(1)/gen/schema.o
+$(1)_GEN   := $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/openapi.o
+$(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $$($(1)_GEN)
 $(1)_VEND  := $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a
 
-$(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c
+$(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c $(B)/gen/openapi.c
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$<"
 	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -c $$< -o $$@
 
-$(B)/$(1)/gen/schema.o: $(B)/gen/schema.c
+$(B)/$(1)/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $$(dir $$@)
 	@$(2) $(3) -c $$< -o $$@
 
@@ -88,10 +89,10 @@ $(B)/$(1)/dongmul: $$($(1)_OURS) $$($(1)_VEND)
 	@$(2) $(3) -o $$@ $$($(1)_OURS) $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 
 # unit tests #include the .c file they test (h2o's t/00unit style)
-$(B)/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) $(B)/$(1)/gen/schema.o
+$(B)/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) $$($(1)_GEN)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$<"
-	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< $(B)/$(1)/gen/schema.o \
+	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< $$($(1)_GEN) \
 	  $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 endef
 
@@ -133,6 +134,13 @@ $(STAMP): vendor/lock vendor/fetch.sh $(wildcard vendor/patches/*.patch)
 $(B)/gen/schema.c: schema.sql vendor/embed.sh
 	@mkdir -p $(B)/gen
 	@sh vendor/embed.sh schema.sql dm_schema_sql > $@
+
+# The OpenAPI document travels compact: leading blanks and line breaks go
+# (a JSON string cannot span lines, so none is touched).
+$(B)/gen/openapi.c: docs/openapi.json vendor/embed.sh
+	@mkdir -p $(B)/gen
+	@sed -e 's/^[[:space:]]*//' docs/openapi.json | tr -d '\n' > $(B)/gen/openapi.min.json
+	@sh vendor/embed.sh $(B)/gen/openapi.min.json dm_openapi_json > $@
 
 # ---- tests -----------------------------------------------------------------
 # CI runs this: every test against the dev build, the static binary in an

@@ -69,7 +69,11 @@ static int set_log_level(void)
 	return DM_OK;
 }
 
-static int serve(void)
+/* Starts every part and serves until SIGTERM/SIGINT; with list_routes,
+ * starts the parts (they register their routes), prints the route table
+ * and stops without serving (`dongmul routes`: the API reference's tests
+ * compare it with docs/openapi.json). Returns the exit status. */
+static int serve(int list_routes)
 {
 	sigset_t sigs;
 	int sig, rc = 1;
@@ -96,6 +100,11 @@ static int serve(void)
 			dm_error("%s: start failed", parts[started].name);
 			goto stop_parts;
 		}
+	if (list_routes) {
+		http_print_routes(stdout);
+		rc = 0;
+		goto stop_parts;
+	}
 	if (jobs_start(4) != DM_OK) {
 		dm_error("cannot start the thread pool");
 		goto stop_jobs;
@@ -154,7 +163,7 @@ int main(int argc, char **argv)
 		}
 		return trust_user_cmd(argc - first, argv + first);
 	}
-	if (strcmp(cmd, "serve")) {
+	if (strcmp(cmd, "serve") && strcmp(cmd, "routes")) {
 		fprintf(stderr, "dongmul: unknown command '%s' (see dongmul --help)\n", cmd);
 		return 2;
 	}
@@ -169,5 +178,5 @@ int main(int argc, char **argv)
 	}
 	dm_tz_offset_min = cfg.tz_offset_min;
 	set_log_level();
-	return serve();
+	return serve(!strcmp(cmd, "routes"));
 }

@@ -727,9 +727,20 @@ static int h_metrics(http_req_t *r)
 	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, (size_t)n);
 }
 
+/* docs/openapi.json, compacted and embedded at build time (Makefile) */
+extern const char dm_openapi_json[];
+
+/* GET /openapi.json: the HTTP contract, machine-readable. */
+static int h_openapi(http_req_t *r)
+{
+	return http_reply_raw(r, 200, "application/json; charset=utf-8", "Cache-Control: no-cache\r\n", dm_openapi_json,
+			      strlen(dm_openapi_json));
+}
+
 static const http_route_t base_routes[] = {
 	{"GET", "/healthz", h_healthz, HTTP_PUBLIC},
 	{"GET", "/metrics", h_metrics, HTTP_PUBLIC},
+	{"GET", "/openapi.json", h_openapi, HTTP_PUBLIC},
 };
 
 /* Appends civetweb's port list for one comma list of addresses. */
@@ -822,6 +833,17 @@ int http_start(void)
 	if (cfg.https[0])
 		dm_info("listening on https %s", cfg.https);
 	return DM_OK;
+}
+
+/* Prints every route as "METHOD PATH" lines, the base routes first, then
+ * the parts' tables in the order they were registered. */
+void http_print_routes(FILE *f)
+{
+	for (size_t i = 0; i < sizeof base_routes / sizeof base_routes[0]; i++)
+		fprintf(f, "%s %s\n", base_routes[i].method, base_routes[i].pattern);
+	for (int k = 0; k < nsets; k++)
+		for (size_t i = 0; i < sets[k].n; i++)
+			fprintf(f, "%s %s\n", sets[k].r[i].method, sets[k].r[i].pattern);
 }
 
 void http_stop(void)

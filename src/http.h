@@ -14,6 +14,7 @@
 #include <civetweb.h>
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "json.h"
@@ -61,6 +62,8 @@ typedef struct http_route {
 /* Adds routes (kept by pointer: pass static arrays). Call before
  * http_start. Routes are matched in registration order. */
 void http_routes(const http_route_t *routes, size_t n);
+/* Prints every registered route as "METHOD PATH" lines (dongmul routes). */
+void http_print_routes(FILE *f);
 
 /* Starts civetweb on cfg's listeners. DM_OK or DM_ERR (logged). */
 int http_start(void);
