@@ -1,0 +1,98 @@
+// A tour of the HTTP API as its clients use it: every route, answered for
+// real by the binary, each reply recorded as {method, route, status,
+// headers, json}. test/openapi.test.js validates every recorded reply
+// against docs/openapi.json. route is the documented path template
+// ("/postDetail/{itemId}"), not the concrete path.
+'use strict';
+const { postItem, tradeInProgress } = require('./market');
+
+async function tour(srv) {
+  const out = [];
+  async function call(method, route, path, o = {}) {
+    const r = await srv.req(method, path, o);
+    out.push({ method, route, path, status: r.status, headers: r.headers, json: r.json, body: r.body });
+    return r;
+  }
+  const owner = await srv.user({ address: '서울특별시 강남구 역삼동' });
+  const partner = await srv.user({ address: '서울 강남구' });
+  const third = await srv.user({ address: '부산 해운대구' });
+
+  await call('GET', '/healthz', '/healthz');
+  await call('GET', '/openapi.json', '/openapi.json');
+  // accounts
+  await call('POST', '/account/mail', '/account/mail', { body: { email: `tour${process.pid}@example.com` } });
+  await call('POST', '/account/mail', '/account/mail', { body: { email: owner.email } });
+  await call('POST', '/account/mail/check', '/account/mail/check', { body: { email: `tour${process.pid}@example.com`, authchkNum: 123456 } });
+  await call('POST', '/account/mail/check', '/account/mail/check', { body: { email: 'x', authchkNum: 1 } });
+  await call('POST', '/account', '/account', { body: { email: `tour2${process.pid}@example.com`, nickname: '투어', password: 'abcd1234' } });
+  await call('POST', '/account', '/account', { body: { email: 'bad', nickname: '', password: 'x' } });
+  const li = await call('POST', '/account/login', '/account/login', { body: { email: third.email, password: third.password } });
+  await call('POST', '/account/login', '/account/login', { body: { email: third.email, password: 'wrong-pass1' } });
+  const rf = await call('POST', '/account/refresh', '/account/refresh', { body: { refreshToken: li.json.refreshToken } });
+  await call('POST', '/account/refresh', '/account/refresh', { body: { refreshToken: 'nope' } });
+  await call('POST', '/account/reset', '/account/reset', { token: owner.token });
+  await call('POST', '/account/reset', '/account/reset', {});
+  await call('POST', '/account/sendpassword', '/account/sendpassword', { body: { email: third.email } });
+  await call('POST', '/account/changepassword', '/account/changepassword', { body: { email: third.email, passwordchkNum: 111111, newpassword: 'abcd12345' } });
+  await call('GET', '/account/kakao', '/account/kakao');
+  await call('GET', '/account/google', '/account/google');
+  await call('GET', '/account/kakao/callback', '/account/kakao/callback?state=x&code=y');
+  await call('GET', '/account/google/callback', '/account/google/callback?state=x&code=y');
+  await call('POST', '/account/social/exchange', '/account/social/exchange', { body: { code: 'nope' } });
+  await call('POST', '/account/kakaoAuth', '/account/kakaoAuth', { body: { accessToken: 'x' } });
+  await call('POST', '/account/googleAuth', '/account/googleAuth', { body: { idToken: 'x' } });
+  // items
+  const p = await postItem(srv, owner);
+  out.push({ method: 'POST', route: '/mainPage/write', path: '/mainPage/write', status: p.status, json: p.json, body: p.body });
+  const bad = await srv.req('POST', '/mainPage/write', { token: owner.token, body: 'x', headers: { 'content-type': 'text/plain' } });
+  out.push({ method: 'POST', route: '/mainPage/write', path: '/mainPage/write', status: bad.status, json: bad.json, body: bad.body });
+  const { itemId, icrId } = p.json;
+  await call('GET', '/mainPage/noLogin', '/mainPage/noLogin?limit=5');
+  await call('GET', '/mainPage/noLogin', '/mainPage/noLogin?cursor=%%%');
+  await call('GET', '/mainPage', '/mainPage', { token: partner.token });
+  await call('GET', '/mainPage', '/mainPage');
+  await call('GET', '/mainPage/search', `/mainPage/search?q=${encodeURIComponent('물건')}`);
+  await call('GET', '/postDetail/{itemId}', `/postDetail/${itemId}`, { token: owner.token });
+  await call('GET', '/postDetail/{itemId}', `/postDetail/${itemId}`);
+  await call('GET', '/postDetail/{itemId}', '/postDetail/999999');
+  await call('GET', '/postDetail/icrId/{icrId}', `/postDetail/icrId/${icrId}`, { token: partner.token });
+  await call('GET', '/myPage', '/myPage', { token: owner.token });
+  await call('POST', '/myPage/address', '/myPage/address', { token: third.token, body: { new_address: '부산광역시 해운대구 우동' } });
+  await call('POST', '/myPage/address', '/myPage/address', { token: third.token, body: { new_address: '화성 어딘가' } });
+  const img = p.json.image.replace(/^.*\/images\//, '');
+  await call('GET', '/images/{name}', `/images/${img}`);
+  await call('GET', '/images/{name}', '/images/nope.png');
+  // trades
+  const t = await tradeInProgress(srv, owner, partner);
+  await call('GET', '/chat/{icrId}/messages', `/chat/${t.icrId}/messages?limit=5`, { token: partner.token });
+  await call('GET', '/chat/{icrId}/messages', `/chat/${t.icrId}/messages`, { token: third.token });
+  await call('POST', '/trade/{itemId}/complete', `/trade/${t.itemId}/complete`, { token: third.token });
+  await call('POST', '/trade/{itemId}/complete', `/trade/${t.itemId}/complete`, { token: partner.token });
+  const t2 = await tradeInProgress(srv, owner, partner);
+  await call('POST', '/trade/{itemId}/cancel', `/trade/${t2.itemId}/cancel`, { token: owner.token, body: { reason: '일정이 안 맞아요' } });
+  await call('POST', '/trade/{itemId}/review', `/trade/${t.itemId}/review`, { token: owner.token, body: { score: 'good', tags: ['친절'], comment: '감사합니다' } });
+  await call('POST', '/trade/{itemId}/review', `/trade/${t.itemId}/review`, { token: owner.token, body: { score: 'good' } });
+  await call('GET', '/users/{userId}', `/users/${partner.userId}`);
+  await call('GET', '/users/{userId}', '/users/999999');
+  await call('POST', '/reports', '/reports', { token: third.token, body: { userId: partner.userId, reason: 'abuse', detail: '욕설' } });
+  await call('POST', '/reports', '/reports', { token: third.token, body: { userId: 999999, reason: 'abuse' } });
+  // notifications
+  await call('GET', '/notifications', '/notifications?limit=10', { token: partner.token });
+  await call('POST', '/notifications/read', '/notifications/read', { token: partner.token, body: { all: true } });
+  await call('GET', '/notifications/settings', '/notifications/settings', { token: partner.token });
+  await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['chat', 'review'] } });
+  await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['nope'] } });
+  await call('DELETE', '/myPage/delete', '/myPage/delete', { token: owner.token, body: { itemId } });
+  await call('DELETE', '/myPage/delete', '/myPage/delete', { token: partner.token, body: { itemId: t.itemId } });
+  await call('GET', '/metrics', '/metrics');
+  // socket.io polling handshake (the transport's own framing)
+  await call('GET', '/socket.io/', '/socket.io/?EIO=4&transport=polling');
+  await call('POST', '/socket.io/', '/socket.io/?EIO=4&transport=polling&sid=nope', { body: '40', headers: { 'content-type': 'text/plain' } });
+  // logout last (it revokes)
+  await call('POST', '/account/logout', '/account/logout', { token: rf.json.token });
+  await call('GET', '/account/logout', '/account/logout', { token: owner.token });
+  await call('GET', '/account/logout', '/account/logout');
+  return out;
+}
+
+module.exports = { tour };
