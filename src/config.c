@@ -343,6 +343,7 @@ void cfg_usage(FILE *out)
 	fprintf(out,
 		"usage: dongmul [serve] [flags]     run the server (the default)\n"
 		"       dongmul version             print the version\n"
+		"       dongmul routes [flags]      print the HTTP route table (docs/openapi.json lists the same)\n"
 		"       dongmul user show EMAIL | suspend EMAIL --days N [--reason TEXT]\n"
 		"                   | unsuspend EMAIL [--dismiss-reports]   (operator; see: dongmul user)\n"
 		"\n"
