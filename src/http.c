@@ -260,20 +260,30 @@ int http_ok(http_req_t *r)
 	return http_reply_json(r, 200, ok, sizeof ok - 1);
 }
 
-int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+/* http_fail with extra header lines ("Name: value\r\n"...) after the
+ * usual ones; extra may be NULL. */
+static int fail_with(http_req_t *r, int status, const char *code, const char *msg, const char *extra)
 {
 	sqlite3_stmt *st = r->db ? db_stmt(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)") : NULL;
+	char hdr[256];
 	atomic_fetch_add(&n_errors, status >= 500);
 	if (!st) {
 		static const char bad[] = "{\"msg\":\"fail\",\"errorMsg\":\"서버 오류가 발생했습니다.\",\"code\":\"INTERNAL\"}";
 		return http_reply_json(r, 500, bad, sizeof bad - 1);
 	}
+	snprintf(hdr, sizeof hdr, "Cache-Control: no-store\r\n%s", extra ? extra : "");
 	sqlite3_bind_text(st, 1, msg, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
-		http_reply_json(r, status, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		http_reply_raw(r, status, "application/json; charset=utf-8", hdr, sqlite3_column_text(st, 0),
+			       (size_t)sqlite3_column_bytes(st, 0));
 	db_done(st);
 	return DM_OK;
+}
+
+int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+{
+	return fail_with(r, status, code, msg, NULL);
 }
 
 int http_status_of(int s)
@@ -563,17 +573,34 @@ static int preflight(http_req_t *r)
 	return DM_OK;
 }
 
+/* Appends method to the Allow list in buf (once; GET brings HEAD). */
+static void allow_add(char *buf, size_t cap, const char *method)
+{
+	const char *m[2] = {method, !strcmp(method, "GET") ? "HEAD" : NULL};
+	for (int i = 0; i < 2 && m[i]; i++) {
+		size_t n = strlen(buf), k = strlen(m[i]);
+		const char *p = buf;
+		int dup = 0;
+		while ((p = strstr(p, m[i])) && !dup) {
+			dup = (p == buf || p[-1] == ' ') && (p[k] == ',' || !p[k]);
+			p += k;
+		}
+		if (!dup && n + k + 3 < cap)
+			snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", m[i]);
+	}
+}
+
 static int dispatch(http_req_t *r)
 {
 	const http_route_t *found = NULL;
-	int path_matched = 0;
+	char allow[96] = "";
 
 	for (int i = 0; i < nsets && !found; i++)
 		for (size_t k = 0; k < sets[i].n; k++) {
 			const http_route_t *rt = &sets[i].r[k];
 			if (!match(r, rt->pattern))
 				continue;
-			path_matched = 1;
+			allow_add(allow, sizeof allow, rt->method);
 			if (!strcmp(rt->method, r->method) ||
 			    (!strcmp(r->method, "HEAD") && !strcmp(rt->method, "GET"))) {
 				found = rt;
@@ -583,8 +610,13 @@ static int dispatch(http_req_t *r)
 	if (!found) {
 		if (!strcmp(r->method, "OPTIONS"))
 			return preflight(r);
-		if (path_matched)
-			return http_fail(r, 405, "METHOD_NOT_ALLOWED", "지원하지 않는 메서드입니다.");
+		if (allow[0]) {
+			/* RFC 9110 15.5.6: a 405 says which methods the path has */
+			char hdr[128];
+			allow_add(allow, sizeof allow, "OPTIONS");
+			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+			return fail_with(r, 405, "METHOD_NOT_ALLOWED", "지원하지 않는 메서드입니다.", hdr);
+		}
 		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
 	}
 	/* match() again: the loop may have overwritten params with a later

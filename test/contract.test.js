@@ -191,3 +191,20 @@ test('--legacy-time: times are the local wall clock labelled Z, as the 2021 back
     } finally { await srv.stop(); }
   }
 });
+
+test('a 405 says which methods the path has (Allow), on the polling path too', async () => {
+  const srv = await start();
+  try {
+    const cases = [
+      ['PUT', '/socket.io/?EIO=4&transport=polling', ['GET', 'HEAD', 'POST', 'OPTIONS']],
+      ['DELETE', '/account/logout', ['GET', 'HEAD', 'POST', 'OPTIONS']],
+      ['POST', '/healthz', ['GET', 'HEAD', 'OPTIONS']],
+    ];
+    for (const [m, p, want] of cases) {
+      const r = await srv.req(m, p);
+      assert.equal(r.status, 405, `${m} ${p}`);
+      assert.equal(r.json.code, 'METHOD_NOT_ALLOWED');
+      assert.deepEqual(r.headers.allow.split(', ').sort(), [...want].sort(), `${m} ${p}: ${r.headers.allow}`);
+    }
+  } finally { await srv.stop(); }
+});
