@@ -15,10 +15,11 @@
  *
  * Privacy (API.md): a user's email is shown only to that user and to the
  * item's owner. A message goes out in two versions: with the author's
- * email (to the owner's and the author's sockets) and with email null (to
- * everyone else). A userList is built for the owner (every email), for the
- * user it is sent to alone (their own email), and for the rest of a room
- * (no emails).
+ * email (to the owner's and the author's sockets) and with the author's
+ * placeholder (CHAT_HIDDEN_EMAIL) to everyone else. A userList is built for
+ * the owner (every email), for the user it is sent to alone (their own
+ * email), and for the rest of a room (placeholders only: one shared frame
+ * per broadcast, not one per member).
  *
  * Exchange: when the owner chooses a partner, every other membership of
  * the room is deleted (API.md: "everyone leaves the room"), so only owner
@@ -397,7 +398,7 @@ static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type
  * and *ack ({msg:"success", data: with}); malloc'd. DM_OK or DM_ERR. */
 static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char **ack)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ("NULL") ", "
+	sqlite3_stmt *st = db_stmt(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ(CHAT_HIDDEN_EMAIL("m.userId")) ", "
 				       "json_object('msg', 'success', 'data', " MSG_OBJ("u.email") ")" MSG_FROM
 				       "WHERE m.icruMsgId = ?1");
 	int rc = DM_ERR;
@@ -423,7 +424,8 @@ static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json_object('icruId', CAST(r.icruId AS TEXT), "
 		    "'userId', CAST(r.userId AS TEXT), "
-		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email END, 'nickname', u.nickname, "
+		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("r.userId") " END, "
+		    "'nickname', u.nickname, "
 		    "'chooseYn', r.chooseYn, 'isBoss', json(CASE WHEN r.userId = ?2 THEN 'true' ELSE 'false' END), "
 		    "'mannerTemp', u.mannerTemp, "
 		    "'online', json(CASE WHEN chat_online(r.userId) THEN 'true' ELSE 'false' END)) ORDER BY r.icruId) "
@@ -443,7 +445,7 @@ static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, in
 {
 	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json(j) ORDER BY id) FROM (SELECT m.icruMsgId AS id, "
-		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email END") " AS j" MSG_FROM
+		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
 		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6)");
 	if (!st)
 		return NULL;
@@ -756,7 +758,8 @@ static int job_exchange(sqlite3 *w, void *arg)
 	for (int v = 0; v < 3; v++) {
 		st = db_stmt(w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
 				"'icrId', CAST(?2 AS TEXT), 'partner', json_object('userId', CAST(u.userId AS TEXT), "
-				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email END), 'data', json(?5)) "
+				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("u.userId") " END), "
+				"'data', json(?5)) "
 				"FROM user u WHERE u.userId = ?3");
 		if (!st)
 			goto fail;
@@ -1339,7 +1342,7 @@ static int h_messages(http_req_t *r)
 		return http_fail(r, 403, fails[F_NOT_MEMBER].code, fails[F_NOT_MEMBER].msg);
 	st = db_stmt(r->db,
 		     "WITH page AS (SELECT m.icruMsgId AS id, "
-		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email END") " AS j" MSG_FROM
+		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
 		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6) "
 		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), "
 		     "'data', (SELECT json_group_array(json(j) ORDER BY id) FROM page), "

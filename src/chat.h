@@ -46,6 +46,13 @@ typedef struct chat_note {
 void notify_chat_write(sqlite3 *w, const chat_note_t *n) __attribute__((weak));
 void notify_chat_after(const chat_note_t *n) __attribute__((weak));
 
+/* SQL of an email the viewer may not see: a stable per-user placeholder
+ * that is not an email address ("hidden:<userId>"), the same in userList,
+ * addUser, getMsg, kickUser and trade messages, so a client that removes a
+ * kicked member by email (the seed frontend) removes that member only.
+ * UID is the SQL of the user's id. */
+#define CHAT_HIDDEN_EMAIL(UID) "('hidden:' || " UID ")"
+
 int chat_init(void);
 void chat_stop(void);
 

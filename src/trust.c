@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -274,7 +275,7 @@ static int trade_job(sqlite3 *w, void *arg)
 		t->icr_id = p.icr_id;
 		t->msg_id = sqlite3_last_insert_rowid(w);
 		t->owner = p.owner;
-		st = db_prep(w, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ("NULL") " FROM itemChatRoomUserMsg m "
+		st = db_prep(w, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ(CHAT_HIDDEN_EMAIL("m.userId")) " FROM itemChatRoomUserMsg m "
 				"JOIN user u ON u.userId = m.userId JOIN code c ON c.codeId = m.msgType "
 				"WHERE m.icruMsgId = ?1");
 		if (!st)

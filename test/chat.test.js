@@ -139,15 +139,17 @@ test('joinRoom (the seed\'s way): TXT02, addUser to the room with per-viewer ema
     [[String(O.userId), O.email, true], [String(B.userId), B.email, false]]);
   const bb = await b.next('addUser');
   assert.equal(bb.msgList.data.email, B.email); // the author sees their own
-  assert.deepEqual(bb.userList.map((u) => u.email), [null, B.email]);
-  // C joins: B sees no emails but nothing breaks; the owner sees C's
+  assert.deepEqual(bb.userList.map((u) => u.email), [`hidden:${O.userId}`, B.email]);
+  // C joins: B sees each hidden email as that user's stable placeholder
+  // (not an email address); the owner sees C's
   const c = await member(srv, C, icrId);
   const bc = await b.next('addUser');
   assert.equal(bc.msgList.data.userId, String(C.userId));
-  assert.equal(bc.msgList.data.email, null);
-  assert.deepEqual(bc.userList.map((u) => u.email), [null, null, null]);
+  assert.equal(bc.msgList.data.email, `hidden:${C.userId}`);
+  assert.deepEqual(bc.userList.map((u) => u.email), [O, B, C].map((x) => `hidden:${x.userId}`));
+  for (const u of bc.userList) assert.doesNotMatch(u.email, /@/);
   assert.equal((await o.next('addUser')).msgList.data.email, C.email);
-  assert.deepEqual((await c.next('addUser')).userList.map((u) => u.email), [null, null, C.email]);
+  assert.deepEqual((await c.next('addUser')).userList.map((u) => u.email), [`hidden:${O.userId}`, `hidden:${B.userId}`, C.email]);
   const before = (await allMessages(srv, O, icrId)).length;
   // B joins again: addUser to B alone with {msg:"success"} only; no message
   const again = await b.ack('joinRoom', { icrId });
@@ -180,7 +182,7 @@ test('sendMsg: stored, then every member gets getMsg; email only for owner and a
   }
   assert.equal(mo.email, B.email);
   assert.equal(mb.email, B.email);
-  assert.equal(mc.email, null);
+  assert.equal(mc.email, `hidden:${B.userId}`);
   // stored (the owner's history), with an ack carrying the message
   const ack = await c.ack('sendMsg', { icrId, chatMsg: '두 번째' });
   assert.equal(ack.msg, 'success');
@@ -242,7 +244,7 @@ test('history over HTTP: members page back from their join; others refused; bad 
   await o.ack('sendMsg', { icrId, chatMsg: 'after' });
   r = await history(srv, B, icrId);
   assert.deepEqual(r.json.data.map((m) => m.msgType), ['in', 'chat']);
-  assert.equal(r.json.data[1].email, null); // the owner's email hidden from B
+  assert.equal(r.json.data[1].email, `hidden:${O.userId}`); // the owner's email hidden from B
   // refusals
   assert.equal((await history(srv, D, icrId)).json.code, 'NOT_MEMBER');
   assert.equal((await srv.req('GET', `/chat/${icrId}/messages`)).status, 401);
@@ -281,7 +283,11 @@ test('kick: owner only, never the owner; the kicked user gets kickUser, leaves, 
   }
   assert.equal(kb.email, B.email); // the seed goes home when it is its own
   assert.equal(ko.email, B.email);
-  assert.equal(kc.email, null);
+  assert.equal(kc.email, `hidden:${B.userId}`);
+  // the seed frontend drops the member whose email is the kickUser's: on
+  // C's list (its join's addUser) that is B alone, not every hidden email
+  const cList = (await c.next('addUser')).userList;
+  assert.deepEqual(cList.filter((u) => u.email !== kc.email).map((u) => u.userId), [String(O.userId), String(C.userId)]);
   // B's connection left the room: the next message does not reach it
   await o.ack('sendMsg', { icrId, chatMsg: 'after the kick' });
   await c.find('getMsg', (m) => m.chatMsg === 'after the kick');
@@ -328,7 +334,7 @@ test('exchange: owner only, partner a member, item open; SI01→SI02; the room g
   }
   assert.equal(xo.partner.email, B.email);
   assert.equal(xb.partner.email, B.email);
-  assert.equal(xc.partner.email, null);
+  assert.equal(xc.partner.email, `hidden:${B.userId}`);
   // the item is in trade with B
   const det = await srv.req('GET', `/postDetail/${itemId}`, { token: O.token });
   assert.equal(det.json.data.status, 'success');
