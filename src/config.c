@@ -56,7 +56,7 @@ static const opt_t opts[] = {
 	{"access-ttl", I(access_ttl), "3600", 1, 86400 * 7, "SECONDS access token lifetime"},
 	{"refresh-ttl-days", I(refresh_ttl_days), "30", 1, 365, "DAYS refresh token lifetime"},
 	{"code-ttl", I(code_ttl), "600", 1, 86400, "SECONDS an emailed sign-up or reset code stays valid"},
-	{"rate-login", I(rate_login), "10", 1, 100000, "N login attempts per window per IP and per email"},
+	{"rate-login", I(rate_login), "10", 1, 100000, "N failed logins per window per (email, IP) (3N per IP); N code checks per IP and per email"},
 	{"rate-mail", I(rate_mail), "5", 1, 100000, "N mail/code requests per window per IP and per email"},
 	{"rate-window", I(rate_window), "300", 1, 86400, "SECONDS rate limit window"},
 	{"kakao-issuer", S(kakao_issuer), "https://kauth.kakao.com", 0, 0, "URL Kakao OpenID issuer"},

@@ -39,7 +39,7 @@ typedef struct cfg {
 	int access_ttl;            /* seconds */
 	int refresh_ttl_days;
 	int code_ttl;              /* seconds an emailed code stays valid */
-	int rate_login;            /* attempts per window per IP and per email */
+	int rate_login;            /* failed logins per window per (email, IP); code checks per IP and per email */
 	int rate_mail;
 	int rate_window;           /* seconds */
 	/* social sign-in */
