@@ -68,6 +68,7 @@ static const opt_t opts[] = {
 	{"google-client-secret", S(google_client_secret), "", 0, 0, "SECRET Google OAuth client secret"},
 	{"report-threshold", I(report_threshold), "3", 1, 1000, "N distinct reporters in 30 days past which a user is suspended"},
 	{"suspend-days", I(suspend_days), "7", 1, 3650, "DAYS a report suspension lasts"},
+	{"report-min-age", I(report_min_age), "3", 0, 3650, "DAYS a reporter's account must have existed for its reports to count"},
 	{"sio-ping-interval", I(sio_ping_interval), "25000", 100, 600000, "MS Engine.IO ping interval"},
 	{"sio-ping-timeout", I(sio_ping_timeout), "20000", 100, 600000, "MS Engine.IO ping timeout"},
 	{"sio-max-payload", I(sio_max_payload), "1000000", 1024, 100000000, "BYTES largest Engine.IO payload"},

@@ -53,6 +53,7 @@ typedef struct cfg {
 	/* trust */
 	int report_threshold;      /* distinct reporters in 30 days */
 	int suspend_days;
+	int report_min_age;        /* days a reporter's account must have existed */
 	/* chat */
 	int sio_ping_interval;     /* ms */
 	int sio_ping_timeout;      /* ms */
