@@ -47,6 +47,8 @@ typedef struct cfg {
 	char kakao_client_id[256];
 	char kakao_client_secret[256];
 	char kakao_userinfo[512];
+	char kakao_app_id[32];     /* numeric app id ("" = no accessToken sign-in) */
+	char kakao_tokeninfo[512]; /* token-info endpoint (the app a token belongs to) */
 	char google_issuer[512];
 	char google_client_id[256];
 	char google_client_secret[256];
