@@ -216,7 +216,7 @@ CREATE TABLE report (
   itemId      INTEGER,
   reason      TEXT NOT NULL CHECK (reason IN ('noshow','breach','abuse','fraud','other')),
   detail      TEXT,
-  upheldYn    TEXT NOT NULL DEFAULT 'Y',
+  upheldYn    TEXT NOT NULL DEFAULT 'Y',   -- Y counts; N dismissed by the operator; U stored, never counted (trust.c)
   createdDt   INTEGER NOT NULL,
   CHECK (reporterId <> reportedId)
 );

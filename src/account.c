@@ -4,7 +4,8 @@
  *
  * Identity comes only from a verified token (r->user_id) or from proof:
  * the password, a code that reached the mailbox, a refresh token. Every
- * code and login endpoint is rate limited per IP and per email (auth.c).
+ * code endpoint is rate limited per IP and per email (auth.c); logins per
+ * IP and per (email, IP), never per email alone (see login_limited).
  * Email enumeration: /account/sendpassword and /account/changepassword
  * answer the same whether or not the email exists, and login fails the
  * same way (after the same hashing work) for an unknown email. The
@@ -101,23 +102,68 @@ static int fail_busy(http_req_t *r)
 	return DM_OK;
 }
 
-/* Counts this request against scope's limit per IP and (when given) per
- * email. Replies 429 with Retry-After and returns DM_ERATE when over
- * either; DM_OK otherwise. */
+/* Counts this request against scope's limit per IP and then (when given)
+ * per email. Replies 429 with Retry-After and returns DM_ERATE when over
+ * either; DM_OK otherwise. An address already over its limit is refused
+ * before its email is counted, so one address cannot fill the limiter
+ * with counters of made-up emails. */
 static int limited(http_req_t *r, const char *scope, const char *email, int limit)
 {
 	char sc[48];
-	int ra_ip = 0, ra_em = 0, ip_rc, em_rc = DM_OK;
+	int ra = 0;
 	snprintf(sc, sizeof sc, "%s/ip", scope);
-	ip_rc = auth_rate_hit(sc, r->ip, limit, cfg.rate_window, &ra_ip);
+	if (auth_rate_hit(sc, r->ip, limit, cfg.rate_window, &ra) != DM_OK)
+		goto refused;
 	if (email && *email) {
 		snprintf(sc, sizeof sc, "%s/email", scope);
-		em_rc = auth_rate_hit(sc, email, limit, cfg.rate_window, &ra_em);
+		if (auth_rate_hit(sc, email, limit, cfg.rate_window, &ra) != DM_OK)
+			goto refused;
 	}
-	if (ip_rc == DM_OK && em_rc == DM_OK)
-		return DM_OK;
-	http_fail_rate(r, ra_ip > ra_em ? ra_ip : ra_em);
+	return DM_OK;
+refused:
+	http_fail_rate(r, ra);
 	return DM_ERATE;
+}
+
+/*
+ * Login attempts are counted per source address (over all emails, up to
+ * LOGIN_IP_FACTOR × --rate-login: a home or office behind one address has
+ * room for its people's typos) and per (email, source address) (up to
+ * --rate-login), never per email alone: guesses from elsewhere cannot lock
+ * the owner out of their account, and a guesser is bounded per address
+ * (and, over all addresses, by the hashing admission gate). A successful
+ * login takes its attempt back, so only failures accumulate.
+ */
+#define LOGIN_IP_FACTOR 3
+
+/* The (email, address) key of a login counter into key (cap bytes). */
+static void login_key(http_req_t *r, const char *email, char *key, size_t cap)
+{
+	snprintf(key, cap, "%s %s", r->ip, email ? email : "");
+}
+
+/* Counts a login attempt (see above); replies 429 and returns DM_ERATE
+ * when over a limit. */
+static int login_limited(http_req_t *r, const char *email)
+{
+	char key[320];
+	int ra = 0;
+	login_key(r, email, key, sizeof key);
+	if (auth_rate_hit("login/ip", r->ip, cfg.rate_login * LOGIN_IP_FACTOR, cfg.rate_window, &ra) != DM_OK ||
+	    auth_rate_hit("login/email-ip", key, cfg.rate_login, cfg.rate_window, &ra) != DM_OK) {
+		http_fail_rate(r, ra);
+		return DM_ERATE;
+	}
+	return DM_OK;
+}
+
+/* Takes back the attempt of a login that succeeded. */
+static void login_forgive(http_req_t *r, const char *email)
+{
+	char key[320];
+	auth_rate_undo("login/ip", r->ip);
+	login_key(r, email, key, sizeof key);
+	auth_rate_undo("login/email-ip", key);
 }
 
 /* ---------------------------------------------------------------- codes */
@@ -744,7 +790,7 @@ static int h_login(http_req_t *r)
 		return DM_OK;
 	email = json_str(&r->json, "email", 1, 254);
 	pw = json_str(&r->json, "password", 1, 200);
-	if (limited(r, "login", email, cfg.rate_login) != DM_OK)
+	if (login_limited(r, email) != DM_OK)
 		return DM_OK;
 	if (!email || !pw)
 		return http_fail(r, 400, "INVALID_INPUT", "이메일과 비밀번호를 입력해 주세요.");
@@ -770,6 +816,7 @@ static int h_login(http_req_t *r)
 		return fail_busy(r);
 	if (rc != DM_OK)
 		return fail_login(r);
+	login_forgive(r, email);
 	if (rehash && auth_password_hash(pw, newphc) != DM_OK)
 		newphc[0] = 0;
 	return reply_session(r, uid, NULL, newphc[0] ? newphc : NULL);

@@ -507,9 +507,15 @@ done:
 /*
  * A fixed table: RATE_SETS sets of RATE_WAYS entries (32,768 entries, about
  * 768 KiB). A key's 64-bit fingerprint is a keyed hash (SHA-256 over a
- * random per-run seed), so nobody can aim many keys at one set to push a
- * victim's counter out. When a set is full the entry whose window ends
- * first is evicted. Thread-safety: rate_lock guards the table.
+ * random per-run seed), so nobody can aim many keys at one set. A new key
+ * takes, in this order: an empty entry, one whose window has ended, or the
+ * least-hit entry that still has attempts left (ties: the window that
+ * ends first). An entry that has used up its limit is never evicted before
+ * its window ends: when all of a set's entries are used up, the new key is
+ * refused (fail closed) until the first of them ends. So spraying fresh
+ * keys can only push out counters that were hit less than the spray's
+ * own, never one that is refusing. Thread-safety: rate_lock guards the
+ * table.
  */
 #define RATE_SETS 4096
 #define RATE_WAYS 8
@@ -517,7 +523,8 @@ done:
 typedef struct rate_ent {
 	uint64_t fp;      /* 0: empty */
 	int64_t ends;     /* ms: end of the current window */
-	uint32_t count;
+	uint32_t count;   /* attempts in the window */
+	uint32_t limit;   /* the limit of the last hit: count >= limit is used up */
 } rate_ent_t;
 
 static rate_ent_t rate_tab[RATE_SETS][RATE_WAYS];
@@ -544,24 +551,55 @@ static uint64_t rate_fp(const char *scope, const char *key)
 	return fp ? fp : 1;
 }
 
+/* The entry of fp in its set, or NULL. Caller holds rate_lock. */
+static rate_ent_t *rate_find(uint64_t fp)
+{
+	rate_ent_t *set = rate_tab[fp % RATE_SETS];
+	for (int i = 0; i < RATE_WAYS; i++)
+		if (set[i].fp == fp)
+			return &set[i];
+	return NULL;
+}
+
+/* The entry a new key fp may take (see the table's comment), or NULL when
+ * every entry of the set is used up and live; then *first_end is when the
+ * first of them ends. Caller holds rate_lock. */
+static rate_ent_t *rate_victim(uint64_t fp, int64_t now, int64_t *first_end)
+{
+	rate_ent_t *set = rate_tab[fp % RATE_SETS], *best = NULL;
+	*first_end = INT64_MAX;
+	for (int i = 0; i < RATE_WAYS; i++) {
+		rate_ent_t *e = &set[i];
+		if (!e->fp || e->ends <= now)
+			return e;
+		if (e->count >= e->limit) {
+			if (e->ends < *first_end)
+				*first_end = e->ends;
+			continue;
+		}
+		if (!best || e->count < best->count || (e->count == best->count && e->ends < best->ends))
+			best = e;
+	}
+	return best;
+}
+
 int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, int *retry_after_s)
 {
 	uint64_t fp = rate_fp(scope, key ? key : "");
-	rate_ent_t *set = rate_tab[fp % RATE_SETS], *e = NULL;
-	int64_t now = dm_mono_ms();
+	rate_ent_t *e;
+	int64_t now = dm_mono_ms(), first_end;
 	int rc = DM_OK;
 
 	pthread_mutex_lock(&rate_lock);
-	for (int i = 0; i < RATE_WAYS; i++)
-		if (set[i].fp == fp) {
-			e = &set[i];
-			break;
-		}
+	e = rate_find(fp);
 	if (!e) {
-		e = &set[0];
-		for (int i = 1; i < RATE_WAYS && e->fp; i++)
-			if (!set[i].fp || set[i].ends < e->ends)
-				e = &set[i];
+		e = rate_victim(fp, now, &first_end);
+		if (!e) {
+			pthread_mutex_unlock(&rate_lock);
+			if (retry_after_s)
+				*retry_after_s = (int)((first_end - now + 999) / 1000);
+			return DM_ERATE;
+		}
 		e->fp = fp;
 		e->ends = 0;
 	}
@@ -569,6 +607,7 @@ int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, i
 		e->ends = now + (int64_t)window_s * 1000;
 		e->count = 0;
 	}
+	e->limit = limit > 0 ? (uint32_t)limit : 0;
 	if (e->count < UINT32_MAX)
 		e->count++;
 	if (e->count > (uint32_t)limit) {
@@ -578,4 +617,16 @@ int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, i
 	}
 	pthread_mutex_unlock(&rate_lock);
 	return rc;
+}
+
+void auth_rate_undo(const char *scope, const char *key)
+{
+	uint64_t fp = rate_fp(scope, key ? key : "");
+	rate_ent_t *e;
+
+	pthread_mutex_lock(&rate_lock);
+	e = rate_find(fp);
+	if (e && e->ends > dm_mono_ms() && e->count > 0)
+		e->count--;
+	pthread_mutex_unlock(&rate_lock);
 }

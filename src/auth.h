@@ -86,8 +86,12 @@ int auth_rs256_verify(const unsigned char *n, size_t nlen, const unsigned char *
  * compared case-insensitively) in fixed windows of window_s seconds.
  * DM_OK while at most limit attempts fell in the current window, else
  * DM_ERATE with *retry_after_s (seconds until the window ends). Memory is
- * a fixed table (set-associative, keyed-hash fingerprints, the entry whose
- * window ends first is evicted). Thread-safe. */
+ * a fixed table (set-associative, keyed-hash fingerprints); a counter that
+ * has used up its limit is never evicted before its window ends, and a new
+ * key that finds no room is refused (DM_ERATE: fail closed). Thread-safe. */
 int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, int *retry_after_s);
+/* Takes back one attempt counted by auth_rate_hit in the current window
+ * (an attempt that turned out to be no guess: a successful login). */
+void auth_rate_undo(const char *scope, const char *key);
 
 #endif

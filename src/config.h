@@ -41,7 +41,7 @@ typedef struct cfg {
 	int access_ttl;            /* seconds */
 	int refresh_ttl_days;
 	int code_ttl;              /* seconds an emailed code stays valid */
-	int rate_login;            /* attempts per window per IP and per email */
+	int rate_login;            /* failed logins per window per (email, IP); code checks per IP and per email */
 	int rate_mail;
 	int rate_window;           /* seconds */
 	/* social sign-in */
@@ -49,12 +49,15 @@ typedef struct cfg {
 	char kakao_client_id[256];
 	char kakao_client_secret[256];
 	char kakao_userinfo[512];
+	char kakao_app_id[32];     /* numeric app id ("" = no accessToken sign-in) */
+	char kakao_tokeninfo[512]; /* token-info endpoint (the app a token belongs to) */
 	char google_issuer[512];
 	char google_client_id[256];
 	char google_client_secret[256];
 	/* trust */
 	int report_threshold;      /* distinct reporters in 30 days */
 	int suspend_days;
+	int report_min_age;        /* days a reporter's account must have existed */
 	/* chat */
 	int sio_ping_interval;     /* ms */
 	int sio_ping_timeout;      /* ms */

@@ -337,10 +337,16 @@ int http_fail_rate(http_req_t *r, int retry_after_s)
 
 int http_redirect(http_req_t *r, const char *url)
 {
-	char extra[2200];
-	if (!header_value_safe(url, 2000))
+	return http_redirect_cookie(r, url, NULL);
+}
+
+int http_redirect_cookie(http_req_t *r, const char *url, const char *set_cookie)
+{
+	char extra[2800];
+	if (!header_value_safe(url, 2000) || (set_cookie && !header_value_safe(set_cookie, 500)))
 		return http_fail_dm(r, DM_ERR);
-	snprintf(extra, sizeof extra, "Location: %s\r\nCache-Control: no-store\r\n", url);
+	snprintf(extra, sizeof extra, "Location: %s\r\n%s%s%sCache-Control: no-store\r\n", url,
+		 set_cookie ? "Set-Cookie: " : "", set_cookie ? set_cookie : "", set_cookie ? "\r\n" : "");
 	return http_reply_raw(r, 302, "text/plain; charset=utf-8", extra, "", 0);
 }
 

@@ -101,6 +101,8 @@ int http_fail_dm(http_req_t *r, int dm_status);
 int http_fail_rate(http_req_t *r, int retry_after_s);
 /* A redirect (302) to url. */
 int http_redirect(http_req_t *r, const char *url);
+/* The same, with a Set-Cookie header (set_cookie: its value; NULL: none). */
+int http_redirect_cookie(http_req_t *r, const char *url, const char *set_cookie);
 /* Sends raw bytes with a content type and extra headers ("Name: v\r\n"...). */
 int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *extra_headers,
 		   const void *body, size_t len);

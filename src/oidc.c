@@ -381,6 +381,14 @@ done:
 	return rc;
 }
 
+/* An access token fit to go into an Authorization header: at most 4000
+ * bytes of the RFC 6750 token characters. */
+static int access_token_ok(const char *access)
+{
+	return strlen(access) <= 4000 &&
+	       strspn(access, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") == strlen(access);
+}
+
 /* Kakao {accessToken}: asks the user-info endpoint who it belongs to.
  * Both shapes are read: OpenID ({sub, email, email_verified, nickname})
  * and Kakao's own ({id, kakao_account:{email, is_email_verified,
@@ -393,8 +401,7 @@ static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
 	int status = 0, rc = DM_EAUTH;
 
 	memset(id, 0, sizeof *id);
-	if (strlen(access) > 4000 || strspn(access, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
-					     strlen(access))
+	if (!access_token_ok(access))
 		return DM_EAUTH;
 	if (discover(p, db, &d) != DM_OK)
 		return DM_EUNAVAIL;
@@ -420,6 +427,41 @@ static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
 		}
 		sqlite3_finalize(st);
 	}
+	free(doc);
+	return rc;
+}
+
+/* Kakao {accessToken}, before anything trusts it: asks the token-info
+ * endpoint (--kakao-tokeninfo) which app the token was issued to; it must
+ * be ours (--kakao-app-id), since the user-info endpoint answers for a
+ * token of any app, and another app's token must not sign anyone in here.
+ * The user id it names goes into who (cap bytes) for the caller to match
+ * against the user-info answer. DM_OK, DM_EAUTH (not our app's, or not a
+ * live token), DM_EUNAVAIL. */
+static int token_app_check(sqlite3 *db, const char *access, char *who, size_t cap)
+{
+	char hdr[4200], *doc = NULL;
+	sqlite3_stmt *st;
+	int status = 0, rc = DM_EAUTH;
+
+	who[0] = 0;
+	if (!access_token_ok(access))
+		return DM_EAUTH;
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
+	if (fetch_json(db, cfg.kakao_tokeninfo, hdr, &doc, &status) != DM_OK)
+		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	st = db_prep(db, "SELECT json_type(?1,'$.app_id') = 'integer' AND json_extract(?1,'$.app_id') = "
+			 "CAST(?2 AS INTEGER), CAST(json_extract(?1,'$.id') AS TEXT), json_type(?1,'$.id') "
+			 "IN ('integer','text')");
+	if (st) {
+		sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, cfg.kakao_app_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1 && sqlite3_column_int(st, 2) == 1 &&
+		    col_copy(st, 1, who, cap, 1) == DM_OK && who[0])
+			rc = DM_OK;
+		sqlite3_finalize(st);
+	} else
+		rc = DM_ERR;
 	free(doc);
 	return rc;
 }
@@ -598,31 +640,6 @@ static int add_param(char *url, size_t cap, const char *name, const char *value)
 	return dm_snprintf(url + l, cap - l, "%s%s=%s", strchr(url, '?') ? "&" : "?", name, enc);
 }
 
-/* Redirects to the app with ?code= or ?error=. */
-static int to_app(http_req_t *r, const char *name, const char *value)
-{
-	char url[2048];
-	if (cfg.app_url[0])
-		dm_strlcpy(url, cfg.app_url, sizeof url);
-	else if (base_url(r, url, sizeof url - 2) == DM_OK)
-		strcat(url, "/");
-	else
-		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
-	if (add_param(url, sizeof url, name, value) != DM_OK)
-		return http_fail_dm(r, DM_ERR);
-	return http_redirect(r, url);
-}
-
-/* Random base64url of n bytes into out (4n/3+2). */
-static int rand_b64(size_t n, char *out)
-{
-	unsigned char rnd[48];
-	if (n > sizeof rnd || dm_random(rnd, n) != DM_OK)
-		return DM_ERR;
-	dm_b64url_encode(rnd, n, out);
-	return DM_OK;
-}
-
 /* Which provider a path names: /account/<name>[/callback]. */
 static prov_t *path_prov(http_req_t *r)
 {
@@ -634,6 +651,55 @@ static prov_t *path_prov(http_req_t *r)
 	memcpy(name, p, n);
 	name[n] = 0;
 	return prov_by_name(name);
+}
+
+/*
+ * The browser that started a sign-in must be the one that finishes it
+ * (against login CSRF: an attacker's own code and state, planted in a
+ * victim's browser, would sign the victim in as the attacker). The start
+ * sets the state in a cookie that only the provider's callback path
+ * receives (HttpOnly, SameSite=Lax so the provider's top-level redirect
+ * back carries it, Secure over HTTPS, gone after the state's 10 minutes);
+ * the callback refuses a state its cookie does not match, and clears it.
+ */
+#define STATE_COOKIE "dongmul_oidc_state"
+
+/* The Set-Cookie value for p's state cookie: value, or "" to clear it. */
+static void state_cookie(http_req_t *r, const prov_t *p, const char *value, char *out, size_t cap)
+{
+	int secure = r->ri->is_ssl || !strncmp(cfg.public_url, "https://", 8);
+	snprintf(out, cap, STATE_COOKIE "=%s; Path=/account/%s/callback; Max-Age=%d; HttpOnly; SameSite=Lax%s", value,
+		 p->name, value[0] ? STATE_TTL_MS / 1000 : 0, secure ? "; Secure" : "");
+}
+
+/* Redirects to the app with ?code= or ?error= (the end of a callback: the
+ * state cookie is cleared). */
+static int to_app(http_req_t *r, const char *name, const char *value)
+{
+	char url[2048], cookie[200];
+	prov_t *p = path_prov(r);
+	if (cfg.app_url[0])
+		dm_strlcpy(url, cfg.app_url, sizeof url);
+	else if (base_url(r, url, sizeof url - 2) == DM_OK)
+		strcat(url, "/");
+	else
+		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
+	if (add_param(url, sizeof url, name, value) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	if (!p)
+		return http_redirect(r, url);
+	state_cookie(r, p, "", cookie, sizeof cookie);
+	return http_redirect_cookie(r, url, cookie);
+}
+
+/* Random base64url of n bytes into out (4n/3+2). */
+static int rand_b64(size_t n, char *out)
+{
+	unsigned char rnd[48];
+	if (n > sizeof rnd || dm_random(rnd, n) != DM_OK)
+		return DM_ERR;
+	dm_b64url_encode(rnd, n, out);
+	return DM_OK;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -691,7 +757,7 @@ static int h_start(http_req_t *r)
 	prov_t *p = path_prov(r);
 	state_row_t s;
 	disc_t d;
-	char url[4096], base[600], redirect[700], challenge[48];
+	char url[4096], base[600], redirect[700], challenge[48], cookie[200];
 	unsigned char h[32];
 	int rc;
 
@@ -722,7 +788,8 @@ static int h_start(http_req_t *r)
 	    add_param(url, sizeof url, "code_challenge", challenge) != DM_OK ||
 	    add_param(url, sizeof url, "code_challenge_method", "S256") != DM_OK)
 		return http_fail_dm(r, DM_ERR);
-	return http_redirect(r, url);
+	state_cookie(r, p, s.state, cookie, sizeof cookie);
+	return http_redirect_cookie(r, url, cookie);
 }
 
 /* Spends the nonce and signs the user in; fills s. Returns the write
@@ -757,7 +824,7 @@ static int h_callback(http_req_t *r)
 	disc_t d;
 	ident_t id;
 	social_t so;
-	char code[1024], iss[600], err[128], base[600], redirect[700], form[4096], *idtok = NULL;
+	char code[1024], iss[600], err[128], base[600], redirect[700], form[4096], bound[64], *idtok = NULL;
 	net_http_resp_t resp;
 	const char *why = "";
 	int rc;
@@ -767,6 +834,10 @@ static int h_callback(http_req_t *r)
 	memset(&s, 0, sizeof s);
 	if (http_query(r, "state", s.state, sizeof s.state) != DM_OK)
 		return to_app(r, "error", "STATE_INVALID");
+	/* only the browser that started this sign-in may finish it */
+	if (http_cookie(r, STATE_COOKIE, bound, sizeof bound) != DM_OK || strlen(bound) != strlen(s.state) ||
+	    !auth_ct_equal(bound, s.state, strlen(s.state)))
+		return to_app(r, "error", "STATE_MISMATCH");
 	rc = jobs_write(state_take_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
@@ -874,7 +945,8 @@ static int h_exchange(http_req_t *r)
 }
 
 /* POST /account/kakaoAuth, /account/googleAuth: {idToken} (Kakao also
- * {accessToken}); verified server-side. A bare {email} is refused. */
+ * {accessToken}, only with --kakao-app-id: see token_app_check); verified
+ * server-side. A bare {email} is refused. */
 static int h_sdk(http_req_t *r)
 {
 	prov_t *p = path_prov(r);
@@ -899,9 +971,23 @@ static int h_sdk(http_req_t *r)
 		rc = verify_id_token(p, r->db, idtok, NULL, &id, &why);
 		if (rc == DM_OK && !id.nonce[0])
 			auth_sha256_hex(idtok, tokhash); /* no nonce: the token itself is spent */
+	} else if (!cfg.kakao_app_id[0]) {
+		return http_fail(r, 400, "ACCESS_TOKEN_UNSUPPORTED",
+				 "이 서버는 accessToken 로그인을 받지 않습니다. idToken을 보내 주세요.");
 	} else {
-		rc = userinfo(p, r->db, access, &id);
-		why = "access token";
+		char who[256];
+		/* the token must be our app's before its user-info is believed,
+		 * and both endpoints must name the same user */
+		why = "access token of another app";
+		rc = token_app_check(r->db, access, who, sizeof who);
+		if (rc == DM_OK) {
+			why = "access token";
+			rc = userinfo(p, r->db, access, &id);
+			if (rc == DM_OK && strcmp(who, id.sub)) {
+				why = "token-info and user-info name different users";
+				rc = DM_EAUTH;
+			}
+		}
 	}
 	if (rc == DM_EUNAVAIL)
 		return http_fail(r, 502, "PROVIDER_UNAVAILABLE", "로그인 제공자에 연결할 수 없습니다.");
@@ -970,6 +1056,15 @@ int oidc_init(void)
 			return DM_ERR;
 		}
 		dm_info("oidc: %s sign-in through %s", p->name, p->issuer);
+	}
+	if (cfg.kakao_app_id[0] && (strspn(cfg.kakao_app_id, "0123456789") != strlen(cfg.kakao_app_id) ||
+				    strlen(cfg.kakao_app_id) > 18)) {
+		dm_error("--kakao-app-id must be Kakao's numeric app id");
+		return DM_ERR;
+	}
+	if (cfg.kakao_app_id[0] && strncmp(cfg.kakao_tokeninfo, "https://", 8)) {
+		dm_error("--kakao-tokeninfo must be an https:// URL");
+		return DM_ERR;
 	}
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return jobs_timer("oidc-cleanup", 10 * 60 * 1000, cleanup, NULL);

@@ -566,7 +566,41 @@ typedef struct report {
 	int64_t reporter, reported, item_id, report_id;
 	const char *reason, *detail;
 	int duplicate, suspended;
+	int counts;               /* out: the report counts (see report_counts) */
 } report_t;
+
+/*
+ * Whether a new report counts toward suspension (and the temperature):
+ * only when the reporter's account has existed for --report-min-age days
+ * and the two users have dealt with each other — a trade between them, or
+ * a room both were in (as its owner, a member, or a member kicked out).
+ * So a handful of fresh accounts cannot suspend a stranger. A report that
+ * does not count is stored all the same (upheldYn 'U') for the operator,
+ * who sees it in `dongmul user show`. Runs on the writer. 1, 0, or DM_ERR.
+ */
+static int report_counts(sqlite3 *w, int64_t reporter, int64_t reported, int64_t now)
+{
+#define ROOMS_OF(u)                                                                                       \
+	"SELECT icrId FROM itemChatRoomUser WHERE userId = " u " UNION SELECT icrId FROM kickUser WHERE userId = " u \
+	" UNION SELECT r.icrId FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId WHERE s.userId = " u
+	sqlite3_stmt *st = db_prep(w, "WITH a(icrId) AS (" ROOMS_OF("?1") "), b(icrId) AS (" ROOMS_OF("?2") ") "
+				      "SELECT coalesce((SELECT createdDt FROM user WHERE userId = ?1) <= ?3 - ?4, 0) AND "
+				      "(EXISTS (SELECT 1 FROM saleItem WHERE (userId = ?1 AND buyerUserId = ?2) "
+				      "OR (userId = ?2 AND buyerUserId = ?1)) "
+				      "OR EXISTS (SELECT 1 FROM a JOIN b USING (icrId)))");
+#undef ROOMS_OF
+	int rc = DM_ERR;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, reporter);
+	sqlite3_bind_int64(st, 2, reported);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, (int64_t)cfg.report_min_age * DAY_MS);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	return rc;
+}
 
 /* Suspends user_id until now + days (replacing any suspension) and
  * notifies them. reason is stored for the operator and shown to them. */
@@ -623,10 +657,14 @@ static int report_job(sqlite3 *w, void *arg)
 	if (q->duplicate)
 		return DM_OK;
 
-	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+	q->counts = report_counts(w, q->reporter, q->reported, now);
+	if (q->counts < 0)
+		return DM_ERR;
+	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt, upheldYn) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 	if (!st)
 		return DM_ERR;
+	sqlite3_bind_text(st, 7, q->counts ? "Y" : "U", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 1, q->reporter);
 	sqlite3_bind_int64(st, 2, q->reported);
 	if (q->item_id)
@@ -638,6 +676,12 @@ static int report_job(sqlite3 *w, void *arg)
 	if ((rc = step_done(st)) != DM_OK)
 		return rc;
 	q->report_id = sqlite3_last_insert_rowid(w);
+	if (!q->counts) {
+		dm_info("trust: report %lld of user %lld by user %lld stored, not counted (reporter's account under "
+			"%d days old, or no room or trade shared)", (long long)q->report_id, (long long)q->reported,
+			(long long)q->reporter, cfg.report_min_age);
+		return DM_OK;
+	}
 	if ((rc = trust_recompute(w, q->reported, now)) != DM_OK)
 		return rc;
 
@@ -845,6 +889,28 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 	return DM_OK;
 }
 
+/* Lists the reports of uid in the last 30 days, each with whether it
+ * counts: "counted", "not counted" (stored only: see report_counts) or
+ * "dismissed" (by the operator). DM_OK or DM_ERR. */
+static int show_reports(sqlite3 *db, int64_t uid, int64_t now)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT r.createdDt, u.email, r.reporterId, r.reason, "
+				       "CASE r.upheldYn WHEN 'Y' THEN 'counted' WHEN 'U' THEN 'not counted' "
+				       "ELSE 'dismissed' END FROM report r JOIN user u ON u.userId = r.reporterId "
+				       "WHERE r.reportedId = ?1 AND r.createdDt > ?2 ORDER BY r.reportId");
+	char t[32];
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, uid);
+	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		printf("  report %s  by %s (userId %lld)  %s  %s\n", dm_fmt_time(sqlite3_column_int64(st, 0), t),
+		       sqlite3_column_text(st, 1), (long long)sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3),
+		       sqlite3_column_text(st, 4));
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
 /* Prints the user's state. DM_OK, or DM_ENOTFOUND. */
 static int cmd_show(sqlite3 *db, int64_t uid)
 {
@@ -880,6 +946,8 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 		rc = DM_OK;
 	}
 	sqlite3_finalize(st);
+	if (rc == DM_OK)
+		rc = show_reports(db, uid, now);
 	return rc;
 }
 

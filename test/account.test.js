@@ -345,8 +345,8 @@ test('login rehashes a password when --pbkdf2-iterations changes', async () => {
 
 test('rate limits per IP and per email, each recovering after the window', async () => {
   const s = await boot(['--rate-login', '3', '--rate-mail', '2', '--rate-window', '2']);
+  // (logins are counted per address and per (email, address): see below)
   const cases = [
-    ['/account/login', (e) => ({ email: e, password: 'wrong1234' }), 3],
     ['/account/mail/check', (e) => ({ email: e, authchkNum: 123456 }), 3],
     ['/account/changepassword', (e) => ({ email: e, passwordchkNum: 123456, newpassword: 'abcd12345' }), 3],
     ['/account/mail', (e) => ({ email: e }), 2],
@@ -374,6 +374,84 @@ test('rate limits per IP and per email, each recovering after the window', async
       assert.notEqual(em.status, 429, `${path}: the email recovers`);
     }
   }
+});
+
+test('wrong passwords from other addresses do not lock the owner out; guessers are limited per address', async () => {
+  const s = await boot(['--rate-login', '3']);
+  const owner = await signUp(s, freshEmail());
+  const other = await signUp(s, freshEmail());
+  const login = (ip, email, password) => reqFrom(s, ip, 'POST', '/account/login', { email, password });
+  // a stranger guesses: 3 failures, then refused for that address
+  const seen = [];
+  for (let i = 0; i < 11; i++) seen.push((await login('127.0.0.2', owner.email, `guess${i}xyz1`)).status);
+  assert.deepEqual(seen, [401, 401, 401, 429, 429, 429, 429, 429, 429, 429, 429]);
+  // more strangers elsewhere: each address gets its own 3
+  for (const ip of ['127.0.0.3', '127.0.0.4']) {
+    for (let i = 0; i < 3; i++) assert.equal((await login(ip, owner.email, `other${i}xyz1`)).status, 401);
+    assert.equal((await login(ip, owner.email, 'another9xyz')).status, 429, `${ip} is limited for this email`);
+  }
+  // the owner, from their own address, still gets in, also after a typo
+  assert.equal((await login('127.0.0.9', owner.email, 'typo1234x')).status, 401);
+  const ok = await login('127.0.0.9', owner.email, owner.password);
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(ok.json.userId, owner.userId);
+  // per address over every email: the first stranger's address is spent
+  // (3 × --rate-login attempts) even for a right password elsewhere ...
+  const spent = await login('127.0.0.2', other.email, other.password);
+  assert.equal(spent.status, 429);
+  assert.ok(Number(spent.headers['retry-after']) > 0);
+  // ... while 127.0.0.3, limited for the owner's email only, may still
+  // log in to another account
+  assert.equal((await login('127.0.0.3', other.email, other.password)).status, 200);
+  // successful logins take their attempt back: one address logging in
+  // again and again is never limited
+  for (let i = 0; i < 12; i++) assert.equal((await login('127.0.0.10', other.email, other.password)).status, 200);
+  // guessing many emails from one address: 3 × 3 failures, then 429
+  const spray = [];
+  for (let i = 0; i < 10; i++) spray.push((await login('127.0.0.11', freshEmail(), 'wrong1234x')).status);
+  assert.deepEqual(spray, [401, 401, 401, 401, 401, 401, 401, 401, 401, 429]);
+});
+
+// Sprays fresh emails at /account/mail/check from one address: many
+// requests in flight on keep-alive connections bound to ip. Resolves with
+// a count of replies by status.
+async function spray(s, ip, n, inflight = 16) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: inflight, localAddress: ip });
+  const counts = {};
+  let next = 0;
+  const one = () => new Promise((resolve, reject) => {
+    const data = JSON.stringify({ email: `spray${next}x${process.pid}@example.com`, authchkNum: 123456 });
+    next += 1;
+    const rq = http.request(`${s.url}/account/mail/check`, {
+      method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => { res.resume(); res.on('end', () => { counts[res.statusCode] = (counts[res.statusCode] || 0) + 1; resolve(); }); });
+    rq.on('error', reject);
+    rq.end(data);
+  });
+  await Promise.all(Array.from({ length: inflight }, async () => { while (next < n) await one(); }));
+  agent.destroy();
+  return counts;
+}
+
+test('spraying fresh keys does not flush the limiter: a refusing counter stays refusing', async () => {
+  const s = await boot(['--rate-login', '10']);
+  const check = (ip, email) => reqFrom(s, ip, 'POST', '/account/mail/check', { email, authchkNum: 123456 });
+  // the victim's email: 10 wrong codes from 10 addresses; the 11th is refused
+  const victim = freshEmail();
+  for (let i = 0; i < 10; i++) assert.equal((await check(`127.0.1.${i + 1}`, victim)).status, 400);
+  assert.equal((await check('127.0.1.50', victim)).status, 429, 'the victim email is limited');
+  // the attacker's address: 10 checks, then refused
+  for (let i = 0; i < 10; i++) assert.equal((await check('127.0.0.2', freshEmail())).status, 400);
+  assert.equal((await check('127.0.0.2', freshEmail())).status, 429, 'the attacker address is limited');
+  // spray: far more fresh emails than the limiter has entries (32,768)
+  // (before, the attacker's own counter was pushed out again and again:
+  // every time, 10 more checks went through)
+  const counts = await spray(s, '127.0.0.2', 80000);
+  assert.deepEqual(counts, { 429: 80000 }, 'every sprayed check is refused');
+  // both counters still hold
+  assert.equal((await check('127.0.0.2', freshEmail())).status, 429, 'the attacker address is still limited');
+  assert.equal((await check('127.0.1.51', victim)).status, 429, 'the victim email counter was flushed');
 });
 
 test('a burst of logins is bounded: some wait, the rest get 503 + Retry-After, other requests are served', async () => {

@@ -12,6 +12,10 @@ const { startProvider, followRedirects, sdkLogin, rsaKey } = require('./lib/oidc
 const APP = 'https://app.test/social';
 const SDK_CB = 'https://app.test/sdk-callback';
 const KAKAO = { client_id: 'kakao-rest-key', client_secret: 'kakao-secret' };
+const KAKAO_APP_ID = 1001;
+// another Kakao app (someone else's service) on the same provider
+const OTHER_APP = { client_id: 'other-app-rest-key', client_secret: 'other-secret' };
+const OTHER_APP_ID = 2002;
 const GOOGLE = { client_id: 'google-client.apps.test', client_secret: 'google-secret' };
 
 let ca, srv, kakao, google;
@@ -25,9 +29,16 @@ before(async () => {
       '--kakao-issuer', `https://127.0.0.1:${kport}`, '--kakao-client-id', KAKAO.client_id, '--kakao-client-secret', KAKAO.client_secret,
       '--google-issuer', `https://127.0.0.1:${gport}`, '--google-client-id', GOOGLE.client_id, '--google-client-secret', GOOGLE.client_secret,
       '--rate-login', '1000'],
+    // the access-token sign-in needs our Kakao app id (environment, so the
+    // same file runs against a binary without these flags)
+    env: { DONGMUL_KAKAO_APP_ID: String(KAKAO_APP_ID), DONGMUL_KAKAO_TOKENINFO: `https://127.0.0.1:${kport}/v1/user/access_token_info` },
   });
   const cb = (p) => [`${srv.url}/account/${p}/callback`, SDK_CB];
-  kakao = await startProvider({ ca, port: kport, clients: [{ ...KAKAO, redirect_uris: cb('kakao') }] });
+  kakao = await startProvider({
+    ca, port: kport,
+    clients: [{ ...KAKAO, redirect_uris: cb('kakao') }, { ...OTHER_APP, redirect_uris: [SDK_CB] }],
+    appIds: { [KAKAO.client_id]: KAKAO_APP_ID, [OTHER_APP.client_id]: OTHER_APP_ID },
+  });
   google = await startProvider({ ca, port: gport, clients: [{ ...GOOGLE, redirect_uris: cb('google') }] });
 });
 
@@ -48,19 +59,26 @@ function account(op, extra = {}) {
   return { sub, ...claims };
 }
 
+// The state cookie a GET /account/<p> set, as a Cookie header ("" if none).
+function stateCookie(r) {
+  const sc = [].concat(r.headers['set-cookie'] || []).find((c) => c.startsWith('dongmul_oidc_state='));
+  return sc ? sc.split(';')[0] : '';
+}
+
 // GET /account/<p> and walk through the provider back to dongmul and on to
 // the app; returns the app URL dongmul redirected to.
 async function browserFlow(provider, op, acct) {
   op.setAccount(acct.sub);
   const r = await srv.req('GET', `/account/${provider}`);
   assert.equal(r.status, 302);
+  const cookie = stateCookie(r);
   const loc = new URL(r.headers.location);
   assert.equal(loc.origin, op.issuer);
   assert.equal(loc.searchParams.get('code_challenge_method'), 'S256');
   assert.ok(loc.searchParams.get('state') && loc.searchParams.get('nonce') && loc.searchParams.get('code_challenge'));
   assert.equal(loc.searchParams.get('redirect_uri'), `${srv.url}/account/${provider}/callback`);
   const back = await followRedirects(loc.toString(), { stopAt: srv.url, ca: ca.ca });
-  const cb = await srv.req('GET', back.slice(srv.url.length));
+  const cb = await srv.req('GET', back.slice(srv.url.length), { headers: { cookie } });
   assert.equal(cb.status, 302, cb.body);
   assert.ok(cb.headers.location.startsWith(APP), cb.headers.location);
   return new URL(cb.headers.location);
@@ -113,17 +131,18 @@ test('an unverified provider email does not create an account', async () => {
 });
 
 test('callback with an unknown or replayed state is refused', async () => {
-  const r = await srv.req('GET', '/account/kakao/callback?state=forged&code=abc');
+  const r = await srv.req('GET', '/account/kakao/callback?state=forged&code=abc', { headers: { cookie: 'dongmul_oidc_state=forged' } });
   assert.equal(r.status, 302);
   assert.equal(new URL(r.headers.location).searchParams.get('error'), 'STATE_INVALID');
   // a real state is single use: walk the flow, then replay the callback
   const acct = account(kakao);
   kakao.setAccount(acct.sub);
   const s = await srv.req('GET', '/account/kakao');
+  const cookie = stateCookie(s);
   const back = await followRedirects(s.headers.location, { stopAt: srv.url, ca: ca.ca });
-  const first = await srv.req('GET', back.slice(srv.url.length));
+  const first = await srv.req('GET', back.slice(srv.url.length), { headers: { cookie } });
   assert.ok(new URL(first.headers.location).searchParams.get('code'));
-  const replay = await srv.req('GET', back.slice(srv.url.length));
+  const replay = await srv.req('GET', back.slice(srv.url.length), { headers: { cookie } });
   assert.equal(new URL(replay.headers.location).searchParams.get('error'), 'STATE_INVALID');
 });
 
@@ -148,6 +167,95 @@ test('kakaoAuth accepts a real accessToken through the user-info endpoint', asyn
   assert.equal(r.json.email, acct.email);
   const bad = await srv.req('POST', '/account/kakaoAuth', { body: { accessToken: `${tok.access_token}x` } });
   assert.equal(bad.status, 401);
+});
+
+// Access-token substitution: an access token that some other Kakao app
+// obtained for the victim (the user signed in to that app) must not sign
+// the victim in here, although Kakao's user-info endpoint answers for it.
+test('kakaoAuth refuses an accessToken issued to another Kakao app', async () => {
+  const victim = account(kakao);
+  kakao.setAccount(victim.sub);
+  // the victim has an account here (signed up through our own app) ...
+  const own = await sdkLogin(kakao, { ...KAKAO, redirect_uri: SDK_CB, nonce: 'own', scope: 'openid account_email profile_nickname', ca: ca.ca });
+  const mine = await srv.req('POST', '/account/kakaoAuth', { body: { accessToken: own.access_token } });
+  assert.equal(mine.status, 200, mine.body);
+  // ... and signed in to the attacker's app, which so holds an access token
+  const other = await sdkLogin(kakao, { ...OTHER_APP, redirect_uri: SDK_CB, nonce: 'other', scope: 'openid account_email profile_nickname', ca: ca.ca });
+  const r = await srv.req('POST', '/account/kakaoAuth', { body: { accessToken: other.access_token } });
+  assert.equal(r.status, 401, `another app's token signed in as ${r.json && r.json.email}`);
+  assert.equal(r.json.code, 'TOKEN_INVALID');
+  assert.equal(r.json.token, undefined);
+  assert.match(srv.log(), /token refused \(access token of another app\)/);
+});
+
+test('without --kakao-app-id, kakaoAuth takes idTokens only (ACCESS_TOKEN_UNSUPPORTED)', async () => {
+  const kport = new URL(kakao.issuer).port;
+  const s = await start({
+    args: ['--ca-bundle', ca.caFile, '--kakao-issuer', kakao.issuer, '--kakao-client-id', KAKAO.client_id,
+      '--kakao-client-secret', KAKAO.client_secret, '--rate-login', '1000'],
+  });
+  try {
+    const acct = account(kakao);
+    kakao.setAccount(acct.sub);
+    const tok = await sdkLogin(kakao, { ...KAKAO, redirect_uri: SDK_CB, nonce: `noapp-${kport}`, scope: 'openid account_email profile_nickname', ca: ca.ca });
+    const r = await s.req('POST', '/account/kakaoAuth', { body: { accessToken: tok.access_token } });
+    assert.equal(r.status, 400, r.body);
+    assert.equal(r.json.code, 'ACCESS_TOKEN_UNSUPPORTED');
+    const id = await s.req('POST', '/account/kakaoAuth', { body: { idToken: tok.id_token } });
+    assert.equal(id.status, 200, id.body);
+    assert.equal(id.json.email, acct.email);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
+
+// Login CSRF: an attacker walks the flow in their own browser, stops at
+// the callback URL and gets a victim's browser to open it; the victim
+// would be signed in as the attacker. The state is bound to the browser
+// that started the flow by a cookie.
+test('a callback without the state cookie of the browser that started the flow is refused', async () => {
+  const attacker = account(kakao);
+  kakao.setAccount(attacker.sub);
+  const start_ = await srv.req('GET', '/account/kakao');
+  const back = await followRedirects(start_.headers.location, { stopAt: srv.url, ca: ca.ca });
+  const path = back.slice(srv.url.length);
+  // the victim's browser: no cookie, or the cookie of its own flow
+  const victimStart = await srv.req('GET', '/account/kakao');
+  for (const headers of [{}, { cookie: stateCookie(victimStart) }, { cookie: 'dongmul_oidc_state=' }]) {
+    const r = await srv.req('GET', path, { headers });
+    assert.equal(r.status, 302);
+    const app = new URL(r.headers.location);
+    assert.equal(app.searchParams.get('code'), null, `the victim was signed in as the attacker: ${app}`);
+    assert.equal(app.searchParams.get('error'), 'STATE_MISMATCH', `${JSON.stringify(headers)}: ${app}`);
+    assert.match([].concat(r.headers['set-cookie'] || []).join('\n'), /dongmul_oidc_state=; .*Max-Age=0/, 'the cookie is cleared');
+  }
+  // the cookie: the state, for the callback path only, short-lived
+  const sc = [].concat(start_.headers['set-cookie'] || []).find((c) => c.startsWith('dongmul_oidc_state='));
+  const state = new URL(start_.headers.location).searchParams.get('state');
+  assert.equal(sc.split(';')[0], `dongmul_oidc_state=${state}`);
+  for (const attr of ['HttpOnly', 'SameSite=Lax', 'Path=/account/kakao/callback', 'Max-Age=600']) {
+    assert.ok(sc.split('; ').includes(attr), `${attr} in ${sc}`);
+  }
+  assert.ok(!/; Secure/.test(sc), 'not Secure over plain HTTP');
+  // the attacker's own browser still finishes its sign-in (the refused
+  // tries did not spend the state)
+  const own = await srv.req('GET', path, { headers: { cookie: sc.split(';')[0] } });
+  assert.ok(new URL(own.headers.location).searchParams.get('code'), own.headers.location);
+});
+
+test('over HTTPS the state cookie is Secure', async () => {
+  const s = await start({
+    https: true,
+    args: ['--ca-bundle', ca.caFile, '--kakao-issuer', kakao.issuer, '--kakao-client-id', KAKAO.client_id],
+  });
+  try {
+    const r = await s.sreq('GET', '/account/kakao');
+    assert.equal(r.status, 302, r.body);
+    const sc = [].concat(r.headers['set-cookie'] || []).find((c) => c.startsWith('dongmul_oidc_state='));
+    assert.ok(sc && sc.split('; ').includes('Secure'), sc);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
 });
 
 test('forged id_tokens are refused: bad signature, wrong audience, expired, wrong issuer, replayed nonce, alg none', async () => {

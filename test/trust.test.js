@@ -29,7 +29,7 @@ const notes = async (srv, u, type) => {
 };
 
 test('trades, reviews, reports', async (t) => {
-  const srv = await start({ args: ['--report-threshold', '2', '--suspend-days', '3', '--rate-login', '100000'] });
+  const srv = await start({ args: ['--report-threshold', '2', '--suspend-days', '3', '--rate-login', '100000', '--report-min-age', '0'] });
   t.after(async () => {
     const e = await srv.stop();
     assert.equal(e.code, 0, `server exit ${JSON.stringify(e)}`);
@@ -226,6 +226,12 @@ test('trades, reviews, reports', async (t) => {
     try {
       assert.equal((await emit(ms, 'joinRoom', { icrId: a.json.icrId })).msg, 'success');
       assert.equal((await emit(ss, 'joinRoom', { icrId: b.json.icrId })).msg, 'success');
+      // the reporters were in s's room (a report counts only between users who met)
+      for (const rp of reporters) {
+        const rs = await connect(srv, rp);
+        assert.equal((await emit(rs, 'joinRoom', { icrId: a.json.icrId })).msg, 'success');
+        rs.close();
+      }
 
       const refused = [
         [{ userId: s.userId }, 400, 'INVALID_REASON'],
@@ -360,4 +366,63 @@ test('trades, reviews, reports', async (t) => {
     assert.equal(env.status, 0, env.stderr);
     assert.match(env.stdout, /not suspended/);
   });
+});
+
+// Sybil reports: throwaway accounts must not be able to suspend a stranger.
+// A report counts only when the reporter's account is older than
+// --report-min-age days and the two shared a room or a trade; the others
+// are stored for the operator and listed by `dongmul user show`.
+test('reports from new accounts or from users who never met the reported user do not suspend', async (t) => {
+  const args = ['--report-threshold', '2', '--rate-login', '100000'];
+  let srv = await start({ args }); // --report-min-age: the default (3 days)
+  t.after(async () => { await srv.stop(); });
+  const victim = await srv.user({ address: ADDR });
+  const item = await postItem(srv, victim);
+  assert.equal(item.status, 201, item.body);
+  const strangers = [];
+  for (let i = 0; i < 4; i++) strangers.push(await srv.user());
+  const members = [];
+  for (let i = 0; i < 4; i++) members.push(await srv.user());
+  for (const m of members) {
+    const s = await connect(srv, m);
+    assert.equal((await emit(s, 'joinRoom', { icrId: item.json.icrId })).msg, 'success');
+    s.close();
+  }
+
+  // four fresh accounts that never met the victim, then four fresh
+  // accounts that joined the victim's room: none of the eight counts
+  for (const u of [...strangers, ...members]) {
+    const r = await post(srv, u, '/reports', { userId: victim.userId, reason: 'fraud' });
+    assert.equal(r.status, 201, r.body);
+  }
+  let shown = userCmd(srv, 'show', victim.email);
+  assert.match(shown.stdout, /not suspended/, shown.stdout);
+  assert.match(shown.stdout, /reports \(30 d\):\s+8 \(0 distinct/, shown.stdout);
+  assert.equal((shown.stdout.match(/ fraud {2}not counted/g) || []).length, 8, 'each report is stored and listed');
+  assert.equal((await postItem(srv, victim)).status, 201, 'the victim may still post');
+  assert.equal((await srv.req('GET', `/users/${victim.userId}`)).json.mannerTemp, 36.5, 'no temperature lost');
+
+  // the same data with --report-min-age 0: the accounts are old enough
+  // now, but only those who shared a room with the new victim count
+  await srv.stop();
+  srv = await start({ data: srv.data, args: [...args, '--report-min-age', '0'] });
+  const victim2 = await srv.user({ address: ADDR });
+  const item2 = await postItem(srv, victim2);
+  for (const u of strangers) {
+    const r = await post(srv, u, '/reports', { userId: victim2.userId, reason: 'abuse' });
+    assert.equal(r.status, 201, r.body);
+  }
+  shown = userCmd(srv, 'show', victim2.email);
+  assert.match(shown.stdout, /not suspended/, `strangers never count: ${shown.stdout}`);
+  for (const m of members.slice(0, 3)) {
+    const s = await connect(srv, m);
+    assert.equal((await emit(s, 'joinRoom', { icrId: item2.json.icrId })).msg, 'success');
+    s.close();
+    assert.equal((await post(srv, m, '/reports', { userId: victim2.userId, reason: 'abuse' })).status, 201);
+  }
+  shown = userCmd(srv, 'show', victim2.email);
+  assert.match(shown.stdout, /suspendedUntil:\s+\d{4}-.*\(신고 누적\)/, `three who met the victim: ${shown.stdout}`);
+  assert.match(shown.stdout, /reports \(30 d\):\s+7 \(3 distinct/, shown.stdout);
+  assert.equal((shown.stdout.match(/ abuse {2}not counted/g) || []).length, 4);
+  assert.equal((shown.stdout.match(/ abuse {2}counted/g) || []).length, 3);
 });

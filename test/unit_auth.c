@@ -165,7 +165,7 @@ static void test_rate(void)
 	 * same static size and keeps answering */
 	for (int i = 0; i < 100000; i++) {
 		snprintf(key, sizeof key, "flood-%d", i);
-		if (auth_rate_hit("flood", key, 1, 60, NULL) == DM_OK)
+		if (auth_rate_hit("flood", key, 2, 60, NULL) == DM_OK)
 			n_ok++;
 	}
 	CHECK(n_ok == 100000, "each new key gets its first attempt (%d)", n_ok);
@@ -175,9 +175,54 @@ static void test_rate(void)
 		auth_rate_hit("login/ip", "victim", 3, 300, &ra);
 	for (int i = 0; i < 50000; i++) {
 		snprintf(key, sizeof key, "short-%d", i);
-		auth_rate_hit("x", key, 1, 1, NULL);
+		auth_rate_hit("x", key, 2, 1, NULL);
 	}
 	CHECK(auth_rate_hit("login/ip", "victim", 3, 300, &ra) == DM_ERATE, "long window survives short-window churn");
+
+	/* spraying fresh keys (each hit once, with attempts left) pushes out
+	 * neither a counter that is used up nor one hit more often than they */
+	for (int i = 0; i < 10; i++)
+		auth_rate_hit("spray/ip", "attacker", 10, 300, NULL);
+	for (int i = 0; i < 4; i++)
+		auth_rate_hit("spray/email", "victim@example.com", 10, 300, NULL);
+	for (int i = 0; i < 300000; i++) {
+		snprintf(key, sizeof key, "spray-%d@example.com", i);
+		auth_rate_hit("spray/email", key, 10, 300, NULL);
+	}
+	CHECK(auth_rate_hit("spray/ip", "attacker", 10, 300, &ra) == DM_ERATE && ra > 290,
+	      "a used-up counter survives 300,000 fresh keys (retry %d)", ra);
+	n_ok = 0;
+	for (int i = 0; i < 6; i++)
+		n_ok += auth_rate_hit("spray/email", "victim@example.com", 10, 300, NULL) == DM_OK;
+	CHECK(n_ok == 6 && auth_rate_hit("spray/email", "victim@example.com", 10, 300, NULL) == DM_ERATE,
+	      "a counter hit 4 times survives keys hit once: 6 more allowed, then refused (%d)", n_ok);
+
+	/* fail closed: when every entry of a set is used up, a new key there
+	 * is refused until the first of them ends */
+	{
+		int refused = 0, ra_max = 0;
+		for (int i = 0; i < 200000; i++) {
+			snprintf(key, sizeof key, "full-%d", i);
+			if (auth_rate_hit("full", key, 1, 1, &ra) == DM_ERATE) {
+				refused++;
+				ra_max = ra > ra_max ? ra : ra_max;
+			}
+		}
+		CHECK(refused > 0 && ra_max <= 1, "a full table refuses new keys (%d refused, retry <= %d)", refused,
+		      ra_max);
+		CHECK(auth_rate_hit("spray/ip", "attacker", 10, 300, NULL) == DM_ERATE, "... and keeps used-up counters");
+		usleep(1100 * 1000);
+		CHECK(auth_rate_hit("full", "full-late", 1, 1, NULL) == DM_OK, "room again once their windows end");
+	}
+
+	/* an attempt taken back (a successful login) does not count */
+	for (int i = 0; i < 3; i++) {
+		CHECK(auth_rate_hit("undo", "k", 2, 60, NULL) == DM_OK, "attempt %d then taken back", i + 1);
+		auth_rate_undo("undo", "k");
+	}
+	auth_rate_hit("undo", "k", 2, 60, NULL);
+	auth_rate_hit("undo", "k", 2, 60, NULL);
+	CHECK(auth_rate_hit("undo", "k", 2, 60, NULL) == DM_ERATE, "failures still add up");
 
 	for (int i = 0; i < 4; i++)
 		pthread_create(&th[i], NULL, rate_worker, NULL);

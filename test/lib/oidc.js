@@ -8,6 +8,8 @@
 //   op.addAccount('sub-1', {email, email_verified: true, nickname});
 //   op.setAccount('sub-1');           // who logs in next
 //   op.mint(payload, {key, kid})      // an RS256 JWT (default: the provider's own key)
+//   op.tokenInfo                      // Kakao's token-info endpoint, GET with Bearer:
+//                                     // {id, expires_in, app_id} (app_id from opts.appIds[client_id])
 //   await op.stop();
 //
 // followRedirects(url, {stopAt}) drives a browser-like walk (cookie jar,
@@ -78,7 +80,22 @@ async function startProvider(opts) {
   provider.on('server_error', (ctx, err) => { console.error('oidc-provider server_error', err); });
   const handler = provider.callback();
 
+  const appIds = opts.appIds || {};
   const server = https.createServer({ key: opts.ca.key, cert: opts.ca.cert }, async (req, res) => {
+    // Kakao's GET /v1/user/access_token_info: which app (and user) an
+    // access token belongs to; 401 for a token that is not live
+    if (req.url.split('?')[0] === '/v1/user/access_token_info') {
+      const m = /^Bearer (.+)$/i.exec(req.headers.authorization || '');
+      const tok = m ? await provider.AccessToken.find(m[1]) : undefined;
+      res.setHeader('content-type', 'application/json;charset=UTF-8');
+      if (!tok || tok.isExpired) {
+        res.statusCode = 401;
+        res.end(JSON.stringify({ msg: 'this access token does not exist', code: -401 }));
+        return;
+      }
+      res.end(JSON.stringify({ id: tok.accountId, expires_in: tok.exp - Math.floor(Date.now() / 1000), app_id: appIds[tok.clientId] }));
+      return;
+    }
     if (req.url.startsWith('/interaction/')) {
       try {
         await provider.interactionDetails(req, res);
@@ -97,6 +114,7 @@ async function startProvider(opts) {
   });
   return {
     issuer,
+    tokenInfo: `${issuer}/v1/user/access_token_info`,
     provider,
     key,
     addAccount(sub, claims) { accounts.set(sub, claims); },
