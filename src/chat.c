@@ -43,6 +43,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "json.h"
+#include "quota.h"
 #include "sio.h"
 
 #define NSP "/chatting"
@@ -1292,6 +1293,12 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 		const char *m = json_str(&o, "chatMsg", 1, 1000);
 		if (!m || !(j->text = strdup(m))) {
 			refuse(s, ack, m ? F_INTERNAL : F_MSG_LEN);
+			job_free(j);
+			goto done;
+		}
+		/* the user's message rate (all their sockets together) */
+		if (quota_take(QUOTA_MESSAGES, j->uid, 1, NULL) != DM_OK) {
+			refuse(s, ack, F_RATE);
 			job_free(j);
 			goto done;
 		}

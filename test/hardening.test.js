@@ -256,3 +256,100 @@ test('access log: control characters a client sends are escaped, never a line of
   assert.ok(line.includes(`/nope\\n${forged}\\r\\x1b[31m\\x7f`), line);
   assert.ok(!/[\x00-\x1f\x7f]/.test(line), line);
 });
+
+// A valid PNG of about `bytes` bytes: a real image with a private
+// ancillary chunk of random bytes (different content each time).
+const img = require('./lib/img');
+function bigPng(bytes) {
+  const base = img.png({ w: 3, h: 3, seed: Math.floor(Math.random() * 256) });
+  const data = require('node:crypto').randomBytes(bytes);
+  const td = Buffer.concat([Buffer.from('prVt', 'latin1'), data]);
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(img.crc32(td) >>> 0);
+  const iend = base.length - 12;
+  return Buffer.concat([base.subarray(0, iend), len, td, crc, base.subarray(iend)]);
+}
+async function postPhoto(srv, u, photo) {
+  const mp = img.multipart([
+    { name: 'file', filename: 'p.png', type: 'image/png', data: photo },
+    { name: 'category', value: '기타 중고물품' },
+    { name: 'title', value: '사진 많은 물건' },
+    { name: 'wantItem', value: '책' },
+    { name: 'comment', value: '할당량 테스트' },
+    { name: 'deadLine', value: new Date(Date.now() + 86400e3).toISOString() },
+  ]);
+  return srv.req('POST', '/mainPage/write', { body: mp.body, token: u.token, headers: { 'content-type': mp.contentType } });
+}
+
+test('quotas: messages, posts and uploads per user are rate limited (429 / RATE_LIMITED); storage per user is capped', async (t) => {
+  // by environment (DONGMUL_*, as good as the flags): a build without
+  // quotas starts too, and fails on what it lets through
+  const srv = await start({ args: RL, env: { DONGMUL_QUOTA_MESSAGES: '5', DONGMUL_QUOTA_POSTS: '3', DONGMUL_QUOTA_UPLOAD_MB: '1' } });
+  t.after(() => stopOk(srv));
+  const [O, B, C] = [await srv.user({ address: ADDR }), await srv.user(), await srv.user()];
+
+  await t.test('chat messages', async () => {
+    const it = await postItem(srv, O);
+    assert.equal(it.status, 201, it.body);
+    const { icrId } = it.json;
+    const b1 = await connect(srv, B);
+    const b2 = await connect(srv, B); // a second socket shares the user's rate
+    const cs = await connect(srv, C);
+    try {
+      for (const s of [b1, cs]) assert.equal((await emit(s, 'joinRoom', { icrId })).msg, 'success');
+      for (let i = 0; i < 5; i++) assert.equal((await emit(i % 2 ? b2 : b1, 'sendMsg', { icrId, chatMsg: `m${i}` })).msg, 'success', `message ${i}`);
+      const r = await emit(b2, 'sendMsg', { icrId, chatMsg: 'one too many' });
+      assert.equal(r.code, 'RATE_LIMITED', JSON.stringify(r));
+      assert.equal(typeof r.errorMsg, 'string');
+      b1.emit('sendMsg', { icrId, chatMsg: 'no ack' });
+      await until(() => (b1.got.error || []).some((e) => e.code === 'RATE_LIMITED'), 10000, 'error event');
+      // another user is not affected
+      assert.equal((await emit(cs, 'sendMsg', { icrId, chatMsg: '저는 괜찮아요' })).msg, 'success');
+      const all = await messages(srv, O, icrId);
+      assert.ok(!all.some((m) => m.chatMsg === 'one too many' || m.chatMsg === 'no ack'));
+    } finally {
+      b1.close(); b2.close(); cs.close();
+    }
+  });
+
+  await t.test('posts', async () => {
+    const P = await srv.user({ address: ADDR });
+    for (let i = 0; i < 3; i++) assert.equal((await postItem(srv, P)).status, 201, `post ${i}`);
+    const r = await postItem(srv, P);
+    assert.equal(r.status, 429, r.body);
+    assert.equal(r.json.code, 'RATE_LIMITED');
+    assert.equal((await postItem(srv, O)).status, 201, 'another user still posts');
+  });
+
+  await t.test('uploads', async () => {
+    const U = await srv.user({ address: ADDR });
+    const a = await postPhoto(srv, U, bigPng(600 * 1024));
+    assert.equal(a.status, 201, a.body);
+    const before = fs.readdirSync(path.join(srv.data, 'images')).length;
+    const b = await postPhoto(srv, U, bigPng(600 * 1024));
+    assert.equal(b.status, 429, b.body);
+    assert.equal(b.json.code, 'RATE_LIMITED');
+    assert.ok(Number(b.headers['retry-after']) >= 1);
+    assert.equal(fs.readdirSync(path.join(srv.data, 'images')).length, before, 'the refused photo is not kept');
+    assert.equal((await postPhoto(srv, O, bigPng(600 * 1024))).status, 201, 'another user still uploads');
+  });
+});
+
+test('storage quota: a user whose items hold the quota cannot post more photos until one is deleted', async (t) => {
+  const srv = await start({ args: RL, env: { DONGMUL_QUOTA_STORAGE_MB: '1' } });
+  t.after(() => stopOk(srv));
+  const U = await srv.user({ address: ADDR });
+  const a = await postPhoto(srv, U, bigPng(700 * 1024));
+  assert.equal(a.status, 201, a.body);
+  const before = fs.readdirSync(path.join(srv.data, 'images')).length;
+  const b = await postPhoto(srv, U, bigPng(700 * 1024));
+  assert.equal(b.status, 429, b.body);
+  assert.equal(b.json.code, 'QUOTA_EXCEEDED');
+  assert.match(b.json.errorMsg, /1MB/);
+  assert.equal(fs.readdirSync(path.join(srv.data, 'images')).length, before, 'the refused photo is not stored');
+  const V = await srv.user({ address: ADDR });
+  assert.equal((await postPhoto(srv, V, bigPng(700 * 1024))).status, 201, 'another user is not affected');
+  const del = await srv.req('DELETE', '/myPage/delete', { token: U.token, body: { itemId: a.json.itemId } });
+  assert.equal(del.status, 200, del.body);
+  assert.equal((await postPhoto(srv, U, bigPng(700 * 1024))).status, 201, 'room again after a delete');
+});
