@@ -48,11 +48,12 @@ PART(sio)
 PART(chat)
 PART(trust)
 PART(notify)
+PART(quota)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
+	P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -6,10 +6,14 @@
 -- Conventions: every time is INTEGER milliseconds since the epoch, UTC
 -- (columns *Dt, deadLine, *Until); the configured offset is applied when
 -- formatting (SQL function dm_time(ms)). Yes/no columns are 'Y'/'N' as in
--- the seed. Ids are INTEGER keys; the API sends them as strings.
+-- the seed. Ids are INTEGER keys; the API sends them as strings. Every id
+-- that reaches a client or names a Socket.IO room is AUTOINCREMENT: never
+-- reused after a delete (a reused item id once carried a deleted room's
+-- sockets into the next room, and matched the next item to records keyed
+-- by the old one).
 --
 -- Versioned with PRAGMA user_version (the last line). db.c applies this
--- file to an empty database; later versions add numbered migrations there.
+-- file to an empty database, and migrates an older one (db.c: migrate).
 
 CREATE TABLE code (
   codeId    TEXT PRIMARY KEY,
@@ -31,7 +35,7 @@ INSERT INTO code VALUES
 
 -- ---------------------------------------------------------------- accounts
 CREATE TABLE user (
-  userId            INTEGER PRIMARY KEY,
+  userId            INTEGER PRIMARY KEY AUTOINCREMENT,
   email             TEXT NOT NULL COLLATE NOCASE UNIQUE,
   nickname          TEXT NOT NULL,
   password          TEXT,                 -- PHC string; NULL for social-only accounts
@@ -115,9 +119,10 @@ CREATE INDEX outbox_due ON outbox(nextTryDt) WHERE sentDt IS NULL;
 
 -- ------------------------------------------------------------------- items
 CREATE TABLE saleItem (
-  itemId        INTEGER PRIMARY KEY,
+  itemId        INTEGER PRIMARY KEY AUTOINCREMENT,
   userId        INTEGER NOT NULL REFERENCES user(userId),
   image         TEXT NOT NULL,            -- "<sha256>.<ext>" under DATA/images
+  imageBytes    INTEGER NOT NULL DEFAULT 0,  -- its size, counted in the owner's storage quota
   title         TEXT NOT NULL,
   category      TEXT NOT NULL,
   wantItem      TEXT NOT NULL,
@@ -158,14 +163,14 @@ END;
 
 -- -------------------------------------------------------------------- chat
 CREATE TABLE itemChatRoom (
-  icrId      INTEGER PRIMARY KEY,
+  icrId      INTEGER PRIMARY KEY AUTOINCREMENT,
   itemId     INTEGER NOT NULL UNIQUE REFERENCES saleItem(itemId) ON DELETE CASCADE,
   createdDt  INTEGER NOT NULL,
   notifiedMsgId INTEGER NOT NULL DEFAULT 0   -- notify: chat notifications stored up to this message
 );
 
 CREATE TABLE itemChatRoomUser (
-  icruId       INTEGER PRIMARY KEY,
+  icruId       INTEGER PRIMARY KEY AUTOINCREMENT,
   icrId        INTEGER NOT NULL REFERENCES itemChatRoom(icrId) ON DELETE CASCADE,
   userId       INTEGER NOT NULL REFERENCES user(userId),
   chooseYn     TEXT NOT NULL DEFAULT 'N',   -- 'Y' for the owner and the chosen partner
@@ -176,7 +181,7 @@ CREATE TABLE itemChatRoomUser (
 CREATE INDEX itemChatRoomUser_user ON itemChatRoomUser(userId);
 
 CREATE TABLE itemChatRoomUserMsg (
-  icruMsgId  INTEGER PRIMARY KEY,            -- commit order within the database
+  icruMsgId  INTEGER PRIMARY KEY AUTOINCREMENT, -- commit order within the database
   icrId      INTEGER NOT NULL REFERENCES itemChatRoom(icrId) ON DELETE CASCADE,
   userId     INTEGER NOT NULL REFERENCES user(userId),
   msgType    TEXT NOT NULL REFERENCES code(codeId),
@@ -197,7 +202,7 @@ CREATE INDEX kickUser_user ON kickUser(userId);
 
 -- ------------------------------------------------------------------ trust
 CREATE TABLE review (
-  reviewId    INTEGER PRIMARY KEY,
+  reviewId    INTEGER PRIMARY KEY AUTOINCREMENT,
   itemId      INTEGER NOT NULL,             -- kept when the item is deleted
   reviewerId  INTEGER NOT NULL REFERENCES user(userId),
   revieweeId  INTEGER NOT NULL REFERENCES user(userId),
@@ -210,7 +215,7 @@ CREATE TABLE review (
 CREATE INDEX review_reviewee ON review(revieweeId, createdDt);
 
 CREATE TABLE report (
-  reportId    INTEGER PRIMARY KEY,
+  reportId    INTEGER PRIMARY KEY AUTOINCREMENT,
   reporterId  INTEGER NOT NULL REFERENCES user(userId),
   reportedId  INTEGER NOT NULL REFERENCES user(userId),
   itemId      INTEGER,
@@ -224,7 +229,7 @@ CREATE INDEX report_reported ON report(reportedId, createdDt);
 
 -- ----------------------------------------------------------- notifications
 CREATE TABLE notification (
-  notificationId  INTEGER PRIMARY KEY,
+  notificationId  INTEGER PRIMARY KEY AUTOINCREMENT,
   userId          INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
   type            TEXT NOT NULL,
   payload         TEXT NOT NULL DEFAULT '{}',   -- JSON object
@@ -238,4 +243,4 @@ CREATE INDEX notification_user ON notification(userId, readYn, updatedDt DESC);
 CREATE UNIQUE INDEX notification_coalesce ON notification(userId, coalesceKey)
   WHERE coalesceKey IS NOT NULL AND readYn = 'N';
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

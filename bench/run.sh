@@ -290,7 +290,7 @@ fi
 # ------------------------------------------------------------ 2, 3, 4. chat
 if want chat; then
 say "chat: logging in $((RECEIVERS + 1)) users"
-CHAT_ARGS="--access-log=0 --threads 1200 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60"
+CHAT_ARGS="--access-log=0 --threads 1200 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60 --quota-messages 1000000"
 # shellcheck disable=SC2086
 start_dm "$DATA" $CHAT_ARGS
 sleep 0.5

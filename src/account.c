@@ -21,6 +21,7 @@
 
 #include "account.h"
 #include "auth.h"
+#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -282,6 +283,7 @@ typedef struct code_check {
 	char code[8];
 	const char *newphc;    /* reset: the new password's hash */
 	int outcome;           /* CK_* */
+	int64_t user_id;       /* reset: whose password was set */
 } code_check_t;
 
 /* Write job: checks a code against the newest live code of (email,
@@ -367,6 +369,7 @@ static int code_check_write(sqlite3 *w, void *arg)
 		return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 	}
 	id = sqlite3_column_int64(st, 0);
+	c->user_id = id;
 	sqlite3_finalize(st);
 	st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1");
 	if (!st)
@@ -432,6 +435,8 @@ static int check_and_reply(http_req_t *r, code_check_t *c)
 		return http_fail_dm(r, rc);
 	if (c->outcome != CK_OK)
 		return fail_check(r, c->outcome);
+	if (c->user_id)
+		chat_close_sessions(c->user_id, NULL); /* the new password ends every session */
 	return http_ok(r);
 }
 
@@ -844,8 +849,10 @@ static int h_refresh(http_req_t *r)
 	rc = jobs_write(rotate_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (s.outcome == RF_REUSED)
+	if (s.outcome == RF_REUSED) {
+		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
 		return http_fail(r, 401, "REFRESH_REUSED", "이미 사용된 토큰입니다. 다시 로그인해 주세요.");
+	}
 	if (s.outcome != RF_ROTATED)
 		return http_fail(r, 401, "REFRESH_INVALID", "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요.");
 	return reply_tokens(r, &s);
@@ -918,6 +925,7 @@ static int h_logout(http_req_t *r)
 	rc = jobs_write(logout_write, &l);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
+	chat_close_sessions(l.user_id, l.all ? NULL : l.fam);
 	return http_ok(r);
 }
 

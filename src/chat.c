@@ -44,6 +44,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "json.h"
+#include "quota.h"
 #include "sio.h"
 
 #define NSP "/chatting"
@@ -138,6 +139,7 @@ typedef struct cconn {
 	char *token;            /* the last verified token */
 	int64_t tok_exp_ms;     /* its expiry (wall ms) */
 	int64_t tok_checked_ms; /* when it was last verified against the db */
+	char fam[48];           /* the login family of that token ("" if none): room "fam:<fam>" */
 	atomic_int inflight;
 } cconn_t;
 
@@ -168,6 +170,34 @@ int chat_user_emit(int64_t uid, const char *event, const char *json)
 	char room[40];
 	room_name(room, sizeof room, "user", uid);
 	return sio_room_emit(room, event, json);
+}
+
+static int pick_all(const sio_sock_t *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	return 1;
+}
+
+void chat_close_sessions(int64_t uid, const char *fam)
+{
+	char room[64];
+	int n;
+	if (fam && fam[0])
+		n = dm_snprintf(room, sizeof room, "fam:%s", fam) == DM_OK ? sio_room_close(room) : 0;
+	else {
+		room_name(room, sizeof room, "user", uid);
+		n = sio_room_close(room);
+	}
+	if (n)
+		dm_info("chat: closed %d socket(s) of user %lld (session ended)", n, (long long)uid);
+}
+
+void chat_room_drop(int64_t icr_id)
+{
+	char room[40];
+	room_name(room, sizeof room, "icr", icr_id);
+	sio_room_leave_pick(room, pick_all, NULL);
 }
 
 /* chat_room_users' collector: a picker that records every socket's user
@@ -975,7 +1005,8 @@ static int bind_token(sio_sock_t *s, cconn_t *cc, const char *token, int *first)
 	auth_claims_t c;
 	sqlite3 *db = db_reader();
 	int64_t now = dm_now_ms(), uid;
-	int rc = DM_OK;
+	int rc = DM_OK, new_fam = 0;
+	char old_fam[sizeof cc->fam] = "";
 
 	*first = 0;
 	if (!db || !token || strlen(token) > TOKEN_MAX)
@@ -1004,6 +1035,11 @@ static int bind_token(sio_sock_t *s, cconn_t *cc, const char *token, int *first)
 			cc->token = t;
 			cc->tok_exp_ms = c.exp * 1000;
 			cc->tok_checked_ms = now;
+			if (strcmp(cc->fam, c.fam)) {
+				memcpy(old_fam, cc->fam, sizeof old_fam);
+				dm_strlcpy(cc->fam, c.fam, sizeof cc->fam);
+				new_fam = 1;
+			}
 			if (!uid) {
 				sio_set_uid(s, c.sub);
 				*first = 1;
@@ -1015,6 +1051,14 @@ static int bind_token(sio_sock_t *s, cconn_t *cc, const char *token, int *first)
 		char room[40];
 		room_name(room, sizeof room, "user", c.sub);
 		sio_join(s, room);
+	}
+	/* the login family's room: its logout closes exactly its sockets */
+	if (new_fam) {
+		char room[64];
+		if (old_fam[0] && dm_snprintf(room, sizeof room, "fam:%s", old_fam) == DM_OK)
+			sio_leave(s, room);
+		if (c.fam[0] && dm_snprintf(room, sizeof room, "fam:%s", c.fam) == DM_OK)
+			sio_join(s, room);
 	}
 	return rc;
 }
@@ -1252,6 +1296,12 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 		const char *m = json_str(&o, "chatMsg", 1, 1000);
 		if (!m || !(j->text = strdup(m))) {
 			refuse(s, ack, m ? F_INTERNAL : F_MSG_LEN);
+			job_free(j);
+			goto done;
+		}
+		/* the user's message rate (all their sockets together) */
+		if (quota_take(QUOTA_MESSAGES, j->uid, 1, NULL) != DM_OK) {
+			refuse(s, ack, F_RATE);
 			job_free(j);
 			goto done;
 		}

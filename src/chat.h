@@ -24,6 +24,15 @@ int chat_online(int64_t user_id);
  * when none); returns how many, or -1 on out-of-memory. Caller frees.
  * Thread-safe. */
 int chat_room_users(int64_t icr_id, int64_t **uids);
+/* Closes at once every socket of a login that just ended: those
+ * authenticated with a token of login family fam, or with fam NULL or ""
+ * every socket of user uid (logout of all sessions, a new password).
+ * Thread-safe; never blocks. */
+void chat_close_sessions(int64_t uid, const char *fam);
+/* Removes every socket from room icr_id (the item was deleted: its
+ * sockets must not hear anything sent to that room name later). Call after
+ * the commit. Thread-safe; never blocks. */
+void chat_room_drop(int64_t icr_id);
 /* Publishes message msg_id, already stored and committed by another part
  * (trade events, TXT05), to room icr_id as getMsg. Goes through the write
  * lane, so it reaches the room after every message committed before the

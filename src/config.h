@@ -25,6 +25,10 @@ typedef struct cfg {
 	long max_body;             /* bytes, JSON bodies */
 	long max_upload;           /* bytes, photos */
 	int max_deadline_days;
+	int quota_messages;        /* chat messages per user per minute */
+	int quota_posts;           /* item posts per user per hour */
+	int quota_upload_mb;       /* MB of photos a user may upload per hour */
+	int quota_storage_mb;      /* MB of photos a user's items may hold */
 	char log_level[16];
 	int access_log;
 	/* mail */

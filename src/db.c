@@ -9,9 +9,11 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "db.h"
@@ -19,7 +21,8 @@
 #include "mem.h"
 
 extern const char dm_schema_sql[];
-#define SCHEMA_VERSION 1
+/* 2: AUTOINCREMENT on every id a client sees; saleItem.imageBytes. */
+#define SCHEMA_VERSION 2
 
 typedef struct reader {
 	sqlite3 *db;
@@ -254,6 +257,10 @@ int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def)
 	return v;
 }
 
+/* The result of apply_schema when the database is older than this build:
+ * db_open migrates it (migrate) and applies again. */
+#define NEEDS_MIGRATION 1
+
 static int apply_schema(sqlite3 *db)
 {
 	int64_t v = db_int(db, "PRAGMA user_version", NULL, -1);
@@ -266,7 +273,9 @@ static int apply_schema(sqlite3 *db)
 	}
 	if (v == SCHEMA_VERSION)
 		return DM_OK;
-	/* v == 0: a new database. (Later versions: numbered migrations here.) */
+	if (v > 0)
+		return NEEDS_MIGRATION;
+	/* a new database */
 	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
 		return DM_ERR;
 	if (db_exec(db, dm_schema_sql) != DM_OK) {
@@ -277,6 +286,202 @@ static int apply_schema(sqlite3 *db)
 		return DM_ERR;
 	dm_info("database schema %d created", SCHEMA_VERSION);
 	return DM_OK;
+}
+
+/* ------------------------------------------------------------ migration */
+
+#define FIX_COLS 64
+
+/* Per-table counts of the values dm_utf8_fix repaired, by column. */
+typedef struct fixcount {
+	int64_t n[FIX_COLS];
+} fixcount_t;
+
+/* dm_utf8_fix(value, k): value as it is, unless it is text that is not
+ * valid UTF-8 (JSON escapes once let such bytes in): then the text with
+ * each invalid byte replaced by U+FFFD, counted in column k's count. */
+static void fn_utf8_fix(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	fixcount_t *fc = sqlite3_user_data(ctx);
+	const char *s;
+	char *out;
+	int n, k = sqlite3_value_int(argv[1]);
+	size_t len;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	s = (const char *)sqlite3_value_text(argv[0]);
+	n = sqlite3_value_bytes(argv[0]);
+	if (!s || dm_utf8_valid(s, (size_t)n)) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	out = malloc((size_t)n * 3 + 1);
+	if (!out) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	len = dm_utf8_repair(s, (size_t)n, out);
+	if (k >= 0 && k < FIX_COLS)
+		fc->n[k]++;
+	sqlite3_result_text(ctx, out, (int)len, free);
+}
+
+/* Copies every row of table t from main into the attached database n,
+ * the columns both have, each through dm_utf8_fix (logging per column
+ * what it repaired). DM_OK or DM_ERR (logged). */
+static int copy_table(sqlite3 *db, const char *t, fixcount_t *fc)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT o.name FROM pragma_table_info(?1, 'main') o "
+				       "WHERE o.name IN (SELECT name FROM pragma_table_info(?1, 'n')) ORDER BY o.cid");
+	char *cols = NULL, *vals = NULL, *sql = NULL, *names[FIX_COLS];
+	int ncol = 0, rc = DM_ERR;
+
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
+	cols = sqlite3_mprintf("");
+	vals = sqlite3_mprintf("");
+	while (cols && vals && sqlite3_step(st) == SQLITE_ROW && ncol < FIX_COLS) {
+		const char *c = (const char *)sqlite3_column_text(st, 0);
+		char *nc = sqlite3_mprintf("%s%s\"%w\"", cols, ncol ? ", " : "", c);
+		char *nv = sqlite3_mprintf("%s%sdm_utf8_fix(\"%w\", %d)", vals, ncol ? ", " : "", c, ncol);
+		sqlite3_free(cols);
+		sqlite3_free(vals);
+		cols = nc;
+		vals = nv;
+		names[ncol] = sqlite3_mprintf("%s", c);
+		if (!names[ncol])
+			break;
+		ncol++;
+	}
+	sqlite3_finalize(st);
+	if (!cols || !vals || !ncol)
+		goto done;
+	memset(fc, 0, sizeof *fc);
+	sql = sqlite3_mprintf("INSERT INTO n.\"%w\"(%s) SELECT %s FROM main.\"%w\"", t, cols, vals, t);
+	if (!sql || db_exec(db, sql) != DM_OK)
+		goto done;
+	for (int k = 0; k < ncol; k++)
+		if (fc->n[k])
+			dm_warn("database: repaired %lld value(s) of %s.%s that were not valid UTF-8 "
+				"(each invalid byte is now U+FFFD)",
+				(long long)fc->n[k], t, names[k]);
+	rc = DM_OK;
+done:
+	for (int k = 0; k < ncol; k++)
+		sqlite3_free(names[k]);
+	sqlite3_free(cols);
+	sqlite3_free(vals);
+	sqlite3_free(sql);
+	return rc;
+}
+
+/* Migrates the database at db_path (open as db, schema from..SCHEMA_VERSION-1)
+ * to this schema: a new file tmp gets the schema, every row of the old
+ * tables is copied into it (the columns both have; text repaired to valid
+ * UTF-8 on the way, see fn_utf8_fix), then the old file is kept as
+ * DIR/dongmul.db.v<from> and the new one takes its place. Closes db in
+ * every case. A crash before the final rename leaves the old database as it
+ * was (the next start migrates again). DM_OK or DM_ERR (logged). */
+static int migrate(sqlite3 *db, int64_t from)
+{
+	char tmp[1100], keep[1100], side[1100];
+	sqlite3 *nw = NULL;
+	sqlite3_stmt *st = NULL;
+	fixcount_t fc;
+	int rc = DM_ERR, attached = 0, in_tx = 0;
+
+	if (dm_snprintf(tmp, sizeof tmp, "%s.migrating", db_path) != DM_OK ||
+	    dm_snprintf(keep, sizeof keep, "%s.v%lld", db_path, (long long)from) != DM_OK)
+		goto close_old;
+	dm_info("database schema %lld is older than %d: migrating (the old file stays as %s)", (long long)from,
+		SCHEMA_VERSION, keep);
+	unlink(tmp);
+	if (dm_snprintf(side, sizeof side, "%s-journal", tmp) == DM_OK)
+		unlink(side);
+	if (sqlite3_open_v2(tmp, &nw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK ||
+	    db_exec(nw, dm_schema_sql) != DM_OK)
+		goto close_new;
+	sqlite3_close(nw);
+	nw = NULL;
+	if (sqlite3_create_function(db, "dm_utf8_fix", 2, SQLITE_UTF8, &fc, fn_utf8_fix, NULL, NULL) != SQLITE_OK)
+		goto close_old;
+	st = db_prep(db, "ATTACH ?1 AS n");
+	if (!st)
+		goto close_old;
+	sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
+	attached = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	if (!attached || db_exec(db, "PRAGMA foreign_keys=OFF") != DM_OK || db_exec(db, "BEGIN") != DM_OK)
+		goto close_old;
+	in_tx = 1;
+	/* every table of both, but SQLite's own, the FTS index and its shadow
+	 * tables (the new schema's triggers index saleItem rows as they come)
+	 * and code (the new schema wrote it) */
+	st = db_prep(db, "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
+			 "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'code' "
+			 "AND name IN (SELECT name FROM pragma_table_list WHERE schema = 'n' AND type = 'table')");
+	if (!st)
+		goto close_old;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char *t = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+		int ok = t && copy_table(db, t, &fc) == DM_OK;
+		sqlite3_free(t);
+		if (!ok) {
+			sqlite3_finalize(st);
+			goto close_old;
+		}
+	}
+	sqlite3_finalize(st);
+	if (db_int(db, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')", NULL, -1) != 0) {
+		dm_error("database migration: the copied rows break foreign keys; the old database is kept");
+		goto close_old;
+	}
+	if (db_exec(db, "COMMIT") != DM_OK)
+		goto close_old;
+	in_tx = 0;
+	db_exec(db, "DETACH n");
+	attached = 0;
+	/* the old file, whole (its WAL checkpointed into it), under keep; the
+	 * new one in its place */
+	if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK) {
+		dm_error("database migration: checkpoint: %s", sqlite3_errmsg(db));
+		goto close_old;
+	}
+	db_close_conn(db);
+	db = NULL;
+	unlink(keep);
+	if (link(db_path, keep) != 0 && errno != EEXIST) {
+		dm_error("database migration: cannot keep %s: %s", keep, strerror(errno));
+		return DM_ERR;
+	}
+	if (dm_snprintf(side, sizeof side, "%s-wal", db_path) == DM_OK)
+		unlink(side); /* empty after the checkpoint: it must not meet the new file */
+	if (dm_snprintf(side, sizeof side, "%s-shm", db_path) == DM_OK)
+		unlink(side);
+	if (rename(tmp, db_path) != 0) {
+		dm_error("database migration: rename %s: %s", tmp, strerror(errno));
+		return DM_ERR;
+	}
+	dm_info("database migrated from schema %lld to %d", (long long)from, SCHEMA_VERSION);
+	return DM_OK;
+close_new:
+	dm_error("database migration: cannot create %s: %s", tmp, nw ? sqlite3_errmsg(nw) : "out of memory");
+	sqlite3_close(nw);
+close_old:
+	if (in_tx)
+		db_exec(db, "ROLLBACK");
+	if (attached)
+		db_exec(db, "DETACH n");
+	if (db)
+		db_close_conn(db);
+	unlink(tmp);
+	return rc;
 }
 
 /* mkdir -p for one level with mode; an existing directory is fine. */
@@ -291,6 +496,7 @@ static int ensure_dir(const char *path)
 int db_open(const char *dir)
 {
 	char sub[1024];
+	int rc;
 
 	if (ensure_dir(dir) != DM_OK)
 		return DM_ERR;
@@ -303,7 +509,21 @@ int db_open(const char *dir)
 		dm_error("cannot open %s: %s", db_path, writer ? sqlite3_errmsg(writer) : "out of memory");
 		goto fail;
 	}
-	if (setup_conn(writer, 1) != DM_OK || apply_schema(writer) != DM_OK)
+	if (setup_conn(writer, 1) != DM_OK)
+		goto fail;
+	rc = apply_schema(writer);
+	if (rc == NEEDS_MIGRATION) {
+		int64_t from = db_int(writer, "PRAGMA user_version", NULL, 0);
+		rc = migrate(writer, from); /* closes writer */
+		writer = NULL;
+		if (rc != DM_OK)
+			return DM_ERR;
+		if (sqlite3_open_v2(db_path, &writer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+		    setup_conn(writer, 1) != DM_OK)
+			goto fail;
+		rc = apply_schema(writer);
+	}
+	if (rc != DM_OK)
 		goto fail;
 	return DM_OK;
 fail:

@@ -16,10 +16,61 @@ volatile int dm_stopping;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Copies in to out (cap bytes, always NUL-terminated, cut short at a
+ * whole escape) so that the result is one line of printable text: a
+ * backslash becomes \\, \n \r \t their escapes, every other control
+ * character (C0, DEL, and C1 written in UTF-8) and every byte that is not
+ * part of valid UTF-8 becomes \xHH. Valid UTF-8 text (Korean) stays as is.
+ * A log line carries paths, nicknames and messages clients chose: they must
+ * not start a line of their own. Returns the length written. */
+static size_t log_escape(const char *in, char *out, size_t cap)
+{
+	static const char hx[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, n = strlen(in);
+
+	for (size_t i = 0; i < n;) {
+		char esc[8];
+		size_t k = 0, len = 1;
+		unsigned char c = s[i];
+		if (c >= 0x80) {
+			len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+			if (len > n - i || !dm_utf8_valid(in + i, len) || (c == 0xC2 && s[i + 1] < 0xA0))
+				len = 1; /* not UTF-8, or a C1 control: escape this byte */
+			else {
+				if (o + len >= cap)
+					break;
+				memcpy(out + o, in + i, len);
+				o += len;
+				i += len;
+				continue;
+			}
+		}
+		if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+			esc[k++] = '\\';
+			esc[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+		} else if (c < 0x20 || c >= 0x7f) {
+			esc[k++] = '\\';
+			esc[k++] = 'x';
+			esc[k++] = hx[c >> 4];
+			esc[k++] = hx[c & 15];
+		} else
+			esc[k++] = (char)c;
+		if (o + k >= cap)
+			break;
+		memcpy(out + o, esc, k);
+		o += k;
+		i++;
+	}
+	if (cap)
+		out[o] = 0;
+	return o;
+}
+
 void dm_log(int level, const char *fmt, ...)
 {
 	static const char *names[] = {"debug", "info", "warn", "error"};
-	char line[2048], ts[32];
+	char line[2048], safe[4096], ts[32];
 	va_list ap;
 
 	if (level < dm_log_level)
@@ -27,9 +78,10 @@ void dm_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
+	log_escape(line, safe, sizeof safe);
 	dm_fmt_time(dm_now_ms(), ts);
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s %s %s\n", ts, names[level & 3], line);
+	fprintf(stderr, "%s %s %s\n", ts, names[level & 3], safe);
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -339,6 +391,25 @@ int dm_utf8_valid(const char *str, size_t n)
 		i += need + 1;
 	}
 	return 1;
+}
+
+size_t dm_utf8_repair(const char *str, size_t n, char *out)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = s[i] < 0x80 ? 1 : s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : s[i] >= 0xC0 ? 2 : 0;
+		if (len && len <= n - i && dm_utf8_valid(str + i, len)) {
+			memcpy(out + o, str + i, len);
+			o += len;
+			i += len;
+			continue;
+		}
+		memcpy(out + o, "\xEF\xBF\xBD", 3);
+		o += 3;
+		i++;
+	}
+	return o;
 }
 
 size_t dm_utf8_len(const char *s, size_t n)

@@ -71,6 +71,10 @@ void dm_hex(const void *in, size_t n, char *out);
 int dm_utf8_valid(const char *s, size_t n);
 /* Number of code points in valid UTF-8. */
 size_t dm_utf8_len(const char *s, size_t n);
+/* Copies s[0..n) to out with every byte that does not start a valid UTF-8
+ * sequence replaced by U+FFFD (EF BF BD); valid sequences are copied as
+ * they are. out needs 3n bytes (no NUL is added). Returns the length. */
+size_t dm_utf8_repair(const char *s, size_t n, char *out);
 
 /* Safe copies: always NUL-terminate; return DM_OK or DM_ETOOBIG. */
 int dm_strlcpy(char *dst, const char *src, size_t cap);

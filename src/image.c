@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -22,6 +23,7 @@
 #include "dm.h"
 #include "http.h"
 #include "image.h"
+#include "jobs.h"
 
 #define MAX_SIDE 65535u
 #define TMP_PREFIX ".up-"
@@ -338,6 +340,90 @@ void image_sweep_tmp(void)
 		    dm_snprintf(path, sizeof path, "%s/%s", dir, e->d_name) == DM_OK)
 			unlink(path);
 	closedir(d);
+}
+
+/* ---------------------------------------------------------- orphans */
+
+static int name_ok(const char *name, const char **ctype);
+
+#define SWEEP_BATCH 256
+
+typedef struct sweep {
+	char name[SWEEP_BATCH][IMAGE_NAME_MAX];
+	int n;
+	int removed;
+} sweep_t;
+
+/* Write job: removes each photo of the batch that no item refers to. On
+ * the write lane, so serialized with image_place and the commits of posts:
+ * a photo that a post is placing now is referred to by the time this runs,
+ * or placed (renamed in, new mtime) after. Changes nothing in the db. */
+static int sweep_write(sqlite3 *w, void *arg)
+{
+	sweep_t *b = arg;
+	char dir[520], path[600];
+
+	if (images_dir(dir, sizeof dir) != DM_OK)
+		return DM_ERR;
+	for (int i = 0; i < b->n; i++) {
+		sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1)");
+		int used = 1;
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_text(st, 1, b->name[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			used = sqlite3_column_int(st, 0);
+		db_done(st);
+		if (used || dm_snprintf(path, sizeof path, "%s/%s", dir, b->name[i]) != DM_OK)
+			continue;
+		if (unlink(path) == 0) {
+			b->removed++;
+			dm_info("images: removed %s: no item refers to it", b->name[i]);
+		} else if (errno != ENOENT)
+			dm_warn("images: cannot remove %s: %s", path, strerror(errno));
+	}
+	return DM_OK;
+}
+
+void image_sweep_orphans(void *unused)
+{
+	char dir[520], path[800];
+	const char *ctype;
+	time_t t0 = time(NULL);
+	sweep_t *b = calloc(1, sizeof *b);
+	int removed = 0, rc = DM_OK;
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+
+	(void)unused;
+	if (!b || images_dir(dir, sizeof dir) != DM_OK || !(d = opendir(dir))) {
+		free(b);
+		return;
+	}
+	while (rc == DM_OK && !dm_stopping) {
+		e = readdir(d);
+		/* only our names, and only files last changed before the sweep
+		 * began: never one a post is placing now */
+		if (e && strlen(e->d_name) < IMAGE_NAME_MAX && name_ok(e->d_name, &ctype) &&
+		    dm_snprintf(path, sizeof path, "%s/%s", dir, e->d_name) == DM_OK && lstat(path, &sb) == 0 &&
+		    S_ISREG(sb.st_mode) && sb.st_mtime < t0)
+			dm_strlcpy(b->name[b->n++], e->d_name, IMAGE_NAME_MAX);
+		if (b->n && (!e || b->n == SWEEP_BATCH)) {
+			b->removed = 0;
+			rc = jobs_write(sweep_write, b);
+			removed += b->removed;
+			b->n = 0;
+		}
+		if (!e)
+			break;
+	}
+	closedir(d);
+	free(b);
+	if (removed)
+		sync_dir();
+	dm_info("images: orphan sweep done: %d photo(s) no item refers to removed", removed);
+	db_trim();
 }
 
 /* -------------------------------------------------------------- serving */

@@ -74,6 +74,12 @@ void image_release(sqlite3 *w, const char *name);
 
 /* Removes temp files a crash may have left (at start). */
 void image_sweep_tmp(void);
+/* Removes photo files no item refers to (a crash between placing a photo
+ * and committing its item leaves one), last changed before the sweep
+ * began; each decision and removal runs on the write lane (batches of
+ * write jobs), so a photo being posted now is never removed. Logs each
+ * removal and a total. A jobs_task: queue it at start. */
+void image_sweep_orphans(void *unused);
 
 /* Route handler for GET /images/:name (public). */
 int image_h_get(http_req_t *r);

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -1050,10 +1051,12 @@ static int del_write(sqlite3 *w, void *arg)
 			rc = DM_EFORBID;
 		else if (!status || (strcmp(status, "SI01") && strcmp(status, "SI03")))
 			rc = DM_ECONFLICT;
-		else
+		else {
 			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK
 				     ? DM_OK
 				     : DM_ERR;
+			d->icr_id = sqlite3_column_int64(st, 3);
+		}
 	}
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
@@ -1069,12 +1072,15 @@ static int del_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
-/* After the commit: the photo goes unless another item uses it. */
+/* After the commit: every socket leaves the room (none may hear what a
+ * later room carries), and the photo goes unless another item uses it. */
 static void del_done(void *arg, int status)
 {
 	del_t *d = arg;
-	if (status == DM_OK)
-		image_release(db_writer(), d->image);
+	if (status != DM_OK)
+		return;
+	chat_room_drop(d->icr_id);
+	image_release(db_writer(), d->image);
 }
 
 /* Reads an optional id field: absent/null -> 0; a number or digit string ->
@@ -1242,6 +1248,8 @@ static int check_plans(void)
 int item_init(void)
 {
 	image_sweep_tmp();
+	if (jobs_task(image_sweep_orphans, NULL) != DM_OK)
+		dm_warn("item: cannot queue the sweep of orphan photos");
 	check_plans();
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	if (jobs_timer("item-expiry", cfg.expiry_interval * 1000, expiry_tick, NULL) != DM_OK) {

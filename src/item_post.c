@@ -18,6 +18,7 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "quota.h"
 #include "region.h"
 
 #define FORM_SLACK 65536 /* multipart bytes allowed beyond the photo */
@@ -236,11 +237,25 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
 		return rc;
+	/* the storage quota: the photos of the user's items, this one too */
+	st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->user_id);
+	sqlite3_bind_int64(st, 2, p->up->size);
+	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
+	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_ERATE)
+		p->reason = "QUOTA_EXCEEDED";
+	if (rc != DM_OK)
+		return rc;
 	if (image_place(p->up, &p->created) != DM_OK)
 		return DM_ERR;
 
 	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
-			" status, statusDt, createdDt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now())");
+			" status, statusDt, createdDt, imageBytes)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9)");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, p->user_id);
@@ -251,6 +266,7 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, p->deadline);
+	sqlite3_bind_int64(st, 9, p->up->size);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
@@ -332,6 +348,7 @@ typedef struct verdict {
 	int status;              /* 0: no refusal */
 	const char *code;
 	char msg[200];
+	int retry_s;             /* RATE_LIMITED: seconds for Retry-After */
 } verdict_t;
 
 /* Records a refusal; returns DM_EINVAL (for validators). */
@@ -423,9 +440,19 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 		return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
 	if (rc != DM_OK)
 		return DM_ERR;
+	/* the rates: every photo received counts, a post once it is valid */
+	if (quota_take(QUOTA_UPLOAD, r->user_id, f->up.size, &v->retry_s) != DM_OK ||
+	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
+		return refuse(v, 429, "RATE_LIMITED", "");
 	p->user_id = r->user_id;
 	p->up = &f->up;
 	rc = jobs_write_then(post_write, post_done, p);
+	if (rc == DM_ERATE && p->reason && !strcmp(p->reason, "QUOTA_EXCEEDED")) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "사진 저장 공간(%dMB)을 모두 사용했습니다. 지난 물건을 삭제한 뒤 다시 올려 주세요.",
+			 cfg.quota_storage_mb);
+		return refuse(v, 429, "QUOTA_EXCEEDED", msg);
+	}
 	if (rc != DM_OK && p->reason && !strcmp(p->reason, "SUSPENDED"))
 		return refuse(v, 403, "SUSPENDED", "이용이 정지된 계정입니다. 정지 기간에는 글을 올릴 수 없습니다.");
 	if (rc != DM_OK && p->reason && !strcmp(p->reason, "ADDRESS_REQUIRED"))
@@ -460,6 +487,12 @@ int item_post(http_req_t *r)
 		drain_body(r);
 		return DM_OK;
 	}
+	/* over a rate already: refused before the photo is read */
+	if (quota_check(QUOTA_POSTS, r->user_id, &v.retry_s) != DM_OK ||
+	    quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+		drain_body(r);
+		return http_fail_rate(r, v.retry_s);
+	}
 	f = form_new();
 	if (!f) {
 		drain_body(r);
@@ -469,6 +502,8 @@ int item_post(http_req_t *r)
 	if (rc == DM_OK)
 		dm_strlcpy(image, f->up.name, sizeof image);
 	form_free(f); /* temp file gone before anyone hears back */
+	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
+		return http_fail_rate(r, v.retry_s);
 	if (v.status)
 		return http_fail(r, v.status, v.code, v.msg);
 	if (rc != DM_OK)

@@ -8,8 +8,61 @@
 #include "dm.h"
 #include "json.h"
 
+/* The value of the 4 hex digits at s (bounds checked by the caller), or
+ * -1 if they are not hex. */
+static long hex4(const char *s)
+{
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		int c = (unsigned char)s[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+/* 1 if every \u escape in the JSON text s[0..len) decodes to a character a
+ * string may hold: a high surrogate (\uD800-\uDBFF) only directly followed
+ * by a low one (\uDC00-\uDFFF, the pair is one character: emoji), never a
+ * lone low surrogate, never \u0000; else 0. SQLite decodes a lone surrogate
+ * into the bytes of no character (ED A0 80), which would be stored and then
+ * break every WebSocket text frame that carries it, and \u0000 would cut a
+ * C string short. Outside strings valid JSON has no backslash, and inside
+ * one "\\" is a whole escape, so a scan for backslashes is enough; reads are
+ * bounds checked, so any text is safe to scan (json_valid judges the rest). */
+static int escapes_ok(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		long v, lo;
+		if (end - p < 2)
+			return 0;
+		if (p[1] != 'u') {
+			p += 2;
+			continue;
+		}
+		if (end - p < 6 || (v = hex4(p + 2)) < 0 || v == 0)
+			return 0;
+		p += 6;
+		if (v >= 0xDC00 && v <= 0xDFFF)
+			return 0;
+		if (v >= 0xD800 && v <= 0xDBFF) {
+			if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || (lo = hex4(p + 2)) < 0xDC00 || lo > 0xDFFF)
+				return 0;
+			p += 6;
+		}
+	}
+	return 1;
+}
+
 /* The JSON type of s[0..len) ("object", "array", ...) into type (cap
- * bytes), or "" if s is not strict RFC 8259 JSON in valid UTF-8 without NUL:
+ * bytes), or "" if s is not strict RFC 8259 JSON in valid UTF-8 without NUL
+ * whose strings also decode to valid UTF-8 without NUL (escapes_ok):
  * one statement answers both questions. DM_OK, or DM_ERR (SQLite failed). */
 static int strict_type(sqlite3 *db, const char *s, size_t len, char *type, size_t cap)
 {
@@ -19,7 +72,7 @@ static int strict_type(sqlite3 *db, const char *s, size_t len, char *type, size_
 	type[0] = 0;
 	/* json_valid(X, 1): RFC 8259 only (no JSON5). A NUL inside is not
 	 * JSON either: bind exactly len bytes. */
-	if (len > 0x7fffffff || !dm_utf8_valid(s, len) || memchr(s, 0, len))
+	if (len > 0x7fffffff || !dm_utf8_valid(s, len) || memchr(s, 0, len) || !escapes_ok(s, len))
 		return DM_OK;
 	st = db_stmt(db, "SELECT CASE WHEN json_valid(?1, 1) THEN json_type(?1) END");
 	if (!st)

@@ -2,7 +2,8 @@
  * json — request JSON in and out, with SQLite as the JSON library.
  *
  * Input is first checked strictly: valid UTF-8, RFC 8259 (json_valid(X,1)
- * rejects JSON5), an object at the top. Then fields are read with
+ * rejects JSON5), no \u escape that would decode to invalid UTF-8 (a lone
+ * surrogate) or NUL, an object at the top. Then fields are read with
  * json_each into a small table. Replies are built by SQL (json_object,
  * json_group_array); this file only helps with the few built in C.
  * Prefix: json_.
@@ -33,7 +34,8 @@ typedef struct json_obj {
 } json_obj_t;
 
 /* Parses body (len bytes, need not be NUL-terminated) on db. Returns DM_OK,
- * DM_EINVAL (not strict JSON, bad UTF-8, not an object, too many fields).
+ * DM_EINVAL (not strict JSON, bad UTF-8 raw or escaped, not an object, too
+ * many fields).
  * Free with json_free. */
 int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out);
 void json_free(json_obj_t *o);
@@ -47,7 +49,8 @@ const char *json_str(const json_obj_t *o, const char *key, size_t minc, size_t m
  * when allow_string). DM_OK or DM_EINVAL. */
 int json_int(const json_obj_t *o, const char *key, int allow_string, int64_t *out);
 
-/* Strict validity check alone (UTF-8 + RFC 8259, any top-level value). */
+/* Strict validity check alone (UTF-8 raw and escaped + RFC 8259, any
+ * top-level value). */
 int json_strict_ok(sqlite3 *db, const char *s, size_t len);
 
 #endif

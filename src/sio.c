@@ -1316,3 +1316,21 @@ void sio_stop(void)
 	g_inited = 0;
 }
 
+/* ------------------------------------------------- closing by room */
+
+int sio_room_close(const char *room)
+{
+	room_t *r;
+	int n = 0;
+	pthread_mutex_lock(&sio_lock);
+	r = room_get_locked(room, 0);
+	/* marking does not leave the room (the reaper's teardown does): the
+	 * members stay put while counted */
+	for (int i = 0; r && i < r->n; i++)
+		if (r->m[i]->state == S_OPEN) {
+			sio_mark_closing_locked(r->m[i], "closed by the application");
+			n++;
+		}
+	pthread_mutex_unlock(&sio_lock);
+	return n;
+}

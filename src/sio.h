@@ -82,6 +82,10 @@ int sio_room_emit_pick(const char *room, const char *event, const char *const *j
  * many left. */
 int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg);
 
+/* Marks for closing every socket in room (as sio_close). Returns how
+ * many were open. */
+int sio_room_close(const char *room);
+
 /* The application's user id for this socket (0: none). Lock-free. */
 void sio_set_uid(sio_sock_t *s, int64_t uid);
 int64_t sio_uid(const sio_sock_t *s);

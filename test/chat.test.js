@@ -489,7 +489,8 @@ test('wss: members over TLS receive every broadcast in order', async () => {
 // ------------------------------------------------------- slow clients
 
 test('slow clients: a poller that stops polling and a WebSocket that stops reading are dropped; the others keep up', async () => {
-  const s = await start({ args: [...RL, '--threads', '64', '--sio-queue-max', '300'] });
+  // one user sends thousands of messages here: no message quota
+  const s = await start({ args: [...RL, '--threads', '64', '--sio-queue-max', '300', '--quota-messages', '1000000'] });
   try {
     const O = await owner(s);
     const [B, C, W] = [await s.user(), await s.user(), await s.user()];
