@@ -312,7 +312,7 @@ static int cert_cb(mbedtls_ssl_context *ssl)
 	return rc;
 }
 
-int tls_init_conf(void *conf, void *user)
+int tls_init_conf(void *ssl_conf, void *user)
 {
 	char path[1024];
 	char *pem;
@@ -331,8 +331,8 @@ int tls_init_conf(void *conf, void *user)
 		dm_error("%s: not a matching certificate chain and private key", path);
 		return -1;
 	}
-	mbedtls_ssl_conf_cert_cb(conf, cert_cb);
-	if (cfg.acme_domain[0] && mbedtls_ssl_conf_alpn_protocols(conf, alpn_list) != 0)
+	mbedtls_ssl_conf_cert_cb(ssl_conf, cert_cb);
+	if (cfg.acme_domain[0] && mbedtls_ssl_conf_alpn_protocols(ssl_conf, alpn_list) != 0)
 		return -1;
 	return 0;
 }
