@@ -3,7 +3,8 @@
  *
  * main(): the command line, configuration, start and orderly stop of every
  * part. Start order: config, database, token key, parts (routes, timers),
- * thread pool, HTTP. Stop order (SIGTERM/SIGINT): stop accepting and close
+ * thread pool, HTTP. SIGHUP re-reads --cert/--key. Stop order
+ * (SIGTERM/SIGINT): stop accepting and close
  * connections, finish queued writes, checkpoint, exit 0.
  */
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "mem.h"
+#include "tls.h"
 
 #ifndef DONGMUL_VERSION
 #define DONGMUL_VERSION "dev"
@@ -40,6 +42,7 @@ typedef struct part {
 #define PART(n) \
 	int n##_init(void) __attribute__((weak)); \
 	void n##_stop(void) __attribute__((weak));
+PART(acme)
 PART(mail)
 PART(account)
 PART(oidc)
@@ -53,7 +56,7 @@ PART(quota)
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
@@ -81,10 +84,11 @@ static int serve(int list_routes)
 	size_t started = 0;
 
 	/* every thread created from here on inherits the blocked set; only
-	 * sigwait below receives SIGINT/SIGTERM */
+	 * sigwait below receives SIGINT/SIGTERM/SIGHUP */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -117,6 +121,8 @@ static int serve(int list_routes)
 	do {
 		if (sigwait(&sigs, &sig) != 0)
 			sig = SIGTERM;
+		if (sig == SIGHUP)
+			tls_reload(); /* new --cert/--key files for new handshakes */
 	} while (sig != SIGINT && sig != SIGTERM);
 	dm_info("signal %d: stopping", sig);
 	dm_stopping = 1;
@@ -130,6 +136,7 @@ stop_parts:
 		if (parts[started].stop)
 			parts[started].stop();
 	}
+	tls_shutdown();
 	auth_shutdown();
 close_db:
 	db_close();

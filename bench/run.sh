@@ -11,13 +11,14 @@
 #               received must be in the database
 #   5 footprint binary size, idle RSS, RSS with the clients of 2, exec to 200
 #   6 growth    feed p50 with 10k, 100k and 1M items
+#   7 acme      start to a certificate from pebble served, on a fresh data dir
 #
 # Environment: B (build dir, default build), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
-# Needs wrk, nginx and sqlite3 (installed when missing and run as root).
+# Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
 set -eu
 cd "$(dirname "$0")/.."
@@ -53,6 +54,7 @@ need=""
 command -v wrk >/dev/null 2>&1 || need="$need wrk"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx-light"
 command -v sqlite3 >/dev/null 2>&1 || need="$need sqlite3"
+command -v pebble >/dev/null 2>&1 || need="$need pebble"
 if [ -n "$need" ]; then
 	if [ "$(id -u)" = 0 ]; then
 		say "installing$need"
@@ -80,9 +82,11 @@ done
 WORK=$(mktemp -d /tmp/dongmul-bench.XXXXXX)
 DM_PID=""
 NGX_PID=""
+PB_PID=""
 CHILD=""
 cleanup() {
 	set +e
+	[ -n "$PB_PID" ] && kill "$PB_PID" 2>/dev/null && wait "$PB_PID" 2>/dev/null
 	[ -n "$CHILD" ] && kill -9 "$CHILD" 2>/dev/null
 	[ -n "$DM_PID" ] && kill -9 "$DM_PID" 2>/dev/null && wait "$DM_PID" 2>/dev/null
 	[ -n "$NGX_PID" ] && kill -QUIT "$NGX_PID" 2>/dev/null && sleep 0.3 && kill -9 "$NGX_PID" 2>/dev/null
@@ -355,6 +359,53 @@ say "  fan-out p50/p99 $FO_P50/$FO_P99 ms ($FO_N timed, $FO_LOST dropped); RSS w
 say "  throughput $TP_RATE msg/s ($TP_ACKED acked, $TP_ROWS rows, delivered $TP_DELIV of $TP_EXPECT); lost $LOST of $DUR_IDS"
 fi
 
+# ------------------------------------------------------------------ 7. ACME
+# pebble (Let's Encrypt's test CA, Debian's package) on loopback, without
+# its random validation sleeps; its HTTPS on a throwaway CA that dongmul
+# trusts through --ca-bundle; it validates HTTP-01 on dongmul's port.
+ACME_RUNS=5
+[ "$QUICK" = 1 ] && ACME_RUNS=3
+if want acme; then
+say "ACME: $ACME_RUNS starts, each until a certificate from pebble is served"
+PB=$WORK/pebble
+mkdir -p "$PB"
+HPORT=$(free_port)
+SPORT=$(free_port)
+PBPORT=$(free_port)
+PBMGMT=$(free_port)
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+# shellcheck disable=SC2086
+(cd "$PB" && openssl req -x509 $ec -keyout ca.key -out ca.crt -days 2 -subj /CN=bench-ca \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null &&
+	openssl req $ec -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null &&
+	printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >ext.cnf &&
+	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf \
+		-out srv.crt 2>/dev/null) || die "pebble certificates"
+printf '{"pebble": {"listenAddress": "127.0.0.1:%s", "managementListenAddress": "127.0.0.1:%s",
+ "certificate": "%s/srv.crt", "privateKey": "%s/srv.key", "httpPort": %s, "tlsPort": %s,
+ "ocspResponderURL": "", "externalAccountBindingRequired": false}}\n' \
+	"$PBPORT" "$PBMGMT" "$PB" "$PB" "$HPORT" "$SPORT" >"$PB/pebble.json"
+PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE=0 pebble -config "$PB/pebble.json" >"$PB/pebble.log" 2>&1 &
+PB_PID=$!
+i=0
+until curl -fs --cacert "$PB/ca.crt" -o /dev/null "https://localhost:$PBPORT/dir"; do
+	kill -0 "$PB_PID" 2>/dev/null || { PB_PID=""; die "pebble did not start: $(tail -3 "$PB/pebble.log")"; }
+	i=$((i + 1))
+	[ $i -lt 400 ] || die "pebble did not answer in 20 s"
+	sleep 0.05
+done
+curl -fs --cacert "$PB/ca.crt" -o "$PB/root.pem" "https://localhost:$PBMGMT/roots/0" || die "pebble root"
+run python3 bench/acmetime.py "$ACME_RUNS" "$SPORT" "$PB/root.pem" "$BIN" serve --http "127.0.0.1:$HPORT" \
+	--https "127.0.0.1:$SPORT" --acme-domain localhost --acme-directory "https://localhost:$PBPORT/dir" \
+	--ca-bundle "$PB/ca.crt" --access-log=0 >"$WORK/acme.txt" || die "acmetime"
+kill "$PB_PID"
+wait "$PB_PID" 2>/dev/null || true
+PB_PID=""
+ACME_S=$(tail -1 "$WORK/acme.txt" | awk '{ printf "%.2f", $1 / 1000 }')
+ACME_SPREAD=$(tail -1 "$WORK/acme.txt" | awk '{ printf "%.2f–%.2f", $2 / 1000, $3 / 1000 }')
+say "  certificate served $ACME_S s after start (range $ACME_SPREAD s)"
+fi
+
 # ---------------------------------------------------------------- 6. growth
 if [ "$GROWTH" = 1 ]; then
 	for n in $GROWTH_SIZES; do
@@ -412,6 +463,7 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "5 idle RSS (64 threads, after a few requests)" "**$(KBMB "$IDLE_KB") MB** ($IDLE_KB kB)" "≤ 6 MB" "$(yes_no le "$IDLE_KB" 6144)"
 	row "5 RSS with $((RECEIVERS + 1)) WebSocket clients in the room (--threads 1200)" "**$(KBMB "$RSS_CLIENTS") MB** (peak $(KBMB "$RSS_PEAK") MB; $(KBMB "$CHAT_IDLE_KB") MB idle with 1,200 threads)" "≤ 64 MB" "$(yes_no le "$RSS_CLIENTS" 65536)"
 	row "5 exec → first 200 from /healthz, median of $STARTS (C timer, bench/starttime.c)" "**$START_MS ms** (range $START_SPREAD)" "≤ 50 ms" "$(yes_no le "$START_MS" 50)"
+	row "7 start → a certificate from pebble served (HTTP-01, fresh data dir, pebble without its random validation sleeps), median of $ACME_RUNS (bench/acmetime.py)" "**$ACME_S s** (range $ACME_SPREAD s; start → first /healthz alone: $START_MS ms)" "≤ 10 s" "$(yes_no le "$ACME_S" 10)"
 	if [ "$GROWTH" = 1 ]; then
 		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
 		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')

@@ -33,10 +33,15 @@ typedef struct opt {
 
 static const opt_t opts[] = {
 	{"http", S(http), "0.0.0.0:8080", 0, 0, "ADDR[,ADDR...] plain HTTP listeners (host:port or port); empty for none"},
-	{"https", S(https), "", 0, 0, "ADDR[,ADDR...] HTTPS listeners (needs --cert/--key or --tls-self-signed)"},
+	{"https", S(https), "", 0, 0, "ADDR[,ADDR...] HTTPS listeners (needs --cert/--key, --tls-self-signed or --acme-domain)"},
 	{"cert", S(cert), "", 0, 0, "FILE PEM certificate chain for --https"},
 	{"key", S(key), "", 0, 0, "FILE PEM private key for --https"},
 	{"tls-self-signed", B(tls_self_signed), "0", 0, 0, "generate a key and certificate once, kept in the data dir"},
+	{"acme-domain", S(acme_domain), "", 0, 0, "NAME[,NAME...] get and renew a certificate for these names by ACME"},
+	{"acme-email", S(acme_email), "", 0, 0, "ADDR contact address of the ACME account"},
+	{"acme-directory", S(acme_directory), "https://acme-v02.api.letsencrypt.org/directory", 0, 0,
+	 "URL ACME directory (default: Let's Encrypt production)"},
+	{"acme-retry", I(acme_retry), "60", 1, 86400, "SECONDS before the first retry of a failed ACME order (doubles)"},
 	{"data", S(data), "./dongmul-data", 0, 0, "DIR where the database, photos and keys live"},
 	{"threads", I(threads), "64", 4, 10000, "N worker threads (each open chat WebSocket holds one)"},
 	{"cors-origin", S(cors_origin), "", 0, 0, "ORIGIN[,ORIGIN...] allowed browser origins (default: the server's own)"},
@@ -247,8 +252,16 @@ static int check_all(char *err, size_t errlen)
 	if (check_listeners("http", cfg.http, err, errlen) != CFG_OK ||
 	    check_listeners("https", cfg.https, err, errlen) != CFG_OK)
 		return CFG_ERROR;
-	if (cfg.https[0] && !cfg.tls_self_signed && (!cfg.cert[0] || !cfg.key[0])) {
-		snprintf(err, errlen, "--https needs --cert and --key, or --tls-self-signed");
+	if (cfg.https[0] && !cfg.tls_self_signed && !cfg.acme_domain[0] && (!cfg.cert[0] || !cfg.key[0])) {
+		snprintf(err, errlen, "--https needs --cert and --key, --tls-self-signed or --acme-domain");
+		return CFG_ERROR;
+	}
+	if (cfg.acme_domain[0] && (!cfg.https[0] || cfg.cert[0] || cfg.key[0])) {
+		snprintf(err, errlen, "--acme-domain needs --https and no --cert/--key");
+		return CFG_ERROR;
+	}
+	if (cfg.acme_domain[0] && strncmp(cfg.acme_directory, "https://", 8)) {
+		snprintf(err, errlen, "--acme-directory: expected an https:// URL, got '%s'", cfg.acme_directory);
 		return CFG_ERROR;
 	}
 	if (!cfg.http[0] && !cfg.https[0]) {

@@ -17,6 +17,10 @@ typedef struct cfg {
 	char cert[CFG_PATH];
 	char key[CFG_PATH];
 	int tls_self_signed;
+	char acme_domain[1024];    /* comma list of names; empty = no ACME */
+	char acme_email[256];      /* account contact, may be empty */
+	char acme_directory[512];  /* ACME directory URL */
+	int acme_retry;            /* seconds before the first retry (doubles) */
 	char data[CFG_PATH];
 	int threads;               /* civetweb workers (each open WebSocket holds one) */
 	char cors_origin[1024];    /* comma list; empty = the server's own origin */

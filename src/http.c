@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -648,6 +649,8 @@ static int dispatch(http_req_t *r)
 }
 
 /* civetweb's request handler for every path (return 1: we handled it). */
+static int acme_front(http_req_t *r);
+
 static int on_request(struct mg_connection *conn, void *unused)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -676,6 +679,8 @@ static int on_request(struct mg_connection *conn, void *unused)
 	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
 	    !dm_utf8_valid(r->path, strlen(r->path)))
 		rc = http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다.");
+	else if (acme_front(r))
+		rc = DM_OK;
 	else
 		rc = dispatch(r);
 	if (!r->replied)
@@ -689,6 +694,77 @@ static int on_request(struct mg_connection *conn, void *unused)
 	rc = r->status;
 	free(r);
 	return rc;
+}
+
+/* The HTTPS port redirects go to: that of the first --https listener. */
+static int https_port(void)
+{
+	const char *e = cfg.https + strcspn(cfg.https, ",");
+	const char *c = e;
+	while (c > cfg.https && c[-1] != ':')
+		c--;
+	return atoi(c) > 0 ? atoi(c) : 443;
+}
+
+/* With ACME on: answers HTTP-01 challenges (on either listener) and sends
+ * every plain HTTP request but /healthz to the same path on HTTPS (301).
+ * The redirect's host is the request's Host when it is one of the ACME
+ * names, else the first name (never an arbitrary Host). 1 if it replied. */
+static int acme_front(http_req_t *r)
+{
+	static const char pfx[] = "/.well-known/acme-challenge/";
+	char loc[2600], host[256], port[16] = "";
+	const char *h, *q;
+	size_t n;
+
+	if (!cfg.acme_domain[0])
+		return 0;
+	if (!strncmp(r->path, pfx, sizeof pfx - 1)) {
+		char ka[512];
+		if (acme_http01(r->path + sizeof pfx - 1, ka, sizeof ka) == DM_OK)
+			http_reply_raw(r, 200, "application/octet-stream", "Cache-Control: no-store\r\n", ka, strlen(ka));
+		else
+			http_fail(r, 404, "NOT_FOUND", "없는 주소입니다.");
+		return 1;
+	}
+	if (r->ri->is_ssl || !strcmp(r->path, "/healthz"))
+		return 0;
+	h = mg_get_header(r->conn, "Host");
+	n = h ? strcspn(h, ":") : 0;
+	if (h && *h == '[')
+		n = 0; /* an IP literal is never an ACME name */
+	host[0] = 0;
+	if (n > 0 && n < sizeof host) {
+		memcpy(host, h, n);
+		host[n] = 0;
+	}
+	if (!host[0] || !acme_is_domain(host))
+		acme_first_domain(host, sizeof host);
+	if (https_port() != 443)
+		snprintf(port, sizeof port, ":%d", https_port());
+	if (dm_snprintf(loc, sizeof loc, "https://%s%s", host, port) != DM_OK)
+		return http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다."), 1;
+	/* the decoded path, percent-encoded again */
+	n = strlen(loc);
+	for (const unsigned char *p = (const unsigned char *)r->path; *p && n + 4 < sizeof loc; p++) {
+		if (isalnum(*p) || strchr("-._~/!$&'()*+,;=:@", *p))
+			loc[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(loc + n, 4, "%%%02X", *p);
+	}
+	loc[n] = 0;
+	q = r->query;
+	if ((q && (strlen(loc) + strlen(q) + 2 > sizeof loc || dm_snprintf(loc + n, sizeof loc - n, "?%s", q) != DM_OK)) ||
+	    !header_value_safe(loc, sizeof loc) || strchr(loc, ' ')) {
+		http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다.");
+		return 1;
+	}
+	{
+		char extra[2700];
+		snprintf(extra, sizeof extra, "Location: %s\r\nCache-Control: no-store\r\n", loc);
+		http_reply_raw(r, 301, "text/plain; charset=utf-8", extra, "", 0);
+	}
+	return 1;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *msg)
@@ -858,6 +934,7 @@ int http_start(void)
 	memset(&cb, 0, sizeof cb);
 	cb.log_message = on_log_message;
 	cb.exit_thread = on_exit_thread;
+	cb.init_ssl = tls_init_conf;
 	ctx = mg_start(&cb, NULL, opts);
 	if (!ctx) {
 		dm_error("cannot start the HTTP server on %s (in use? bad address?)", ports);

@@ -491,6 +491,16 @@ static int read_chunked(net_conn_t *c, buf_t *b)
 	}
 }
 
+/* Copies a header value (leading blanks skipped) into dst; a value too
+ * long for dst leaves it empty (a cut URL or nonce would be wrong). */
+static void header_copy(const char *v, char *dst, size_t cap)
+{
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (dm_strlcpy(dst, v, cap) != DM_OK)
+		dst[0] = 0;
+}
+
 int net_http(const char *method, const char *url, const char *headers, const char *ctype, const char *body,
 	     size_t body_len, size_t max_body, int allow_plain, net_http_resp_t *resp)
 {
@@ -503,6 +513,7 @@ int net_http(const char *method, const char *url, const char *headers, const cha
 	size_t reqcap;
 
 	memset(resp, 0, sizeof *resp);
+	resp->retry_after = -1;
 	if (net_parse_url(url, &tls, host, &port, path) != DM_OK)
 		return DM_EINVAL;
 	if (!tls && !allow_plain)
@@ -560,11 +571,17 @@ int net_http(const char *method, const char *url, const char *headers, const cha
 				goto done;
 		} else if (!strncasecmp(line, "Transfer-Encoding:", 18) && strcasestr(line + 18, "chunked"))
 			chunked = 1;
-		else if (!strncasecmp(line, "Content-Type:", 13)) {
-			const char *v = line + 13;
-			while (*v == ' ')
-				v++;
-			dm_strlcpy(resp->ctype, v, sizeof resp->ctype);
+		else if (!strncasecmp(line, "Content-Type:", 13))
+			header_copy(line + 13, resp->ctype, sizeof resp->ctype);
+		else if (!strncasecmp(line, "Location:", 9))
+			header_copy(line + 9, resp->location, sizeof resp->location);
+		else if (!strncasecmp(line, "Replay-Nonce:", 13))
+			header_copy(line + 13, resp->nonce, sizeof resp->nonce);
+		else if (!strncasecmp(line, "Retry-After:", 12)) {
+			char *end;
+			long v = strtol(line + 12, &end, 10);
+			if (end != line + 12 && v >= 0)
+				resp->retry_after = v;
 		}
 	}
 	if (!strcmp(method, "HEAD") || resp->status == 204 || resp->status == 304)

@@ -48,7 +48,10 @@ typedef struct net_http_resp {
 	int status;
 	char *body;          /* NUL-terminated; caller frees (free) */
 	size_t body_len;
-	char ctype[128];     /* Content-Type, possibly empty */
+	char ctype[128];     /* Content-Type, possibly empty (empty if longer) */
+	char location[1024]; /* Location, possibly empty (empty if longer) */
+	char nonce[256];     /* Replay-Nonce (ACME), possibly empty */
+	long retry_after;    /* Retry-After in seconds (delta form), -1 if none */
 } net_http_resp_t;
 
 /* Sends method url with optional extra headers ("Name: v\r\n"...) and body

@@ -34,6 +34,24 @@
 
 #include "unit.h"
 
+/* http.c's ACME front door stays shut here (no --acme-domain) */
+int acme_http01(const char *token, char *out, size_t cap)
+{
+	(void)token;
+	(void)out;
+	(void)cap;
+	return DM_ENOTFOUND;
+}
+int acme_is_domain(const char *host)
+{
+	(void)host;
+	return 0;
+}
+void acme_first_domain(char *out, size_t cap)
+{
+	dm_strlcpy(out, "", cap);
+}
+
 /* notify.c mails through the outbox: count instead */
 static int mails;
 int mail_queue(sqlite3 *w, const char *to, const char *subject, const char *text, const char *html)

@@ -19,6 +19,7 @@ need unshare util-linux
 need python3 python3
 need node nodejs
 need npm npm
+need pebble pebble   # the ACME test server (test/acme.test.js)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing$missing"

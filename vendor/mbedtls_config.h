@@ -84,6 +84,8 @@
 #define MBEDTLS_X509_CRT_PARSE_C
 #define MBEDTLS_X509_CREATE_C
 #define MBEDTLS_X509_CRT_WRITE_C
+#define MBEDTLS_X509_CSR_WRITE_C   /* ACME certificate requests */
+#define MBEDTLS_X509_CSR_PARSE_C   /* unit tests read our CSRs back */
 
 /* PSA (TLS 1.3 needs it; call psa_crypto_init() at start-up) */
 #define MBEDTLS_PSA_CRYPTO_C

@@ -69,13 +69,15 @@ const live = new Set();
 process.on('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
 // Starts dongmul. opts.args: extra flags; opts.https: also serve TLS
-// (self-signed); opts.data: reuse a data dir; opts.env: extra environment.
+// (self-signed, or opts.tlsArgs instead of --tls-self-signed);
+// opts.httpsOnly: no plain listener; opts.port / opts.tport: fixed ports;
+// opts.data: reuse a data dir; opts.env: extra environment.
 async function start(opts = {}) {
-  const port = await freePort();
-  const tport = opts.https ? await freePort() : 0;
+  const port = opts.port || await freePort();
+  const tport = opts.https ? (opts.tport || await freePort()) : 0;
   const data = opts.data || fs.mkdtempSync(path.join(os.tmpdir(), 'dongmul-test-'));
-  const args = ['serve', '--http', `127.0.0.1:${port}`, '--data', data];
-  if (opts.https) args.push('--https', `127.0.0.1:${tport}`, '--tls-self-signed');
+  const args = ['serve', '--http', opts.httpsOnly ? '' : `127.0.0.1:${port}`, '--data', data];
+  if (opts.https) args.push('--https', `127.0.0.1:${tport}`, ...(opts.tlsArgs || ['--tls-self-signed']));
   // fast hashing and no mail round trip unless a test asks otherwise (a
   // later flag wins: e.g. '--no-email-verification=0')
   if (opts.defaults !== false) args.push('--pbkdf2-iterations', '1000', '--no-email-verification');
@@ -96,7 +98,7 @@ async function start(opts = {}) {
   for (;;) {
     if (exited) throw new Error(`dongmul exited early (${JSON.stringify(exited)}):\n${fs.readFileSync(logFile, 'utf8')}`);
     try {
-      const r = await request(url, 'GET', '/healthz');
+      const r = await request(opts.httpsOnly ? surl : url, 'GET', '/healthz');
       if (r.status === 200) break;
     } catch { /* not up yet */ }
     if (Date.now() - t0 > 15000) { proc.kill('SIGKILL'); throw new Error('dongmul did not answer /healthz in 15 s'); }
