@@ -293,6 +293,15 @@ static int check_all(char *err, size_t errlen)
 		while (n && cfg.public_url[n - 1] == '/')
 			cfg.public_url[--n] = 0;
 	}
+	if (cfg.kakao_app_id[0] &&
+	    (strspn(cfg.kakao_app_id, "0123456789") != strlen(cfg.kakao_app_id) || strlen(cfg.kakao_app_id) > 18)) {
+		snprintf(err, errlen, "--kakao-app-id: expected Kakao's numeric app id, got '%s'", cfg.kakao_app_id);
+		return CFG_ERROR;
+	}
+	if (strncmp(cfg.kakao_tokeninfo, "https://", 8)) {
+		snprintf(err, errlen, "--kakao-tokeninfo: expected an https:// URL, got '%s'", cfg.kakao_tokeninfo);
+		return CFG_ERROR;
+	}
 	if (!cfg.data[0]) {
 		snprintf(err, errlen, "--data: must not be empty");
 		return CFG_ERROR;

@@ -1057,15 +1057,7 @@ int oidc_init(void)
 		}
 		dm_info("oidc: %s sign-in through %s", p->name, p->issuer);
 	}
-	if (cfg.kakao_app_id[0] && (strspn(cfg.kakao_app_id, "0123456789") != strlen(cfg.kakao_app_id) ||
-				    strlen(cfg.kakao_app_id) > 18)) {
-		dm_error("--kakao-app-id must be Kakao's numeric app id");
-		return DM_ERR;
-	}
-	if (cfg.kakao_app_id[0] && strncmp(cfg.kakao_tokeninfo, "https://", 8)) {
-		dm_error("--kakao-tokeninfo must be an https:// URL");
-		return DM_ERR;
-	}
+
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return jobs_timer("oidc-cleanup", 10 * 60 * 1000, cleanup, NULL);
 }

@@ -420,7 +420,7 @@ async function spray(s, ip, n, inflight = 16) {
   const counts = {};
   let next = 0;
   const one = () => new Promise((resolve, reject) => {
-    const data = JSON.stringify({ email: `spray${next}x${process.pid}@example.com`, authchkNum: 123456 });
+    const data = JSON.stringify({ email: `spray${next}x${ip}x${process.pid}@example.com`, authchkNum: 123456 });
     next += 1;
     const rq = http.request(`${s.url}/account/mail/check`, {
       method: 'POST', agent,
@@ -452,6 +452,21 @@ test('spraying fresh keys does not flush the limiter: a refusing counter stays r
   // both counters still hold
   assert.equal((await check('127.0.0.2', freshEmail())).status, 429, 'the attacker address is still limited');
   assert.equal((await check('127.0.1.51', victim)).status, 429, 'the victim email counter was flushed');
+  // a spray from 6,000 addresses, 10 fresh emails each (each address
+  // within its limit): 66,000 new counters, twice the table
+  const addrs = [];
+  for (let x = 2; addrs.length < 6000; x++) for (let y = 1; y <= 250 && addrs.length < 6000; y++) addrs.push(`127.0.${x}.${y}`);
+  const wide = {};
+  let ai = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (ai < addrs.length) {
+      const c = await spray(s, addrs[ai++], 10, 1);
+      for (const [k, v] of Object.entries(c)) wide[k] = (wide[k] || 0) + v;
+    }
+  }));
+  assert.equal(wide[400], 60000, `each address had its 10 checks: ${JSON.stringify(wide)}`);
+  assert.equal((await check('127.0.0.2', freshEmail())).status, 429, 'the attacker address is still limited');
+  assert.equal((await check('127.0.1.52', victim)).status, 429, 'the victim email is still limited');
 });
 
 test('a burst of logins is bounded: some wait, the rest get 503 + Retry-After, other requests are served', async () => {

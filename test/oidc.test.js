@@ -5,7 +5,7 @@
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { start, freePort } = require('./lib/dongmul');
+const { start, freePort, BIN } = require('./lib/dongmul');
 const { makeCA } = require('./lib/testca');
 const { startProvider, followRedirects, sdkLogin, rsaKey } = require('./lib/oidc');
 
@@ -206,6 +206,13 @@ test('without --kakao-app-id, kakaoAuth takes idTokens only (ACCESS_TOKEN_UNSUPP
     assert.equal(id.json.email, acct.email);
   } finally {
     assert.equal((await s.stop()).code, 0);
+  }
+  // a bad app id or a token-info URL that is not https is a bad flag
+  const { spawnSync } = require('node:child_process');
+  for (const args of [['--kakao-app-id', 'abc'], ['--kakao-app-id', '1', '--kakao-tokeninfo', 'http://127.0.0.1/']]) {
+    const r = spawnSync(BIN, ['serve', ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, /^dongmul: --kakao-/);
   }
 });
 
