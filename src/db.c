@@ -438,6 +438,25 @@ static int migrate(sqlite3 *db, int64_t from)
 		}
 	}
 	sqlite3_finalize(st);
+	/* ids an older build deleted at the top were never recorded: start
+	 * the sequences of items and rooms past every id something still
+	 * names (reviews, reports, notification keys and payloads) */
+	if (db_exec(db, "DELETE FROM n.sqlite_sequence WHERE name IN ('saleItem', 'itemChatRoom');"
+			"INSERT INTO n.sqlite_sequence(name, seq) SELECT 'saleItem', max("
+			" coalesce((SELECT max(itemId) FROM n.saleItem), 0),"
+			" coalesce((SELECT max(itemId) FROM n.review), 0),"
+			" coalesce((SELECT max(itemId) FROM n.report), 0),"
+			" coalesce((SELECT max(CAST(payload ->> 'itemId' AS INTEGER)) FROM n.notification"
+			"  WHERE json_valid(payload)), 0),"
+			" coalesce((SELECT max(CAST(substr(coalesceKey, 9) AS INTEGER)) FROM n.notification"
+			"  WHERE coalesceKey LIKE 'expired:%'), 0));"
+			"INSERT INTO n.sqlite_sequence(name, seq) SELECT 'itemChatRoom', max("
+			" coalesce((SELECT max(icrId) FROM n.itemChatRoom), 0),"
+			" coalesce((SELECT max(CAST(payload ->> 'icrId' AS INTEGER)) FROM n.notification"
+			"  WHERE json_valid(payload)), 0),"
+			" coalesce((SELECT max(CAST(substr(coalesceKey, 6) AS INTEGER)) FROM n.notification"
+			"  WHERE coalesceKey LIKE 'room:%'), 0))") != DM_OK)
+		goto close_old;
 	if (db_int(db, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')", NULL, -1) != 0) {
 		dm_error("database migration: the copied rows break foreign keys; the old database is kept");
 		goto close_old;

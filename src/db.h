@@ -10,7 +10,9 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-/* Opens DIR/dongmul.db, applies the schema, keeps the writer connection.
+/* Opens DIR/dongmul.db, applies the schema (a database of an older
+ * schema is first migrated into a new file, the old one kept as
+ * DIR/dongmul.db.v<N>), keeps the writer connection.
  * DM_OK or DM_ERR (logged). Call once at start, before any thread. */
 int db_open(const char *dir);
 /* Checkpoints and closes every connection. Call after all threads stopped. */

@@ -5,7 +5,8 @@
  * over ITEM_FROM), so feeds, search, detail and my page show an item the
  * same way and apply the same privacy rule. Writes go through the write
  * lane; a post (item_post.c: photo file + item + room + owner membership)
- * and a delete (rows, then the photo after the commit) are single write
+ * and a delete (rows, then the room's sockets and the photo after the
+ * commit) are single write
  * jobs whose file work is serialized on the lane with every other item
  * write (image.h).
  *

@@ -1,8 +1,9 @@
 /*
  * item_post.c — POST /mainPage/write: the multipart form (text fields and
  * the photo, streamed to a temp file while hashed and counted), its
- * validation, and the one write job that places the photo and inserts the
- * item, its room and the owner's membership (see item.h, API.md "Items").
+ * validation, the poster's quotas (rates in quota.c, photo storage in the
+ * job), and the one write job that places the photo and inserts the item,
+ * its room and the owner's membership (see item.h, API.md "Items").
  *
  * Thread-safety: a form belongs to the worker receiving it; the job runs
  * on the write lane; nothing here is shared.
