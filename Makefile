@@ -54,7 +54,7 @@ MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 # $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
 define variant
 $(1)_DIR   := $(B)/$(1)
-$(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $(B)/$(1)/gen/schema.o
+$(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/web.o
 $(1)_VEND  := $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a
 
 $(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c
@@ -65,6 +65,11 @@ $(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c
 $(B)/$(1)/gen/schema.o: $(B)/gen/schema.c
 	@mkdir -p $$(dir $$@)
 	@$(2) $(3) -c $$< -o $$@
+
+$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web.h
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      gen/web.c"
+	@$(2) $(3) -Isrc -c $$< -o $$@
 
 $(B)/$(1)/sqlite3.o: $$(STAMP)
 	@mkdir -p $$(dir $$@)
@@ -133,6 +138,18 @@ $(STAMP): vendor/lock vendor/fetch.sh $(wildcard vendor/patches/*.patch)
 $(B)/gen/schema.c: schema.sql vendor/embed.sh
 	@mkdir -p $(B)/gen
 	@sh vendor/embed.sh schema.sql dm_schema_sql > $@
+
+# The web app (web/, see web/build.sh): rebuilt when any file there is
+# added, removed or changed, or the pinned socket.io-client changes.
+NPM_STAMP := $(V)/npm/.stamp
+SIO_JS    := $(V)/npm/socket.io-client/dist/socket.io.min.js
+$(NPM_STAMP): vendor/lock vendor/fetch_npm.sh
+	@sh vendor/fetch_npm.sh $(V)
+
+$(B)/gen/web.c: $(wildcard web web/*) $(NPM_STAMP)
+	@mkdir -p $(B)/gen
+	@echo "  WEB     web/ -> $@"
+	@sh web/build.sh web $@.tmp $(SIO_JS) && mv -f $@.tmp $@
 
 # ---- tests -----------------------------------------------------------------
 # CI runs this: every test against the dev build, the static binary in an

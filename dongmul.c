@@ -48,11 +48,13 @@ PART(sio)
 PART(chat)
 PART(trust)
 PART(notify)
+PART(region)
+PART(web)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio)
+	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(web)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

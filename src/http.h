@@ -62,6 +62,11 @@ typedef struct http_route {
  * http_start. Routes are matched in registration order. */
 void http_routes(const http_route_t *routes, size_t n);
 
+/* Sets the handler for a GET or HEAD that no route matches and whose first
+ * path segment no route claims (the web app's paths: see web.c). Call
+ * before http_start. */
+void http_fallback(http_handler_fn fn);
+
 /* Starts civetweb on cfg's listeners. DM_OK or DM_ERR (logged). */
 int http_start(void);
 /* Stops accepting, closes connections, joins civetweb's threads. */
