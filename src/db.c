@@ -18,7 +18,7 @@
 #include "mem.h"
 
 extern const char dm_schema_sql[];
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 typedef struct reader {
 	sqlite3 *db;
@@ -226,9 +226,27 @@ int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def)
 	return v;
 }
 
+/* migrations[v]: from schema version v to v + 1 (schema.sql has the
+ * result for new databases; keep both in step). */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[1] = "ALTER TABLE user ADD COLUMN adminYn TEXT NOT NULL DEFAULT 'N';"
+	      "ALTER TABLE saleItem ADD COLUMN thumb TEXT;"
+	      "CREATE INDEX saleItem_thumb ON saleItem(thumb) WHERE thumb IS NOT NULL;"
+	      "ALTER TABLE report ADD COLUMN handledDt INTEGER;"
+	      "CREATE INDEX report_open ON report(reportedId) WHERE handledDt IS NULL;"
+	      "CREATE TABLE operatorLog (operatorLogId INTEGER PRIMARY KEY,"
+	      " operatorId INTEGER NOT NULL REFERENCES user(userId),"
+	      " userId INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,"
+	      " action TEXT NOT NULL CHECK (action IN ('suspend','unsuspend','dismiss')),"
+	      " reason TEXT NOT NULL, createdDt INTEGER NOT NULL);"
+	      "CREATE INDEX operatorLog_user ON operatorLog(userId, createdDt);"
+	      "PRAGMA user_version = 2;",
+};
+
 static int apply_schema(sqlite3 *db)
 {
 	int64_t v = db_int(db, "PRAGMA user_version", NULL, -1);
+	int rc;
 	if (v < 0)
 		return DM_ERR;
 	if (v > SCHEMA_VERSION) {
@@ -238,16 +256,23 @@ static int apply_schema(sqlite3 *db)
 	}
 	if (v == SCHEMA_VERSION)
 		return DM_OK;
-	/* v == 0: a new database. (Later versions: numbered migrations here.) */
 	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
 		return DM_ERR;
-	if (db_exec(db, dm_schema_sql) != DM_OK) {
+	/* a new database gets schema.sql; an older one its migrations, each
+	 * ending with its version, all in one transaction */
+	rc = v ? DM_OK : db_exec(db, dm_schema_sql);
+	for (int64_t m = v; v && m < SCHEMA_VERSION && rc == DM_OK; m++)
+		rc = db_exec(db, migrations[m]);
+	if (rc != DM_OK) {
 		db_exec(db, "ROLLBACK");
 		return DM_ERR;
 	}
 	if (db_exec(db, "COMMIT") != DM_OK)
 		return DM_ERR;
-	dm_info("database schema %d created", SCHEMA_VERSION);
+	if (v)
+		dm_info("database schema %lld migrated to %d", (long long)v, SCHEMA_VERSION);
+	else
+		dm_info("database schema %d created", SCHEMA_VERSION);
 	return DM_OK;
 }
 

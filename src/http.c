@@ -123,6 +123,12 @@ static int header_value_safe(const char *s, size_t max)
 	return 1;
 }
 
+int http_origin_ok(const http_req_t *r)
+{
+	const char *origin = mg_get_header(r->conn, "Origin");
+	return origin && header_value_safe(origin, 512) && origin_allowed(r->conn, origin);
+}
+
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
 {
 	const char *origin = mg_get_header(conn, "Origin");

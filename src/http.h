@@ -117,6 +117,10 @@ int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap);
 /* Writes the CORS headers for this request's Origin (if allowed) into buf
  * as "Name: value\r\n" lines. Used by http itself and by sio's polling. */
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap);
+/* 1 if the request carries an Origin header naming an allowed origin (the
+ * server's own, or one of --cors-origin): the CSRF check of endpoints that
+ * act on a cookie. 0 when Origin is missing or foreign. */
+int http_origin_ok(const http_req_t *r);
 /* Security headers as "Name: value\r\n" lines (static string). */
 const char *http_security_headers(void);
 

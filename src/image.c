@@ -310,7 +310,7 @@ void image_release(sqlite3 *w, const char *name)
 
 	if (!name || !name[0])
 		return;
-	st = db_prep(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1)");
+	st = db_prep(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)");
 	if (!st)
 		return;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);

@@ -735,13 +735,14 @@ static void cmd_usage(FILE *out)
 	fprintf(out, "usage: dongmul user show EMAIL [--data DIR]\n"
 		     "       dongmul user suspend EMAIL --days N [--reason TEXT] [--data DIR]\n"
 		     "       dongmul user unsuspend EMAIL [--dismiss-reports] [--data DIR]\n"
+		     "       dongmul user admin [--revoke] EMAIL [--data DIR]   (the operator role: /admin)\n"
 		     "--data defaults to $DONGMUL_DATA or ./dongmul-data; --tz (or $DONGMUL_TZ) sets the\n"
 		     "offset times are shown in (default +09:00). Works while the server runs.\n");
 }
 
 typedef struct cmd {
 	const char *verb, *email, *data, *reason;
-	int days, dismiss;
+	int days, dismiss, revoke;
 } cmd_t;
 
 /* Parses argv (after "user"). DM_OK or DM_EINVAL (message printed). */
@@ -778,6 +779,10 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 		}
 		if (!strcmp(name, "--dismiss-reports")) {
 			c->dismiss = 1;
+			continue;
+		}
+		if (!strcmp(name, "--revoke")) {
+			c->revoke = 1;
 			continue;
 		}
 		if (strcmp(name, "--data") && strcmp(name, "--days") && strcmp(name, "--reason") && strcmp(name, "--tz")) {
@@ -820,7 +825,8 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 		fprintf(stderr, "dongmul user: give a command and an email\n");
 		return DM_EINVAL;
 	}
-	if (strcmp(c->verb, "show") && strcmp(c->verb, "suspend") && strcmp(c->verb, "unsuspend")) {
+	if (strcmp(c->verb, "show") && strcmp(c->verb, "suspend") && strcmp(c->verb, "unsuspend") &&
+	    strcmp(c->verb, "admin")) {
 		fprintf(stderr, "dongmul user: unknown command '%s'\n", c->verb);
 		return DM_EINVAL;
 	}
@@ -830,6 +836,10 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 	}
 	if (strcmp(c->verb, "suspend") && c->days) {
 		fprintf(stderr, "dongmul user %s: --days applies to suspend only\n", c->verb);
+		return DM_EINVAL;
+	}
+	if (strcmp(c->verb, "admin") && c->revoke) {
+		fprintf(stderr, "dongmul user %s: --revoke applies to admin only\n", c->verb);
 		return DM_EINVAL;
 	}
 	if (strcmp(c->verb, "unsuspend") && c->dismiss) {
@@ -856,8 +866,8 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 			 "(SELECT count(*) FROM report WHERE reportedId = u.userId AND createdDt > ?2), "
 			 "(SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = u.userId AND upheldYn = 'Y' "
 			 "AND createdDt > ?2), "
-			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)) "
-			 "FROM user u WHERE userId = ?1");
+			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)), "
+			 "adminYn = 'Y' FROM user u WHERE userId = ?1");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, uid);
@@ -868,6 +878,7 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 		printf("nickname:         %s\n", sqlite3_column_text(st, 1));
 		printf("userId:           %lld\n", (long long)uid);
 		printf("mannerTemp:       %.1f\n", sqlite3_column_double(st, 2));
+		printf("operator:         %s\n", sqlite3_column_int(st, 8) ? "yes" : "no");
 		if (until > now)
 			printf("suspendedUntil:   %s (%s)\n", dm_fmt_time(until, t),
 			       sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
@@ -943,6 +954,15 @@ int trust_user_cmd(int argc, char **argv)
 				goto done;
 		}
 		printf("unsuspended %s\n", c.email);
+	} else if (!strcmp(c.verb, "admin")) {
+		st = db_prep(db, "UPDATE user SET adminYn = ?2 WHERE userId = ?1");
+		if (st) {
+			sqlite3_bind_int64(st, 1, uid);
+			sqlite3_bind_text(st, 2, c.revoke ? "N" : "Y", -1, SQLITE_STATIC);
+		}
+		if (step_done(st) != DM_OK)
+			goto done;
+		printf("%s %s\n", c.email, c.revoke ? "is no longer an operator" : "is now an operator");
 	}
 	if (db_exec(db, "COMMIT") != DM_OK)
 		goto done;

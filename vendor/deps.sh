@@ -17,6 +17,7 @@ need curl curl
 need openssl openssl
 need unshare util-linux
 need python3 python3
+need sqlite3 sqlite3
 need node nodejs
 need npm npm
 if [ -n "$missing" ]; then
