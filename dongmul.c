@@ -50,11 +50,12 @@ PART(trust)
 PART(notify)
 PART(region)
 PART(web)
+PART(operator)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(web)
+	P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(web)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -78,9 +78,10 @@ int item_category_ok(const char *cat)
 	" LEFT JOIN user b ON b.userId = s.buyerUserId "
 #define ITEM_FROM " saleItem s" ITEM_JOINS
 
-/* The keys of one item, in the reply's order, up to kickYn. */
-#define ITEM_KEYS                                                                                     \
-	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image','/images/'||s.image,"      \
+/* The keys of one item, in the reply's order, up to kickYn; T: more keys
+ * after image (the thumbnail's, or none). */
+#define ITEM_KEYS_OF(T)                                                                               \
+	"'itemId',CAST(s.itemId AS TEXT),'icrId',CAST(c.icrId AS TEXT),'image','/images/'||s.image," T    \
 	"'title',s.title,'category',s.category,'wantItem',s.wantItem,'comment',s.comment,"                \
 	"'deadLine',dm_time(s.deadLine),'status',(SELECT codeName FROM code WHERE codeId = s.status),"    \
 	"'statusCode',s.status,'createdDt',dm_time(s.createdDt),'nickname',u.nickname,"                   \
@@ -89,16 +90,25 @@ int item_category_ok(const char *cat)
 	"'kickYn',CASE WHEN EXISTS (SELECT 1 FROM kickUser k WHERE k.icrId = c.icrId AND k.userId = @me)" \
 	" THEN 'true' ELSE 'false' END"
 
+/* One item as JSON for the caller @me with the keys K: privacy, see
+ * ITEM_JSON. */
+#define ITEM_JSON_OF(K)                                                                          \
+	"CASE WHEN s.userId = @me THEN CASE WHEN b.email IS NULL THEN json_object(" K                \
+	",'email',u.email) ELSE json_object(" K ",'email',u.email,'buyerEmail',b.email) END"         \
+	" WHEN s.buyerUserId = @me THEN json_object(" K ",'buyerEmail',b.email)"                     \
+	" ELSE json_object(" K ") END"
+
 /* One item as JSON for the caller @me (NULL when anonymous), built by one
  * json_object (no patch, no re-parse). Privacy: the owner's email only to
  * the owner; the partner's email (buyerEmail, left out while there is no
  * partner) only to the owner and to the partner; kickYn "true" when @me is
- * banned from the item. Key order: ITEM_KEYS, then email, buyerEmail. */
-#define ITEM_JSON                                                                                    \
-	"CASE WHEN s.userId = @me THEN CASE WHEN b.email IS NULL THEN json_object(" ITEM_KEYS            \
-	",'email',u.email) ELSE json_object(" ITEM_KEYS ",'email',u.email,'buyerEmail',b.email) END"     \
-	" WHEN s.buyerUserId = @me THEN json_object(" ITEM_KEYS ",'buyerEmail',b.email)"                 \
-	" ELSE json_object(" ITEM_KEYS ") END"
+ * banned from the item. thumb (right after image) only when the post came
+ * with a thumbnail: clients show image otherwise, and the keys of items
+ * without one stay as they always were. Key order: ITEM_KEYS_OF, then
+ * email, buyerEmail. */
+#define ITEM_JSON                                                               \
+	"CASE WHEN s.thumb IS NULL THEN " ITEM_JSON_OF(ITEM_KEYS_OF(""))         \
+	" ELSE " ITEM_JSON_OF(ITEM_KEYS_OF("'thumb','/images/'||s.thumb,")) " END"
 
 /* What a list query filters on, on top of "open now". */
 enum {
@@ -1029,6 +1039,7 @@ static int h_address(http_req_t *r)
 typedef struct del {
 	int64_t user_id, item_id, icr_id;  /* icr_id 0: not given */
 	char image[IMAGE_NAME_MAX];
+	char thumb[IMAGE_NAME_MAX];        /* "" when none */
 } del_t;
 
 static int del_write(sqlite3 *w, void *arg)
@@ -1037,7 +1048,7 @@ static int del_write(sqlite3 *w, void *arg)
 	sqlite3_stmt *st;
 	int rc = DM_ENOTFOUND;
 
-	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId FROM saleItem s"
+	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId, coalesce(s.thumb, '') FROM saleItem s"
 			" JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
 	if (!st)
 		return DM_ERR;
@@ -1051,7 +1062,9 @@ static int del_write(sqlite3 *w, void *arg)
 		else if (!status || (strcmp(status, "SI01") && strcmp(status, "SI03")))
 			rc = DM_ECONFLICT;
 		else
-			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK
+			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK &&
+					     dm_strlcpy(d->thumb, (const char *)sqlite3_column_text(st, 4),
+							sizeof d->thumb) == DM_OK
 				     ? DM_OK
 				     : DM_ERR;
 	}
@@ -1069,12 +1082,15 @@ static int del_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
-/* After the commit: the photo goes unless another item uses it. */
+/* After the commit: the photo and thumbnail go unless another item uses
+ * them. */
 static void del_done(void *arg, int status)
 {
 	del_t *d = arg;
-	if (status == DM_OK)
+	if (status == DM_OK) {
 		image_release(db_writer(), d->image);
+		image_release(db_writer(), d->thumb);
+	}
 }
 
 /* Reads an optional id field: absent/null -> 0; a number or digit string ->

@@ -569,7 +569,7 @@ typedef struct report {
 
 /* Suspends user_id until now + days (replacing any suspension) and
  * notifies them. reason is stored for the operator and shown to them. */
-static int suspend_user(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
+int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
 {
 	sqlite3_stmt *st;
 	char until[32];
@@ -650,7 +650,7 @@ static int report_job(sqlite3 *w, void *arg)
 		reporters = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (reporters > cfg.report_threshold && until <= now) {
-		if ((rc = suspend_user(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
+		if ((rc = trust_suspend(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
 			return rc;
 		q->suspended = 1;
 		dm_info("trust: user %lld suspended for %d days (%d reporters in %d days)", (long long)q->reported,
@@ -931,7 +931,7 @@ int trust_user_cmd(int argc, char **argv)
 		goto done;
 	}
 	if (!strcmp(c.verb, "suspend")) {
-		if (suspend_user(db, uid, now, c.days, c.reason) != DM_OK)
+		if (trust_suspend(db, uid, now, c.days, c.reason) != DM_OK)
 			goto done;
 		printf("suspended %s for %d day%s\n", c.email, c.days, c.days == 1 ? "" : "s");
 	} else if (!strcmp(c.verb, "unsuspend")) {

@@ -144,7 +144,7 @@ test('deep links get index.html; API paths and non-HTML requests keep their JSON
   assert.equal(JSON.parse(j.body).code, 'NOT_FOUND');
   assert.match(j.headers['content-type'], /json/);
   // API paths never turn into the app, whatever the Accept header says
-  for (const p of ['/account/nope', '/mainPage/nope', '/users/x/y', '/socket.io/x/y/z',
+  for (const p of ['/account/nope', '/mainPage/nope', '/users/x/y', '/operator', '/operator/nope', '/socket.io/x/y/z',
     '/postDetail/1/2', '/chat/1', '/healthz/x', '/regions/x', '/images/x/y']) {
     const r = await get(p, html);
     assert.notEqual(r.status, 200, p);
