@@ -921,6 +921,12 @@ int trust_user_cmd(int argc, char **argv)
 		fprintf(stderr, "dongmul user: %s is not a dongmul database\n", path);
 		goto done;
 	}
+	/* the command reads and writes user.adminYn (schema 2) */
+	if (db_int(db, "PRAGMA user_version", NULL, 0) < 2) {
+		fprintf(stderr, "dongmul user: %s is from an older dongmul; start `dongmul serve` on it once to "
+				"upgrade it\n", path);
+		goto done;
+	}
 	/* one transaction: the lookup and the change see the same state */
 	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
 		goto done;

@@ -429,10 +429,15 @@ test('a version-1 database is migrated in place and keeps its data', async (t) =
     encoding: 'utf8',
   });
   assert.equal(sq.status, 0, sq.stderr);
+  const bin = process.env.DONGMUL_BIN || path.join(ROOT, 'dongmul');
+  // the operator command does not touch an old schema: the server upgrades it
+  const early = spawnSync(bin, ['user', 'show', 'old@example.com', '--data', data], { encoding: 'utf8' });
+  assert.equal(early.status, 1);
+  assert.match(early.stderr, /older dongmul; start `dongmul serve`/);
   const s = await start({ data });
   try {
     assert.match(s.log(), /schema 1 migrated to 2/);
-    const adm = spawnSync(process.env.DONGMUL_BIN || path.join(ROOT, 'dongmul'), ['user', 'admin', 'old@example.com', '--data', data], { encoding: 'utf8' });
+    const adm = spawnSync(bin, ['user', 'admin', 'old@example.com', '--data', data], { encoding: 'utf8' });
     assert.equal(adm.status, 0, adm.stderr);
     assert.match(adm.stdout, /operator:\s+yes/);
   } finally {
