@@ -748,6 +748,14 @@ static int fail_origin(http_req_t *r)
 	return http_fail(r, 403, "BAD_ORIGIN", "허용되지 않은 출처의 요청입니다.");
 }
 
+int account_cookie_refused(http_req_t *r)
+{
+	if (!cookie_mode(r) || http_origin_ok(r))
+		return 0;
+	fail_origin(r);
+	return 1;
+}
+
 /* A new session for user_id: a refresh token in a new family (or family),
  * the password rehash when rehash_phc, then the reply. */
 static int reply_session(http_req_t *r, int64_t user_id, const char *family, const char *rehash_phc)
@@ -770,8 +778,8 @@ static int reply_session(http_req_t *r, int64_t user_id, const char *family, con
 			return http_fail_dm(r, DM_ERR);
 		dm_b64url_encode(rnd, sizeof rnd, s.fam);
 	}
-	if (cookie_mode(r) && !http_origin_ok(r))
-		return fail_origin(r);
+	if (account_cookie_refused(r))
+		return DM_OK;
 	rc = jobs_write(session_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
@@ -805,6 +813,8 @@ static int h_login(http_req_t *r)
 		return DM_OK;
 	if (!email || !pw)
 		return http_fail(r, 400, "INVALID_INPUT", "이메일과 비밀번호를 입력해 주세요.");
+	if (account_cookie_refused(r))
+		return DM_OK;
 	st = db_prep(r->db, "SELECT userId, password FROM user WHERE email = ?1");
 	if (!st)
 		return http_fail_dm(r, DM_ERR);

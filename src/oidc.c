@@ -863,6 +863,8 @@ static int h_exchange(http_req_t *r)
 	code = json_str(&r->json, "code", 1, 200);
 	if (!code)
 		return http_fail(r, 400, "INVALID_INPUT", "code가 필요합니다.");
+	if (account_cookie_refused(r)) /* before the code is spent */
+		return DM_OK;
 	memset(&x, 0, sizeof x);
 	auth_sha256_hex(code, x.hash);
 	rc = jobs_write(exchange_write, &x);
