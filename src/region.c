@@ -71,7 +71,7 @@ static const char *const gyeongnam[] = {
 static const char *const jeju[] = {"제주시", "서귀포시", NULL};
 
 /* index of 세종 and 대구 below (special cases) */
-enum { P_DAEGU = 2, P_SEJONG = 7, P_GYEONGBUK = 14 };
+enum { P_DAEGU = 2, P_INCHEON = 3, P_SEJONG = 7, P_GYEONGBUK = 14 };
 
 static const province_t provinces[] = {
 	{"서울", {"서울특별시", "서울", NULL}, seoul},
@@ -200,6 +200,14 @@ static int list_step(sqlite3 *db, const char *sql, char **json, const char *name
 	return rc;
 }
 
+/* 1 if district d of p no longer exists (인천 중구 and 동구, reorganized in
+ * 2026): still accepted as written in old addresses, but not offered in
+ * pickers. */
+static int former(const province_t *p, const char *d)
+{
+	return p == &provinces[P_INCHEON] && (!strcmp(d, "중구") || !strcmp(d, "동구"));
+}
+
 /* {"msg":"success","regions":[{"province":"서울","districts":[...]},...]}
  * into list_json (once; the caller holds list_mu). DM_OK or DM_ERR. */
 static int list_build(sqlite3 *db)
@@ -214,7 +222,8 @@ static int list_build(sqlite3 *db)
 		if (!p->districts && rc == DM_OK) /* 세종: stored as "세종 세종시" */
 			rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, "세종시");
 		for (const char *const *d = p->districts; d && *d && rc == DM_OK; d++)
-			rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, *d);
+			if (!former(p, *d))
+				rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, *d);
 	}
 	if (rc == DM_OK)
 		rc = list_step(db, "SELECT json_object('msg','success','regions',json(?1))", &json,
@@ -228,7 +237,8 @@ static int list_build(sqlite3 *db)
 }
 
 /* GET /regions (public): every province and its cities/districts, in the
- * table's order, for pickers. The stored region is "<province> <district>". */
+ * table's order (without former districts), for pickers. The stored region
+ * is "<province> <district>". */
 static int h_regions(http_req_t *r)
 {
 	int rc = DM_OK;

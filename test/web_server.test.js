@@ -245,6 +245,11 @@ test('GET /regions: the server\'s own table, and every pair is a valid address',
   assert.ok(byName['경기'].includes('성남시'));
   assert.deepEqual(byName['세종'], ['세종시']);
   assert.ok(byName['대구'].includes('군위군') && !byName['경북'].includes('군위군'));
+  // 인천's districts after the 2026 reorganization: the former 중구 and 동구
+  // are still accepted in addresses, but not offered
+  assert.ok(byName['인천'].includes('제물포구') && byName['인천'].includes('영종구') && byName['인천'].includes('검단구'));
+  assert.ok(!byName['인천'].includes('중구') && !byName['인천'].includes('동구'));
+  assert.ok(byName['부산'].includes('중구'), 'other provinces keep their 중구');
   assert.match(r.headers['cache-control'], /public/);
   const u = await srv.user();
   let n = 0;
