@@ -6,6 +6,7 @@
 #   make test       build, then every test (unit, black-box, empty root)
 #   make asan       the tests under AddressSanitizer + UBSan
 #   make bench      benchmarks (bench/)
+#   make screenshots  the browser tests, then README's screenshots into docs/
 #   make clean      remove build outputs (keeps the vendor tarball cache)
 #
 # Third-party sources are fetched at build time by vendor/fetch.sh from
@@ -112,7 +113,7 @@ $(eval $(call variant,asan,$(CC),$(ASAN_CFLAGS),-lm))
 
 UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
 
-.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot
+.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot screenshots
 .DEFAULT_GOAL := all
 
 all: dongmul
@@ -164,6 +165,14 @@ asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 
 bench: deps static
 	@sh bench/run.sh
+
+# The browser tests save every page under build/screenshots/; three of
+# them are the README's pictures of the real app.
+screenshots: deps $(B)/dev/dongmul
+	@cd test && DONGMUL_BIN=$(CURDIR)/$(B)/dev/dongmul node --test --test-concurrency=1 browser.test.js
+	@mkdir -p docs && for f in phone-home phone-chat desktop-item; do \
+	  cp build/screenshots/docs-$$f.png docs/screenshot-$$f.png; done
+	@echo "docs/screenshot-*.png refreshed"
 
 clean:
 	rm -rf build/dev build/static build/asan $(B)/gen dongmul

@@ -169,6 +169,15 @@ async function snap(t, name) {
   t.check(name);
 }
 
+// A viewport-sized screenshot for README (make screenshots copies them to docs/).
+async function docShot(t, name) {
+  await t.page.waitForFunction(() => !document.querySelector('.loading, .skeleton'), null, { timeout: T });
+  await t.page.evaluate(() => { const el = document.getElementById('toast'); if (el) el.classList.remove('show'); return document.fonts.ready; });
+  await t.page.evaluate(() => Promise.all([...document.images].map((i) => i.decode().catch(() => {}))));
+  const vp = t.page.viewportSize();
+  await t.page.screenshot({ path: path.join(SHOTS, `docs-${vp.width === PHONE.width ? 'phone' : 'desktop'}-${name}.png`), animations: 'disabled' });
+}
+
 // Navigates with a full page load (a deep link), waiting for the app.
 async function open(t, p) {
   t.navigating = true;
@@ -715,6 +724,7 @@ step('keyboard alone: sign in, post, chat', async () => {
   const kp = k.page;
   // Tab until the focused element matches; then it is ready for keys
   async function tabTo(pred, max = 60) {
+    await kp.waitForFunction(() => !document.querySelector('.loading, .skeleton'));
     for (let i = 0; i < max; i++) {
       await kp.keyboard.press('Tab');
       if (await kp.evaluate(pred)) return;
@@ -763,6 +773,39 @@ step('keyboard alone: sign in, post, chat', async () => {
   k.check('keyboard');
 });
 
+step('the owner deletes an item; the README screenshots', async () => {
+  const { a, b } = S;
+  await open(a, `/item/${S.item2}`);
+  await click(a, 'button', '삭제');
+  await a.page.getByRole('dialog').getByRole('button', { name: '삭제' }).click();
+  await a.page.waitForURL('**/me');
+  assert.equal((await srv.req('GET', `/postDetail/${S.item2}`)).status, 404);
+  // a neighborhood as a newcomer would see it
+  await open(a, '/');
+  S.item4 = await uiPost(a, { title: '캠핑 의자 2개 (접이식)', want: '보드게임', hue: 95, category: '스포츠/레저',
+    comment: '두 번 썼어요. 가방 포함이에요.' });
+  S.item5 = await uiPost(a, { title: '유아 그림책 20권', want: '아기 욕조', hue: 330, category: '유아동/유아도서' });
+  await open(b, '/');
+  await text(b, '유아 그림책 20권');
+  await docShot(b, 'home');
+  await open(b, `/item/${S.item5}`);
+  await click(b, 'button', '채팅 참여하기');
+  await b.page.waitForURL('**/chat');
+  await open(a, `/item/${S.item5}/chat`);
+  const lines = [[b, '안녕하세요! 그림책 아직 있을까요?'], [a, '네 있어요! 욕조 상태는 어떤가요?'], [b, '6개월 썼고 깨끗해요. 내일 저녁 괜찮으세요?'], [a, '좋아요! 7시에 역삼역 2번 출구에서 봬요']];
+  for (const [t, m] of lines) {
+    await t.page.getByLabel('메시지 입력').fill(m);
+    await t.page.getByLabel('메시지 입력').press('Enter');
+    await (t === a ? b : a).page.locator('.msgs').getByText(m).waitFor();
+  }
+  await docShot(b, 'chat');
+  const dt = await tab('desktop B', DESKTOP);
+  await uiLogin(dt, S.B);
+  await open(dt, `/item/${S.item4}`);
+  await docShot(dt, 'item');
+  for (const t of [a, b, dt]) t.check('docs');
+});
+
 step('desktop 1280×800: every page', async () => {
   const pages = [
     [null, '/', 'home-anon'],
@@ -771,9 +814,9 @@ step('desktop 1280×800: every page', async () => {
     [null, '/region', 'region'],
     [S.A, '/', 'home'],
     [S.A, '/new', 'post'],
-    [S.A, `/item/${S.item2}`, 'item-owner'],
+    [S.A, `/item/${S.item4}`, 'item-owner'],
     [S.B, `/item/${S.item3}`, 'item-cancelled'],
-    [S.A, `/item/${S.item2}/chat`, 'chat'],
+    [S.A, `/item/${S.item5}/chat`, 'chat'],
     [S.B, '/alerts', 'alerts'],
     [S.A, '/me', 'me'],
     [S.A, '/me?tab=reviews', 'me-reviews'],

@@ -116,6 +116,7 @@ async function route() {
   if (cleanup) { try { cleanup(); } catch { /* page gone */ } cleanup = null; }
   const path = location.pathname;
   const query = new URLSearchParams(location.search);
+  const started = document.activeElement;
   // phones get a back arrow on pages below the tabs
   backBtn.hidden = ['/', '/new', '/alerts', '/me'].includes(path);
   for (const [re, fn, tab, needsUser] of routes) {
@@ -133,9 +134,9 @@ async function route() {
     } catch (e) {
       set(main, h('div.empty', h('p.empty-title', '페이지를 보여 줄 수 없습니다'), h('p.empty-text', e.message)));
     }
-    if (document.activeElement === document.body || !main.contains(document.activeElement)) {
-      main.focus({ preventScroll: true });
-    }
+    // focus the new page unless the user has moved on while it loaded
+    const now = document.activeElement;
+    if (now === started || now === document.body || !now || !now.isConnected) main.focus({ preventScroll: true });
     return;
   }
   highlight('');

@@ -74,7 +74,7 @@ export async function page(main, { params }) {
         h('div.wantbox', h('div.k', '이런 물건과 바꾸고 싶어요'), h('div.v', d.wantItem)),
         h('p.comment', d.comment)),
       me && (mine || partner) ? tradePanel(d, me, reload) : null,
-      me && !mine ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(d.userId, d.nickname, d.itemId) } }, '이 사용자 신고하기')) : null,
+      me && !mine && !partner ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(d.userId, d.nickname, d.itemId) } }, '이 사용자 신고하기')) : null,
       h('div.actionbar',
         h('div.info', h('b', leftText), h('small', `마감 ${new Date(d.deadLine).toLocaleString('ko-KR', { month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' })}`)),
         del, action))));

@@ -58,7 +58,8 @@ export async function page(main) {
   const want = field('원하는 물건', 'input', { maxlength: 100, required: true, placeholder: '예) 동화책 몇 권' });
   const comment = field('자세한 설명', 'textarea', { maxlength: 2000, required: true,
     placeholder: '물건 상태, 교환 장소 등 이웃이 알아야 할 것을 적어 주세요.' });
-  const dl = new Date(Date.now() + 3 * 86400e3);
+  // three days from now, on the next full hour (so it reads "3일 남음")
+  const dl = new Date(Date.now() + 3 * 86400e3 + 3600e3);
   dl.setMinutes(0, 0, 0);
   const deadline = field('마감 시간', 'input', { type: 'datetime-local', required: true, value: localInput(dl),
     min: localInput(new Date()), max: localInput(new Date(Date.now() + 30 * 86400e3 - 3600e3)) });

@@ -91,7 +91,7 @@ export const CATEGORIES = ['디지털/가전', '가구/인테리어', '유아동
   '기타 중고물품'];
 
 export const STATUS_TEXT = {
-  SI01: '교환 중', SI02: '거래 진행 중', SI03: '기한 만료', SI04: '거래 완료', SI05: '거래 취소',
+  SI01: '교환 가능', SI02: '거래 진행 중', SI03: '기한 만료', SI04: '거래 완료', SI05: '거래 취소',
 };
 
 // A short message at the bottom of the screen, read out by screen readers.
