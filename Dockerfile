@@ -4,17 +4,19 @@
 #   docker build -t dongmul .
 #   docker run -p 8080:8080 -v dongmul-data:/data dongmul
 #
-# Build stage: Debian with the same tools and the same vendor script the
-# Makefile uses (pinned Debian source packages, verified by sha256).
+# Build stage: Debian with the same tools and the same vendor scripts the
+# Makefile uses (pinned Debian source packages and the web app's npm
+# package, verified by sha256).
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates gcc make musl-tools tcl patch xz-utils bzip2 git \
+      ca-certificates gcc make musl-tools tcl patch xz-utils bzip2 git npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile schema.sql dongmul.c ./
 COPY vendor/ vendor/
 COPY src/ src/
+COPY web/ web/
 # only the static binary: the tests' tools are not needed to build it
 RUN sh vendor/fetch.sh build/vendor && make build/static/dongmul
 

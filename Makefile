@@ -6,6 +6,7 @@
 #   make test       build, then every test (unit, black-box, empty root)
 #   make asan       the tests under AddressSanitizer + UBSan
 #   make bench      benchmarks (bench/)
+#   make screenshots  the browser tests, then README's screenshots into docs/
 #   make clean      remove build outputs (keeps the vendor tarball cache)
 #
 # Third-party sources are fetched at build time by vendor/fetch.sh from
@@ -54,7 +55,7 @@ MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 # $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
 define variant
 $(1)_DIR   := $(B)/$(1)
-$(1)_GEN   := $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/openapi.o
+$(1)_GEN   := $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/openapi.o $(B)/$(1)/gen/web.o
 $(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $$($(1)_GEN)
 $(1)_VEND  := $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a
 
@@ -66,6 +67,11 @@ $(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c $(B)/gen/openapi.c
 $(B)/$(1)/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $$(dir $$@)
 	@$(2) $(3) -c $$< -o $$@
+
+$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web.h
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      gen/web.c"
+	@$(2) $(3) -Isrc -c $$< -o $$@
 
 $(B)/$(1)/sqlite3.o: $$(STAMP)
 	@mkdir -p $$(dir $$@)
@@ -108,7 +114,7 @@ $(eval $(call variant,asan,$(CC),$(ASAN_CFLAGS),-lm))
 
 UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
 
-.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot
+.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot screenshots
 .DEFAULT_GOAL := all
 
 all: dongmul
@@ -142,6 +148,18 @@ $(B)/gen/openapi.c: docs/openapi.json vendor/embed.sh
 	@sed -e 's/^[[:space:]]*//' docs/openapi.json | tr -d '\n' > $(B)/gen/openapi.min.json
 	@sh vendor/embed.sh $(B)/gen/openapi.min.json dm_openapi_json > $@
 
+# The web app (web/, see web/build.sh): rebuilt when any file there is
+# added, removed or changed, or the pinned socket.io-client changes.
+NPM_STAMP := $(V)/npm/.stamp
+SIO_JS    := $(V)/npm/socket.io-client/dist/socket.io.min.js
+$(NPM_STAMP): vendor/lock vendor/fetch_npm.sh
+	@sh vendor/fetch_npm.sh $(V)
+
+$(B)/gen/web.c: $(wildcard web web/*) $(NPM_STAMP)
+	@mkdir -p $(B)/gen
+	@echo "  WEB     web/ -> $@"
+	@sh web/build.sh web $@.tmp $(SIO_JS) && mv -f $@.tmp $@
+
 # ---- tests -----------------------------------------------------------------
 # CI runs this: every test against the dev build, the static binary in an
 # empty root, then every test again under ASan + UBSan.
@@ -155,6 +173,14 @@ asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 
 bench: deps static
 	@sh bench/run.sh
+
+# The browser tests save every page under build/screenshots/; three of
+# them are the README's pictures of the real app.
+screenshots: deps $(B)/dev/dongmul
+	@cd test && DONGMUL_BIN=$(CURDIR)/$(B)/dev/dongmul node --test --test-concurrency=1 browser.test.js
+	@mkdir -p docs && for f in phone-home phone-chat desktop-item; do \
+	  cp build/screenshots/docs-$$f.png docs/screenshot-$$f.png; done
+	@echo "docs/screenshot-*.png refreshed"
 
 clean:
 	rm -rf build/dev build/static build/asan $(B)/gen dongmul

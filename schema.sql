@@ -47,7 +47,8 @@ CREATE TABLE user (
   suspendReason     TEXT,
   tokenGen          INTEGER NOT NULL DEFAULT 0,  -- bumped by revoke-all; tokens carry it as "gen"
   emailNotify       TEXT NOT NULL DEFAULT '[]',  -- JSON array of notification types mailed
-  createdDt         INTEGER NOT NULL
+  createdDt         INTEGER NOT NULL,
+  adminYn           TEXT NOT NULL DEFAULT 'N'    -- the operator role (dongmul user admin)
 );
 CREATE UNIQUE INDEX user_provider ON user(provider, providerSub) WHERE providerSub IS NOT NULL;
 
@@ -135,7 +136,8 @@ CREATE TABLE saleItem (
   statusDt      INTEGER,                  -- when status last changed
   cancelReason  TEXT,
   cancelledBy   INTEGER,
-  createdDt     INTEGER NOT NULL
+  createdDt     INTEGER NOT NULL,
+  thumb         TEXT                      -- "<sha256>.<ext>" under DATA/images; NULL: the photo serves
 );
 -- anonymous feed: open items, newest deadline first, keyset paging
 CREATE INDEX saleItem_feed ON saleItem(status, deadLine DESC, itemId DESC);
@@ -145,6 +147,7 @@ CREATE INDEX saleItem_region ON saleItem(address, status, deadLine DESC, itemId 
 CREATE INDEX saleItem_owner ON saleItem(userId, createdDt DESC);
 CREATE INDEX saleItem_buyer ON saleItem(buyerUserId, createdDt DESC) WHERE buyerUserId IS NOT NULL;
 CREATE INDEX saleItem_image ON saleItem(image);
+CREATE INDEX saleItem_thumb ON saleItem(thumb) WHERE thumb IS NOT NULL;
 
 -- full-text search over title, wantItem, comment (trigram: Korean substrings)
 CREATE VIRTUAL TABLE saleItemFts USING fts5(
@@ -223,9 +226,22 @@ CREATE TABLE report (
   detail      TEXT,
   upheldYn    TEXT NOT NULL DEFAULT 'Y',   -- Y counts; N dismissed by the operator; U stored, never counted (trust.c)
   createdDt   INTEGER NOT NULL,
+  handledDt   INTEGER,                  -- when the operator acted on it; NULL: in the queue
   CHECK (reporterId <> reportedId)
 );
 CREATE INDEX report_reported ON report(reportedId, createdDt);
+CREATE INDEX report_open ON report(reportedId) WHERE handledDt IS NULL;
+
+-- what operators did (suspend, unsuspend, dismiss), with their reasons
+CREATE TABLE operatorLog (
+  operatorLogId  INTEGER PRIMARY KEY,
+  operatorId     INTEGER NOT NULL REFERENCES user(userId),
+  userId         INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  action         TEXT NOT NULL CHECK (action IN ('suspend','unsuspend','dismiss')),
+  reason         TEXT NOT NULL,
+  createdDt      INTEGER NOT NULL
+);
+CREATE INDEX operatorLog_user ON operatorLog(userId, createdDt);
 
 -- ----------------------------------------------------------- notifications
 CREATE TABLE notification (

@@ -16,7 +16,7 @@
 # Environment: B (build dir, default build), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -153,6 +153,7 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, v }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+kv() { sed -n "s/^$1=//p" "$2" | tail -1; }
 
 LOAD0=$(loadavg)
 say "work dir $WORK, port $PORT, load average $LOAD0"
@@ -291,6 +292,23 @@ NGX_PID=""
 stop_dm
 fi
 
+# ---------------------------------------------------------------- 7. web app
+# What a first visit to / transfers (app shell gzip'd + the first data,
+# photos excluded) and a returning visit (index.html revalidated + data),
+# against the seeded market; bench/webload.sh.
+if want web; then
+	start_dm "$DATA" --access-log=0
+	sh "$ROOT/bench/webload.sh" "$URL" >"$WORK/web.txt" || die "webload: $(cat "$WORK/web.txt")"
+	stop_dm
+	WEB_FILES=$(kv web_files "$WORK/web.txt")
+	WEB_APP=$(kv web_app_bytes "$WORK/web.txt")
+	WEB_PLAIN=$(kv web_app_plain_bytes "$WORK/web.txt")
+	WEB_DATA=$(kv web_data_bytes "$WORK/web.txt")
+	WEB_FIRST=$(kv web_first_bytes "$WORK/web.txt")
+	WEB_RETURN=$(kv web_return_bytes "$WORK/web.txt")
+	say "  web: first load $WEB_FIRST bytes (app $WEB_APP in $WEB_FILES files, $WEB_PLAIN uncompressed; data $WEB_DATA); returning visit $WEB_RETURN"
+fi
+
 # ------------------------------------------------------------ 2, 3, 4. chat
 if want chat; then
 say "chat: logging in $((RECEIVERS + 1)) users"
@@ -312,7 +330,6 @@ run "$TOOLS/chatbench" join --port "$PORT" --tokens "$WORK/tokens" --from 0 --co
 say "fan-out: $RECEIVERS receivers, $FANOUT_MSGS messages"
 run "$TOOLS/chatbench" fanout --port "$PORT" --tokens "$WORK/tokens" --room "$FAN_ROOM" --receivers $RECEIVERS \
 	--messages $FANOUT_MSGS --pid "$DM_PID" >"$WORK/fanout.txt" || die "fan-out: $(cat "$WORK/fanout.txt")"
-kv() { sed -n "s/^$1=//p" "$2" | tail -1; }
 FO_P50=$(awk -v v="$(kv fanout_p50_us "$WORK/fanout.txt")" 'BEGIN { printf "%.2f", v / 1000 }')
 FO_P99=$(awk -v v="$(kv fanout_p99_us "$WORK/fanout.txt")" 'BEGIN { printf "%.2f", v / 1000 }')
 FO_N=$(kv fanout_messages "$WORK/fanout.txt")
@@ -464,6 +481,8 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "5 RSS with $((RECEIVERS + 1)) WebSocket clients in the room (--threads 1200)" "**$(KBMB "$RSS_CLIENTS") MB** (peak $(KBMB "$RSS_PEAK") MB; $(KBMB "$CHAT_IDLE_KB") MB idle with 1,200 threads)" "≤ 64 MB" "$(yes_no le "$RSS_CLIENTS" 65536)"
 	row "5 exec → first 200 from /healthz, median of $STARTS (C timer, bench/starttime.c)" "**$START_MS ms** (range $START_SPREAD)" "≤ 50 ms" "$(yes_no le "$START_MS" 50)"
 	row "7 start → a certificate from pebble served (HTTP-01, fresh data dir, pebble without its random validation sleeps), median of $ACME_RUNS (bench/acmetime.py)" "**$ACME_S s** (range $ACME_SPREAD s; start → first /healthz alone: $START_MS ms)" "≤ 10 s" "$(yes_no le "$ACME_S" 10)"
+	row "8 web app, first load of / transferred (gzip, headers included, photos excluded): the app's $WEB_FILES files + the first data (bench/webload.sh)" "**$(KBMB "$WEB_FIRST") KB** = app $(KBMB "$WEB_APP") KB ($(awk -v a="$WEB_APP" -v b="$WEB_PLAIN" 'BEGIN { printf "%.0f", 100 * a / b }')% of its $(KBMB "$WEB_PLAIN") KB uncompressed) + data $(KBMB "$WEB_DATA") KB" "≤ 100 KB" "$(yes_no le "$WEB_FIRST" 102400)"
+	row "8 web app, returning visit: index.html revalidated (304) + the same data" "**$(KBMB "$WEB_RETURN") KB** ($(awk -v a="$WEB_RETURN" -v b="$WEB_FIRST" 'BEGIN { printf "%.0f", 100 * a / b }')% of the first load)" "only index.html and data" "$(yes_no le "$((WEB_RETURN - WEB_DATA))" 2048)"
 	if [ "$GROWTH" = 1 ]; then
 		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
 		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')

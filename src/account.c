@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "account.h"
 #include "auth.h"
@@ -719,13 +720,45 @@ static int rotate_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
-/* Signs the access token for s (after its write committed) and replies
- * like login. */
-static int reply_tokens(http_req_t *r, session_t *s)
+#define REFRESH_REUSED_MSG "이미 사용된 토큰입니다. 다시 로그인해 주세요."
+#define REFRESH_INVALID_MSG "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요."
+#define REFRESH_REUSED_JSON "{\"msg\":\"fail\",\"errorMsg\":\"" REFRESH_REUSED_MSG "\",\"code\":\"REFRESH_REUSED\"}"
+#define REFRESH_INVALID_JSON "{\"msg\":\"fail\",\"errorMsg\":\"" REFRESH_INVALID_MSG "\",\"code\":\"REFRESH_INVALID\"}"
+
+/* The browser-session cookie: the refresh token, HttpOnly (no script
+ * reads it), SameSite=Strict (no other site's page sends it), scoped to
+ * the two /account/session endpoints, Secure over HTTPS. */
+#define SESSION_COOKIE "dm_rt"
+#define SESSION_PATH "/account/session"
+
+/* 1 when the client asked for a browser session (X-Dongmul-Session:
+ * cookie): the refresh token then travels only in the cookie. */
+static int cookie_mode(const http_req_t *r)
 {
-	char jwt[700], idtxt[24];
+	const char *h = http_header(r, "X-Dongmul-Session");
+	return h && !strcasecmp(h, "cookie");
+}
+
+/* "Set-Cookie: ...\r\nCache-Control: no-store\r\n" for token (NULL: the
+ * cookie is cleared) into buf. */
+static void session_cookie(const http_req_t *r, const char *token, char *buf, size_t cap)
+{
+	snprintf(buf, cap,
+		 "Set-Cookie: " SESSION_COOKIE "=%s; Path=" SESSION_PATH "; Max-Age=%lld; HttpOnly; SameSite=Strict%s\r\n"
+		 "Cache-Control: no-store\r\n",
+		 token ? token : "", token ? (long long)cfg.refresh_ttl_days * 86400 : 0LL,
+		 r->ri->is_ssl ? "; Secure" : "");
+}
+
+/* Signs the access token for s (after its write committed) and replies
+ * like login; in cookie mode (the web app) without refreshToken in the
+ * JSON, with admin (the operator role), and with the cookie instead. */
+static int reply_tokens(http_req_t *r, session_t *s, int cookie)
+{
+	char jwt[700], idtxt[24], extra[400];
 	sqlite3_stmt *st;
 	int64_t gen;
+	int rc;
 
 	snprintf(idtxt, sizeof idtxt, "%lld", (long long)s->user_id);
 	gen = db_int(r->db, "SELECT tokenGen FROM user WHERE userId = CAST(?1 AS INTEGER)", idtxt, -1);
@@ -733,15 +766,46 @@ static int reply_tokens(http_req_t *r, session_t *s)
 		return http_fail_dm(r, DM_EAUTH);
 	if (auth_jwt_sign_fam(s->user_id, gen, cfg.access_ttl, s->fam, jwt, sizeof jwt, NULL) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
+	if (!cookie) {
+		st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',"
+				    "address,'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
+				    "'refreshToken',?3) FROM user WHERE userId = ?1");
+		if (st) {
+			sqlite3_bind_int64(st, 1, s->user_id);
+			sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 3, s->token, -1, SQLITE_TRANSIENT);
+		}
+		return http_reply_stmt(r, 200, st);
+	}
 	st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',address,"
 			    "'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
-			    "'refreshToken',?3) FROM user WHERE userId = ?1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, s->user_id);
-		sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, s->token, -1, SQLITE_TRANSIENT);
-	}
-	return http_reply_stmt(r, 200, st);
+			    "'admin',json(iif(adminYn = 'Y','true','false'))) FROM user WHERE userId = ?1");
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	sqlite3_bind_int64(st, 1, s->user_id);
+	sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		session_cookie(r, s->token, extra, sizeof extra);
+		http_reply_raw(r, 200, "application/json; charset=utf-8", extra, sqlite3_column_text(st, 0),
+			       (size_t)sqlite3_column_bytes(st, 0));
+	} else
+		http_fail_dm(r, rc == SQLITE_DONE ? DM_EAUTH : DM_ERR);
+	sqlite3_finalize(st);
+	return DM_OK;
+}
+
+static int fail_origin(http_req_t *r)
+{
+	return http_fail(r, 403, "BAD_ORIGIN", "허용되지 않은 출처의 요청입니다.");
+}
+
+int account_cookie_refused(http_req_t *r)
+{
+	if (!cookie_mode(r) || http_origin_ok(r))
+		return 0;
+	fail_origin(r);
+	return 1;
 }
 
 /* A new session for user_id: a refresh token in a new family (or family),
@@ -766,10 +830,12 @@ static int reply_session(http_req_t *r, int64_t user_id, const char *family, con
 			return http_fail_dm(r, DM_ERR);
 		dm_b64url_encode(rnd, sizeof rnd, s.fam);
 	}
+	if (account_cookie_refused(r))
+		return DM_OK;
 	rc = jobs_write(session_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	return reply_tokens(r, &s);
+	return reply_tokens(r, &s, cookie_mode(r));
 }
 
 int account_reply_session(http_req_t *r, int64_t user_id, const char *family)
@@ -799,6 +865,8 @@ static int h_login(http_req_t *r)
 		return DM_OK;
 	if (!email || !pw)
 		return http_fail(r, 400, "INVALID_INPUT", "이메일과 비밀번호를 입력해 주세요.");
+	if (account_cookie_refused(r))
+		return DM_OK;
 	st = db_prep(r->db, "SELECT userId, password FROM user WHERE email = ?1");
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
@@ -829,11 +897,41 @@ static int h_login(http_req_t *r)
 
 /* POST /account/refresh {refreshToken}: a new pair; the old token is spent.
  * A spent token presented again revokes its whole family. */
-static int h_refresh(http_req_t *r)
+/* Rotates the refresh token tok and replies with the new session (in
+ * cookie mode: the new token in the cookie; a refused token clears it). */
+static int rotate_and_reply(http_req_t *r, const char *tok, int cookie)
 {
 	session_t s;
-	const char *tok;
+	char extra[400];
 	int rc;
+
+	memset(&s, 0, sizeof s);
+	auth_sha256_hex(tok, s.old_hash);
+	if (auth_refresh_new(s.token, s.hash) != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	rc = jobs_write(rotate_write, &s);
+	if (rc != DM_OK)
+		return http_fail_dm(r, rc);
+	if (s.outcome == RF_ROTATED)
+		return reply_tokens(r, &s, cookie);
+	if (s.outcome == RF_REUSED)
+		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
+	if (cookie) {
+		/* the cookie is dead: tell the browser to drop it */
+		session_cookie(r, NULL, extra, sizeof extra);
+		return http_reply_raw(r, 401, "application/json; charset=utf-8", extra,
+				      s.outcome == RF_REUSED ? REFRESH_REUSED_JSON : REFRESH_INVALID_JSON,
+				      strlen(s.outcome == RF_REUSED ? REFRESH_REUSED_JSON : REFRESH_INVALID_JSON));
+	}
+	if (s.outcome == RF_REUSED)
+		return http_fail(r, 401, "REFRESH_REUSED", REFRESH_REUSED_MSG);
+	return http_fail(r, 401, "REFRESH_INVALID", REFRESH_INVALID_MSG);
+}
+
+/* POST /account/refresh {refreshToken}: the JSON flow (apps, scripts). */
+static int h_refresh(http_req_t *r)
+{
+	const char *tok;
 
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -842,20 +940,24 @@ static int h_refresh(http_req_t *r)
 		return DM_OK;
 	if (!tok)
 		return http_fail(r, 400, "INVALID_INPUT", "refreshToken이 필요합니다.");
-	memset(&s, 0, sizeof s);
-	auth_sha256_hex(tok, s.old_hash);
-	if (auth_refresh_new(s.token, s.hash) != DM_OK)
-		return http_fail_dm(r, DM_ERR);
-	rc = jobs_write(rotate_write, &s);
-	if (rc != DM_OK)
-		return http_fail_dm(r, rc);
-	if (s.outcome == RF_REUSED) {
-		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
-		return http_fail(r, 401, "REFRESH_REUSED", "이미 사용된 토큰입니다. 다시 로그인해 주세요.");
-	}
-	if (s.outcome != RF_ROTATED)
-		return http_fail(r, 401, "REFRESH_INVALID", "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요.");
-	return reply_tokens(r, &s);
+	return rotate_and_reply(r, tok, 0);
+}
+
+/* POST /account/session/refresh (no body): the browser flow. The refresh
+ * token comes from the cookie; CSRF: the cookie is SameSite=Strict and the
+ * request must carry the server's own (or a --cors-origin) Origin. */
+static int h_session_refresh(http_req_t *r)
+{
+	char tok[200];
+
+	if (!http_origin_ok(r))
+		return fail_origin(r);
+	if (limited(r, "refresh", NULL, cfg.rate_login * 10) != DM_OK)
+		return DM_OK;
+	/* no cookie: simply signed out (204, not an error the console shows) */
+	if (http_cookie(r, SESSION_COOKIE, tok, sizeof tok) != DM_OK || !tok[0])
+		return http_reply_raw(r, 204, "application/json; charset=utf-8", "Cache-Control: no-store\r\n", "", 0);
+	return rotate_and_reply(r, tok, 1);
 }
 
 typedef struct logout {
@@ -929,6 +1031,66 @@ static int h_logout(http_req_t *r)
 	return http_ok(r);
 }
 
+typedef struct session_logout {
+	logout_t l;              /* the bearer's session, when l.jti */
+	char hash[65];           /* the cookie's refresh token hash, or "" */
+} session_logout_t;
+
+/* Write job: ends the bearer's session (logout_write) and the cookie's
+ * refresh family, whichever were presented. */
+static int session_logout_write(sqlite3 *w, void *arg)
+{
+	session_logout_t *x = arg;
+	sqlite3_stmt *st;
+	int rc = DM_OK;
+
+	if (x->l.jti)
+		rc = logout_write(w, &x->l);
+	if (rc != DM_OK || !x->hash[0])
+		return rc;
+	st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = "
+			"(SELECT familyId FROM refreshToken WHERE tokenHash = ?1)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, x->hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* POST /account/session/logout: the browser's logout. Ends the session of
+ * the bearer token (if one is sent) and the login family of the cookie's
+ * refresh token (if there is one), and clears the cookie; an invalid or
+ * expired bearer token is ignored. Same CSRF check
+ * as the session refresh. */
+static int h_session_logout(http_req_t *r)
+{
+	session_logout_t x;
+	auth_claims_t c;
+	char tok[200], extra[400];
+	int rc;
+
+	if (!http_origin_ok(r))
+		return fail_origin(r);
+	memset(&x, 0, sizeof x);
+	/* an expired or revoked access token is no reason to keep the cookie */
+	if (auth_bearer(r->db, http_header(r, "Authorization"), &c) == DM_OK) {
+		x.l.user_id = c.sub;
+		x.l.exp_ms = c.exp * 1000;
+		x.l.jti = c.jti;
+		x.l.fam = c.fam;
+	}
+	if (http_cookie(r, SESSION_COOKIE, tok, sizeof tok) == DM_OK && tok[0])
+		auth_sha256_hex(tok, x.hash);
+	if (x.l.jti || x.hash[0]) {
+		rc = jobs_write(session_logout_write, &x);
+		if (rc != DM_OK)
+			return http_fail_dm(r, rc);
+	}
+	session_cookie(r, NULL, extra, sizeof extra);
+	return http_reply_raw(r, 200, "application/json; charset=utf-8", extra, "{\"msg\":\"success\"}", 17);
+}
+
 /* POST /account/reset: who am I (the seed calls it on every render). */
 static int h_reset(http_req_t *r)
 {
@@ -967,6 +1129,8 @@ static const http_route_t routes[] = {
 	{"POST", "/account/mail/check", h_mail_check, HTTP_PUBLIC},
 	{"POST", "/account/login", h_login, HTTP_PUBLIC},
 	{"POST", "/account/refresh", h_refresh, HTTP_PUBLIC},
+	{"POST", "/account/session/refresh", h_session_refresh, HTTP_PUBLIC},
+	{"POST", "/account/session/logout", h_session_logout, HTTP_PUBLIC},
 	{"GET", "/account/logout", h_logout, HTTP_AUTH},
 	{"POST", "/account/logout", h_logout, HTTP_AUTH},
 	{"POST", "/account/reset", h_reset, HTTP_AUTH},

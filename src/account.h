@@ -19,6 +19,12 @@ void account_stop(void);
  * refreshToken}. Used by login, refresh and social sign-in. */
 int account_reply_session(http_req_t *r, int64_t user_id, const char *family);
 
+/* For a request asking for a browser session (X-Dongmul-Session: cookie)
+ * from an origin that is not allowed: replies 403 BAD_ORIGIN and returns
+ * 1. Otherwise 0 (nothing sent). Login and the social exchange call it
+ * before they spend anything. */
+int account_cookie_refused(http_req_t *r);
+
 /* 1 if e looks like an email we accept (one @, a dotted domain, no spaces,
  * control characters or header-breaking punctuation, at most 254 bytes). */
 int account_email_ok(const char *e);

@@ -375,7 +375,8 @@ void cfg_usage(FILE *out)
 		"       dongmul version             print the version\n"
 		"       dongmul routes [flags]      print the HTTP route table (docs/openapi.json lists the same)\n"
 		"       dongmul user show EMAIL | suspend EMAIL --days N [--reason TEXT]\n"
-		"                   | unsuspend EMAIL [--dismiss-reports]   (operator; see: dongmul user)\n"
+		"                   | unsuspend EMAIL [--dismiss-reports]\n"
+		"                   | admin [--revoke] EMAIL   (operator; see: dongmul user)\n"
 		"\n"
 		"Every flag can also be set by the environment variable shown (a flag wins).\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {

@@ -21,7 +21,8 @@
 #include "mem.h"
 
 extern const char dm_schema_sql[];
-/* 2: AUTOINCREMENT on every id a client sees; saleItem.imageBytes. */
+/* 2: AUTOINCREMENT on every id a client sees; saleItem.imageBytes and
+ * thumb; user.adminYn; report.handledDt; operatorLog. */
 #define SCHEMA_VERSION 2
 
 typedef struct reader {

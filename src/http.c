@@ -148,6 +148,12 @@ static int header_value_safe(const char *s, size_t max)
 	return 1;
 }
 
+int http_origin_ok(const http_req_t *r)
+{
+	const char *origin = mg_get_header(r->conn, "Origin");
+	return origin && header_value_safe(origin, 512) && origin_allowed(r->conn, origin);
+}
+
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
 {
 	const char *origin = mg_get_header(conn, "Origin");
@@ -597,6 +603,27 @@ static void allow_add(char *buf, size_t cap, const char *method)
 	}
 }
 
+static http_handler_fn fallback;
+
+void http_fallback(http_handler_fn fn)
+{
+	fallback = fn;
+}
+
+/* 1 if some route's pattern starts with the same first segment as path
+ * ("/account/x" and "/account/:y" share "account"; "/" has none). */
+static int segment_claimed(const char *path)
+{
+	size_t n = strcspn(path + 1, "/");
+	for (int i = 0; i < nsets; i++)
+		for (size_t k = 0; k < sets[i].n; k++) {
+			const char *p = sets[i].r[k].pattern + 1;
+			if (n && strcspn(p, "/") == n && !strncmp(p, path + 1, n))
+				return 1;
+		}
+	return 0;
+}
+
 static int dispatch(http_req_t *r)
 {
 	const http_route_t *found = NULL;
@@ -624,6 +651,8 @@ static int dispatch(http_req_t *r)
 			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
 			return fail_with(r, 405, "METHOD_NOT_ALLOWED", "지원하지 않는 메서드입니다.", hdr);
 		}
+		if (fallback && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")) && !segment_claimed(r->path))
+			return fallback(r);
 		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
 	}
 	/* match() again: the loop may have overwritten params with a later

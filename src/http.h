@@ -65,6 +65,11 @@ void http_routes(const http_route_t *routes, size_t n);
 /* Prints every registered route as "METHOD PATH" lines (dongmul routes). */
 void http_print_routes(FILE *f);
 
+/* Sets the handler for a GET or HEAD that no route matches and whose first
+ * path segment no route claims (the web app's paths: see web.c). Call
+ * before http_start. */
+void http_fallback(http_handler_fn fn);
+
 /* Starts civetweb on cfg's listeners. DM_OK or DM_ERR (logged). */
 int http_start(void);
 /* Stops accepting, closes connections, joins civetweb's threads. */
@@ -117,6 +122,10 @@ int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap);
 /* Writes the CORS headers for this request's Origin (if allowed) into buf
  * as "Name: value\r\n" lines. Used by http itself and by sio's polling. */
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap);
+/* 1 if the request carries an Origin header naming an allowed origin (the
+ * server's own, or one of --cors-origin): the CSRF check of endpoints that
+ * act on a cookie. 0 when Origin is missing or foreign. */
+int http_origin_ok(const http_req_t *r);
 /* Security headers as "Name: value\r\n" lines (static string). */
 const char *http_security_headers(void);
 /* "Connection: close\r\n" when civetweb will close after this request's

@@ -312,7 +312,7 @@ void image_release(sqlite3 *w, const char *name)
 
 	if (!name || !name[0])
 		return;
-	st = db_prep(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1)");
+	st = db_prep(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)");
 	if (!st)
 		return;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -366,7 +366,9 @@ static int sweep_write(sqlite3 *w, void *arg)
 	if (images_dir(dir, sizeof dir) != DM_OK)
 		return DM_ERR;
 	for (int i = 0; i < b->n; i++) {
-		sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1)");
+		/* a photo or a thumbnail */
+		sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) "
+					      "OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)");
 		int used = 1;
 		if (!st)
 			return DM_ERR;

@@ -92,15 +92,21 @@ int item_category_ok(const char *cat)
 	" THEN 'true' ELSE 'false' END"
 
 /* One item as JSON for the caller @me (NULL when anonymous), built by one
- * json_object (no patch, no re-parse). Privacy: the owner's email only to
- * the owner; the partner's email (buyerEmail, left out while there is no
- * partner) only to the owner and to the partner; kickYn "true" when @me is
- * banned from the item. Key order: ITEM_KEYS, then email, buyerEmail. */
-#define ITEM_JSON                                                                                    \
-	"CASE WHEN s.userId = @me THEN CASE WHEN b.email IS NULL THEN json_object(" ITEM_KEYS            \
-	",'email',u.email) ELSE json_object(" ITEM_KEYS ",'email',u.email,'buyerEmail',b.email) END"     \
-	" WHEN s.buyerUserId = @me THEN json_object(" ITEM_KEYS ",'buyerEmail',b.email)"                 \
-	" ELSE json_object(" ITEM_KEYS ") END"
+ * json_object. Privacy: the owner's email only to the owner; the partner's
+ * email (buyerEmail, left out while there is no partner) only to the owner
+ * and to the partner; kickYn "true" when @me is banned from the item. Key
+ * order: ITEM_KEYS, then email, buyerEmail, then thumb when the post came
+ * with a thumbnail (clients show image otherwise; items without one keep
+ * the keys they always had). thumb is added by json_insert, which does
+ * nothing when given the existing path $.image: a second copy of the
+ * json_object variants instead made every cached feed statement twice as
+ * big (~80 KB more per worker). */
+#define ITEM_JSON                                                                                     \
+	"json_insert(CASE WHEN s.userId = @me THEN CASE WHEN b.email IS NULL THEN json_object(" ITEM_KEYS \
+	",'email',u.email) ELSE json_object(" ITEM_KEYS ",'email',u.email,'buyerEmail',b.email) END"      \
+	" WHEN s.buyerUserId = @me THEN json_object(" ITEM_KEYS ",'buyerEmail',b.email)"                  \
+	" ELSE json_object(" ITEM_KEYS ") END,"                                                           \
+	"iif(s.thumb IS NULL,'$.image','$.thumb'),'/images/'||s.thumb)"
 
 /* What a list query filters on, on top of "open now". */
 enum {
@@ -1031,6 +1037,7 @@ static int h_address(http_req_t *r)
 typedef struct del {
 	int64_t user_id, item_id, icr_id;  /* icr_id 0: not given */
 	char image[IMAGE_NAME_MAX];
+	char thumb[IMAGE_NAME_MAX];        /* "" when none */
 } del_t;
 
 static int del_write(sqlite3 *w, void *arg)
@@ -1039,7 +1046,7 @@ static int del_write(sqlite3 *w, void *arg)
 	sqlite3_stmt *st;
 	int rc = DM_ENOTFOUND;
 
-	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId FROM saleItem s"
+	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId, coalesce(s.thumb, '') FROM saleItem s"
 			" JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
 	if (!st)
 		return DM_ERR;
@@ -1053,7 +1060,9 @@ static int del_write(sqlite3 *w, void *arg)
 		else if (!status || (strcmp(status, "SI01") && strcmp(status, "SI03")))
 			rc = DM_ECONFLICT;
 		else {
-			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK
+			rc = dm_strlcpy(d->image, (const char *)sqlite3_column_text(st, 2), sizeof d->image) == DM_OK &&
+					     dm_strlcpy(d->thumb, (const char *)sqlite3_column_text(st, 4),
+							sizeof d->thumb) == DM_OK
 				     ? DM_OK
 				     : DM_ERR;
 			d->icr_id = sqlite3_column_int64(st, 3);
@@ -1074,7 +1083,8 @@ static int del_write(sqlite3 *w, void *arg)
 }
 
 /* After the commit: every socket leaves the room (none may hear what a
- * later room carries), and the photo goes unless another item uses it. */
+ * later room carries), and the photo and thumbnail go unless another item
+ * uses them. */
 static void del_done(void *arg, int status)
 {
 	del_t *d = arg;
@@ -1082,6 +1092,7 @@ static void del_done(void *arg, int status)
 		return;
 	chat_room_drop(d->icr_id);
 	image_release(db_writer(), d->image);
+	image_release(db_writer(), d->thumb);
 }
 
 /* Reads an optional id field: absent/null -> 0; a number or digit string ->

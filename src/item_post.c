@@ -1,9 +1,10 @@
 /*
- * item_post.c — POST /mainPage/write: the multipart form (text fields and
- * the photo, streamed to a temp file while hashed and counted), its
- * validation, the poster's quotas (rates in quota.c, photo storage in the
- * job), and the one write job that places the photo and inserts the item,
- * its room and the owner's membership (see item.h, API.md "Items").
+ * item_post.c — POST /mainPage/write: the multipart form (text fields, the
+ * photo and its optional thumbnail, each streamed to a temp file while
+ * hashed and counted), its validation, the poster's quotas (rates in
+ * quota.c, photo storage in the job), and the one write job that places
+ * the images and inserts the item, its room and the owner's membership
+ * (see item.h, API.md "Items").
  *
  * Thread-safety: a form belongs to the worker receiving it; the job runs
  * on the write lane; nothing here is shared.
@@ -22,9 +23,11 @@
 #include "quota.h"
 #include "region.h"
 
-#define FORM_SLACK 65536 /* multipart bytes allowed beyond the photo */
+#define FORM_SLACK 65536 /* multipart bytes allowed beyond the photo and thumbnail */
+#define THUMB_MAX_BYTES 65536 /* the optional thumbnail: small by design */
+#define THUMB_MAX_SIDE 480    /* pixels, longest side */
 
-enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, NTEXT, F_FILE = 100, F_NONE = -1 };
+enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, NTEXT, F_FILE = 100, F_THUMB = 101, F_NONE = -1 };
 
 static const struct {
 	const char *name;
@@ -43,12 +46,15 @@ typedef struct form {
 		int seen, toolong, wrongtype;
 	} f[NTEXT];
 	image_upload_t up;
+	image_upload_t th;               /* the thumbnail (optional) */
 	int file_seen, began;
+	int thumb_seen, thumb_began, thumb_too_big;
 	int too_big, dup, io_error;
 } form_t;
 
 /* civetweb: a new part named key (filename: "" for a plain field). The
- * photo and the known text fields are read through form_get; unknown parts
+ * photo, the thumbnail and the known text fields are read through
+ * form_get; unknown parts
  * are skipped; a repeated part, or any trouble so far, stops the parsing. */
 static int form_found(const char *key, const char *filename, char *path, size_t pathlen, void *ud)
 {
@@ -56,8 +62,22 @@ static int form_found(const char *key, const char *filename, char *path, size_t 
 	(void)path;
 	(void)pathlen;
 	f->cur = F_NONE;
-	if (f->too_big || f->io_error || f->dup)
+	if (f->too_big || f->thumb_too_big || f->io_error || f->dup)
 		return MG_FORM_FIELD_STORAGE_ABORT;
+	if (!strcmp(key, "thumb")) {
+		if (f->thumb_seen) {
+			f->dup = 1;
+			return MG_FORM_FIELD_STORAGE_ABORT;
+		}
+		f->thumb_seen = 1;
+		if (image_upload_begin(&f->th) != DM_OK) {
+			f->io_error = 1;
+			return MG_FORM_FIELD_STORAGE_ABORT;
+		}
+		f->thumb_began = 1;
+		f->cur = F_THUMB;
+		return MG_FORM_FIELD_STORAGE_GET;
+	}
 	if (!strcmp(key, "file")) {
 		if (f->file_seen) {
 			f->dup = 1;
@@ -93,14 +113,26 @@ static int form_found(const char *key, const char *filename, char *path, size_t 
 
 /* A chunk of the current part (civetweb passes the key only with the first
  * chunk: the part is tracked in f->cur). The photo goes to its temp file,
- * hashed and counted: past cfg.max_upload the parsing stops. Once stopped,
+ * hashed and counted: past cfg.max_upload (the thumbnail: THUMB_MAX_BYTES)
+ * the parsing stops. Once stopped,
  * it stays stopped (civetweb calls once more with the rest of the part). */
 static int form_get(const char *key, const char *value, size_t len, void *ud)
 {
 	form_t *f = ud;
 	(void)key;
-	if (f->too_big || f->io_error || f->dup)
+	if (f->too_big || f->thumb_too_big || f->io_error || f->dup)
 		return MG_FORM_FIELD_HANDLE_ABORT;
+	if (f->cur == F_THUMB) {
+		if (f->th.size + (int64_t)len > THUMB_MAX_BYTES) {
+			f->thumb_too_big = 1;
+			return MG_FORM_FIELD_HANDLE_ABORT;
+		}
+		if (image_upload_write(&f->th, value, len) != DM_OK) {
+			f->io_error = 1;
+			return MG_FORM_FIELD_HANDLE_ABORT;
+		}
+		return MG_FORM_FIELD_HANDLE_GET;
+	}
 	if (f->cur == F_FILE) {
 		if (f->up.size + (int64_t)len > (int64_t)cfg.max_upload) {
 			f->too_big = 1;
@@ -143,6 +175,7 @@ static form_t *form_new(void)
 	if (!f)
 		return NULL;
 	f->up.fd = -1;
+	f->th.fd = -1;
 	for (int i = 0; i < NTEXT; i++)
 		if (!(f->f[i].buf = calloc(1, text_fields[i].maxc * 4 + 1))) {
 			for (int k = 0; k < i; k++)
@@ -159,6 +192,8 @@ static void form_free(form_t *f)
 		return;
 	if (f->began)
 		image_upload_cleanup(&f->up);
+	if (f->thumb_began)
+		image_upload_cleanup(&f->th);
 	for (int i = 0; i < NTEXT; i++)
 		free(f->f[i].buf);
 	free(f);
@@ -206,7 +241,9 @@ typedef struct post {
 	const char *title, *category, *want, *comment;
 	int64_t deadline;
 	image_upload_t *up;
+	image_upload_t *th;      /* the thumbnail, or NULL */
 	int created;             /* the photo file was made by this post */
+	int th_created;          /* the thumbnail file was made by this post */
 	const char *reason;      /* code for a refusal found in the job */
 	int64_t item_id, icr_id;
 } post_t;
@@ -243,7 +280,7 @@ static int post_write(sqlite3 *w, void *arg)
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_int64(st, 2, p->up->size);
+	sqlite3_bind_int64(st, 2, p->up->size + (p->th ? p->th->size : 0));
 	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
 	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
 	sqlite3_finalize(st);
@@ -253,10 +290,12 @@ static int post_write(sqlite3 *w, void *arg)
 		return rc;
 	if (image_place(p->up, &p->created) != DM_OK)
 		return DM_ERR;
+	if (p->th && image_place(p->th, &p->th_created) != DM_OK)
+		return DM_ERR;
 
 	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
-			" status, statusDt, createdDt, imageBytes)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9)");
+			" status, statusDt, createdDt, imageBytes, thumb)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10)");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, p->user_id);
@@ -267,7 +306,9 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, p->deadline);
-	sqlite3_bind_int64(st, 9, p->up->size);
+	sqlite3_bind_int64(st, 9, p->up->size + (p->th ? p->th->size : 0));
+	if (p->th)
+		sqlite3_bind_text(st, 10, p->th->name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
@@ -301,6 +342,8 @@ static void post_done(void *arg, int status)
 	post_t *p = arg;
 	if (status != DM_OK && p->created)
 		image_release(db_writer(), p->up->name);
+	if (status != DM_OK && p->th_created)
+		image_release(db_writer(), p->th->name);
 }
 
 /* The refusal for the user's state (before the body is read, and again in
@@ -424,10 +467,12 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	fdh.field_store = form_store;
 	fdh.user_data = f;
 	n = mg_handle_form_request(r->conn, &fdh);
-	if (f->too_big || f->dup || f->io_error || n < 0)
+	if (f->too_big || f->thumb_too_big || f->dup || f->io_error || n < 0)
 		drain_body(r);
 	if (f->too_big)
 		return refuse_too_big(v);
+	if (f->thumb_too_big)
+		return refuse(v, 413, "THUMB_TOO_LARGE", "썸네일은 64KB 이하만 올릴 수 있습니다.");
 	if (f->io_error)
 		return DM_ERR;
 	if (n < 0)
@@ -441,8 +486,18 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 		return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
 	if (rc != DM_OK)
 		return DM_ERR;
+	if (f->thumb_seen && f->th.size > 0) {
+		rc = image_upload_finish(&f->th);
+		if (rc == DM_EINVAL || (rc == DM_OK && (f->th.info.width > THUMB_MAX_SIDE ||
+							 f->th.info.height > THUMB_MAX_SIDE)))
+			return refuse(v, 400, "INVALID_THUMB",
+				      "썸네일은 긴 변이 480px 이하인 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+		if (rc != DM_OK)
+			return DM_ERR;
+		p->th = &f->th;
+	}
 	/* the rates: every photo received counts, a post once it is valid */
-	if (quota_take(QUOTA_UPLOAD, r->user_id, f->up.size, &v->retry_s) != DM_OK ||
+	if (quota_take(QUOTA_UPLOAD, r->user_id, f->up.size + (p->th ? f->th.size : 0), &v->retry_s) != DM_OK ||
 	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
 		return refuse(v, 429, "RATE_LIMITED", "");
 	p->user_id = r->user_id;
@@ -462,7 +517,9 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 }
 
 /* POST /mainPage/write (bearer), multipart: file, category, title,
- * wantItem, comment, deadLine -> 201 {msg, itemId, icrId, image}. */
+ * wantItem, comment, deadLine, and optionally thumb (a small image: at
+ * most THUMB_MAX_BYTES and THUMB_MAX_SIDE px, checked by content like the
+ * photo) -> 201 {msg, itemId, icrId, image}. */
 int item_post(http_req_t *r)
 {
 	const char *ct = http_header(r, "Content-Type");

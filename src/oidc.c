@@ -934,6 +934,8 @@ static int h_exchange(http_req_t *r)
 	code = json_str(&r->json, "code", 1, 200);
 	if (!code)
 		return http_fail(r, 400, "INVALID_INPUT", "code가 필요합니다.");
+	if (account_cookie_refused(r)) /* before the code is spent */
+		return DM_OK;
 	memset(&x, 0, sizeof x);
 	auth_sha256_hex(code, x.hash);
 	rc = jobs_write(exchange_write, &x);
@@ -1027,7 +1029,21 @@ static void cleanup(void *unused)
 		dm_warn("oidc: cleanup failed");
 }
 
+/* GET /account/providers (public): {msg, providers:[names]}, the
+ * providers configured here, so the web app shows only their buttons. */
+static int h_providers(http_req_t *r)
+{
+	sqlite3_stmt *st = db_stmt(r->db, "SELECT json_object('msg','success','providers',"
+					  "(SELECT json_group_array(value) FROM json_each(json_array(?1,?2)) "
+					  "WHERE value IS NOT NULL))");
+	for (int i = 0; st && i < 2; i++)
+		if (prov_enabled(&provs[i]))
+			sqlite3_bind_text(st, i + 1, provs[i].name, -1, SQLITE_STATIC);
+	return http_reply_stmt(r, 200, st);
+}
+
 static const http_route_t routes[] = {
+	{"GET", "/account/providers", h_providers, HTTP_PUBLIC},
 	{"GET", "/account/kakao", h_start, HTTP_PUBLIC},
 	{"GET", "/account/google", h_start, HTTP_PUBLIC},
 	{"GET", "/account/kakao/callback", h_callback, HTTP_PUBLIC},

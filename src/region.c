@@ -1,10 +1,16 @@
 /*
- * region.c — the province/district table and the address normalizer (see
- * region.h). Read-only data: thread-safe.
+ * region.c — the province/district table, the address normalizer and
+ * GET /regions, the table for the web app's pickers (see region.h).
+ * Read-only data: thread-safe; the /regions reply is built once, under a
+ * mutex, and kept.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "dm.h"
+#include "http.h"
 #include "region.h"
 
 #define MAX_FORMS 4
@@ -65,7 +71,7 @@ static const char *const gyeongnam[] = {
 static const char *const jeju[] = {"제주시", "서귀포시", NULL};
 
 /* index of 세종 and 대구 below (special cases) */
-enum { P_DAEGU = 2, P_SEJONG = 7, P_GYEONGBUK = 14 };
+enum { P_DAEGU = 2, P_INCHEON = 3, P_SEJONG = 7, P_GYEONGBUK = 14 };
 
 static const province_t provinces[] = {
 	{"서울", {"서울특별시", "서울", NULL}, seoul},
@@ -164,4 +170,101 @@ int region_normalize(const char *in, char *out, size_t cap)
 	if (!d)
 		return DM_EINVAL;
 	return dm_snprintf(out, cap, "%s %s", prov->shortname, d) == DM_OK ? DM_OK : DM_EINVAL;
+}
+
+/* ------------------------------------------------------------ /regions */
+
+static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *list_json; /* the reply, built on first use; freed by region_stop */
+static size_t list_len;
+
+/* One step of building the list: SELECT sql with ?1 the JSON so far and
+ * ?2 a name; replaces *json (sqlite3_malloc'd). DM_OK or DM_ERR. */
+static int list_step(sqlite3 *db, const char *sql, char **json, const char *name)
+{
+	sqlite3_stmt *st = db_stmt(db, sql);
+	int rc = DM_ERR;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_text(st, 1, *json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		char *n = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+		if (n) {
+			sqlite3_free(*json);
+			*json = n;
+			rc = DM_OK;
+		}
+	}
+	db_done(st);
+	return rc;
+}
+
+/* 1 if district d of p no longer exists (인천 중구 and 동구, reorganized in
+ * 2026): still accepted as written in old addresses, but not offered in
+ * pickers. */
+static int former(const province_t *p, const char *d)
+{
+	return p == &provinces[P_INCHEON] && (!strcmp(d, "중구") || !strcmp(d, "동구"));
+}
+
+/* {"msg":"success","regions":[{"province":"서울","districts":[...]},...]}
+ * into list_json (once; the caller holds list_mu). DM_OK or DM_ERR. */
+static int list_build(sqlite3 *db)
+{
+	char *json = sqlite3_mprintf("[]");
+	int rc = json ? DM_OK : DM_ERR;
+
+	for (size_t i = 0; i < NPROV && rc == DM_OK; i++) {
+		const province_t *p = &provinces[i];
+		rc = list_step(db, "SELECT json_insert(?1,'$[#]',json_object('province',?2,'districts',json_array()))",
+			       &json, p->shortname);
+		if (!p->districts && rc == DM_OK) /* 세종: stored as "세종 세종시" */
+			rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, "세종시");
+		for (const char *const *d = p->districts; d && *d && rc == DM_OK; d++)
+			if (!former(p, *d))
+				rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, *d);
+	}
+	if (rc == DM_OK)
+		rc = list_step(db, "SELECT json_object('msg','success','regions',json(?1))", &json,
+			       "");
+	if (rc == DM_OK && !(list_json = strdup(json)))
+		rc = DM_ERR;
+	if (rc == DM_OK)
+		list_len = strlen(list_json);
+	sqlite3_free(json);
+	return rc;
+}
+
+/* GET /regions (public): every province and its cities/districts, in the
+ * table's order (without former districts), for pickers. The stored region
+ * is "<province> <district>". */
+static int h_regions(http_req_t *r)
+{
+	int rc = DM_OK;
+	pthread_mutex_lock(&list_mu);
+	if (!list_json)
+		rc = list_build(r->db);
+	pthread_mutex_unlock(&list_mu);
+	if (rc != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	/* list_json never changes once set */
+	return http_reply_raw(r, 200, "application/json; charset=utf-8", "Cache-Control: public, max-age=3600\r\n",
+			      list_json, list_len);
+}
+
+static const http_route_t routes[] = {
+	{"GET", "/regions", h_regions, HTTP_PUBLIC},
+};
+
+int region_init(void)
+{
+	http_routes(routes, sizeof routes / sizeof routes[0]);
+	return DM_OK;
+}
+
+void region_stop(void)
+{
+	free(list_json);
+	list_json = NULL;
 }

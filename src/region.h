@@ -38,4 +38,8 @@ int region_normalize(const char *in, char *out, size_t cap);
 size_t region_province_count(void);
 const char *region_province_short(size_t i);
 
+/* Registers GET /regions (the table as JSON, for the web app's pickers). */
+int region_init(void);
+void region_stop(void);
+
 #endif

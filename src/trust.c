@@ -604,7 +604,7 @@ static int report_counts(sqlite3 *w, int64_t reporter, int64_t reported, int64_t
 
 /* Suspends user_id until now + days (replacing any suspension) and
  * notifies them. reason is stored for the operator and shown to them. */
-static int suspend_user(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
+int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
 {
 	sqlite3_stmt *st;
 	char until[32];
@@ -695,7 +695,7 @@ static int report_job(sqlite3 *w, void *arg)
 		reporters = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (reporters > cfg.report_threshold && until <= now) {
-		if ((rc = suspend_user(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
+		if ((rc = trust_suspend(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
 			return rc;
 		q->suspended = 1;
 		dm_info("trust: user %lld suspended for %d days (%d reporters in %d days)", (long long)q->reported,
@@ -780,13 +780,14 @@ static void cmd_usage(FILE *out)
 	fprintf(out, "usage: dongmul user show EMAIL [--data DIR]\n"
 		     "       dongmul user suspend EMAIL --days N [--reason TEXT] [--data DIR]\n"
 		     "       dongmul user unsuspend EMAIL [--dismiss-reports] [--data DIR]\n"
+		     "       dongmul user admin [--revoke] EMAIL [--data DIR]   (the operator role: /admin)\n"
 		     "--data defaults to $DONGMUL_DATA or ./dongmul-data; --tz (or $DONGMUL_TZ) sets the\n"
 		     "offset times are shown in (default +09:00). Works while the server runs.\n");
 }
 
 typedef struct cmd {
 	const char *verb, *email, *data, *reason;
-	int days, dismiss;
+	int days, dismiss, revoke;
 } cmd_t;
 
 /* Parses argv (after "user"). DM_OK or DM_EINVAL (message printed). */
@@ -823,6 +824,10 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 		}
 		if (!strcmp(name, "--dismiss-reports")) {
 			c->dismiss = 1;
+			continue;
+		}
+		if (!strcmp(name, "--revoke")) {
+			c->revoke = 1;
 			continue;
 		}
 		if (strcmp(name, "--data") && strcmp(name, "--days") && strcmp(name, "--reason") && strcmp(name, "--tz")) {
@@ -865,7 +870,8 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 		fprintf(stderr, "dongmul user: give a command and an email\n");
 		return DM_EINVAL;
 	}
-	if (strcmp(c->verb, "show") && strcmp(c->verb, "suspend") && strcmp(c->verb, "unsuspend")) {
+	if (strcmp(c->verb, "show") && strcmp(c->verb, "suspend") && strcmp(c->verb, "unsuspend") &&
+	    strcmp(c->verb, "admin")) {
 		fprintf(stderr, "dongmul user: unknown command '%s'\n", c->verb);
 		return DM_EINVAL;
 	}
@@ -875,6 +881,10 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
 	}
 	if (strcmp(c->verb, "suspend") && c->days) {
 		fprintf(stderr, "dongmul user %s: --days applies to suspend only\n", c->verb);
+		return DM_EINVAL;
+	}
+	if (strcmp(c->verb, "admin") && c->revoke) {
+		fprintf(stderr, "dongmul user %s: --revoke applies to admin only\n", c->verb);
 		return DM_EINVAL;
 	}
 	if (strcmp(c->verb, "unsuspend") && c->dismiss) {
@@ -923,8 +933,8 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 			 "(SELECT count(*) FROM report WHERE reportedId = u.userId AND createdDt > ?2), "
 			 "(SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = u.userId AND upheldYn = 'Y' "
 			 "AND createdDt > ?2), "
-			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)) "
-			 "FROM user u WHERE userId = ?1");
+			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)), "
+			 "adminYn = 'Y' FROM user u WHERE userId = ?1");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, uid);
@@ -935,6 +945,7 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 		printf("nickname:         %s\n", sqlite3_column_text(st, 1));
 		printf("userId:           %lld\n", (long long)uid);
 		printf("mannerTemp:       %.1f\n", sqlite3_column_double(st, 2));
+		printf("operator:         %s\n", sqlite3_column_int(st, 8) ? "yes" : "no");
 		if (until > now)
 			printf("suspendedUntil:   %s (%s)\n", dm_fmt_time(until, t),
 			       sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
@@ -979,6 +990,12 @@ int trust_user_cmd(int argc, char **argv)
 		fprintf(stderr, "dongmul user: %s is not a dongmul database\n", path);
 		goto done;
 	}
+	/* the command reads and writes user.adminYn (schema 2) */
+	if (db_int(db, "PRAGMA user_version", NULL, 0) < 2) {
+		fprintf(stderr, "dongmul user: %s is from an older dongmul; start `dongmul serve` on it once to "
+				"upgrade it\n", path);
+		goto done;
+	}
 	/* one transaction: the lookup and the change see the same state */
 	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
 		goto done;
@@ -989,7 +1006,7 @@ int trust_user_cmd(int argc, char **argv)
 		goto done;
 	}
 	if (!strcmp(c.verb, "suspend")) {
-		if (suspend_user(db, uid, now, c.days, c.reason) != DM_OK)
+		if (trust_suspend(db, uid, now, c.days, c.reason) != DM_OK)
 			goto done;
 		printf("suspended %s for %d day%s\n", c.email, c.days, c.days == 1 ? "" : "s");
 	} else if (!strcmp(c.verb, "unsuspend")) {
@@ -1012,6 +1029,15 @@ int trust_user_cmd(int argc, char **argv)
 				goto done;
 		}
 		printf("unsuspended %s\n", c.email);
+	} else if (!strcmp(c.verb, "admin")) {
+		st = db_prep(db, "UPDATE user SET adminYn = ?2 WHERE userId = ?1");
+		if (st) {
+			sqlite3_bind_int64(st, 1, uid);
+			sqlite3_bind_text(st, 2, c.revoke ? "N" : "Y", -1, SQLITE_STATIC);
+		}
+		if (step_done(st) != DM_OK)
+			goto done;
+		printf("%s %s\n", c.email, c.revoke ? "is no longer an operator" : "is now an operator");
 	}
 	if (db_exec(db, "COMMIT") != DM_OK)
 		goto done;

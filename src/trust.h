@@ -48,8 +48,13 @@ int trust_suspended(sqlite3 *db, int64_t user_id);
  * window or a temperature off the base (the daily run). */
 int trust_recompute(sqlite3 *w, int64_t user_id, int64_t now_ms);
 
+/* Suspends user_id for days from now_ms with reason (stored, and a
+ * `suspended` notification), on the writer inside a write job (or the
+ * operator's own connection). DM_OK or DM_ERR. */
+int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now_ms, int days, const char *reason);
+
 /* `dongmul user show EMAIL | suspend EMAIL --days N [--reason TEXT] |
- * unsuspend EMAIL [--dismiss-reports]`, each with [--data DIR] (or
+ * unsuspend EMAIL [--dismiss-reports] | admin [--revoke] EMAIL`, each with [--data DIR] (or
  * DONGMUL_DATA) and [--tz +HH:MM]. argv starts after "user". Works while
  * the server runs (its own connection, WAL, busy timeout). Returns the exit
  * status: 0 done, 1 unknown email or database failure, 2 usage. */

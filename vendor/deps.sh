@@ -17,9 +17,14 @@ need curl curl
 need openssl openssl
 need unshare util-linux
 need python3 python3
+need sqlite3 sqlite3
 need node nodejs
 need npm npm
 need pebble pebble   # the ACME test server (test/acme.test.js)
+# the browser tests (test/browser.test.js): Debian's Chromium, driven by
+# playwright-core, and CJK fonts so Korean text renders in its screenshots
+need chromium chromium
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing="$missing fonts-noto-cjk"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing$missing"

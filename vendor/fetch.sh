@@ -62,7 +62,7 @@ mirror() {
 
 need_fetch=""
 while read -r pkg ver tarball sum; do
-  case "$pkg" in ''|'#'*) continue ;; esac
+  case "$pkg" in ''|'#'*|npm:*) continue ;; esac
   sha_ok "$cache/$tarball" "$sum" || need_fetch="$need_fetch $pkg=$ver"
 done < "$lock"
 
@@ -101,7 +101,7 @@ SRC
     (cd "$cache" && apt-get -qq $opts source --download-only "$pv" 2>&1 | grep -v '\.dsc' >&2) || true
   done
   while read -r pkg ver tarball sum; do
-    case "$pkg" in ''|'#'*) continue ;; esac
+    case "$pkg" in ''|'#'*|npm:*) continue ;; esac
     [ -f "$cache/$tarball" ] ||
       die "$pkg $ver: $tarball is no longer on the mirror (superseded by a newer Debian revision?). Update vendor/lock."
     sha_ok "$cache/$tarball" "$sum" ||
@@ -120,7 +120,7 @@ unpack() { # pkg tarball dest
   rmdir "$out/tmp-$1"
 }
 while read -r pkg ver tarball sum; do
-  case "$pkg" in ''|'#'*) continue ;; esac
+  case "$pkg" in ''|'#'*|npm:*) continue ;; esac
   case "$pkg" in
     sqlite3) unpack "$pkg" "$tarball" sqlite-src ;;
     civetweb) unpack "$pkg" "$tarball" civetweb ;;

@@ -4,7 +4,7 @@
 // against docs/openapi.json. route is the documented path template
 // ("/postDetail/{itemId}"), not the concrete path.
 'use strict';
-const { postItem, tradeInProgress } = require('./market');
+const { postItem, tradeInProgress, userCmd } = require('./market');
 
 async function tour(srv) {
   const out = [];
@@ -85,6 +85,40 @@ async function tour(srv) {
   await call('DELETE', '/myPage/delete', '/myPage/delete', { token: owner.token, body: { itemId } });
   await call('DELETE', '/myPage/delete', '/myPage/delete', { token: partner.token, body: { itemId: t.itemId } });
   await call('GET', '/metrics', '/metrics');
+  // the web app's endpoints
+  await call('GET', '/regions', '/regions');
+  await call('GET', '/account/providers', '/account/providers');
+  const origin = { origin: srv.url };
+  const cl = await call('POST', '/account/login', '/account/login', { body: { email: partner.email, password: partner.password }, headers: { ...origin, 'x-dongmul-session': 'cookie' } });
+  const cookie = (cl.headers['set-cookie'] || []).map((c) => c.split(';')[0]).join('; ');
+  await call('POST', '/account/login', '/account/login', { body: { email: partner.email, password: partner.password }, headers: { origin: 'https://evil.example', 'x-dongmul-session': 'cookie' } });
+  await call('POST', '/account/session/refresh', '/account/session/refresh', { headers: origin });
+  const sr = await call('POST', '/account/session/refresh', '/account/session/refresh', { headers: { ...origin, cookie } });
+  await call('POST', '/account/session/refresh', '/account/session/refresh', { headers: { ...origin, cookie } }); // the rotated-out token
+  await call('POST', '/account/session/logout', '/account/session/logout', { headers: { ...origin, cookie: (sr.headers['set-cookie'] || []).map((c) => c.split(';')[0]).join('; ') } });
+  await call('POST', '/account/session/logout', '/account/session/logout', { headers: { origin: 'https://evil.example' } });
+  const index = await srv.req('GET', '/', { headers: { accept: 'text/html' } });
+  const asset = (index.body.match(/\/assets\/[^"']+/) || [])[0];
+  if (asset) await call('GET', '/assets/{name}', asset);
+  await call('GET', '/assets/{name}', '/assets/nope.0000000000.js');
+  const admin = await srv.user();
+  const granted = userCmd(srv, 'admin', admin.email);
+  if (granted.status !== 0) throw new Error(`dongmul user admin: ${granted.stderr}`);
+  const A = { token: admin.token };
+  await call('GET', '/operator/me', '/operator/me', A);
+  await call('GET', '/operator/me', '/operator/me', { token: third.token });
+  await call('GET', '/operator/me', '/operator/me');
+  await call('GET', '/operator/stats', '/operator/stats', A);
+  await call('GET', '/operator/reports', '/operator/reports', A);
+  await call('GET', '/operator/users', `/operator/users?q=${encodeURIComponent(partner.nickname)}`, A);
+  await call('GET', '/operator/users', '/operator/users?q=', A);
+  const ou = `/operator/users/${partner.userId}`;
+  await call('POST', '/operator/users/{userId}/suspend', `${ou}/suspend`, { ...A, body: { days: 3, reason: '신고 누적' } });
+  await call('POST', '/operator/users/{userId}/suspend', `${ou}/suspend`, { ...A, body: { days: 0, reason: '신고 누적' } });
+  await call('POST', '/operator/users/{userId}/unsuspend', `${ou}/unsuspend`, { ...A, body: { reason: '소명 확인' } });
+  await call('POST', '/operator/users/{userId}/unsuspend', '/operator/users/999999/unsuspend', { ...A, body: { reason: '소명 확인' } });
+  await call('POST', '/operator/users/{userId}/dismiss', `${ou}/dismiss`, { ...A, body: { reason: '오해' } });
+  await call('POST', '/operator/users/{userId}/dismiss', `/operator/users/${admin.userId}/dismiss`, { ...A, body: { reason: '오해' } });
   // socket.io polling handshake (the transport's own framing)
   await call('GET', '/socket.io/', '/socket.io/?EIO=4&transport=polling');
   await call('POST', '/socket.io/', '/socket.io/?EIO=4&transport=polling&sid=nope', { body: '40', headers: { 'content-type': 'text/plain' } });
