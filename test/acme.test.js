@@ -233,6 +233,10 @@ test('pebble refusing (a challenge it cannot validate, then down): the old certi
     const p = await peer(ports.https, await pb.root());
     assert.notStrictEqual(p.serial, first.serial);
     assert.strictEqual(p.authorized, true);
+    // the retries backed off: 1 s (--acme-retry), then doubling
+    const waits = [...srv.log().matchAll(/next try in (\d+) s/g)].map((m) => Number(m[1]));
+    assert.ok(waits.length >= 2, srv.log());
+    waits.forEach((w, i) => assert.strictEqual(w, 2 ** i, `retry waits ${waits}`));
   } finally {
     await srv.stop();
     await pb.stop();
