@@ -260,6 +260,12 @@ static int check_all(char *err, size_t errlen)
 		snprintf(err, errlen, "--acme-domain needs --https and no --cert/--key");
 		return CFG_ERROR;
 	}
+	for (const char *c = cfg.acme_domain; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' && *c != ',') {
+			snprintf(err, errlen, "--acme-domain: expected DNS names separated by commas, got '%s'",
+				 cfg.acme_domain);
+			return CFG_ERROR;
+		}
 	if (cfg.acme_domain[0] && strncmp(cfg.acme_directory, "https://", 8)) {
 		snprintf(err, errlen, "--acme-directory: expected an https:// URL, got '%s'", cfg.acme_directory);
 		return CFG_ERROR;

@@ -233,6 +233,10 @@ test('pebble refusing (a challenge it cannot validate, then down): the old certi
     const p = await peer(ports.https, await pb.root());
     assert.notStrictEqual(p.serial, first.serial);
     assert.strictEqual(p.authorized, true);
+    // the retries backed off: 1 s (--acme-retry), then doubling
+    const waits = [...srv.log().matchAll(/next try in (\d+) s/g)].map((m) => Number(m[1]));
+    assert.ok(waits.length >= 2, srv.log());
+    waits.forEach((w, i) => assert.strictEqual(w, 2 ** i, `retry waits ${waits}`));
   } finally {
     await srv.stop();
     await pb.stop();
@@ -276,5 +280,25 @@ test('SIGHUP re-reads --cert/--key: new handshakes get the new pair, a bad pair 
     await srv.stop();
     a.cleanup();
     b.cleanup();
+  }
+});
+
+test('bad ACME flags: exit status 2 with a one-line reason, nothing created', () => {
+  const { spawnSync } = require('node:child_process');
+  const { BIN } = require('./lib/dongmul');
+  const os = require('node:os');
+  const cases = [
+    [['--acme-domain', 'bad_name.example', '--https', '127.0.0.1:1'], /--acme-domain: expected DNS names/],
+    [['--acme-domain', 'a.example"}', '--https', '127.0.0.1:1'], /--acme-domain: expected DNS names/],
+    [['--acme-domain', 'a.example'], /--acme-domain needs --https/],
+    [['--acme-domain', 'a.example', '--https', '127.0.0.1:1', '--cert', 'c.pem', '--key', 'k.pem'], /no --cert\/--key/],
+    [['--acme-domain', 'a.example', '--https', '127.0.0.1:1', '--acme-directory', 'http://ca.example/dir'], /expected an https:\/\/ URL/],
+  ];
+  for (const [args, re] of cases) {
+    const data = path.join(os.tmpdir(), `dongmul-acme-bad-${process.pid}`);
+    const r = spawnSync(BIN, ['serve', '--data', data, ...args], { encoding: 'utf8', timeout: 30000 });
+    assert.strictEqual(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.strictEqual(fs.existsSync(data), false, 'no data dir made');
   }
 });

@@ -133,6 +133,8 @@ static void test_jws(void)
 		      DM_OK,
 	      "jws");
 	CHECK(verify(&k, out, &prot, &pay), "signature verifies with the key's public half");
+	free(prot);
+	free(pay);
 	CHECK(!verify(&other, out, &prot, &pay), "and not with another key");
 	free(prot);
 	free(pay);
@@ -158,8 +160,9 @@ static void test_jws(void)
 	      "jws kid");
 	CHECK(verify(&k, out, &prot, &pay), "kid signature");
 	CHECK(pay && !*pay, "empty payload");
-	CHECK(q1("SELECT json_extract(?1,'$.payload')", out) && !strcmp(q1("SELECT json_extract(?1,'$.payload')", out), ""),
-	      "payload \"\"");
+	v = q1("SELECT json_extract(?1,'$.payload')", out);
+	CHECK(v && !strcmp(v, ""), "payload \"\"");
+	free(v);
 	v = q1("SELECT json_extract(?1,'$.kid')||'|'||(json_extract(?1,'$.jwk') IS NULL)||'|'||json_extract(?1,'$.url')"
 	       "||'|'||json_extract(?1,'$.nonce')",
 	       prot);
