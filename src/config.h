@@ -58,6 +58,10 @@ typedef struct cfg {
 	int sio_ping_timeout;      /* ms */
 	int sio_max_payload;       /* bytes */
 	int sio_queue_max;         /* frames queued per connection before it is dropped */
+	/* scheduled backups */
+	char backup_dir[CFG_PATH]; /* empty: none */
+	int backup_every;          /* seconds */
+	int backup_keep;
 } cfg_t;
 
 /* The one configuration, filled by cfg_parse. Read-only afterwards. */
