@@ -76,6 +76,7 @@ static const opt_t opts[] = {
 	{"backup-dir", S(backup_dir), "", 0, 0, "DIR take scheduled online backups into DIR/dongmul-<UTC time> (empty: none)"},
 	{"backup-every", D(backup_every), "24h", 1, 30 * 86400, "DURATION between scheduled backups (90s, 15m, 6h, 1d)"},
 	{"backup-keep", I(backup_keep), "7", 1, 10000, "N newest scheduled backups kept; older ones are removed"},
+	{"wal-autocheckpoint", I(wal_autocheckpoint), "1000", 0, 1000000, "PAGES of WAL after which a commit checkpoints (PASSIVE); 0: leave it to Litestream"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

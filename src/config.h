@@ -62,6 +62,7 @@ typedef struct cfg {
 	char backup_dir[CFG_PATH]; /* empty: none */
 	int backup_every;          /* seconds */
 	int backup_keep;
+	int wal_autocheckpoint;    /* pages; 0: leave checkpoints to a replicator */
 } cfg_t;
 
 /* The one configuration, filled by cfg_parse. Read-only afterwards. */
