@@ -199,8 +199,8 @@ test: deps dongmul static cross $(addprefix $(B)/dev/test/,$(UNIT_TESTS)) \
 asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
 	@B=$(B) sh test/run.sh asan
 
-bench: deps static
-	@sh bench/run.sh
+bench: deps static cross
+	@B=$(B) sh bench/run.sh
 
 clean:
 	rm -rf build/dev build/static build/asan $(B)/gen dongmul \
