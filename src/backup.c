@@ -6,7 +6,8 @@
  * never blocks a writer (only WAL checkpoints cannot go past it, so the WAL
  * grows a little while a backup runs). The snapshot is copied with
  * sqlite3_backup_step in slices of STEP_PAGES pages with a short sleep
- * between them, so the copy competes gently for the disk and the CPU. The
+ * between them and an fdatasync every 16 MiB, so the copy competes gently
+ * for the CPU and never floods the disk's write queue. The
  * photos are content-addressed and never rewritten; the only race is an
  * item deleted during the backup, whose photo image_release would unlink:
  * a backup holds a shared flock on images/.backup-lock while it runs, and
@@ -53,6 +54,10 @@
 /* 256 pages (1 MiB at SQLite's default page size) a step, then a pause */
 #define STEP_PAGES 256
 #define STEP_SLEEP_US 2000
+/* the copy is pushed to disk every this many steps (16 MiB), so its dirty
+ * pages never pile up into a writeback burst that the live database's
+ * checkpoint fsync would have to wait behind */
+#define SYNC_EVERY_STEPS 16
 #define COPY_BUF 65536
 #define MAX_MANIFEST (1L << 30)
 #define PATHN 1100
@@ -200,6 +205,10 @@ static int copy_hash(const char *src, const char *dst, unsigned mode, int64_t *s
 	*size = total;
 	rc = DM_OK;
 done:
+	if (out >= 0 && rc == DM_OK && fsync(out) != 0) {
+		fail(err, errlen, "syncing %s: %s", dst, strerror(errno));
+		rc = DM_ERR;
+	}
 	if (out >= 0 && close(out) != 0 && rc == DM_OK) {
 		fail(err, errlen, "writing %s: %s", dst, strerror(errno));
 		rc = DM_ERR;
@@ -286,7 +295,8 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b = NULL;
 	sqlite3_stmt *st = NULL, *ins = NULL;
-	int rc = DM_ERR, step;
+	int rc = DM_ERR, step = SQLITE_ERROR, syncfd = -1;
+	long nsteps = 0;
 
 	if (dm_snprintf(path, sizeof path, "%s/dongmul.db", data) != DM_OK)
 		return DM_ERR;
@@ -314,9 +324,13 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 			break;
 		}
 		step = sqlite3_backup_step(b, STEP_PAGES);
+		if (++nsteps % SYNC_EVERY_STEPS == 0 && (syncfd >= 0 || (syncfd = open(dest_db, O_RDONLY | O_CLOEXEC)) >= 0))
+			fdatasync(syncfd);
 		if (step == SQLITE_OK || step == SQLITE_BUSY || step == SQLITE_LOCKED)
 			usleep(STEP_SLEEP_US);
 	} while (step == SQLITE_OK || step == SQLITE_BUSY || step == SQLITE_LOCKED);
+	if (syncfd >= 0)
+		close(syncfd);
 	if (sqlite3_backup_finish(b) != SQLITE_OK || step != SQLITE_DONE) {
 		if (!dm_stopping)
 			fail(err, errlen, "copying the database into %s: %s", dest_db, sqlite3_errmsg(dst));
@@ -532,11 +546,11 @@ static int copy_others(const char *data, const char *dest, const char *skip1, co
 }
 
 /* Writes dest/MANIFEST.json from the list, through a temporary name, after
- * syncing every file of the backup. */
+ * syncing the directories of the backup (its files are synced already). */
 static int write_manifest(const char *dest, sqlite3 *m, int64_t snap_ms, char *err, size_t errlen)
 {
-	char tmp[PATHN], fin[PATHN], t1[32], t2[32];
-	sqlite3_stmt *st = NULL;
+	char tmp[PATHN], fin[PATHN], sub[PATHN], t1[32], t2[32];
+	sqlite3_stmt *st = NULL, *dirs = NULL;
 	const char *json;
 	int fd = -1, rc = DM_ERR, n;
 
@@ -563,13 +577,16 @@ static int write_manifest(const char *dest, sqlite3 *m, int64_t snap_ms, char *e
 		goto done;
 	}
 	n = sqlite3_column_bytes(st, 0);
-	/* everything the manifest vouches for is on disk before it is */
-	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) != 0) {
-		fail(err, errlen, "syncing %s: %s", dest, strerror(errno));
+	/* everything the manifest vouches for is on disk before it is: every
+	 * copied file was fsync'ed (the database by SQLite's commit), and
+	 * here the directories that name them */
+	if (sqlite3_prepare_v2(m, "SELECT DISTINCT substr(path, 1, instr(path, '/') - 1) FROM f WHERE instr(path, '/')",
+			       -1, &dirs, NULL) != SQLITE_OK)
 		goto done;
-	}
-	close(fd);
+	while (sqlite3_step(dirs) == SQLITE_ROW)
+		if (dm_snprintf(sub, sizeof sub, "%s/%s", dest, (const char *)sqlite3_column_text(dirs, 0)) == DM_OK)
+			sync_path(sub);
+	sync_path(dest);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, json, (size_t)n) != n || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
 		fail(err, errlen, "writing %s: %s", tmp, strerror(errno));
@@ -589,6 +606,7 @@ done:
 	if (rc != DM_OK)
 		unlink(tmp);
 	sqlite3_finalize(st);
+	sqlite3_finalize(dirs);
 	return rc;
 }
 
