@@ -126,7 +126,7 @@ QEMU_aarch64     := qemu-aarch64-static
 QEMU_armv7       := qemu-arm-static
 
 define cross
-$(V)/musl-$(1)/lib/libc.a: $$(STAMP)
+$(V)/musl-$(1)/lib/libc.a: $$(STAMP) | deps-cross
 	@echo "  MUSL    $(1) (from Debian's musl source)"
 	@rm -rf $(V)/musl-build-$(1) $(V)/musl-$(1)
 	@mkdir -p $(V)/musl-build-$(1)
@@ -174,8 +174,9 @@ run: dongmul
 # Installs what a fresh Debian machine lacks (as root), else prints the command.
 deps:
 	@sh vendor/deps.sh
-# the cross compilers and qemu, only where ARM binaries are built
-deps-cross:
+# the cross compilers and qemu, only where ARM binaries are built (after
+# deps: two apt-get runs at once would fight over dpkg's lock)
+deps-cross: deps
 	@sh vendor/deps.sh cross
 
 vendor: $(STAMP)
