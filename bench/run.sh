@@ -431,12 +431,13 @@ if want backup; then
 	BK0_P50=$(us_ms fanout_p50_us "$WORK/bk-base.txt")
 	BK0_P99=$(us_ms fanout_p99_us "$WORK/bk-base.txt")
 	BK0_N=$(kv fanout_messages "$WORK/bk-base.txt")
+	BK0_MAX=$(us_ms fanout_max_us "$WORK/bk-base.txt")
 	BK1_P50=$(us_ms fanout_p50_us "$WORK/bk-during.txt")
 	BK1_P99=$(us_ms fanout_p99_us "$WORK/bk-during.txt")
 	BK1_MAX=$(us_ms fanout_max_us "$WORK/bk-during.txt")
 	BK1_N=$(kv fanout_messages "$WORK/bk-during.txt")
 	rm -rf "$WORK/bk" "$d"
-	say "  send → ack p50/p99: without $BK0_P50/$BK0_P99 ms ($BK0_N), during the backup $BK1_P50/$BK1_P99 ms (max $BK1_MAX, $BK1_N); backup $BK_S s"
+	say "  send → ack p50/p99: without $BK0_P50/$BK0_P99 ms (max $BK0_MAX, $BK0_N), during the backup $BK1_P50/$BK1_P99 ms (max $BK1_MAX, $BK1_N); backup $BK_S s"
 fi
 # the Raspberry Pi binaries (make cross), beside this one
 PI_A64=$B/static-aarch64/dongmul
@@ -504,7 +505,7 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 		done
 	fi
 	if want backup; then
-		row "7 chat send → ack p50 / p99 during \`dongmul backup\` of $BK_N items ($BK_DB_MB MB database; backup took $BK_S s)" "$BK1_P50 / **$BK1_P99 ms** (max $BK1_MAX, $BK1_N messages); without a backup, same run: $BK0_P50 / $BK0_P99 ms ($BK0_N)" "p99 ≤ 25 ms" "$(yes_no le "$BK1_P99" 25)"
+		row "7 chat send → ack p50 / p99 during \`dongmul backup\` of $BK_N items ($BK_DB_MB MB database; backup took $BK_S s)" "$BK1_P50 / **$BK1_P99 ms** (max $BK1_MAX, $BK1_N messages); without a backup, same run: $BK0_P50 / $BK0_P99 ms (max $BK0_MAX, $BK0_N)" "p99 ≤ 25 ms" "$(yes_no le "$BK1_P99" 25)"
 	fi
 } >"$WORK/table.md"
 
