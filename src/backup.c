@@ -818,9 +818,43 @@ done:
 	return rc;
 }
 
+/* Does every photo the restored database db_path refers to exist in
+ * DATA/images? DM_OK, or DM_ERR with err naming the first one missing. */
+static int photos_present(const char *data, const char *db_path, char *err, size_t errlen)
+{
+	char path[PATHN];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = DM_ERR, step;
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT DISTINCT image FROM saleItem", -1, &st, NULL) != SQLITE_OK) {
+		fail(err, errlen, "%s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+		goto done;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		if (!name || !photo_name_ok(name) || dm_snprintf(path, sizeof path, "%s/images/%s", data, name) != DM_OK ||
+		    access(path, F_OK) != 0) {
+			fail(err, errlen, "the database refers to photo %.80s, which the backup does not have",
+			     name ? name : "(null)");
+			goto done;
+		}
+	}
+	if (step == SQLITE_DONE)
+		rc = DM_OK;
+	else
+		fail(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
 /* Restores backup SRC into data dir DATA (absent or empty). Every file is
  * copied and checked against the manifest (size, sha256; a photo also
- * against its name), then the database's integrity_check; on any failure
+ * against its name), then the database's integrity_check and that every
+ * photo it refers to came along; on any failure
  * what was written is removed again. */
 static int restore_run(const char *src, const char *data, char *err, size_t errlen)
 {
@@ -886,7 +920,8 @@ static int restore_run(const char *src, const char *data, char *err, size_t errl
 		total += size;
 		nfiles++;
 	}
-	if (dm_snprintf(d, sizeof d, "%s/dongmul.db", data) != DM_OK || check_copy(d, 0, err, errlen) != DM_OK)
+	if (dm_snprintf(d, sizeof d, "%s/dongmul.db", data) != DM_OK || check_copy(d, 0, err, errlen) != DM_OK ||
+	    photos_present(data, d, err, errlen) != DM_OK)
 		goto undo;
 	/* the photos directory exists even with no photos */
 	if (dm_snprintf(d, sizeof d, "%s/images", data) == DM_OK)

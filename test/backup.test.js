@@ -264,6 +264,13 @@ test('restore refuses a damaged or half-written backup, a non-empty target and h
   b = copyBackup(good, path.join(tmp, 'b-missing'));
   fs.unlinkSync(path.join(b, 'jwt.key'));
   refuse(b, 'missing', /cannot read/);
+  // a consistent manifest that left out a photo the database uses
+  b = copyBackup(good, path.join(tmp, 'b-nophoto'));
+  const lean = JSON.parse(mtext);
+  lean.files = lean.files.filter((f) => !f.path.startsWith('images/'));
+  fs.writeFileSync(path.join(b, 'MANIFEST.json'), JSON.stringify(lean));
+  fs.rmSync(path.join(b, 'images'), { recursive: true });
+  refuse(b, 'nophoto', /refers to photo .* the backup does not have/);
   // hostile paths in an otherwise consistent manifest
   for (const evil of ['../evil', '/etc/evil', 'images/../../evil', '.hidden', 'a/b/c']) {
     b = copyBackup(good, path.join(tmp, `b-evil-${seq++}`));
