@@ -76,7 +76,7 @@ async function allMessages(srv, u, icrId) {
 // Lists a directory's entries, [] if it does not exist.
 function ls(dir) { try { return fs.readdirSync(dir).sort(); } catch { return []; } }
 
-test('restore drill: backup under chat and posting load, kill -9, restore, start: everything acknowledged before the snapshot is there', async () => {
+test('restore drill: backup under chat and posting load, kill -9, restore, start: everything acknowledged before the snapshot is there', async (t) => {
   const srv = await start();
   const O = await srv.user({ address: ADDR });
   const B = await srv.user();
@@ -120,6 +120,7 @@ test('restore drill: backup under chat and posting load, kill -9, restore, start
   const before = { msgs: acked.filter((m) => m.at < began), items: posted.filter((p) => p.at < began) };
   assert.ok(before.msgs.length >= 4 && before.items.length >= 2, `load too thin: ${before.msgs.length} messages, ${before.items.length} items`);
   assert.ok(acked.length > before.msgs.length || posted.length > before.items.length, 'no writes during or after the backup');
+  t.diagnostic(`acknowledged before the backup began: ${before.msgs.length} messages, ${before.items.length} items; in all: ${acked.length} messages, ${posted.length} items`);
   o.close();
   b.close();
   await srv.kill(); // kill -9: no orderly checkpoint
