@@ -332,3 +332,44 @@ test('scheduled backups: --backup-every runs them in the server, --backup-keep k
     assert.match(r.stderr, /--backup-every: expected a duration/);
   }
 });
+
+test('--wal-autocheckpoint 0 leaves the WAL to a replicator (Litestream); the default keeps it near 1000 pages', async () => {
+  const walPages = (srv) => {
+    const st = fs.statSync(path.join(srv.data, 'dongmul.db-wal'), { throwIfNoEntry: false });
+    return st ? Math.floor((st.size - 32) / (24 + 4096)) : 0;
+  };
+  // one commit at a time, each a few pages: `count` messages, or (count
+  // undefined) until the WAL holds 1500 pages. Returns {pages, sent}.
+  const load = async (srv, count) => {
+    const u = await srv.user({ address: ADDR });
+    const room = await post(srv, u);
+    const c = await connect(srv, { v: 4, auth: { token: u.token }, query: { icrId: room.icrId } });
+    let sent = 0;
+    try {
+      assert.equal((await c.ack('joinRoom', { icrId: room.icrId })).msg, 'success');
+      while (count === undefined ? walPages(srv) < 1500 && sent < 5000 : sent < count) {
+        const r = await c.ack('sendMsg', { icrId: room.icrId, chatMsg: `wal ${sent} ${'가'.repeat(300)}` }, 30000);
+        assert.equal(r.msg, 'success');
+        sent += 1;
+      }
+    } finally {
+      c.close();
+    }
+    return { pages: walPages(srv), sent };
+  };
+  const off = await start({ args: ['--wal-autocheckpoint', '0'] });
+  let grown;
+  try {
+    grown = await load(off);
+    assert.ok(grown.pages >= 1500, `the WAL did not grow past 1500 pages with --wal-autocheckpoint 0 (${grown.pages} after ${grown.sent} messages)`);
+  } finally {
+    assert.equal((await off.stop()).code, 0);
+  }
+  const on = await start();
+  try {
+    const { pages } = await load(on, grown.sent);
+    assert.ok(pages < 1300, `the WAL has ${pages} pages after ${grown.sent} messages with the default (checkpoints at 1000)`);
+  } finally {
+    assert.equal((await on.stop()).code, 0);
+  }
+});
