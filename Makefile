@@ -2,6 +2,10 @@
 #
 #   make            dev build: ./dongmul (gcc, glibc, -O2 -g)
 #   make static     fully static musl binary: $(B)/static/dongmul
+#   make static ARCH=aarch64   the same for 64-bit ARM (Pi 3/4/5, 64-bit OS):
+#                   $(B)/static-aarch64/dongmul
+#   make static ARCH=armv7     32-bit ARM hard-float (Pi 2/3/Zero 2 W on a
+#                   32-bit OS): $(B)/static-armv7/dongmul
 #   make run        build, then serve on the embedded default (0.0.0.0:8080)
 #   make test       build, then every test (unit, black-box, empty root)
 #   make asan       the tests under AddressSanitizer + UBSan
@@ -52,38 +56,42 @@ HDRS    := $(wildcard src/*.h)
 MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 
 # ---- variants --------------------------------------------------------------
-# $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags
+# $(1) name, $(2) compiler, $(3) cflags, $(4) ldflags, $(5) what must exist
+# before anything compiles (a cross variant's musl)
 define variant
 $(1)_DIR   := $(B)/$(1)
-$(1)_GEN   := $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/openapi.o $(B)/$(1)/gen/web.o
+# generated objects: the unit tests link all but the web app's (unit_web
+# brings its own table of assets)
+$(1)_TGEN  := $(B)/$(1)/gen/schema.o $(B)/$(1)/gen/openapi.o
+$(1)_GEN   := $$($(1)_TGEN) $(B)/$(1)/gen/web.o
 $(1)_OURS  := $$(patsubst %.c,$(B)/$(1)/%.o,$$(SRCS)) $$($(1)_GEN)
 $(1)_VEND  := $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a
 
-$(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c $(B)/gen/openapi.c
+$(B)/$(1)/%.o: %.c $$(HDRS) $$(STAMP) | $(B)/gen/schema.c $(B)/gen/openapi.c $(5)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$<"
 	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -c $$< -o $$@
 
-$(B)/$(1)/gen/%.o: $(B)/gen/%.c
+$(B)/$(1)/gen/%.o: $(B)/gen/%.c | $(5)
 	@mkdir -p $$(dir $$@)
 	@$(2) $(3) -c $$< -o $$@
 
-$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web.h
+$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web.h | $(5)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      gen/web.c"
 	@$(2) $(3) -Isrc -c $$< -o $$@
 
-$(B)/$(1)/sqlite3.o: $$(STAMP)
+$(B)/$(1)/sqlite3.o: $$(STAMP) | $(5)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      sqlite3.c ($(1))"
 	@$(2) $(3) -w $$(SQLITE_DEFS) $$(SQLITE_NOSAN) -c $(V)/sqlite/sqlite3.c -o $$@
 
-$(B)/$(1)/civetweb.o: $$(STAMP) vendor/mbedtls_config.h
+$(B)/$(1)/civetweb.o: $$(STAMP) vendor/mbedtls_config.h | $(5)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      civetweb.c ($(1))"
 	@$(2) $(3) -w $$(CIVET_DEFS) $$(MBEDCFG) $$(INC) -c $(V)/civetweb/src/civetweb.c -o $$@
 
-$(B)/$(1)/mbedtls.a: $$(STAMP) vendor/mbedtls_config.h
+$(B)/$(1)/mbedtls.a: $$(STAMP) vendor/mbedtls_config.h | $(5)
 	@echo "  CC      mbedtls ($(1))"
 	@mkdir -p $(B)/$(1)/mbedtls
 	@$$(MAKE) --no-print-directory -f vendor/mbedtls.mk OUT=$(B)/$(1)/mbedtls \
@@ -95,10 +103,10 @@ $(B)/$(1)/dongmul: $$($(1)_OURS) $$($(1)_VEND)
 	@$(2) $(3) -o $$@ $$($(1)_OURS) $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 
 # unit tests #include the .c file they test (h2o's t/00unit style)
-$(B)/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) $$($(1)_GEN)
+$(B)/$(1)/test/%: test/%.c $$(HDRS) $$(SRCS) $$($(1)_VEND) $$($(1)_TGEN)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$<"
-	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< $$($(1)_GEN) \
+	@$(2) $(3) $$(WARN) $$(DEFS) $$(INC) -Itest -o $$@ $$< $$($(1)_TGEN) \
 	  $(B)/$(1)/sqlite3.o $(B)/$(1)/civetweb.o $(B)/$(1)/mbedtls.a $(4)
 endef
 
@@ -112,9 +120,47 @@ comma := ,
 $(eval $(call variant,static,$(MUSL_CC),$(STATIC_CFLAGS),-static -Wl$(comma)--gc-sections -s -lm))
 $(eval $(call variant,asan,$(CC),$(ASAN_CFLAGS),-lm))
 
+# ---- Raspberry Pi: cross variants --------------------------------------------
+# Debian's cross gcc (glibc-targeted) drives a musl built here for each
+# target from Debian's musl source (vendor/lock), through musl's own
+# musl-gcc wrapper. The musl build lives in the vendor tree: built once,
+# shared by every B dir.
+CROSS_ARCHS      := aarch64 armv7
+CROSS_aarch64    := aarch64-linux-gnu
+CROSS_armv7      := arm-linux-gnueabihf
+# Pi 2 (Cortex-A7) is the oldest 32-bit board served: ARMv7-A, Thumb-2,
+# hard float with the VFPv3-D16 every ARMv7 Pi has (Debian armhf's baseline).
+ARCHFLAGS_aarch64 :=
+ARCHFLAGS_armv7  := -march=armv7-a -mthumb -mfpu=vfpv3-d16 -mfloat-abi=hard
+QEMU_aarch64     := qemu-aarch64-static
+QEMU_armv7       := qemu-arm-static
+
+define cross
+$(V)/musl-$(1)/lib/libc.a: $$(STAMP) | deps-cross
+	@echo "  MUSL    $(1) (from Debian's musl source)"
+	@rm -rf $(V)/musl-build-$(1) $(V)/musl-$(1)
+	@mkdir -p $(V)/musl-build-$(1)
+	@cd $(V)/musl-build-$(1) && $(CURDIR)/$(V)/musl-src/configure --quiet \
+	  --prefix=$(CURDIR)/$(V)/musl-$(1) --target=$(CROSS_$(1)) CROSS_COMPILE=$(CROSS_$(1))- \
+	  --disable-shared --enable-wrapper=gcc CFLAGS="-O2 $(ARCHFLAGS_$(1))" >/dev/null
+	@$$(MAKE) --no-print-directory -s -C $(V)/musl-build-$(1) install >/dev/null
+	@rm -rf $(V)/musl-build-$(1)
+$(eval $(call variant,static-$(1),$(V)/musl-$(1)/bin/musl-gcc,$(STATIC_CFLAGS) $(ARCHFLAGS_$(1)),-static -Wl$(comma)--gc-sections -s -lm,$(V)/musl-$(1)/lib/libc.a))
+endef
+$(foreach a,$(CROSS_ARCHS),$(eval $(call cross,$(a))))
+
+# `make static ARCH=…`: the native build unless ARCH names a cross target
+ifneq ($(filter $(ARCH),$(CROSS_ARCHS)),)
+STATIC_NAME := static-$(ARCH)
+STATIC_DEPS := deps-cross
+else
+STATIC_NAME := static
+STATIC_DEPS :=
+endif
+
 UNIT_TESTS := $(patsubst test/%.c,%,$(wildcard test/unit_*.c))
 
-.PHONY: all static run test asan bench clean deps vendor unit blackbox emptyroot screenshots
+.PHONY: all static cross run test asan bench clean deps deps-cross vendor unit blackbox emptyroot screenshots
 .DEFAULT_GOAL := all
 
 all: dongmul
@@ -122,8 +168,14 @@ all: dongmul
 dongmul: deps $(B)/dev/dongmul
 	@cp $(B)/dev/dongmul $@.tmp && mv -f $@.tmp $@
 
-static: deps $(B)/static/dongmul
-	@echo "static binary: $(B)/static/dongmul ($$(stat -c %s $(B)/static/dongmul) bytes)"
+static: deps $(STATIC_DEPS) $(B)/$(STATIC_NAME)/dongmul
+	@echo "static binary: $(B)/$(STATIC_NAME)/dongmul ($$(stat -c %s $(B)/$(STATIC_NAME)/dongmul) bytes)"
+
+# Both Raspberry Pi binaries and their unit tests (what `make test` runs
+# under qemu).
+CROSS_UNIT := $(UNIT_TESTS)
+cross: deps deps-cross $(foreach a,$(CROSS_ARCHS),$(B)/static-$(a)/dongmul \
+       $(addprefix $(B)/static-$(a)/test/,$(CROSS_UNIT)))
 
 run: dongmul
 	./dongmul serve
@@ -132,6 +184,10 @@ run: dongmul
 # Installs what a fresh Debian machine lacks (as root), else prints the command.
 deps:
 	@sh vendor/deps.sh
+# the cross compilers and qemu, only where ARM binaries are built (after
+# deps: two apt-get runs at once would fight over dpkg's lock)
+deps-cross: deps
+	@sh vendor/deps.sh cross
 
 vendor: $(STAMP)
 $(STAMP): vendor/lock vendor/fetch.sh $(wildcard vendor/patches/*.patch)
@@ -163,16 +219,18 @@ $(B)/gen/web.c: $(wildcard web web/*) $(NPM_STAMP)
 # ---- tests -----------------------------------------------------------------
 # CI runs this: every test against the dev build, the static binary in an
 # empty root, then every test again under ASan + UBSan.
-test: deps dongmul static $(addprefix $(B)/dev/test/,$(UNIT_TESTS)) \
+test: deps dongmul static cross $(addprefix $(B)/dev/test/,$(UNIT_TESTS)) \
       $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
-	@sh test/run.sh dev
-	@sh test/run.sh asan
+	@B=$(B) sh test/run.sh dev
+	@B=$(B) sh test/run.sh static-aarch64 $(QEMU_aarch64)
+	@B=$(B) sh test/run.sh static-armv7 $(QEMU_armv7)
+	@B=$(B) sh test/run.sh asan
 
 asan: deps $(B)/asan/dongmul $(addprefix $(B)/asan/test/,$(UNIT_TESTS))
-	@sh test/run.sh asan
+	@B=$(B) sh test/run.sh asan
 
-bench: deps static
-	@sh bench/run.sh
+bench: deps static cross
+	@B=$(B) sh bench/run.sh
 
 # The browser tests save every page under build/screenshots/; three of
 # them are the README's pictures of the real app.
@@ -183,5 +241,6 @@ screenshots: deps $(B)/dev/dongmul
 	@echo "docs/screenshot-*.png refreshed"
 
 clean:
-	rm -rf build/dev build/static build/asan $(B)/gen dongmul
+	rm -rf build/dev build/static build/asan $(B)/gen dongmul \
+	  $(foreach a,$(CROSS_ARCHS),build/static-$(a) $(V)/musl-$(a))
 	@echo "(the vendor cache stays in $(V); rm -rf build for everything)"

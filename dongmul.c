@@ -55,17 +55,21 @@ PART(quota)
 PART(region)
 PART(web)
 PART(operator)
+PART(backup)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(web)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(web) P(backup)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
 
-/* Operator command `dongmul user ...` (trust part); weak like the parts. */
+/* Operator commands `dongmul user ...` (trust part), `dongmul backup` and
+ * `dongmul restore` (backup part); weak like the parts. */
 int trust_user_cmd(int argc, char **argv) __attribute__((weak));
+int backup_cmd(int argc, char **argv) __attribute__((weak));
+int backup_restore_cmd(int argc, char **argv) __attribute__((weak));
 
 static int set_log_level(void)
 {
@@ -173,6 +177,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return trust_user_cmd(argc - first, argv + first);
+	}
+	if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
+		int (*fn)(int, char **) = !strcmp(cmd, "backup") ? backup_cmd : backup_restore_cmd;
+		if (!fn) {
+			fprintf(stderr, "dongmul: '%s' is not available in this build\n", cmd);
+			return 2;
+		}
+		return fn(argc - first, argv + first);
 	}
 	if (strcmp(cmd, "serve") && strcmp(cmd, "routes")) {
 		fprintf(stderr, "dongmul: unknown command '%s' (see dongmul --help)\n", cmd);

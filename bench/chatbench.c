@@ -25,6 +25,10 @@
  *       --hold: stay connected S seconds more (to look at the server).
  *       --enter: how a member gets its socket into the room: joinRoom again
  *       (default), the handshake query's icrId (setRoom), or not at all.
+ *       --ack 1: time each message from the write of sendMsg until the
+ *       sender's ack instead (send → ack; the receivers only listen).
+ *       --until-file F: stop sending once F exists (e.g. touched when a
+ *       backup running beside it finishes).
  *   chatbench tp     --port P --tokens FILE --rooms ICR[,...] --per K --window W
  *                    --duration S [--kill PID --kill-after S2] [--ids FILE]
  *                    [--enter join|query]
@@ -75,7 +79,8 @@ typedef struct cl {
 
 static const char *o_host = "127.0.0.1", *o_tokens, *o_out, *o_password, *o_ids, *o_enter = "join";
 static int o_port, o_first, o_count, o_from, o_per = 1, o_conc = 1, o_receivers, o_messages, o_pid, o_window = 8;
-static int o_gap_ms = 2, o_kill_pid, o_hold, o_max_s = 180;
+static int o_gap_ms = 2, o_kill_pid, o_hold, o_max_s = 180, o_ack;
+static const char *o_until_file;
 static double o_duration = 10, o_kill_after = 0;
 static int64_t *o_rooms;
 static int o_nrooms;
@@ -145,6 +150,10 @@ static void parse_opts(int argc, char **argv)
 			o_hold = atoi(v);
 		else if (!strcmp(k, "--enter"))
 			o_enter = v;
+		else if (!strcmp(k, "--ack"))
+			o_ack = atoi(v);
+		else if (!strcmp(k, "--until-file"))
+			o_until_file = v;
 		else
 			bt_die("unknown option %s", k);
 	}
@@ -842,7 +851,7 @@ static void fo_event(cl_t *c, const char *name, const char *arg, size_t len)
 		join_event(c, name, arg, len);
 		return;
 	}
-	if (strcmp(name, "getMsg") || c == fo_sender)
+	if (strcmp(name, "getMsg") || c == fo_sender || o_ack)
 		return;
 	seq = msg_tag(arg, len, 'f', NULL);
 	if (seq < 0 || seq >= o_messages)
@@ -860,6 +869,13 @@ static void fo_ack(cl_t *c, int64_t id, const char *arg, size_t len)
 		join_ack(c, id, arg, len);
 	else if (c == fo_sender && strstr(arg, "\"fail\""))
 		fprintf(stderr, "sendMsg failed: %.*s\n", (int)(len > 300 ? 300 : len), arg);
+	else if (c == fo_sender && o_ack && fo_seq >= 0 && fo_seq < o_messages && fo_got[fo_seq] < fo_alive) {
+		/* send → ack: the message is complete for everyone */
+		int64_t now = bt_now_us();
+		fo_got[fo_seq] = fo_alive;
+		fo_lat[fo_done_n++] = now - fo_sent_at[fo_seq];
+		fo_next_send = now + o_gap_ms * 1000LL;
+	}
 }
 
 static int tp_never(void)
@@ -874,7 +890,8 @@ static int fo_all_in(void)
 
 static int fo_done(void)
 {
-	return fo_done_n >= o_messages || fo_sender->fd < 0 || fo_alive == 0;
+	return fo_done_n >= o_messages || fo_sender->fd < 0 || fo_alive == 0 ||
+	       (o_until_file && fo_next_send != INT64_MAX && access(o_until_file, F_OK) == 0);
 }
 
 /* A receiver the server disconnected: the rest still count. */

@@ -12,11 +12,15 @@
 #   5 footprint binary size, idle RSS, RSS with the clients of 2, exec to 200
 #   6 growth    feed p50 with 10k, 100k and 1M items
 #   7 acme      start to a certificate from pebble served, on a fresh data dir
+#   8 web       what the web app's first and returning visits transfer
+#   9 backup    chat send -> ack p50/p99 with and without `dongmul backup`
+#               running on a database of 1M items; the Raspberry Pi binaries'
+#               sizes (build/static-{aarch64,armv7}, from `make cross`)
 #
 # Environment: B (build dir, default build), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -36,10 +40,11 @@ PASSWORD=benchpass1
 T_START=$(date +%s)
 
 if [ "$QUICK" = 1 ]; then
-	WRK_S=3 WARM_S=1 FANOUT_MSGS=50 TP_S=3 STARTS=3 GROWTH_SIZES="10000 100000"
+	WRK_S=3 WARM_S=1 FANOUT_MSGS=50 TP_S=3 STARTS=3 GROWTH_SIZES="10000 100000" BK_ITEMS=100000 BK_BASE_S=5
 else
-	WRK_S=10 WARM_S=2 FANOUT_MSGS=500 TP_S=10 STARTS=10 GROWTH_SIZES="10000 100000 1000000"
+	WRK_S=10 WARM_S=2 FANOUT_MSGS=500 TP_S=10 STARTS=10 GROWTH_SIZES="10000 100000 1000000" BK_ITEMS=1000000 BK_BASE_S=20
 fi
+BK_DATA=""
 USERS=10000
 ITEMS=100000
 RECEIVERS=1000
@@ -84,11 +89,13 @@ DM_PID=""
 NGX_PID=""
 PB_PID=""
 CHILD=""
+BK_PID=""
 cleanup() {
 	set +e
 	[ -n "$PB_PID" ] && kill "$PB_PID" 2>/dev/null && wait "$PB_PID" 2>/dev/null
 	[ -n "$CHILD" ] && kill -9 "$CHILD" 2>/dev/null
 	[ -n "$DM_PID" ] && kill -9 "$DM_PID" 2>/dev/null && wait "$DM_PID" 2>/dev/null
+	[ -n "$BK_PID" ] && kill -9 "$BK_PID" 2>/dev/null
 	[ -n "$NGX_PID" ] && kill -QUIT "$NGX_PID" 2>/dev/null && sleep 0.3 && kill -9 "$NGX_PID" 2>/dev/null
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -143,6 +150,7 @@ post() { # PATH JSON [TOKEN]
 		curl -s -X POST "$URL$1" -H 'content-type: application/json' -d "$2"
 	fi
 }
+kv() { sed -n "s/^$1=//p" "$2" | tail -1; }
 jfield() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 login() { post /account/login "{\"email\":\"$1\",\"password\":\"$PASSWORD\"}" | jfield token; }
 now_ms() { echo $(($(date +%s) * 1000)); }
@@ -436,7 +444,7 @@ if [ "$GROWTH" = 1 ]; then
 		au=$("$TOOLS/hget" 127.0.0.1 "$PORT" "/mainPage/noLogin?cursor=fffffffffff_%x" 300) || die "hget"
 		ru=$("$TOOLS/hget" 127.0.0.1 "$PORT" "/mainPage?cursor=fffffffffff_%x" 300 "authorization: $tok") || die "hget"
 		stop_dm
-		[ "$d" = "$DATA" ] || rm -rf "$d"
+		if [ "$n" = "$BK_ITEMS" ] && want backup; then BK_DATA=$d; elif [ "$d" != "$DATA" ]; then rm -rf "$d"; fi
 		eval "G_${n}_ANON=$(echo "$a" | awk '{ printf "%.2f", $1 / 1000 }')"
 		eval "G_${n}_REGION=$(echo "$r" | awk '{ printf "%.2f", $1 / 1000 }')"
 		eval "G_${n}_ANONU=$(echo "$au" | awk '{ printf "%.2f", $1 / 1000 }')"
@@ -444,6 +452,70 @@ if [ "$GROWTH" = 1 ]; then
 		say "  $n items: feed p50 cached / rendered: anonymous $(eval echo "\$G_${n}_ANON") / $(eval echo "\$G_${n}_ANONU") ms, region $(eval echo "\$G_${n}_REGION") / $(eval echo "\$G_${n}_REGIONU") ms"
 	done
 fi
+# ---------------------------------------------------------------- 7. backup
+if want backup; then
+	d=$BK_DATA
+	[ -n "$d" ] || { d=$WORK/data-backup; seed "$BK_ITEMS" "$d"; }
+	# photos: 20 files (random bytes under their sha256 names), each item
+	# uses one of them, so the backup copies real files without 1M of them
+	mkdir -p "$d/images"
+	vals=""
+	for k in $(seq 1 20); do
+		head -c 30000 /dev/urandom >"$WORK/photo"
+		h=$(sha256sum "$WORK/photo" | cut -c1-64)
+		mv "$WORK/photo" "$d/images/$h.jpg"
+		vals="$vals${vals:+,}($k,'$h.jpg')"
+	done
+	sqlite3 "$d/dongmul.db" "CREATE TEMP TABLE p(k INTEGER PRIMARY KEY, n TEXT); INSERT INTO p VALUES $vals;
+		UPDATE saleItem SET image = (SELECT n FROM p WHERE k = 1 + itemId % 20);" || die "photos"
+	BK_DB_MB=$(du -m "$d/dongmul.db" | cut -f1)
+	BK_N=$(sqlite3 "$d/dongmul.db" "SELECT count(*) FROM saleItem")
+	start_dm "$d" --access-log=0 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60
+	run "$TOOLS/chatbench" login --port "$PORT" --first 2 --count 2 --password "$PASSWORD" \
+		--out "$WORK/bk-tokens.raw" >"$WORK/bk-login.txt" || die "login: $(cat "$WORK/bk-login.txt")"
+	sort -n "$WORK/bk-tokens.raw" >"$WORK/bk-tokens"
+	BK_ROOM=$(sqlite3 "$d/dongmul.db" "SELECT icrId FROM itemChatRoom c JOIN saleItem s USING (itemId) WHERE s.status = 'SI01' ORDER BY icrId LIMIT 1 OFFSET 3000")
+	run "$TOOLS/chatbench" join --port "$PORT" --tokens "$WORK/bk-tokens" --from 0 --count 2 --rooms "$BK_ROOM" \
+		--per 2 >"$WORK/bk-join.txt" || die "join: $(cat "$WORK/bk-join.txt")"
+	# one sender, one listener; a message every 5 ms after the last ack
+	ackrun() { # OUT ARGS...
+		out=$1
+		shift
+		run "$TOOLS/chatbench" fanout --port "$PORT" --tokens "$WORK/bk-tokens" --room "$BK_ROOM" --receivers 1 \
+			--ack 1 --gap-ms 5 --messages 1000000 "$@" >"$out" || die "send/ack: $(cat "$out")"
+	}
+	say "backup: chat send → ack without a backup, ${BK_BASE_S} s ($BK_N items, $BK_DB_MB MB database)"
+	ackrun "$WORK/bk-base.txt" --max-seconds "$BK_BASE_S"
+	say "backup: the same while \`dongmul backup\` runs"
+	t0=$(date +%s)
+	"$BIN" backup "$WORK/bk" --data "$d" >"$WORK/bk.out" 2>&1 &
+	BK_PID=$!
+	ackrun "$WORK/bk-during.txt" --until-file "$WORK/bk/MANIFEST.json" --max-seconds 900
+	rc=0
+	wait "$BK_PID" || rc=$?
+	BK_PID=""
+	BK_S=$(($(date +%s) - t0))
+	[ $rc = 0 ] || die "dongmul backup: $(cat "$WORK/bk.out")"
+	stop_dm
+	us_ms() { awk -v v="$(kv "$1" "$2")" 'BEGIN { printf "%.2f", v / 1000 }'; }
+	BK0_P50=$(us_ms fanout_p50_us "$WORK/bk-base.txt")
+	BK0_P99=$(us_ms fanout_p99_us "$WORK/bk-base.txt")
+	BK0_N=$(kv fanout_messages "$WORK/bk-base.txt")
+	BK0_MAX=$(us_ms fanout_max_us "$WORK/bk-base.txt")
+	BK1_P50=$(us_ms fanout_p50_us "$WORK/bk-during.txt")
+	BK1_P99=$(us_ms fanout_p99_us "$WORK/bk-during.txt")
+	BK1_MAX=$(us_ms fanout_max_us "$WORK/bk-during.txt")
+	BK1_N=$(kv fanout_messages "$WORK/bk-during.txt")
+	rm -rf "$WORK/bk" "$d"
+	say "  send → ack p50/p99: without $BK0_P50/$BK0_P99 ms (max $BK0_MAX, $BK0_N), during the backup $BK1_P50/$BK1_P99 ms (max $BK1_MAX, $BK1_N); backup $BK_S s"
+fi
+# the Raspberry Pi binaries (make cross), beside this one
+PI_A64=$B/static-aarch64/dongmul
+PI_A32=$B/static-armv7/dongmul
+PI_A64_SIZE=$(stat -c %s "$PI_A64" 2>/dev/null || echo 0)
+PI_A32_SIZE=$(stat -c %s "$PI_A32" 2>/dev/null || echo 0)
+say "binaries: $(stat -c %s "$BIN") (x86-64), $PI_A64_SIZE (aarch64), $PI_A32_SIZE (armv7) bytes"
+
 LOAD1=$(loadavg)
 if [ -n "$ONLY" ]; then
 	say "BENCH_ONLY=$ONLY: no table; load before / after: $LOAD0 / $LOAD1"
@@ -477,6 +549,8 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "3 delivered = committed × members" "$TP_DELIV of $TP_EXPECT$([ "$TP_CLOSED" = 0 ] || echo " ($TP_CLOSED clients disconnected by the server)")" "equal" "$(yes_no [ "$TP_DELIV" = "$TP_EXPECT" ])"
 	row "4 kill -9 under load 3, restart: received messages missing from the database" "**$LOST** lost of $DUR_IDS received" "0" "$(yes_no [ "$LOST" = 0 ])"
 	row "5 static binary (stripped: $STRIPPED)" "**$(MB "$BIN_SIZE") MB** ($BIN_SIZE bytes)" "≤ 2.5 MB" "$(yes_no le "$BIN_SIZE" 2621440)"
+	pi_ok() { [ "$PI_A64_SIZE" -gt 0 ] && [ "$PI_A32_SIZE" -gt 0 ] && le "$PI_A64_SIZE" 2621440 && le "$PI_A32_SIZE" 2621440; }
+	row "5 Raspberry Pi static binaries, stripped: aarch64 / armv7 (make cross)" "**$(MB "$PI_A64_SIZE") / $(MB "$PI_A32_SIZE") MB** ($PI_A64_SIZE / $PI_A32_SIZE bytes; x86-64 $(MB "$BIN_SIZE") MB)" "≤ 2.5 MB each" "$(yes_no pi_ok)"
 	row "5 idle RSS (64 threads, after a few requests)" "**$(KBMB "$IDLE_KB") MB** ($IDLE_KB kB)" "≤ 6 MB" "$(yes_no le "$IDLE_KB" 6144)"
 	row "5 RSS with $((RECEIVERS + 1)) WebSocket clients in the room (--threads 1200)" "**$(KBMB "$RSS_CLIENTS") MB** (peak $(KBMB "$RSS_PEAK") MB; $(KBMB "$CHAT_IDLE_KB") MB idle with 1,200 threads)" "≤ 64 MB" "$(yes_no le "$RSS_CLIENTS" 65536)"
 	row "5 exec → first 200 from /healthz, median of $STARTS (C timer, bench/starttime.c)" "**$START_MS ms** (range $START_SPREAD)" "≤ 50 ms" "$(yes_no le "$START_MS" 50)"
@@ -502,6 +576,9 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 			*) row "6 $label p50, 300 sequential requests" "${line%, }" "–" "–" ;;
 			esac
 		done
+	fi
+	if want backup; then
+		row "9 chat send → ack p50 / p99 during \`dongmul backup\` of $BK_N items ($BK_DB_MB MB database; backup took $BK_S s)" "$BK1_P50 / **$BK1_P99 ms** (max $BK1_MAX, $BK1_N messages); without a backup, same run: $BK0_P50 / $BK0_P99 ms (max $BK0_MAX, $BK0_N)" "p99 ≤ 25 ms" "$(yes_no le "$BK1_P99" 25)"
 	fi
 } >"$WORK/table.md"
 

@@ -14,7 +14,7 @@
 
 cfg_t cfg;
 
-enum { T_STR, T_INT, T_LONG, T_BOOL, T_TZ };
+enum { T_STR, T_INT, T_LONG, T_BOOL, T_TZ, T_DUR };
 
 typedef struct opt {
 	const char *name;     /* flag without "--"; env is DONGMUL_ + upper(name) */
@@ -30,6 +30,7 @@ typedef struct opt {
 #define I(f) T_INT, offsetof(cfg_t, f), 0
 #define L(f) T_LONG, offsetof(cfg_t, f), 0
 #define B(f) T_BOOL, offsetof(cfg_t, f), 0
+#define D(f) T_DUR, offsetof(cfg_t, f), 0
 
 static const opt_t opts[] = {
 	{"http", S(http), "0.0.0.0:8080", 0, 0, "ADDR[,ADDR...] plain HTTP listeners (host:port or port); empty for none"},
@@ -88,6 +89,10 @@ static const opt_t opts[] = {
 	{"sio-ping-timeout", I(sio_ping_timeout), "20000", 100, 600000, "MS Engine.IO ping timeout"},
 	{"sio-max-payload", I(sio_max_payload), "1000000", 1024, 100000000, "BYTES largest Engine.IO payload"},
 	{"sio-queue-max", I(sio_queue_max), "1024", 8, 1000000, "N frames queued per chat connection before it is dropped"},
+	{"backup-dir", S(backup_dir), "", 0, 0, "DIR take scheduled online backups into DIR/dongmul-<UTC time> (empty: none)"},
+	{"backup-every", D(backup_every), "24h", 1, 30 * 86400, "DURATION between scheduled backups (90s, 15m, 6h, 1d)"},
+	{"backup-keep", I(backup_keep), "7", 1, 10000, "N newest scheduled backups kept; older ones are removed"},
+	{"wal-autocheckpoint", I(wal_autocheckpoint), "1000", 0, 1000000, "PAGES of WAL after which a commit checkpoints (PASSIVE); 0: leave it to Litestream"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -147,6 +152,26 @@ static int set_opt(const opt_t *o, const char *val, char *err, size_t errlen)
 			return DM_EINVAL;
 		}
 		return DM_OK;
+	case T_DUR:
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (!errno && end != val && v >= 0) {
+			static const struct {
+				char unit;
+				long secs;
+			} units[] = {{0, 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+			long mul = 0;
+			for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+				if (*end == units[i].unit && (!*end || !end[1]))
+					mul = units[i].secs;
+			if (mul && v <= o->max / mul && v * mul >= o->min) {
+				*(int *)(base + o->off) = (int)(v * mul);
+				return DM_OK;
+			}
+		}
+		snprintf(err, errlen, "--%s: expected a duration like 90s, 15m, 6h or 1d (from %lds to %ldd), got '%s'",
+			 o->name, o->min, o->max / 86400, val);
+		return DM_EINVAL;
 	case T_INT:
 	case T_LONG:
 		errno = 0;
@@ -383,6 +408,8 @@ void cfg_usage(FILE *out)
 		"       dongmul user show EMAIL | suspend EMAIL --days N [--reason TEXT]\n"
 		"                   | unsuspend EMAIL [--dismiss-reports]\n"
 		"                   | admin [--revoke] EMAIL   (operator; see: dongmul user)\n"
+		"       dongmul backup DEST [--data DIR]   online backup (the server may be running)\n"
+		"       dongmul restore SRC --data DIR     restore a backup into a new data dir\n"
 		"\n"
 		"Every flag can also be set by the environment variable shown (a flag wins).\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {

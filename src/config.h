@@ -71,6 +71,11 @@ typedef struct cfg {
 	int sio_ping_timeout;      /* ms */
 	int sio_max_payload;       /* bytes */
 	int sio_queue_max;         /* frames queued per connection before it is dropped */
+	/* scheduled backups */
+	char backup_dir[CFG_PATH]; /* empty: none */
+	int backup_every;          /* seconds */
+	int backup_keep;
+	int wal_autocheckpoint;    /* pages; 0: leave checkpoints to a replicator */
 } cfg_t;
 
 /* The one configuration, filled by cfg_parse. Read-only afterwards. */

@@ -545,6 +545,10 @@ int db_open(const char *dir)
 	}
 	if (rc != DM_OK)
 		goto fail;
+	/* PASSIVE checkpoints after commits that leave the WAL this long (in
+	 * pages); 0 leaves every checkpoint to a replicator such as Litestream,
+	 * which holds a read transaction to keep frames it has not copied. */
+	sqlite3_wal_autocheckpoint(writer, cfg.wal_autocheckpoint);
 	return DM_OK;
 fail:
 	db_close_conn(writer);
@@ -692,7 +696,11 @@ void db_close(void)
 	pthread_mutex_unlock(&reg_lock);
 	my_reader = NULL;
 	if (writer) {
-		sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		/* PASSIVE: never waits for readers and never resets the WAL under
+		 * another process's reader (Litestream copies from it); closing
+		 * the last connection checkpoints fully and removes the WAL anyway
+		 * when no other process has the file open. */
+		sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		if (db_close_conn(writer) != SQLITE_OK)
 			dm_error("closing the database: %s", sqlite3_errmsg(writer));
 		writer = NULL;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -307,7 +308,7 @@ int image_place(image_upload_t *u, int *created)
 void image_release(sqlite3 *w, const char *name)
 {
 	sqlite3_stmt *st;
-	char dir[520], path[600];
+	char dir[520];
 	int used = 1;
 
 	if (!name || !name[0])
@@ -319,12 +320,11 @@ void image_release(sqlite3 *w, const char *name)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		used = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (used || images_dir(dir, sizeof dir) != DM_OK || dm_snprintf(path, sizeof path, "%s/%s", dir, name) != DM_OK)
+	if (used || images_dir(dir, sizeof dir) != DM_OK)
 		return;
-	if (unlink(path) != 0 && errno != ENOENT)
-		dm_warn("cannot remove %s: %s", path, strerror(errno));
-	else
-		sync_dir();
+	/* (moved aside instead while a backup may still need it) */
+	backup_remove_photo(dir, name);
+	sync_dir();
 }
 
 void image_sweep_tmp(void)

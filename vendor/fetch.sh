@@ -14,6 +14,8 @@
 #   sqlite/sqlite3.c sqlite/sqlite3.h
 #   civetweb/src/civetweb.c civetweb/include/civetweb.h (patched)
 #   mbedtls/library/*.c mbedtls/include/...
+#   musl-src/   (musl with Debian's patches; built per target architecture
+#                by the Makefile only when a Raspberry Pi binary is asked for)
 #   .stamp   (written last; make depends on it)
 set -eu
 
@@ -63,7 +65,8 @@ mirror() {
 need_fetch=""
 while read -r pkg ver tarball sum; do
   case "$pkg" in ''|'#'*|npm:*) continue ;; esac
-  sha_ok "$cache/$tarball" "$sum" || need_fetch="$need_fetch $pkg=$ver"
+  sha_ok "$cache/$tarball" "$sum" && continue
+  case " $need_fetch " in *" $pkg=$ver "*) ;; *) need_fetch="$need_fetch $pkg=$ver" ;; esac
 done < "$lock"
 
 if [ -n "$need_fetch" ]; then
@@ -125,8 +128,24 @@ while read -r pkg ver tarball sum; do
     sqlite3) unpack "$pkg" "$tarball" sqlite-src ;;
     civetweb) unpack "$pkg" "$tarball" civetweb ;;
     mbedtls) unpack "$pkg" "$tarball" mbedtls ;;
+    musl)
+      case "$tarball" in
+        *.orig.*) unpack "$pkg" "$tarball" musl-src ;;
+        # the debian/ directory; unpacked after the orig (lock order)
+        *.debian.*) tar -xf "$cache/$tarball" -C "$out/musl-src" ;;
+      esac ;;
   esac
 done < "$lock"
+
+# musl: Debian's own patches (security fixes among them), in series order.
+if [ -f "$out/musl-src/debian/patches/series" ]; then
+  grep -v '^[[:space:]]*\(#\|$\)' "$out/musl-src/debian/patches/series" | while read -r p _; do
+    patch -s -p1 -d "$out/musl-src" < "$out/musl-src/debian/patches/$p" ||
+      die "Debian's musl patch $p does not apply"
+  done || exit 1
+fi
+# stale per-architecture musl builds belong to the old sources
+rm -rf "$out"/musl-aarch64 "$out"/musl-armv7 "$out"/musl-build-*
 
 for p in "$here"/patches/civetweb-*.patch; do
   [ -f "$p" ] || continue

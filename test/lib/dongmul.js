@@ -71,12 +71,16 @@ process.on('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } ca
 // Starts dongmul. opts.args: extra flags; opts.https: also serve TLS
 // (self-signed, or opts.tlsArgs instead of --tls-self-signed);
 // opts.httpsOnly: no plain listener; opts.port / opts.tport: fixed ports;
-// opts.data: reuse a data dir; opts.env: extra environment.
+// opts.data: reuse a data dir; opts.env: extra environment;
+// opts.cmd: [program, ...args] that runs the binary (e.g. chroot ROOT
+// EMULATOR /dongmul), then opts.dataArg is the --data it is given (the
+// path inside the root) while opts.data is where the test finds it;
+// opts.startMs: how long to wait for /healthz (default 15 s).
 async function start(opts = {}) {
   const port = opts.port || await freePort();
   const tport = opts.https ? (opts.tport || await freePort()) : 0;
   const data = opts.data || fs.mkdtempSync(path.join(os.tmpdir(), 'dongmul-test-'));
-  const args = ['serve', '--http', opts.httpsOnly ? '' : `127.0.0.1:${port}`, '--data', data];
+  const args = ['serve', '--http', opts.httpsOnly ? '' : `127.0.0.1:${port}`, '--data', opts.dataArg || data];
   if (opts.https) args.push('--https', `127.0.0.1:${tport}`, ...(opts.tlsArgs || ['--tls-self-signed']));
   // fast hashing and no mail round trip unless a test asks otherwise (a
   // later flag wins: e.g. '--no-email-verification=0')
@@ -84,7 +88,8 @@ async function start(opts = {}) {
   args.push(...(opts.args || []));
   const logFile = path.join(data, 'test-server.log');
   const log = fs.openSync(logFile, 'a');
-  const proc = spawn(opts.bin || BIN, args, {
+  const cmd = opts.cmd || [opts.bin || BIN];
+  const proc = spawn(cmd[0], [...cmd.slice(1), ...args], {
     stdio: ['ignore', log, log],
     env: { ...process.env, ...(opts.env || {}) },
   });
@@ -101,7 +106,10 @@ async function start(opts = {}) {
       const r = await request(opts.httpsOnly ? surl : url, 'GET', '/healthz');
       if (r.status === 200) break;
     } catch { /* not up yet */ }
-    if (Date.now() - t0 > 15000) { proc.kill('SIGKILL'); throw new Error('dongmul did not answer /healthz in 15 s'); }
+    if (Date.now() - t0 > (opts.startMs || 15000)) {
+      proc.kill('SIGKILL');
+      throw new Error(`dongmul did not answer /healthz in ${(opts.startMs || 15000) / 1000} s`);
+    }
     await sleep(25);
   }
   const srv = {
