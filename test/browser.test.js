@@ -18,8 +18,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { spawnSync } = require('node:child_process');
-const { start, sleep, request, BIN } = require('./lib/dongmul');
+const { start, sleep, request, freePort, BIN } = require('./lib/dongmul');
 const { startSmtp, codeOf } = require('./lib/smtp');
+const { postItem } = require('./lib/market');
+const { makeCA } = require('./lib/testca');
+const { startProvider } = require('./lib/oidc');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '../build/screenshots');
@@ -97,9 +100,9 @@ let net2;
 // allow(re, n): the next n responses ≥ 400 whose "METHOD STATUS path"
 // matches re are expected (and so are the console lines Chromium prints
 // for them); anything else fails the test at check().
-async function tab(name, viewport = PHONE, base = srv.url) {
+async function tab(name, viewport = PHONE, base = srv.url, more = {}) {
   const ctx = await browser.newContext({ viewport, locale: 'ko-KR', timezoneId: 'Asia/Seoul', deviceScaleFactor: 1,
-    isMobile: viewport === PHONE, hasTouch: viewport === PHONE });
+    isMobile: viewport === PHONE, hasTouch: viewport === PHONE, ...more });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.setDefaultTimeout(T);
@@ -309,6 +312,40 @@ step('the app is served: CSP, deep links, app paths vs API 404s', async () => {
   assert.equal(api404.status, 404);
 });
 
+step('Kakao sign-in through the browser, only when the server has Kakao configured', async () => {
+  // a real OpenID provider over TLS plays Kakao (test/lib/oidc.js); its
+  // test CA is not Chromium's, hence ignoreHTTPSErrors for this tab only
+  const ca = makeCA();
+  const port = await freePort();
+  const client = { client_id: 'kakao-web', client_secret: 'kakao-web-secret' };
+  const s2 = await start({ args: ['--ca-bundle', ca.caFile, '--kakao-issuer', `https://127.0.0.1:${port}`,
+    '--kakao-client-id', client.client_id, '--kakao-client-secret', client.client_secret] });
+  const op = await startProvider({ ca, port, clients: [{ ...client, redirect_uris: [`${s2.url}/account/kakao/callback`] }] });
+  try {
+    op.addAccount('kakao-1', { email: `kakao${process.pid}@example.com`, email_verified: true, nickname: '카카오이웃' });
+    op.setAccount('kakao-1');
+    const k = await tab('kakao', PHONE, s2.url, { ignoreHTTPSErrors: true });
+    await open(k, '/login');
+    assert.equal(await k.page.getByText('Google로 시작하기').count(), 0, 'Google is not configured');
+    await snap(k, 'login-social');
+    k.navigating = true;
+    await k.page.getByRole('link', { name: '카카오로 시작하기' }).click();
+    await k.page.waitForURL(`${s2.url}/region`);
+    k.navigating = false;
+    await text(k, '내 동네 설정');
+    assert.equal(new URL(k.page.url()).search, '', 'the one-time code left the address bar');
+    await open(k, '/me');
+    await text(k, '카카오이웃');
+    k.check('kakao');
+    await k.ctx.close();
+    contexts.splice(contexts.indexOf(k.ctx), 1);
+  } finally {
+    await s2.stop();
+    await op.stop();
+    ca.cleanup();
+  }
+});
+
 step('signed out: pick a neighborhood, see its feed; sign-up with the emailed code', async () => {
   S.anon = await tab('visitor');
   const t = S.anon;
@@ -323,6 +360,32 @@ step('signed out: pick a neighborhood, see its feed; sign-up with the emailed co
   await click(t, 'button', '이 동네로 설정');
   await t.page.waitForURL((u) => u.pathname === '/');
   await text(t, '서울 강남구');
+  assert.equal(await t.page.locator('ul.feed > li').count(), 0);
+
+  // another neighborhood with 45 open items: pages of 20 as you scroll
+  const far = await apiUser('해운대주민', '부산 해운대구');
+  for (let i = 1; i <= 45; i++) {
+    const r = await postItem(srv, far, { title: `해운대 물건 ${i}`, deadLine: Date.now() + (2 + i / 10) * 86400e3 });
+    assert.equal(r.status, 201, r.body);
+  }
+  await open(t, '/region');
+  await t.page.getByLabel('시/도').selectOption('부산');
+  await t.page.getByLabel('시/군/구').selectOption('해운대구');
+  await click(t, 'button', '이 동네로 설정');
+  await text(t, '해운대 물건 45');
+  assert.equal(await t.page.locator('ul.feed > li').count(), 20);
+  for (let i = 0; i < 10 && !(await t.page.getByText('모든 물건을 다 봤어요').count()); i++) {
+    await t.page.mouse.wheel(0, 20000);
+    await sleep(300);
+  }
+  await text(t, '모든 물건을 다 봤어요');
+  assert.equal(await t.page.locator('ul.feed > li').count(), 45);
+  assert.equal(await t.page.locator('ul.feed').getByText('해운대 물건 1', { exact: true }).count(), 1);
+  await snap(t, 'home-scrolled');
+  // no Kakao/Google buttons: this server has no provider configured
+  await open(t, '/login');
+  await text(t, '동물마켓 로그인');
+  assert.equal(await t.page.getByText(/카카오|Google/).count(), 0);
 
   // A signs up through the pages, the code from the real mail
   S.A = { email: `a${process.pid}@example.com`, password: 'haru2026ok', nickname: '하루엄마' };
@@ -723,10 +786,10 @@ step('keyboard alone: sign in, post, chat', async () => {
   const k = await tab('keyboard');
   const kp = k.page;
   // Tab until the focused element matches; then it is ready for keys
-  async function tabTo(pred, max = 60) {
+  async function tabTo(pred, { back = false, max = 60 } = {}) {
     await kp.waitForFunction(() => !document.querySelector('.loading, .skeleton'));
     for (let i = 0; i < max; i++) {
-      await kp.keyboard.press('Tab');
+      await kp.keyboard.press(back ? 'Shift+Tab' : 'Tab');
       if (await kp.evaluate(pred)) return;
     }
     const at = await kp.evaluate(() => document.activeElement.outerHTML.slice(0, 120));
@@ -742,7 +805,8 @@ step('keyboard alone: sign in, post, chat', async () => {
   await kp.keyboard.type(E.password);
   await kp.keyboard.press('Enter');
   await kp.waitForURL('**/me');
-  await tabTo(() => document.activeElement.matches('nav.tabbar a[href="/new"]'));
+  // a new page has the focus on its content; the tabs are just before it
+  await tabTo(() => document.activeElement.matches('nav.tabbar a[href="/new"]'), { back: true });
   await kp.keyboard.press('Enter');
   await kp.waitForURL('**/new');
   await kp.locator('#photo-file').waitFor({ state: 'attached' });
@@ -788,9 +852,11 @@ step('the owner deletes an item; the README screenshots', async () => {
   await open(b, '/');
   await text(b, '유아 그림책 20권');
   await docShot(b, 'home');
-  await open(b, `/item/${S.item5}`);
+  // a shared link straight into a chat: join from there
+  await open(b, `/item/${S.item5}/chat`);
+  await text(b, '아직 이 채팅방의 참여자가 아니에요.');
   await click(b, 'button', '채팅 참여하기');
-  await b.page.waitForURL('**/chat');
+  await b.page.locator('.msgs').getByText('별빛고양이님이 입장하셨습니다.').waitFor();
   await open(a, `/item/${S.item5}/chat`);
   const lines = [[b, '안녕하세요! 그림책 아직 있을까요?'], [a, '네 있어요! 욕조 상태는 어떤가요?'], [b, '6개월 썼고 깨끗해요. 내일 저녁 괜찮으세요?'], [a, '좋아요! 7시에 역삼역 2번 출구에서 봬요']];
   for (const [t, m] of lines) {

@@ -68,7 +68,7 @@ function shell() {
     tabLink('me', '/me', 'user', '나의 동물'));
   document.body.replaceChildren(
     h('a.skip', { href: '#main' }, '본문으로 건너뛰기'),
-    top, main, tabs, h('div#toast', { role: 'status', 'aria-live': 'polite' }));
+    top, tabs, main, h('div#toast', { role: 'status', 'aria-live': 'polite' }));
 }
 
 function tabLinkTop(key, href, label) {
@@ -112,7 +112,7 @@ function sessionChanged(u) {
   if (!u) setUnread(0);
 }
 
-async function route() {
+async function route(initial) {
   if (cleanup) { try { cleanup(); } catch { /* page gone */ } cleanup = null; }
   const path = location.pathname;
   const query = new URLSearchParams(location.search);
@@ -136,7 +136,8 @@ async function route() {
     }
     // focus the new page unless the user has moved on while it loaded
     const now = document.activeElement;
-    if (now === started || now === document.body || !now || !now.isConnected) main.focus({ preventScroll: true });
+    // (not on the first page of a visit: the document starts at its top)
+    if (initial !== true && (now === started || now === document.body || !now || !now.isConnected)) main.focus({ preventScroll: true });
     return;
   }
   highlight('');
@@ -178,7 +179,7 @@ async function boot() {
     }
     await refresh();
   }
-  await route();
+  await route(true);
 }
 
 boot();

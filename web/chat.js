@@ -136,6 +136,20 @@ export async function page(main, { params }) {
   }
   list.addEventListener('scroll', () => { if (list.scrollTop < 60) older(); });
 
+  // a deep link by someone who is not in the room yet: offer to join
+  const buttons = await api('GET', `/postDetail/icrId/${icrId}`).then((r) => r.buttonYn).catch(() => null);
+  if (buttons && buttons.groupJoinButton) {
+    const joinBtn = h('button.btn.primary', { type: 'button', on: { click: async () => {
+      joinBtn.disabled = true;
+      const r = await ask(s, 'joinRoom', { icrId }).catch(() => ({ msg: 'fail', errorMsg: '연결이 끊겼어요.' }));
+      if (r.msg !== 'success') { toast(r.errorMsg); joinBtn.disabled = false; return; }
+      set(banner);
+      // a new handshake brings the room (setRoom) as a member sees it
+      s.disconnect().connect();
+    } } }, '채팅 참여하기');
+    set(banner, h('p.notice', '아직 이 채팅방의 참여자가 아니에요. ', joinBtn));
+  }
+
   const s = openSocket({ icrId });
   s.on('connect', () => { conn.textContent = '연결됨'; conn.classList.remove('off'); });
   s.on('disconnect', () => { conn.textContent = '연결이 끊겼어요. 다시 연결하는 중…'; conn.classList.add('off'); });
@@ -158,6 +172,9 @@ export async function page(main, { params }) {
     if (m.icrId !== icrId) return;
     merge([m]);
     if (m.msgType === 'leave') { members = members.filter((u) => u.userId !== m.userId); drawMembers(); }
+    // whoever just wrote is connected right now
+    const u = members.find((x) => x.userId === m.userId);
+    if (u && !u.online && m.msgType === 'chat') { u.online = true; drawMembers(); }
   });
   s.on('kickUser', (m) => {
     if (m.icrId !== icrId) return;
