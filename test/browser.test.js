@@ -316,6 +316,29 @@ step('the app is served: CSP, deep links, app paths vs API 404s', async () => {
   assert.equal(api404.status, 404);
 });
 
+step('first visit transfers at most 100 KB (photos aside); a second one only index.html and data', async () => {
+  const t = await tab('bytes');
+  const cdp = await t.ctx.newCDPSession(t.page);
+  await cdp.send('Network.enable');
+  const seen = new Map();
+  let got = [];
+  cdp.on('Network.responseReceived', (e) => seen.set(e.requestId, { url: new URL(e.response.url).pathname, type: e.type }));
+  cdp.on('Network.loadingFinished', (e) => { const r = seen.get(e.requestId); if (r) got.push({ ...r, bytes: e.encodedDataLength }); });
+  await open(t, '/');
+  await text(t, '아직 올라온 물건이 없어요');
+  await t.page.waitForLoadState('networkidle');
+  const first = got.filter((r) => r.type !== 'Image').reduce((n, r) => n + r.bytes, 0);
+  assert.ok(first <= 100 * 1024, `first load ${first} bytes: ${JSON.stringify(got)}`);
+  got = [];
+  await open(t, '/');
+  await t.page.waitForLoadState('networkidle');
+  const again = got.filter((r) => r.bytes > 0).map((r) => r.url);
+  assert.ok(again.every((u) => !u.startsWith('/assets/')), `second visit fetched ${again}`);
+  t.check('bytes');
+  await t.ctx.close();
+  contexts.splice(contexts.indexOf(t.ctx), 1);
+});
+
 step('Kakao sign-in through the browser, only when the server has Kakao configured', async () => {
   // a real OpenID provider over TLS plays Kakao (test/lib/oidc.js); its
   // test CA is not Chromium's, hence ignoreHTTPSErrors for this tab only

@@ -150,7 +150,8 @@ export async function page(main, { params }) {
     set(banner, h('p.notice', '아직 이 채팅방의 참여자가 아니에요. ', joinBtn));
   }
 
-  const s = openSocket({ icrId });
+  const s = await openSocket({ icrId });
+  if (gone) { s.close(); return undefined; }
   s.on('connect', () => { conn.textContent = '연결됨'; conn.classList.remove('off'); });
   s.on('disconnect', () => { conn.textContent = '연결이 끊겼어요. 다시 연결하는 중…'; conn.classList.add('off'); });
   s.on('setRoom', (p) => {
