@@ -790,6 +790,19 @@ step('the operator: counts, reports queue, suspend, lookup, unsuspend; others ar
   await d.page.getByRole('dialog').getByLabel('사유 (200자까지)').fill('채팅 비매너 신고 확인');
   await d.page.getByRole('dialog').getByRole('button', { name: '이용 정지' }).click();
   await text(d, '이용 정지 완료');
+  // the suspended resident is told why when posting
+  const { a: sa } = S;
+  await open(sa, '/new');
+  await sa.page.locator('#photo-file').setInputFiles(await photo(sa, 60));
+  await text(sa, '사진 준비 완료');
+  await sa.page.getByLabel('제목').fill('정지 중에 올리는 글');
+  await sa.page.getByLabel('카테고리').selectOption('식물');
+  await sa.page.getByLabel('원하는 물건').fill('화분');
+  await sa.page.getByLabel('자세한 설명').fill('올라가면 안 돼요');
+  sa.allow(/^POST 403 \/mainPage\/write$/);
+  await click(sa, 'button', '올리기');
+  await text(sa, '이용이 정지된 계정입니다');
+  await snap(sa, 'post-suspended');
   await d.page.getByLabel('사용자 찾기 (이메일 또는 닉네임)').fill('하루');
   await click(d, 'button', '찾기');
   await d.page.locator('.pill.red', { hasText: '정지' }).first().waitFor();
@@ -876,6 +889,15 @@ step('the owner deletes an item; the README screenshots', async () => {
   S.item4 = await uiPost(a, { title: '캠핑 의자 2개 (접이식)', want: '보드게임', hue: 95, category: '스포츠/레저',
     comment: '두 번 썼어요. 가방 포함이에요.' });
   S.item5 = await uiPost(a, { title: '유아 그림책 20권', want: '아기 욕조', hue: 330, category: '유아동/유아도서' });
+  // a member leaves a room (after confirming) and may join again
+  await open(b, `/item/${S.item4}`);
+  await click(b, 'button', '채팅 참여하기');
+  await b.page.waitForURL('**/chat');
+  await text(b, '별빛고양이님이 입장하셨습니다.');
+  await click(b, 'button', '나가기');
+  await b.page.getByRole('dialog').getByRole('button', { name: '나가기' }).click();
+  await b.page.waitForURL(`**/item/${S.item4}`);
+  await b.page.getByRole('button', { name: '채팅 참여하기' }).waitFor();
   await open(b, '/');
   await text(b, '유아 그림책 20권');
   await docShot(b, 'home');
