@@ -682,6 +682,12 @@ step('owner kicks (after confirming) and chooses the partner; trade, reviews, re
   await c.page.getByRole('dialog').getByRole('button', { name: '신고하기' }).click();
   await text(c, '신고를 접수했어요');
   await snap(c, 'profile');
+  // and A reports C (the operator will dismiss that one)
+  await open(a, `/u/${S.C.userId}`);
+  await click(a, 'button', '이 사용자 신고하기');
+  await a.page.getByRole('dialog').getByLabel('신고 사유').selectOption('noshow');
+  await a.page.getByRole('dialog').getByRole('button', { name: '신고하기' }).click();
+  await text(a, '신고를 접수했어요');
   for (const t of [a, b, c]) t.check('trade');
 });
 
@@ -785,7 +791,17 @@ step('the operator: counts, reports queue, suspend, lookup, unsuspend; others ar
   assert.equal(stats.length, 4);
   assert.ok(Number(stats[0]) >= 4 && Number(stats[1]) >= 1 && Number(stats[2]) >= 230, `counts ${stats}`);
   await snap(d, 'admin');
-  await d.page.getByRole('button', { name: '이용 정지' }).first().click();
+  // a queue row per reported user, named in bold (reporters are links)
+  const row = (nick) => d.page.locator('li.report').filter({ has: d.page.locator('b', { hasText: nick }) });
+  await row('동네산책러').getByText('약속 장소에 나오지 않았어요').waitFor();
+  // dismiss the report on C
+  await row('동네산책러').getByRole('button', { name: '신고 기각' }).click();
+  await d.page.getByRole('dialog').getByLabel('사유 (200자까지)').fill('약속 변경을 서로 합의함');
+  await d.page.getByRole('dialog').getByRole('button', { name: '신고 기각' }).click();
+  await text(d, '신고 기각 완료');
+  await row('동네산책러').waitFor({ state: 'detached' });
+  // suspend A
+  await row('하루엄마').getByRole('button', { name: '이용 정지' }).click();
   await d.page.getByRole('dialog').getByLabel('정지 일수').fill('3');
   await d.page.getByRole('dialog').getByLabel('사유 (200자까지)').fill('채팅 비매너 신고 확인');
   await d.page.getByRole('dialog').getByRole('button', { name: '이용 정지' }).click();
@@ -851,7 +867,14 @@ step('keyboard alone: sign in, post, chat', async () => {
   await kp.waitForURL('**/new');
   await kp.locator('#photo-file').waitFor({ state: 'attached' });
   await tabTo(() => document.activeElement.id === 'photo-file');
-  const [chooser] = await Promise.all([kp.waitForEvent('filechooser'), kp.keyboard.press('Space')]);
+  // Space opens the file picker (Enter too, should a loaded machine drop the first)
+  let chooser;
+  for (const key of ['Space', 'Enter', 'Space']) {
+    assert.equal(await kp.evaluate(() => document.activeElement.id), 'photo-file');
+    [chooser] = await Promise.all([kp.waitForEvent('filechooser', { timeout: 5000 }).catch(() => null), kp.keyboard.press(key)]);
+    if (chooser) break;
+  }
+  assert.ok(chooser, 'the keyboard opened the file picker');
   await chooser.setFiles(await photo(k, 280));
   await text(k, '사진 준비 완료');
   await tabTo(() => document.activeElement.closest('.field') && document.activeElement.closest('.field').textContent.startsWith('제목'));
