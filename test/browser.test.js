@@ -121,8 +121,9 @@ async function tab(name, viewport = PHONE, base = srv.url, more = {}) {
   page.on('requestfailed', (r) => {
     const f = r.failure() ? r.failure().errorText : '';
     if (t.quietWs && /ERR_CONNECTION|ERR_EMPTY_RESPONSE/.test(f)) return;
-    // a page navigated away from an in-flight image or fetch
-    if (f === 'net::ERR_ABORTED' && t.navigating) return;
+    // a page navigated away from an in-flight request, or a photo left
+    // the page (the app redrew) before it finished loading
+    if (f === 'net::ERR_ABORTED' && (t.navigating || r.resourceType() === 'image')) return;
     t.problems.push(`request failed: ${r.method()} ${r.url()} ${f}`);
   });
   page.on('response', (r) => {
