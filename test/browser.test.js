@@ -579,13 +579,24 @@ step('the chat: live messages both ways, members, XSS message, reconnect without
     await a.page.getByLabel('메시지 입력').press('Enter');
     await a.page.locator('.msgs').getByText(m).waitFor();
   }
+  // and more than the 200 a reconnect's setRoom carries, from C's own client
+  const { io } = require('socket.io-client');
+  const icrId = (await srv.req('GET', `/postDetail/${S.item1}`)).json.data.icrId;
+  const sc = io(`${srv.url}/chatting`, { auth: { token: S.C.token }, transports: ['websocket'], forceNew: true, reconnection: false });
+  await new Promise((r, j) => { sc.on('connect', r); sc.on('connect_error', j); });
+  for (let i = 1; i <= 210; i++) {
+    assert.equal((await sc.timeout(T).emitWithAck('sendMsg', { icrId, chatMsg: `부재중 ${i}` })).msg, 'success');
+  }
+  sc.close();
+  away.push('부재중 1', '부재중 105', '부재중 210');
   net2.restore();
   await b.page.locator('.conn:not(.off)').waitFor();
-  await b.page.locator('.msgs').getByText(away[2]).waitFor();
+  await b.page.locator('.msgs').getByText('부재중 1', { exact: true }).waitFor();
   b.quietWs = false;
   const seen = await b.page.locator('.msgs li.msg').allInnerTexts();
-  for (const m of away) assert.equal(seen.filter((x) => x.includes(m)).length, 1, `"${m}" shown once`);
-  const idx = away.map((m) => seen.findIndex((x) => x.includes(m)));
+  for (const m of away) assert.equal(seen.filter((x) => x.split('\n').includes(m)).length, 1, `"${m}" shown once`);
+  assert.equal(seen.filter((x) => /부재중 \d+/.test(x)).length, 210, 'every message sent during the drop');
+  const idx = away.map((m) => seen.findIndex((x) => x.split('\n').includes(m)));
   assert.deepEqual([...idx].sort((x, y) => x - y), idx, 'in order');
   const ids = await b.page.locator('.msgs li.msg').evaluateAll((els) => els.map((e) => Number(e.dataset.id)));
   assert.deepEqual([...ids].sort((x, y) => x - y), ids, 'ids ascending');

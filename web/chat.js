@@ -154,11 +154,35 @@ export async function page(main, { params }) {
   if (gone) { s.close(); return undefined; }
   s.on('connect', () => { conn.textContent = '연결됨'; conn.classList.remove('off'); });
   s.on('disconnect', () => { conn.textContent = '연결이 끊겼어요. 다시 연결하는 중…'; conn.classList.add('off'); });
+  // The newest id shown, 0n if none.
+  function newest() {
+    let n = 0n;
+    for (const id of msgs.keys()) if (BigInt(id) > n) n = BigInt(id);
+    return n;
+  }
+
+  // After a reconnect: setRoom brings the latest 200 only; when even its
+  // oldest is newer than what was shown, the messages in between come over
+  // HTTP, page by page back to the last one shown.
+  async function fillGap(list, had) {
+    let before = list[0].icruMsgId;
+    while (!gone) {
+      const r = await api('GET', `/chat/${icrId}/messages?before=${before}&limit=200`).catch(() => null);
+      const page = (r && r.data) || [];
+      merge(page);
+      if (!page.length || !r.next || BigInt(page[0].icruMsgId) <= had) break;
+      before = page[0].icruMsgId;
+    }
+  }
+
   s.on('setRoom', (p) => {
     if (p.icrId !== icrId) return;
     setMembers(p.userList);
     const first = msgs.size === 0;
-    merge(Array.isArray(p.msgList) ? p.msgList : []);
+    const had = newest();
+    const list = Array.isArray(p.msgList) ? p.msgList : [];
+    if (!first && list.length && BigInt(list[0].icruMsgId) > had + 1n) fillGap(list, had);
+    merge(list);
     if (first) {
       list.scrollTop = list.scrollHeight;
       if (Array.isArray(p.msgList) && p.msgList.length < 200) olderDone = true;
