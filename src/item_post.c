@@ -23,8 +23,8 @@
 #include "quota.h"
 #include "region.h"
 
-#define FORM_SLACK 65536 /* multipart bytes allowed beyond the photo and thumbnail */
 #define THUMB_MAX_BYTES 65536 /* the optional thumbnail: small by design */
+#define FORM_SLACK (65536 + THUMB_MAX_BYTES) /* multipart bytes allowed beyond the photo */
 #define THUMB_MAX_SIDE 480    /* pixels, longest side */
 
 enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, NTEXT, F_FILE = 100, F_THUMB = 101, F_NONE = -1 };

@@ -96,7 +96,7 @@ static int send_asset(http_req_t *r, const web_asset_t *a, const char *cache)
 	int gz = a->gz && header_has(http_header(r, "Accept-Encoding"), "gzip");
 	const void *body = gz ? a->gz : a->data;
 	size_t len = gz ? a->gzlen : a->len;
-	int n;
+	int n, fresh;
 
 	/* the two encodings are different bytes: different entity tags */
 	if (gz) {
@@ -104,22 +104,22 @@ static int send_asset(http_req_t *r, const web_asset_t *a, const char *cache)
 		snprintf(etag, sizeof etag, "%.*s-gz\"", (int)(l - 1), a->etag);
 	} else
 		dm_strlcpy(etag, a->etag, sizeof etag);
-	r->replied = 1;
-	if (etag_matches(http_header(r, "If-None-Match"), etag)) {
-		r->status = 304;
+	fresh = etag_matches(http_header(r, "If-None-Match"), etag);
+	if (fresh)
 		n = snprintf(head, sizeof head,
 			     "HTTP/1.1 304 Not Modified\r\nETag: %s\r\nCache-Control: %s\r\n" WEB_HEADERS "\r\n", etag,
 			     cache);
-		mg_write(r->conn, head, (size_t)n);
-		return DM_OK;
-	}
-	r->status = 200;
-	n = snprintf(head, sizeof head,
-		     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sETag: %s\r\n"
-		     "Cache-Control: %s\r\n" WEB_HEADERS "\r\n",
-		     a->ctype, len, gz ? "Content-Encoding: gzip\r\n" : "", etag, cache);
+	else
+		n = snprintf(head, sizeof head,
+			     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sETag: %s\r\n"
+			     "Cache-Control: %s\r\n" WEB_HEADERS "\r\n",
+			     a->ctype, len, gz ? "Content-Encoding: gzip\r\n" : "", etag, cache);
+	if (n < 0 || (size_t)n >= sizeof head) /* not with the table's short strings */
+		return http_fail_dm(r, DM_ERR);
+	r->replied = 1;
+	r->status = fresh ? 304 : 200;
 	mg_write(r->conn, head, (size_t)n);
-	if (strcmp(r->method, "HEAD"))
+	if (!fresh && strcmp(r->method, "HEAD"))
 		mg_write(r->conn, body, len);
 	return DM_OK;
 }

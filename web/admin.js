@@ -66,7 +66,7 @@ export async function page(main) {
     try {
       const r = await api('GET', '/operator/reports');
       const rows = r.data || [];
-      if (!rows.length) { set(queue, empty('dove', '처리할 신고가 없어요')); return; }
+      if (!rows.length) { set(queue, empty('check', '처리할 신고가 없어요')); return; }
       set(queue, h('ul.list', rows.map((u) => h('li.report',
         userLine(u),
         h('p', { style: 'margin:6px 0' }, h('span.pill.red', `신고한 사람 ${u.reporters}명`), ' ', `신고 ${u.reports.length}건`),

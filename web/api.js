@@ -49,7 +49,18 @@ export async function api(method, path, body, { retry = true } = {}) {
   return json;
 }
 
+// A hint on this device that a session cookie exists (not the token, not
+// a secret): without it the first page need not wait for a refresh.
+const HINT = 'dongmul.session';
+export function sessionHint() {
+  try { return localStorage.getItem(HINT) === '1'; } catch { return true; }
+}
+function hint(on) {
+  try { if (on) localStorage.setItem(HINT, '1'); else localStorage.removeItem(HINT); } catch { /* private mode */ }
+}
+
 function adopt(reply) {
+  hint(true);
   token = reply.token;
   me = { userId: reply.userId, email: reply.email, nickname: reply.nickname, address: reply.address,
     mannerTemp: reply.mannerTemp, admin: reply.admin === true };
@@ -63,7 +74,7 @@ export function refresh() {
     refreshing = (async () => {
       try {
         const res = await fetch('/account/session/refresh', { method: 'POST', credentials: 'same-origin' });
-        if (!res.ok || res.status === 204) { token = null; me = null; return false; }
+        if (!res.ok || res.status === 204) { token = null; me = null; hint(false); return false; }
         adopt(await res.json());
         await loadMe();
         return true;
@@ -110,6 +121,7 @@ export async function socialExchange(code) {
 
 export async function logout() {
   try { await api('POST', '/account/session/logout', undefined, { retry: false }); } catch { /* signed out anyway */ }
+  hint(false);
   token = null;
   me = null;
   changed();

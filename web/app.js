@@ -4,33 +4,29 @@
 
 import { h, set, toast } from './ui.js';
 import { icon } from './icons.js';
-import { refresh, currentUser, onSession, socialExchange } from './api.js';
+import { refresh, currentUser, onSession, socialExchange, sessionHint } from './api.js';
 import { onUnread, setUnread, refreshUnread, emitNotification } from './notes.js';
 import { onNavigate, go, back } from './nav.js';
 import { openSocket } from './sock.js';
 import * as feed from './feed.js';
 import * as auth from './auth.js';
-import * as post from './post.js';
-import * as item from './item.js';
-import * as chat from './chat.js';
-import * as alerts from './alerts.js';
-import * as me from './me.js';
-import * as admin from './admin.js';
 
-// [pattern, module's page function, tab to highlight, needs sign-in]
+// [pattern, the page function (pages past the first load come as their
+// own module when first visited), tab to highlight, needs sign-in]
+const lazy = (load, name) => async (...a) => (await load())[name](...a);
 const routes = [
   [/^\/$/, feed.page, 'home', false],
   [/^\/login$/, auth.loginPage, 'me', false],
   [/^\/signup$/, auth.signupPage, 'me', false],
   [/^\/password$/, auth.passwordPage, 'me', false],
   [/^\/region$/, auth.regionPage, 'home', false],
-  [/^\/new$/, post.page, 'new', true],
-  [/^\/item\/(\d+)$/, item.page, 'home', false],
-  [/^\/item\/(\d+)\/chat$/, chat.page, 'chat', true],
-  [/^\/alerts$/, alerts.page, 'alerts', true],
-  [/^\/me$/, me.myPage, 'me', true],
-  [/^\/u\/(\d+)$/, me.profilePage, 'home', false],
-  [/^\/admin$/, admin.page, 'admin', true],
+  [/^\/new$/, lazy(() => import('./post.js'), 'page'), 'new', true],
+  [/^\/item\/(\d+)$/, lazy(() => import('./item.js'), 'page'), 'home', false],
+  [/^\/item\/(\d+)\/chat$/, lazy(() => import('./chat.js'), 'page'), 'chat', true],
+  [/^\/alerts$/, lazy(() => import('./alerts.js'), 'page'), 'alerts', true],
+  [/^\/me$/, lazy(() => import('./me.js'), 'myPage'), 'me', true],
+  [/^\/u\/(\d+)$/, lazy(() => import('./me.js'), 'profilePage'), 'home', false],
+  [/^\/admin$/, lazy(() => import('./admin.js'), 'page'), 'admin', true],
 ];
 
 const main = h('main#main', { tabindex: '-1' });
@@ -68,7 +64,7 @@ function shell() {
     tabLink('me', '/me', 'user', '나의 동물'));
   document.body.replaceChildren(
     h('a.skip', { href: '#main' }, '본문으로 건너뛰기'),
-    top, main, tabs, h('div#toast', { role: 'status', 'aria-live': 'polite' }));
+    top, tabs, main, h('div#toast', { role: 'status', 'aria-live': 'polite' }));
 }
 
 function tabLinkTop(key, href, label) {
@@ -99,20 +95,22 @@ function showUnread(unread) {
 function sessionChanged(u) {
   for (const a of navLinks.admin || []) a.hidden = !(u && u.admin);
   if (u && !notifySock) {
-    notifySock = openSocket();
-    notifySock.on('notification', (n) => {
-      refreshUnread();
-      emitNotification(n);
-    });
-    notifySock.on('connect', refreshUnread);
+    notifySock = openSocket().then((s) => {
+      s.on('notification', (n) => {
+        refreshUnread();
+        emitNotification(n);
+      });
+      s.on('connect', refreshUnread);
+      return s;
+    }).catch(() => null);
   } else if (!u && notifySock) {
-    notifySock.close();
+    notifySock.then((s) => s && s.close());
     notifySock = null;
   }
   if (!u) setUnread(0);
 }
 
-async function route() {
+async function route(initial) {
   if (cleanup) { try { cleanup(); } catch { /* page gone */ } cleanup = null; }
   const path = location.pathname;
   const query = new URLSearchParams(location.search);
@@ -136,7 +134,8 @@ async function route() {
     }
     // focus the new page unless the user has moved on while it loaded
     const now = document.activeElement;
-    if (now === started || now === document.body || !now || !now.isConnected) main.focus({ preventScroll: true });
+    // (not on the first page of a visit: the document starts at its top)
+    if (initial !== true && (now === started || now === document.body || !now || !now.isConnected)) main.focus({ preventScroll: true });
     return;
   }
   highlight('');
@@ -176,9 +175,17 @@ async function boot() {
       history.replaceState(null, '', '/login');
       toast('소셜 로그인에 실패했습니다. 다시 시도해 주세요.');
     }
+    if (location.pathname === '/' && !sessionHint()) {
+      // most likely signed out: show the feed at once, and again signed
+      // in should the cookie say otherwise
+      const r = refresh();
+      await route(true);
+      if (await r) await route(true);
+      return;
+    }
     await refresh();
   }
-  await route();
+  await route(true);
 }
 
 boot();

@@ -115,7 +115,14 @@ export async function signupPage(main) {
           stepProfile();
         } catch (ex) { showError(ex, { CODE: code }, err); }
       } } }, code.wrap, err, h('button.btn.primary.block', { type: 'submit' }, '확인')),
-      h('p', h('button.link-btn', { type: 'button', on: { click: stepEmail } }, '이메일 다시 입력')));
+      h('p', h('button.link-btn', { type: 'button', on: { click: async () => {
+        clearErrors({ CODE: code }, err);
+        try {
+          await api('POST', '/account/mail', { email: state.email });
+          toast('인증번호를 다시 보냈어요.');
+        } catch (ex) { err.textContent = ex.message; }
+      } } }, '인증번호 다시 받기'), ' · ',
+      h('button.link-btn', { type: 'button', on: { click: stepEmail } }, '이메일 다시 입력')));
     code.input.focus();
   }
 

@@ -136,14 +136,53 @@ export async function page(main, { params }) {
   }
   list.addEventListener('scroll', () => { if (list.scrollTop < 60) older(); });
 
-  const s = openSocket({ icrId });
+  // a deep link by someone who is not in the room yet: offer to join
+  const buttons = await api('GET', `/postDetail/icrId/${icrId}`).then((r) => r.buttonYn).catch(() => null);
+  if (buttons && buttons.groupJoinButton) {
+    const joinBtn = h('button.btn.primary', { type: 'button', on: { click: async () => {
+      joinBtn.disabled = true;
+      const r = await ask(s, 'joinRoom', { icrId }).catch(() => ({ msg: 'fail', errorMsg: '연결이 끊겼어요.' }));
+      if (r.msg !== 'success') { toast(r.errorMsg); joinBtn.disabled = false; return; }
+      set(banner);
+      // a new handshake brings the room (setRoom) as a member sees it
+      s.disconnect().connect();
+    } } }, '채팅 참여하기');
+    set(banner, h('p.notice', '아직 이 채팅방의 참여자가 아니에요. ', joinBtn));
+  }
+
+  const s = await openSocket({ icrId });
+  if (gone) { s.close(); return undefined; }
   s.on('connect', () => { conn.textContent = '연결됨'; conn.classList.remove('off'); });
   s.on('disconnect', () => { conn.textContent = '연결이 끊겼어요. 다시 연결하는 중…'; conn.classList.add('off'); });
+  // The newest id shown, 0n if none.
+  function newest() {
+    let n = 0n;
+    for (const id of msgs.keys()) if (BigInt(id) > n) n = BigInt(id);
+    return n;
+  }
+
+  // After a reconnect: setRoom brings the latest 200 only; when even its
+  // oldest is newer than what was shown, the messages in between come over
+  // HTTP, page by page back to the last one shown.
+  async function fillGap(list, had) {
+    let before = list[0].icruMsgId;
+    while (!gone) {
+      const r = await api('GET', `/chat/${icrId}/messages?before=${before}&limit=200`).catch(() => null);
+      const page = (r && r.data) || [];
+      merge(page);
+      if (!page.length || !r.next || BigInt(page[0].icruMsgId) <= had) break;
+      before = page[0].icruMsgId;
+    }
+  }
+
   s.on('setRoom', (p) => {
     if (p.icrId !== icrId) return;
     setMembers(p.userList);
     const first = msgs.size === 0;
-    merge(Array.isArray(p.msgList) ? p.msgList : []);
+    const had = newest();
+    const list = Array.isArray(p.msgList) ? p.msgList : [];
+    if (!first && list.length && BigInt(list[0].icruMsgId) > had + 1n) fillGap(list, had);
+    merge(list);
     if (first) {
       list.scrollTop = list.scrollHeight;
       if (Array.isArray(p.msgList) && p.msgList.length < 200) olderDone = true;
@@ -158,6 +197,9 @@ export async function page(main, { params }) {
     if (m.icrId !== icrId) return;
     merge([m]);
     if (m.msgType === 'leave') { members = members.filter((u) => u.userId !== m.userId); drawMembers(); }
+    // whoever just wrote is connected right now
+    const u = members.find((x) => x.userId === m.userId);
+    if (u && !u.online && m.msgType === 'chat') { u.online = true; drawMembers(); }
   });
   s.on('kickUser', (m) => {
     if (m.icrId !== icrId) return;

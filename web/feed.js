@@ -22,7 +22,8 @@ export function card(it, i = 99) {
   const left = timeLeft(it.deadLine);
   const soon = Date.parse(it.deadLine) - Date.now() < 6 * 3600e3;
   return h('li', h('a.card', { href: `/item/${it.itemId}` },
-    h('img.thumb', { src: it.thumb || it.image, alt: '', width: 108, height: 108, loading: i < 6 ? 'eager' : 'lazy', decoding: 'async' }),
+    h('img.thumb', { src: it.thumb || it.image, alt: '', width: 108, height: 108, loading: i < 6 ? 'eager' : 'lazy', decoding: 'async',
+      elementtiming: i === 0 ? 'first-photo' : null, fetchpriority: i < 2 ? 'high' : null }),
     h('div.card-body',
       h('h3.card-title', it.title),
       h('div.card-meta', `${it.address || ''} · ${ago(it.createdDt)}`),

@@ -37,12 +37,13 @@ export async function page(main, { params }) {
   } else if (buttons && buttons.groupJoinButton) {
     const joinBtn = h('button.btn.primary', { type: 'button', on: { click: async () => {
       joinBtn.disabled = true;
-      const s = openSocket();
+      let s = null;
       try {
+        s = await openSocket();
         const r = await ask(s, 'joinRoom', { icrId: d.icrId });
         if (r.msg !== 'success') throw new Error(r.errorMsg || '참여하지 못했어요.');
         go(`/item/${itemId}/chat`);
-      } catch (e) { toast(e.message); joinBtn.disabled = false; } finally { s.close(); }
+      } catch (e) { toast(e.message); joinBtn.disabled = false; } finally { if (s) s.close(); }
     } } }, '채팅 참여하기');
     action = joinBtn;
   } else if (mine || partner || (open && d.kickYn !== 'true')) {

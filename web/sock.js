@@ -1,13 +1,32 @@
 // sock.js — Socket.IO connections to /chatting with the real socket.io-client
 // 4.x browser build (the global `io` from ./socket.io.min.js, served by the
-// binary). The token goes in the CONNECT auth payload and is read afresh at
-// every (re)connection, so a reconnect after a refresh uses the new one.
+// binary), loaded on first use so a signed-out visitor's first page does
+// not wait for it. The token goes in the CONNECT auth payload and is read
+// afresh at every (re)connection, so a reconnect after a refresh uses the
+// new one.
 
 import { currentToken, refresh } from './api.js';
 
-// Opens a socket; query: handshake query (e.g. {icrId}). A refused
-// handshake (expired token) refreshes the session once and retries.
-export function openSocket(query) {
+let loading = null;
+function loadIo() {
+  if (window.io) return Promise.resolve();
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const el = document.createElement('script');
+      el.src = './socket.io.min.js';
+      el.onload = resolve;
+      el.onerror = () => { loading = null; el.remove(); reject(new Error('socket.io-client')); };
+      document.head.appendChild(el);
+    });
+  }
+  return loading;
+}
+
+// Opens a socket (resolves once the client library is loaded); query:
+// handshake query (e.g. {icrId}). A refused handshake (expired token)
+// refreshes the session once and retries.
+export async function openSocket(query) {
+  await loadIo();
   const s = window.io('/chatting', {
     auth: (cb) => cb({ token: currentToken() }),
     query,

@@ -109,7 +109,10 @@ function reviewForm(item) {
       if (comment.input.value.trim()) body.comment = comment.input.value.trim();
       await api('POST', `/trade/${item.itemId}/review`, body);
       set(box, h('p', '후기를 보냈어요. 고마워요!'));
-    } catch (ex) { err.textContent = ex.message; }
+    } catch (ex) {
+      if (ex.code === 'ALREADY_REVIEWED') set(box, h('p', '이 교환의 후기는 이미 남겼어요.'));
+      else err.textContent = ex.message;
+    }
   } } },
   h('p', '상대와의 교환은 어땠나요?'), h('div.choice', { role: 'group', 'aria-label': '평가' }, good, bad), tagsBox, comment.wrap, err,
   h('button.btn.primary', { type: 'submit' }, '후기 보내기'));
