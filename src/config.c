@@ -72,6 +72,10 @@ static const opt_t opts[] = {
 	{"sio-ping-timeout", I(sio_ping_timeout), "20000", 100, 600000, "MS Engine.IO ping timeout"},
 	{"sio-max-payload", I(sio_max_payload), "1000000", 1024, 100000000, "BYTES largest Engine.IO payload"},
 	{"sio-queue-max", I(sio_queue_max), "1024", 8, 1000000, "N frames queued per chat connection before it is dropped"},
+	{"sio-max-sessions", I(sio_max_sessions), "50000", 1, 10000000, "N Engine.IO sessions open at once, in all"},
+	{"sio-max-per-ip", I(sio_max_per_ip), "2048", 1, 10000000, "N Engine.IO sessions open at once from one address"},
+	{"sio-max-per-user", I(sio_max_per_user), "64", 1, 10000000, "N Engine.IO sessions one signed-in user may hold"},
+	{"sio-connect-timeout", I(sio_connect_timeout), "30000", 100, 3600000, "MS for a new session to connect to the chat namespace and sign in"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

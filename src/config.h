@@ -58,6 +58,10 @@ typedef struct cfg {
 	int sio_ping_timeout;      /* ms */
 	int sio_max_payload;       /* bytes */
 	int sio_queue_max;         /* frames queued per connection before it is dropped */
+	int sio_max_sessions;      /* Engine.IO sessions open at once, in all */
+	int sio_max_per_ip;        /* ... from one address */
+	int sio_max_per_user;      /* ... for one user id */
+	int sio_connect_timeout;   /* ms to CONNECT and sign in */
 } cfg_t;
 
 /* The one configuration, filled by cfg_parse. Read-only afterwards. */
