@@ -41,6 +41,15 @@
  *    connections on the loop, the ready list, app jobs) and freed by the
  *    last sio_unref.
  *
+ * Caps (so one client cannot take the server): sessions open at once in
+ * all (--sio-max-sessions), from one address (--sio-max-per-ip) and per
+ * signed-in user (--sio-max-per-user); a session that has not connected to
+ * the namespace and signed in within --sio-connect-timeout is closed. A
+ * refusal is logged in one line naming the flag (at most one line a second
+ * per cap, with a count of those not logged). A session keeps only the
+ * handshake's query without Engine.IO's own parameters and its Cookie
+ * header, and drops both once the namespace CONNECT was accepted.
+ *
  * Closing a WebSocket from our side: teardown asks for a close frame; the
  * loop sends it and ends the connection when the client answers (or after
  * 5 s).
@@ -55,6 +64,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -74,6 +84,7 @@
 #define SID_BYTES 15            /* 20 base64url characters */
 #define NBUCKETS 4096
 #define MAX_EVENT_NAME 64
+#define CAP_BUCKETS 1024
 #define MAX_NSP 1024
 
 struct room {
@@ -96,6 +107,15 @@ static pthread_t reaper;
 static int reaper_started, g_inited;
 static sio_stats_t stats;
 
+/* How many sessions per address / per user id (locked). */
+typedef struct counter {
+	struct counter *next;
+	int n;
+	char key[]; /* the address, or the user id in decimal */
+} counter_t;
+static counter_t *by_ip[CAP_BUCKETS], *by_user[CAP_BUCKETS];
+static int nopen; /* sessions registered (locked) */
+
 /* ------------------------------------------------------------ helpers */
 
 static unsigned hash_str(const char *s)
@@ -104,6 +124,118 @@ static unsigned hash_str(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
 	return h % NBUCKETS;
+}
+
+/* Locked. The counter for key in table t (created at 0 when create). */
+static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
+{
+	unsigned h = hash_str(key) % CAP_BUCKETS;
+	counter_t *c;
+	for (c = t[h]; c; c = c->next)
+		if (!strcmp(c->key, key))
+			return c;
+	if (!create || !(c = calloc(1, sizeof *c + strlen(key) + 1)))
+		return NULL;
+	strcpy(c->key, key);
+	c->next = t[h];
+	t[h] = c;
+	return c;
+}
+
+/* Locked. One less for key; the counter goes at zero. */
+static void counter_dec_locked(counter_t **t, const char *key)
+{
+	unsigned h = hash_str(key) % CAP_BUCKETS;
+	for (counter_t **pp = &t[h]; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->key, key)) {
+			counter_t *c = *pp;
+			if (--c->n <= 0) {
+				*pp = c->next;
+				free(c);
+			}
+			return;
+		}
+}
+
+/* One log line for a refusal by cap kind (0 total, 1 address, 2 user, 3
+ * connect timeout), at most one a second per kind; the next line says how
+ * many were not logged. Thread-safe (its own lock). */
+static void cap_log(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cap_log(int kind, const char *fmt, ...)
+{
+	static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last[4];
+	static unsigned long quiet[4];
+	int64_t now = dm_mono_ms();
+	unsigned long q = 0;
+	char line[300];
+	va_list ap;
+
+	pthread_mutex_lock(&lk);
+	if (last[kind] && now - last[kind] < 1000) {
+		quiet[kind]++;
+		pthread_mutex_unlock(&lk);
+		return;
+	}
+	last[kind] = now;
+	q = quiet[kind];
+	quiet[kind] = 0;
+	pthread_mutex_unlock(&lk);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (q)
+		dm_warn("%s (and %lu more like it not logged)", line, q);
+	else
+		dm_warn("%s", line);
+}
+
+/* The handshake query without Engine.IO's own parameters (malloc'd). */
+static char *query_keep(const char *q)
+{
+	static const char *const eio_params[] = {"EIO", "transport", "t", "sid", "b64", "j"};
+	size_t n = strlen(q);
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	while (*q) {
+		const char *amp = strchr(q, '&'), *eq;
+		size_t len = amp ? (size_t)(amp - q) : strlen(q), klen;
+		int drop = 0;
+		eq = memchr(q, '=', len);
+		klen = eq ? (size_t)(eq - q) : len;
+		for (size_t i = 0; i < sizeof eio_params / sizeof eio_params[0]; i++)
+			if (strlen(eio_params[i]) == klen && !memcmp(q, eio_params[i], klen))
+				drop = 1;
+		if (!drop && len) {
+			if (o != out)
+				*o++ = '&';
+			memcpy(o, q, len);
+			o += len;
+		}
+		q += len + (amp ? 1 : 0);
+	}
+	*o = 0;
+	return out;
+}
+
+int sio_session_check(const char *ip)
+{
+	counter_t *c;
+	int rc = DM_OK;
+	pthread_mutex_lock(&sio_lock);
+	if (nopen >= cfg.sio_max_sessions)
+		rc = 0;
+	else if ((c = counter_get_locked(by_ip, ip, 0)) && c->n >= cfg.sio_max_per_ip)
+		rc = 1;
+	pthread_mutex_unlock(&sio_lock);
+	if (rc == 0)
+		cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", ip,
+			cfg.sio_max_sessions);
+	else if (rc == 1)
+		cap_log(1, "sio: refused a session from %s: %d open from that address (--sio-max-per-ip)", ip,
+			cfg.sio_max_per_ip);
+	return rc == DM_OK ? DM_OK : DM_ERATE;
 }
 
 void sio_sb_add(sbuf_t *b, const char *s, size_t n)
@@ -322,17 +454,21 @@ static int send_raw(sio_sock_t *s, const char *data, size_t len)
 
 /* A new session, registered (the registry holds the one reference).
  * NULL on out of memory. */
-sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie)
+sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc)
 {
 	unsigned char rnd[SID_BYTES];
 	sio_sock_t *s = calloc(1, sizeof *s);
 	int64_t now = dm_mono_ms();
+	counter_t *c;
 	unsigned h;
 
+	*rc = DM_ENOMEM;
 	if (!s)
 		return NULL;
-	s->query = strdup(query ? query : "");
+	s->query = query_keep(query ? query : "");
 	s->cookie = cookie ? strdup(cookie) : NULL;
+	if (dm_strlcpy(s->ip, ip ? ip : "", sizeof s->ip) != DM_OK)
+		s->ip[0] = 0;
 	if (!s->query || (cookie && !s->cookie) || dm_random(rnd, sizeof rnd) != DM_OK) {
 		sock_free(s);
 		return NULL;
@@ -346,10 +482,33 @@ sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie)
 	s->eio = eio;
 	s->refs = 1;
 	s->state = S_OPEN;
+	s->created = now;
 	s->last_rx = now;
 	s->ping_next = now + cfg.sio_ping_interval;
 	atomic_init(&s->uid, 0);
 	pthread_mutex_lock(&sio_lock);
+	/* the caps hold under the lock that registers */
+	c = counter_get_locked(by_ip, s->ip, 1);
+	if (!c || nopen >= cfg.sio_max_sessions || c->n >= cfg.sio_max_per_ip) {
+		int total = nopen >= cfg.sio_max_sessions;
+		if (c && !c->n)
+			counter_dec_locked(by_ip, s->ip);
+		pthread_mutex_unlock(&sio_lock);
+		if (c) {
+			*rc = DM_ERATE;
+			if (total)
+				cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", s->ip,
+					cfg.sio_max_sessions);
+			else
+				cap_log(1, "sio: refused a session from %s: %d open from that address (--sio-max-per-ip)",
+					s->ip, cfg.sio_max_per_ip);
+		}
+		sock_free(s);
+		return NULL;
+	}
+	c->n++;
+	nopen++;
+	*rc = DM_OK;
 	h = hash_str(s->sid);
 	s->hnext = by_sid[h];
 	by_sid[h] = s;
@@ -657,7 +816,38 @@ int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg)
 
 void sio_set_uid(sio_sock_t *s, int64_t uid)
 {
+	char key[24];
+	counter_t *c = NULL;
+	int64_t old;
+
+	pthread_mutex_lock(&sio_lock);
+	old = atomic_load(&s->uid);
+	if (old == uid || s->state == S_CLOSED) {
+		atomic_store(&s->uid, uid);
+		pthread_mutex_unlock(&sio_lock);
+		return;
+	}
+	if (uid) {
+		snprintf(key, sizeof key, "%lld", (long long)uid);
+		c = counter_get_locked(by_user, key, 1);
+		if (!c || c->n >= cfg.sio_max_per_user) {
+			if (c && !c->n)
+				counter_dec_locked(by_user, key);
+			sio_mark_closing_locked(s, "too many sessions for the user");
+			pthread_mutex_unlock(&sio_lock);
+			cap_log(2, "sio: refused a session of user %lld from %s: %d open for that user (--sio-max-per-user)",
+				(long long)uid, s->ip, cfg.sio_max_per_user);
+			return;
+		}
+	}
+	if (old) {
+		snprintf(key, sizeof key, "%lld", (long long)old);
+		counter_dec_locked(by_user, key);
+	}
+	if (c)
+		c->n++;
 	atomic_store(&s->uid, uid);
+	pthread_mutex_unlock(&sio_lock);
 }
 
 int64_t sio_uid(const sio_sock_t *s)
@@ -765,7 +955,7 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 		return; /* connected already (or connecting on another thread) */
 	memset(&ci, 0, sizeof ci);
 	ci.eio = s->eio;
-	ci.query = s->query;
+	ci.query = s->query ? s->query : "";
 	ci.nsp_query = nsp_query;
 	ci.cookie = s->cookie;
 	ci.auth = auth;
@@ -780,6 +970,10 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 	pthread_mutex_lock(&sio_lock);
 	s->nsp_state = 2;
 	pthread_mutex_unlock(&sio_lock);
+	/* connected: the handshake's query and cookie are not read again */
+	free(s->query);
+	free(s->cookie);
+	s->query = s->cookie = NULL;
 	if (s->eio == 4)
 		snprintf(reply, sizeof reply, "40%s,{\"sid\":\"%s\"}", sio_app->nsp, s->nsid);
 	else
@@ -970,6 +1164,13 @@ static void teardown(sio_sock_t *s)
 		return;
 	}
 	s->state = S_CLOSED;
+	counter_dec_locked(by_ip, s->ip);
+	nopen--;
+	if (atomic_load(&s->uid)) {
+		char key[24];
+		snprintf(key, sizeof key, "%lld", (long long)atomic_load(&s->uid));
+		counter_dec_locked(by_user, key);
+	}
 	for (sio_sock_t **pp = &by_sid[hash_str(s->sid)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == s) {
 			*pp = s->hnext;
@@ -1004,6 +1205,17 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 {
 	int64_t pi = cfg.sio_ping_interval, pt = cfg.sio_ping_timeout, due;
 
+	if (s->nsp_state != 2 || !atomic_load(&s->uid)) {
+		due = s->created + cfg.sio_connect_timeout;
+		if (now > due) {
+			cap_log(3, "sio %s: closed: not connected and signed in after %d ms (--sio-connect-timeout), from %s",
+				s->sid, cfg.sio_connect_timeout, s->ip);
+			sio_mark_closing_locked(s, "connect timeout");
+			return;
+		}
+		if (due + 1 < *next)
+			*next = due + 1;
+	}
 	if (s->eio == 3) {
 		/* the client pings every pingInterval */
 		due = s->last_rx + pi + pt;

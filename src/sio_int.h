@@ -64,8 +64,13 @@ struct sio_sock {
 	char sid[SID_CAP];       /* Engine.IO session id */
 	char nsid[SID_CAP];      /* Socket.IO socket id (v4 CONNECT reply) */
 	int eio;                 /* 3 or 4 */
-	char *query;             /* handshake query string */
-	char *cookie;            /* handshake Cookie header or NULL */
+	char ip[48];             /* the client's address (caps, logs) */
+	int64_t created;         /* mono ms */
+	/* the handshake's query (without Engine.IO's parameters) and Cookie
+	 * header: read only by the namespace CONNECT (one at a time), freed
+	 * once it was accepted */
+	char *query;
+	char *cookie;
 
 	/* locked */
 	int refs;
@@ -124,9 +129,13 @@ void sio_queue_free(qnode_t *q);
 /* Absolute CLOCK_MONOTONIC time ms from now (for condvars set to it). */
 struct timespec sio_mono_after(int64_t ms);
 
-/* A new session, registered (the registry holds the one reference). NULL
- * on out of memory. */
-sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie);
+/* A new session from address ip, registered (the registry holds the one
+ * reference). NULL with *rc DM_ERATE when a cap refuses it (logged), or
+ * DM_ENOMEM. */
+sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc);
+/* Whether a new session from ip would pass the caps now (logged when
+ * not): DM_OK or DM_ERATE. */
+int sio_session_check(const char *ip);
 /* Locked. The session with this id (in any state), or NULL; no reference
  * taken. */
 sio_sock_t *sio_find_locked(const char *sid);
@@ -181,6 +190,9 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe);
  * the GET was answered at once, or closed). */
 int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char *hdr, int keepalive,
 		       int64_t deadline);
+/* Closes a detached connection nobody takes (frees its TLS context and
+ * bytes). */
+void sio_detached_close(struct mg_detached *d);
 /* Loop and worker threads sio runs (for the stats). */
 int sio_loop_threads(void);
 

@@ -970,8 +970,7 @@ static lconn_t *lc_new(struct mg_detached *d, sio_sock_t *s, int kind)
 	return lc;
 }
 
-/* Closes a detached connection nobody took. */
-static void detached_close(struct mg_detached *d)
+void sio_detached_close(struct mg_detached *d)
 {
 	ssl_drop(d->ssl);
 	close(d->fd);
@@ -992,7 +991,7 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe)
 	lconn_t *lc = lc_new(d, s, LC_WS);
 	int ok;
 	if (!lc) {
-		detached_close(d);
+		sio_detached_close(d);
 		sio_unref(s);
 		return DM_ENOMEM;
 	}
@@ -1012,7 +1011,7 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe)
 	pthread_mutex_unlock(&sio_lock);
 	if (!ok) {
 		lc->d.rest = NULL;
-		detached_close(d);
+		sio_detached_close(d);
 		lc_free(lc);
 		return DM_EUNAVAIL;
 	}
@@ -1028,7 +1027,7 @@ int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char
 		if (lc)
 			lc->d.rest = NULL;
 		free(lc);
-		detached_close(d);
+		sio_detached_close(d);
 		pthread_mutex_lock(&sio_lock);
 		s->polling = 0;
 		sio_unref_locked(s);

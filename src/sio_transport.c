@@ -85,6 +85,19 @@ static const char *eio_errors[] = {
 	"{\"code\":4,\"message\":\"Forbidden\"}",
 	"{\"code\":5,\"message\":\"Unsupported protocol version\"}",
 };
+/* A session cap refused the handshake (sio_session_check): 429. */
+static const char too_many[] = "{\"code\":3,\"message\":\"Too many sessions\"}";
+#define TOO_MANY_HEADERS "Retry-After: 10\r\n"
+
+static int ws_reject_busy(const struct mg_connection *cc)
+{
+	struct mg_connection *c = (struct mg_connection *)cc;
+	mg_printf(c,
+		  "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		  TOO_MANY_HEADERS "Connection: close\r\n\r\n%s",
+		  strlen(too_many), too_many);
+	return 1;
+}
 
 static int ws_reject(const struct mg_connection *cc, int code)
 {
@@ -122,7 +135,8 @@ static int ws_connect(const struct mg_connection *c, void *cb)
 		pthread_mutex_unlock(&sio_lock);
 		if (!ok)
 			return ws_reject(c, 1);
-	}
+	} else if (sio_session_check(ri->remote_addr) != DM_OK)
+		return ws_reject_busy(c);
 	return 0;
 }
 
@@ -165,12 +179,21 @@ static void ws_ready(struct mg_connection *c, void *cb)
 		pthread_mutex_unlock(&sio_lock);
 		probe = 1;
 	} else {
-		s = sio_session_new(eio[0] == '3' ? 3 : 4, ri->query_string, mg_get_header(c, "Cookie"));
+		int rc;
+		/* the caps were checked before the handshake; a race lost
+		 * here just closes the connection */
+		s = sio_session_new(eio[0] == '3' ? 3 : 4, ri->remote_addr, ri->query_string, mg_get_header(c, "Cookie"),
+				    &rc);
 		if (s)
 			sio_ref(s);
 	}
-	if (!s)
-		return; /* the data handler closes it */
+	if (!s) {
+		/* a lost probe, a cap, no memory: closed without holding the
+		 * worker (else the data handler closes it) */
+		if (mg_detach(c, &d) == 0)
+			sio_detached_close(&d);
+		return;
+	}
 	if (mg_detach(c, &d) != 0) {
 		dm_warn("sio %s: cannot take the WebSocket from civetweb", s->sid);
 		if (!probe)
@@ -252,9 +275,12 @@ static int poll_params(http_req_t *r, int *eio, char *sid, size_t cap)
 static int handshake(http_req_t *r, int eio)
 {
 	char open[256], body[300];
-	sio_sock_t *s = sio_session_new(eio, r->query, http_header(r, "Cookie"));
-	int n;
+	int n, rc;
+	sio_sock_t *s = sio_session_new(eio, r->ip, r->query, http_header(r, "Cookie"), &rc);
 
+	if (!s && rc == DM_ERATE)
+		return http_reply_raw(r, 429, "application/json", "Cache-Control: no-store\r\n" TOO_MANY_HEADERS,
+				      too_many, strlen(too_many));
 	if (!s)
 		return http_fail_dm(r, DM_ENOMEM);
 	n = open_packet(s, 1, open, sizeof open);
