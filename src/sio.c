@@ -222,20 +222,20 @@ static char *query_keep(const char *q)
 int sio_session_check(const char *ip)
 {
 	counter_t *c;
-	int rc = DM_OK;
+	int cap = -1; /* the cap that refuses (cap_log's kind), -1 none */
 	pthread_mutex_lock(&sio_lock);
 	if (nopen >= cfg.sio_max_sessions)
-		rc = 0;
+		cap = 0;
 	else if ((c = counter_get_locked(by_ip, ip, 0)) && c->n >= cfg.sio_max_per_ip)
-		rc = 1;
+		cap = 1;
 	pthread_mutex_unlock(&sio_lock);
-	if (rc == 0)
+	if (cap == 0)
 		cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", ip,
 			cfg.sio_max_sessions);
-	else if (rc == 1)
+	else if (cap == 1)
 		cap_log(1, "sio: refused a session from %s: %d open from that address (--sio-max-per-ip)", ip,
 			cfg.sio_max_per_ip);
-	return rc == DM_OK ? DM_OK : DM_ERATE;
+	return cap < 0 ? DM_OK : DM_ERATE;
 }
 
 void sio_sb_add(sbuf_t *b, const char *s, size_t n)

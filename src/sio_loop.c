@@ -397,15 +397,17 @@ static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
 {
 	pkt_t *p = malloc(sizeof *p + len + 1);
 	int wake = 0;
-	free(owned); /* one copy into the packet keeps the list simple */
+	if (p) {
+		p->next = NULL;
+		p->len = len;
+		memcpy(p->data, data, len);
+		p->data[len] = 0;
+	}
+	free(owned); /* data pointed there: one copy keeps the list simple */
 	if (!p) {
 		ws_close_with(lc, WS_CLOSE_TOO_BIG);
 		return;
 	}
-	p->next = NULL;
-	p->len = len;
-	memcpy(p->data, data, len);
-	p->data[len] = 0;
 	pthread_mutex_lock(&pool_lock);
 	if (lc->intl)
 		lc->intl->next = p;
