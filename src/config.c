@@ -37,7 +37,7 @@ static const opt_t opts[] = {
 	{"key", S(key), "", 0, 0, "FILE PEM private key for --https"},
 	{"tls-self-signed", B(tls_self_signed), "0", 0, 0, "generate a key and certificate once, kept in the data dir"},
 	{"data", S(data), "./dongmul-data", 0, 0, "DIR where the database, photos and keys live"},
-	{"threads", I(threads), "64", 4, 10000, "N worker threads (each open chat WebSocket holds one)"},
+	{"threads", I(threads), "64", 4, 10000, "N worker threads that run requests (waiting connections hold none)"},
 	{"cors-origin", S(cors_origin), "", 0, 0, "ORIGIN[,ORIGIN...] allowed browser origins (default: the server's own)"},
 	{"tz", T_TZ, offsetof(cfg_t, tz_offset_min), 0, "+09:00", 0, 0, "+HH:MM fixed offset for times shown and read"},
 	{"expiry-interval", I(expiry_interval), "60", 1, 86400, "SECONDS between deadline expiry runs"},

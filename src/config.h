@@ -18,7 +18,7 @@ typedef struct cfg {
 	char key[CFG_PATH];
 	int tls_self_signed;
 	char data[CFG_PATH];
-	int threads;               /* civetweb workers (each open WebSocket holds one) */
+	int threads;               /* civetweb workers (run requests; WebSockets wait in sio) */
 	char cors_origin[1024];    /* comma list; empty = the server's own origin */
 	int tz_offset_min;         /* --tz +09:00 */
 	int expiry_interval;       /* seconds */
