@@ -12,8 +12,10 @@
  *   0005  a client's close_notify prints no "SSL read failed" on stderr
  *   0006  mg_detach(): a request handler or the WebSocket ready handler
  *         takes the socket (and TLS context, and bytes read past the
- *         request); civetweb then leaves it alone and frees the worker;
- *         mg_park() takes a connection back
+ *         request); civetweb then leaves it alone and frees the worker
+ *   0007  the parking set: idle, slowloris and keep-alive connections
+ *         (plain and TLS) wait in epoll, not in the 2 workers; timeouts;
+ *         mg_park() hands a detached connection back to keep-alive
  *
  * civetweb runs in-process on 127.0.0.1 with ephemeral ports; the TLS
  * certificate is made here with mbedtls; the wss client is an mbedtls
@@ -1172,6 +1174,28 @@ static size_t recv_for(int fd, char *buf, size_t cap, int ms, int *eof)
 	return n;
 }
 
+/* Reads from fd until what was read (since the call) contains `end`, at
+ * most ms. 1 if it did. */
+static int recv_until(int fd, char *buf, size_t cap, const char *end, int ms)
+{
+	size_t n = 0;
+	double stop = now_s() + ms / 1000.0;
+	while (n < cap - 1 && now_s() < stop) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = recv(fd, buf + n, 1, MSG_DONTWAIT); /* nothing past `end` */
+		if (r <= 0)
+			return 0;
+		n += (size_t)r;
+		buf[n] = 0;
+		if (strstr(buf, end))
+			return 1;
+	}
+	return 0;
+}
+
 static int local_port(int fd)
 {
 	struct sockaddr_in me;
@@ -1431,23 +1455,6 @@ static void test_detach_wss(int tls_port)
 		det_free(&dets[0]);
 }
 
-/* mg_park() takes ownership: here (before the parking set) it closes */
-static void test_park_closes(int port)
-{
-	static const char req[] = "GET /detach HTTP/1.1\r\nHost: x\r\n\r\n";
-	int fd, eof = 0, rc = -1;
-	char buf[64];
-
-	det_reset();
-	fd = tcp_connect(port, 3000);
-	if (fd >= 0 && send_all(fd, req, sizeof req - 1) == 0 && wait_for(&det_n, 1, 5000))
-		rc = mg_park(srv_ctx, &dets[0]);
-	recv_for(fd, buf, sizeof buf, 2000, &eof);
-	check(rc == 0 && eof, "mg_park takes the connection (0)");
-	if (fd >= 0)
-		close(fd);
-}
-
 static void test_detach(const char *cert)
 {
 	const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s", "ssl_certificate", cert,
@@ -1467,9 +1474,225 @@ static void test_detach(const char *cert)
 	test_detach_plain(port);
 	test_detach_ws(port);
 	test_detach_wss(tls_port);
-	test_park_closes(port);
 	mg_stop(srv_ctx);
 	srv_ctx = NULL;
+}
+
+/* ---- 0007: the parking set ------------------------------------------------- */
+
+static int on_hello(struct mg_connection *conn, void *cb)
+{
+	(void)cb;
+	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+	return 200;
+}
+
+static const char hello_req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+static const char hello_reply_end[] = "\r\n\r\nhi";
+
+/* Sends a request and reads until the "hi" body; 1 if it came. */
+static int plain_hello(int fd, int ms)
+{
+	char buf[512];
+	size_t n = 0;
+	double end = now_s() + ms / 1000.0;
+	if (send_all(fd, hello_req, sizeof hello_req - 1) != 0)
+		return 0;
+	while (n < sizeof buf - 1 && now_s() < end) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = recv(fd, buf + n, sizeof buf - 1 - n, MSG_DONTWAIT);
+		if (r <= 0)
+			return 0;
+		n += (size_t)r;
+		buf[n] = 0;
+		if (strstr(buf, hello_reply_end))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+	}
+	return 0;
+}
+
+static int tls_hello(struct tls_cli *c, int ms)
+{
+	char buf[512];
+	int n = 0;
+	double end = now_s() + ms / 1000.0;
+	if (tls_cli_write(c, hello_req, sizeof hello_req - 1) != 0)
+		return 0;
+	while (n < (int)sizeof buf - 1 && now_s() < end) {
+		int r = tls_cli_read(c, buf + n, 1, 200);
+		if (r < 0)
+			return 0;
+		n += r;
+		buf[n] = 0;
+		if (strstr(buf, hello_reply_end))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+	}
+	return 0;
+}
+
+/* 1 if the peer closes fd within ms (reading and dropping anything). */
+static int closed_within(int fd, int ms)
+{
+	char buf[256];
+	int eof = 0;
+	double end = now_s() + ms / 1000.0;
+	while (!eof && now_s() < end)
+		recv_for(fd, buf, sizeof buf, 100, &eof);
+	return eof;
+}
+
+static void test_parking(const char *cert)
+{
+	/* two workers; short timeouts so the test is quick */
+	const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s", "ssl_certificate", cert,
+	                      "num_threads", "2", "request_timeout_ms", "1500",
+	                      "keep_alive_timeout_ms", "1000", "enable_keep_alive", "yes", NULL};
+	enum { IDLE = 40 };
+	int port = 0, tls_port = 0, idle[IDLE], i, ok, fd;
+	struct tls_cli tc[3];
+	char msg[200];
+	double t0, t;
+
+	srv_ctx = start_server(opts, &port, &tls_port);
+	if (!srv_ctx || port <= 0 || tls_port <= 0) {
+		check(0, "parking server starts");
+		if (srv_ctx)
+			mg_stop(srv_ctx);
+		return;
+	}
+	mg_set_request_handler(srv_ctx, "/hello", on_hello, NULL);
+	mg_set_request_handler(srv_ctx, "/detach", on_detach, NULL);
+
+	/* idle plain and TLS TCP connections, and TLS connections idle after
+	 * their handshake, hold no worker */
+	for (i = 0; i < IDLE; i++)
+		idle[i] = tcp_connect(i % 2 ? tls_port : port, 3000);
+	ok = 1;
+	for (i = 0; i < 3; i++)
+		ok = ok && tls_cli_open(&tc[i], tls_port) == 0;
+	check(ok, "three TLS handshakes complete on a 2-worker server with 40 idle connections open");
+	fd = tcp_connect(port, 3000);
+	check(fd >= 0 && plain_hello(fd, 3000),
+	      "20 idle plain + 20 idle TLS-port + 3 idle TLS connections: a request on 2 workers is answered");
+
+	/* keep-alive: the same connection serves again after waiting parked */
+	sleep_ms(300);
+	check(plain_hello(fd, 3000) && plain_hello(fd, 3000),
+	      "keep-alive: two more requests on the same plain connection after 300 ms idle");
+	ok = tls_hello(&tc[0], 3000);
+	sleep_ms(300);
+	ok = ok && tls_hello(&tc[0], 3000) && tls_hello(&tc[1], 3000);
+	check(ok, "keep-alive over TLS: requests after the handshake and after 300 ms parked");
+
+	/* pipelined requests in one send */
+	{
+		char two[128], buf[1024];
+		snprintf(two, sizeof two, "%s%s", hello_req, hello_req);
+		send_all(fd, two, strlen(two));
+		check(recv_until(fd, buf, sizeof buf, "hiHTTP/1.1 200", 2000) &&
+		          recv_until(fd, buf, sizeof buf, hello_reply_end, 2000),
+		      "two pipelined requests in one send are both answered");
+	}
+
+	/* a keep-alive connection idle past keep_alive_timeout_ms is closed */
+	t0 = now_s();
+	ok = closed_within(fd, 4000);
+	t = now_s() - t0;
+	snprintf(msg, sizeof msg, "idle keep-alive connection closed after %.2f s (keep_alive_timeout 1 s)", t);
+	check(ok && t > 0.5, msg);
+	close(fd);
+
+	/* slowloris: a head byte every 300 ms never completes; closed at
+	 * request_timeout after accept while others are served */
+	{
+		static const char head[] = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaa";
+		int s[4], eof = 0, served = 1;
+		size_t k = 0;
+		for (i = 0; i < 4; i++)
+			s[i] = tcp_connect(port, 3000);
+		t0 = now_s();
+		while (now_s() - t0 < 4.0 && !eof && k < sizeof head - 1) {
+			char c;
+			for (i = 0; i < 4; i++)
+				send(s[i], head + k, 1, MSG_NOSIGNAL);
+			k++;
+			fd = tcp_connect(port, 3000);
+			served = served && fd >= 0 && plain_hello(fd, 3000);
+			if (fd >= 0)
+				close(fd);
+			sleep_ms(300);
+			eof = recv(s[0], &c, 1, MSG_DONTWAIT) == 0;
+		}
+		t = now_s() - t0;
+		snprintf(msg, sizeof msg,
+		         "4 slowloris connections (a byte every 300 ms) closed after %.2f s (request_timeout 1.5 s)", t);
+		check(eof && t > 1.2 && t < 3.5, msg);
+		check(served, "requests are answered while slowloris connections trickle");
+		for (i = 0; i < 4; i++)
+			close(s[i]);
+	}
+
+	/* a new connection that sends nothing is closed at request_timeout */
+	check(closed_within(idle[0], 3000) && closed_within(idle[1], 3000),
+	      "idle connections (plain, TLS port) are closed at request_timeout");
+	for (i = 0; i < IDLE; i++)
+		close(idle[i]);
+	for (i = 0; i < 3; i++)
+		tls_cli_close(&tc[i]);
+
+	/* mg_park: a detached connection answered by its owner serves the next
+	 * keep-alive request through civetweb again (plain and TLS) */
+	{
+		static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+		static const char dreq[] = "GET /detach HTTP/1.1\r\nHost: x\r\n\r\n";
+		char buf[256];
+		int rc;
+		det_reset();
+		fd = tcp_connect(port, 3000);
+		ok = fd >= 0 && send_all(fd, dreq, sizeof dreq - 1) == 0 && wait_for(&det_n, 1, 3000);
+		ok = ok && send_all(dets[0].fd, reply, sizeof reply - 1) == 0;
+		rc = ok ? mg_park(srv_ctx, &dets[0]) : -1;
+		ok = ok && rc == 0 && dets[0].fd == -1 && recv_until(fd, buf, sizeof buf, "ok", 2000) &&
+		     plain_hello(fd, 3000);
+		check(ok, "mg_park: the next request on a parked plain connection is served");
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0 && det_n > 0)
+			det_free(&dets[0]);
+
+		det_reset();
+		ok = tls_cli_open(&tc[0], tls_port) == 0 && tls_cli_write(&tc[0], dreq, sizeof dreq - 1) == 0 &&
+		     wait_for(&det_n, 1, 3000);
+		rc = -1;
+		if (ok) {
+			mbedtls_net_context mine;
+			double end = now_s() + 3;
+			int r;
+			mbedtls_net_init(&mine);
+			mine.fd = dets[0].fd;
+			mbedtls_ssl_set_bio(dets[0].ssl, &mine, mbedtls_net_send, mbedtls_net_recv, NULL);
+			while ((r = mbedtls_ssl_write(dets[0].ssl, (const unsigned char *)reply, sizeof reply - 1)) ==
+			           MBEDTLS_ERR_SSL_WANT_WRITE &&
+			       now_s() < end)
+				tls_wait(mine.fd, POLLOUT, end);
+			rc = r == (int)sizeof reply - 1 ? mg_park(srv_ctx, &dets[0]) : -1;
+			ok = rc == 0 && tls_cli_read(&tc[0], buf, sizeof reply - 1, 2000) == (int)sizeof reply - 1 &&
+			     tls_hello(&tc[0], 3000);
+		}
+		check(ok, "mg_park: the next request on a parked TLS connection is served");
+		tls_cli_close(&tc[0]);
+		if (rc != 0 && det_n > 0)
+			det_free(&dets[0]);
+	}
+
+	t0 = now_s();
+	mg_stop(srv_ctx);
+	srv_ctx = NULL;
+	snprintf(msg, sizeof msg, "mg_stop() with parked connections: %.2f s", now_s() - t0);
+	check(now_s() - t0 < 3, msg);
 }
 
 /* ---- main ------------------------------------------------------------------ */
@@ -1522,6 +1745,7 @@ int main(void)
 	}
 	test_ws_limit_option();
 	test_detach(cert);
+	test_parking(cert);
 
 	mg_exit_library();
 	unlink(cert);
