@@ -16,6 +16,8 @@
  *   0007  the parking set: idle, slowloris and keep-alive connections
  *         (plain and TLS) wait in epoll, not in the 2 workers; timeouts;
  *         mg_park() hands a detached connection back to keep-alive
+ *   0008  max_connections_per_ip refuses the connection past the cap and
+ *         logs once; closed and detached connections give their place back
  *
  * civetweb runs in-process on 127.0.0.1 with ephemeral ports; the TLS
  * certificate is made here with mbedtls; the wss client is an mbedtls
@@ -104,6 +106,7 @@ static long rss_kib(void)
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_too_big; /* "exceeds websocket_max_frame_size" lines */
+static int log_ipcap;   /* "max_connections_per_ip" lines */
 
 static int on_log(const struct mg_connection *conn, const char *msg)
 {
@@ -111,6 +114,8 @@ static int on_log(const struct mg_connection *conn, const char *msg)
 	pthread_mutex_lock(&log_mu);
 	if (strstr(msg, "websocket_max_frame_size"))
 		log_too_big++;
+	if (strstr(msg, "max_connections_per_ip"))
+		log_ipcap++;
 	printf("# civetweb: %s\n", msg);
 	fflush(stdout);
 	pthread_mutex_unlock(&log_mu);
@@ -1695,6 +1700,66 @@ static void test_parking(const char *cert)
 	check(now_s() - t0 < 3, msg);
 }
 
+/* ---- 0008: max_connections_per_ip ------------------------------------------ */
+
+static void test_ipcap(void)
+{
+	const char *opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", "2",
+	                      "max_connections_per_ip", "3", NULL};
+	int port = 0, fd[5], i, eof, ok, logged;
+	char buf[64];
+
+	srv_ctx = start_server(opts, &port, NULL);
+	if (!srv_ctx || port <= 0) {
+		check(0, "server with max_connections_per_ip=3 starts");
+		if (srv_ctx)
+			mg_stop(srv_ctx);
+		return;
+	}
+	mg_set_request_handler(srv_ctx, "/hello", on_hello, NULL);
+	mg_set_request_handler(srv_ctx, "/detach", on_detach, NULL);
+	pthread_mutex_lock(&log_mu);
+	log_ipcap = 0;
+	pthread_mutex_unlock(&log_mu);
+
+	for (i = 0; i < 3; i++)
+		fd[i] = tcp_connect(port, 3000);
+	sleep_ms(100);
+	fd[3] = tcp_connect(port, 3000);
+	fd[4] = tcp_connect(port, 3000);
+	recv_for(fd[3], buf, sizeof buf, 1000, &eof);
+	ok = eof;
+	recv_for(fd[4], buf, sizeof buf, 300, &eof);
+	ok = ok && eof;
+	recv_for(fd[0], buf, sizeof buf, 300, &eof);
+	check(ok && !eof, "max_connections_per_ip=3: the 4th and 5th connection are closed, the 3 stay");
+	sleep_ms(100);
+	pthread_mutex_lock(&log_mu);
+	logged = log_ipcap;
+	pthread_mutex_unlock(&log_mu);
+	check(logged == 1, "the refusal is logged once for the address");
+
+	/* a connection that closes gives its place back */
+	close(fd[0]);
+	sleep_ms(300);
+	fd[0] = tcp_connect(port, 3000);
+	check(fd[0] >= 0 && plain_hello(fd[0], 3000), "after one closes, a new connection is served");
+
+	/* a detached connection no longer counts */
+	det_reset();
+	ok = send_all(fd[1], "GET /detach HTTP/1.1\r\nHost: x\r\n\r\n", 33) == 0 && wait_for(&det_n, 1, 3000);
+	fd[3] = tcp_connect(port, 3000);
+	check(ok && fd[3] >= 0 && plain_hello(fd[3], 3000),
+	      "a connection handed over by mg_detach leaves room for another");
+	if (det_n > 0)
+		det_free(&dets[0]);
+	for (i = 0; i < 5; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	mg_stop(srv_ctx);
+	srv_ctx = NULL;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 int main(void)
@@ -1746,6 +1811,7 @@ int main(void)
 	test_ws_limit_option();
 	test_detach(cert);
 	test_parking(cert);
+	test_ipcap();
 
 	mg_exit_library();
 	unlink(cert);
