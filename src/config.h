@@ -18,7 +18,8 @@ typedef struct cfg {
 	char key[CFG_PATH];
 	int tls_self_signed;
 	char data[CFG_PATH];
-	int threads;               /* civetweb workers (run requests; WebSockets wait in sio) */
+	int threads;               /* civetweb workers (run requests; WebSockets wait in sio); 0: from the cores */
+	int max_conns_per_ip;      /* concurrent connections per client address; 0: no cap */
 	char cors_origin[1024];    /* comma list; empty = the server's own origin */
 	int tz_offset_min;         /* --tz +09:00 */
 	int expiry_interval;       /* seconds */
