@@ -388,7 +388,8 @@ start_dm "$DATA" --access-log=0
 sleep 0.5
 C_RSS0=$(rss_kb "$DM_PID")
 C_TH0=$(awk '/^Threads:/ { print $2 }' "/proc/$DM_PID/status")
-# 16 source addresses (127.0.0.1-16): the per-address session cap is 2,048
+# 16 source addresses (127.0.0.1-16): sessions and connections are capped
+# per address (--sio-max-per-ip, --max-conns-per-ip)
 "$TOOLS/chatbench" hold --port "$PORT" --tokens "$WORK/ctokens" --count "$CONN_N" --sources 16 --pid "$DM_PID" \
 	--ready "$WORK/hold.ready" --hold 600 >"$WORK/hold.txt" 2>"$WORK/hold.err" &
 HOLD_PID=$!
@@ -400,7 +401,7 @@ C_TH=$(kv hold_threads "$WORK/hold.txt")
 C_MS=$(kv hold_connect_ms "$WORK/hold.txt")
 C_PER=$(awk -v a="$C_RSS" -v b="$C_RSS0" -v n="$C_OK" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "-" }')
 say "  $C_OK of $CONN_N connected in $C_MS ms: RSS $C_RSS kB ($C_RSS0 kB before: $C_PER kB per client), threads $C_TH ($C_TH0 before)"
-"$TOOLS/chatbench" idle --port "$PORT" --count "$CONN_IDLE" --sources 4 --ready "$WORK/idle.ready" --hold 600 \
+"$TOOLS/chatbench" idle --port "$PORT" --count "$CONN_IDLE" --sources 16 --ready "$WORK/idle.ready" --hold 600 \
 	>"$WORK/idle.txt" 2>&1 &
 IDLE_PID=$!
 BG="$BG $IDLE_PID"

@@ -91,6 +91,8 @@ struct lconn {
 
 	/* loop thread only */
 	int state;                    /* LS_* */
+	int registered;               /* taken from the incoming list: the loop
+					 may read, write and end it */
 	int probe;                    /* WebSocket still probing an upgrade */
 	uint32_t mask;                /* epoll events registered (0: none) */
 	int64_t deadline;             /* CLOSE_SENT/FLUSH_END: end; poll: answer */
@@ -635,8 +637,10 @@ static void lc_end_ex(lconn_t *lc, const char *why, int handback)
 		lc->d.ssl = lc->ssl;
 		if (mg_park(http_ctx(), &lc->d) != 0)
 			handback = 0;
-		else
+		else {
 			lc->d.rest = NULL;
+			lc->d.restlen = 0;
+		}
 	}
 	if (!handback) {
 		if (lc->ssl)
@@ -679,10 +683,11 @@ static void lc_end(lconn_t *lc, const char *why)
 
 /* ---------------------------------------------------------------- polls */
 
-/* A parked GET's reply is out: back to civetweb, or closed. */
+/* A parked GET's reply is out: back to civetweb's keep-alive set (with
+ * any bytes of a next request civetweb had read), or closed. */
 static void poll_done(lconn_t *lc)
 {
-	lc_end_ex(lc, NULL, lc->keepalive && !lc->d.restlen);
+	lc_end_ex(lc, NULL, lc->keepalive);
 }
 
 /* Answers the parked GET lc with what sio_poll_take_locked gave. */
@@ -766,7 +771,9 @@ static void run_ready(void)
 			more = 1;
 			continue;
 		}
-		if (s->ws && s->ws->state != LS_ENDED) {
+		/* a connection still on the incoming list is left alone: its
+		 * session is pushed again once the loop took it */
+		if (s->ws && s->ws->registered && s->ws->state != LS_ENDED) {
 			lconn_t *lc = s->ws;
 			size_t before = out_pending(lc);
 			ws_fill_locked(s, lc);
@@ -775,7 +782,7 @@ static void run_ready(void)
 				flush = lc;
 			}
 		}
-		if (s->poll && s->poll->state == LS_OPEN && sio_poll_answerable_locked(s)) {
+		if (s->poll && s->poll->registered && s->poll->state == LS_OPEN && sio_poll_answerable_locked(s)) {
 			lconn_t *lc = s->poll;
 			ans[nans].lc = lc;
 			ans[nans].tail = sio_poll_take_locked(s, &ans[nans].q);
@@ -860,12 +867,18 @@ static int loop_hook(int64_t now)
 		if (live)
 			live->prev = lc;
 		live = lc;
+		lc->registered = 1;
 		lc->mask = lc_mask(lc);
 		if (ev_add(&lc->w, lc->mask) != DM_OK) {
 			lc->mask = 0;
 			lc_end(lc, "epoll_ctl failed");
 			continue;
 		}
+		/* what was queued or became answerable before it was taken */
+		pthread_mutex_lock(&sio_lock);
+		if (lc->s->ws == lc || lc->s->poll == lc)
+			sio_ready_push_locked(lc->s);
+		pthread_mutex_unlock(&sio_lock);
 		if (lc->kind == LC_WS) {
 			/* civetweb's leftover bytes, then what TLS holds */
 			if (lc->d.rest && lc->d.restlen) {
