@@ -128,6 +128,9 @@ static lconn_t *live;
 static lconn_t *dead;
 static int64_t next_scan;
 static unsigned char rchunk[READ_CHUNK];
+/* sio_loop_stop runs after civetweb stopped: the TLS configuration the
+ * contexts point to is freed, so nothing may be written through them */
+static int tls_gone;
 
 static void lc_free(lconn_t *lc)
 {
@@ -643,7 +646,7 @@ static void lc_end_ex(lconn_t *lc, const char *why, int handback)
 		}
 	}
 	if (!handback) {
-		if (lc->ssl)
+		if (lc->ssl && !tls_gone)
 			mbedtls_ssl_close_notify(lc->ssl); /* best effort, non-blocking */
 		ssl_drop(lc->ssl);
 		close(lc->w.fd);
@@ -1071,6 +1074,7 @@ int sio_loop_threads(void)
 int sio_loop_start(void)
 {
 	pool_stopping = 0;
+	tls_gone = 0;
 	next_scan = 0;
 	if (ev_start(loop_hook) != DM_OK)
 		return DM_ERR;
@@ -1100,6 +1104,7 @@ void sio_loop_stop(void)
 		ev_stop();
 	loop_started = 0;
 	/* the loop is gone: this thread ends what it held */
+	tls_gone = 1;
 	pthread_mutex_lock(&pool_lock);
 	while ((lc = runq_head)) {
 		runq_head = lc->run_next;
@@ -1129,8 +1134,9 @@ void sio_loop_stop(void)
 	while (live) {
 		unsigned char f[4];
 		lc = live;
-		if (lc->kind == LC_WS && lc->state == LS_OPEN) {
-			/* going away: one try, without waiting */
+		if (lc->kind == LC_WS && lc->state == LS_OPEN && !lc->ssl) {
+			/* going away: one try, without waiting (plain only: see
+			 * tls_gone) */
 			ws_close_frame(f, WS_CLOSE_GOING_AWAY);
 			if (out_add(lc, f, sizeof f) == DM_OK)
 				lc_write(lc, lc->out + lc->ooff, out_pending(lc));
