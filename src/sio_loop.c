@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <civetweb.h>
@@ -103,6 +104,9 @@ struct lconn {
 	char *out;                    /* bytes to write: out[ooff..olen) */
 	size_t olen, ooff, ocap;
 	size_t tls_wlen;              /* an mbedtls_ssl_write to repeat (0: none) */
+	qnode_t *sendq;               /* frames taken from the session, to write */
+	int close_pending;            /* a close frame goes after them */
+	int more;                     /* frames stayed queued (OUT_HIGH) */
 	lconn_t *prev, *next;         /* the loop's live list */
 	lconn_t *dead_next;
 	int eio, keepalive;           /* poll */
@@ -139,6 +143,7 @@ static void lc_free(lconn_t *lc)
 		lc->inh = p->next;
 		free(p);
 	}
+	sio_queue_free(lc->sendq);
 	free(lc->hdr);
 	free(lc->rbuf);
 	free(lc->out);
@@ -722,28 +727,105 @@ static void poll_answer(lconn_t *lc, qnode_t *q, const char *tail)
 
 /* --------------------------------------------------------------- hook */
 
-/* Loop thread. Moves a WebSocket session's queued frames (and a close
- * frame when asked) into its connection's output, up to OUT_HIGH ahead. */
-static void ws_fill_locked(sio_sock_t *s, lconn_t *lc)
+/* Loop thread, locked. Takes a WebSocket session's queued frames (at most
+ * OUT_HIGH bytes ahead of the kernel, at least one) onto lc->sendq, and
+ * the close frame when asked; ws_send_taken writes them after the lock.
+ * Nothing follows our close frame. 1 when something was taken. */
+static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 {
-	while (s->qh && (out_pending(lc) < OUT_HIGH || !out_pending(lc))) {
+	size_t budget = out_pending(lc);
+	qnode_t **tail = &lc->sendq;
+	int took = 0;
+
+	if (lc->state != LS_OPEN)
+		return 0;
+	while (*tail)
+		tail = &(*tail)->next;
+	while (s->qh && (budget < OUT_HIGH || !took)) {
 		qnode_t *x = s->qh;
-		if (out_add(lc, BLOB_FRAME(x->b), x->b->hlen + x->b->len) != DM_OK)
-			break;
 		s->qh = x->next;
 		if (!s->qh)
 			s->qt = NULL;
 		s->qn--;
-		sio_blob_unref(x->b);
-		free(x);
+		x->next = NULL;
+		*tail = x;
+		tail = &x->next;
+		budget += x->b->hlen + x->b->len;
+		took = 1;
 	}
-	if (!s->qh && s->want_close && !s->close_sent && lc->state == LS_OPEN) {
+	if (!s->qh && s->want_close && !s->close_sent) {
+		s->close_sent = 1;
+		lc->close_pending = 1;
+		took = 1;
+	}
+	lc->more = s->qh != NULL;
+	return took;
+}
+
+/* Loop thread, no lock. Writes the taken frames: straight from their
+ * blobs with one sendmsg when nothing is pending (plain sockets), what the
+ * kernel did not take (and everything over TLS) through the output
+ * buffer; then flushes. */
+static void ws_send_taken(lconn_t *lc)
+{
+	qnode_t *q = lc->sendq, *x;
+	size_t skip = 0;
+
+	lc->sendq = NULL;
+	if (q && !out_pending(lc) && !lc->ssl) {
+		struct iovec iov[64];
+		struct msghdr mh;
+		int n = 0;
+		ssize_t w;
+		for (x = q; x && n < 64; x = x->next, n++) {
+			iov[n].iov_base = BLOB_FRAME(x->b);
+			iov[n].iov_len = x->b->hlen + x->b->len;
+		}
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)n;
+		w = sendmsg(lc->w.fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			sio_queue_free(q);
+			lc_end(lc, "write failed");
+			return;
+		}
+		skip = w > 0 ? (size_t)w : 0;
+	}
+	for (x = q; x; x = x->next) {
+		size_t fl = x->b->hlen + (size_t)x->b->len;
+		if (skip >= fl) {
+			skip -= fl;
+			continue;
+		}
+		if (out_add(lc, BLOB_FRAME(x->b) + skip, fl - skip) != DM_OK) {
+			sio_queue_free(q);
+			lc_end(lc, "out of memory");
+			return;
+		}
+		skip = 0;
+	}
+	sio_queue_free(q);
+	if (lc->close_pending) {
 		unsigned char f[4];
+		lc->close_pending = 0;
 		ws_close_frame(f, WS_CLOSE_NORMAL);
-		if (out_add(lc, f, sizeof f) == DM_OK) {
-			s->close_sent = 1;
-			lc->state = LS_CLOSE_SENT;
-			lc->deadline = dm_mono_ms() + CLOSE_WAIT_MS;
+		if (out_add(lc, f, sizeof f) != DM_OK) {
+			lc_end(lc, "out of memory");
+			return;
+		}
+		lc->state = LS_CLOSE_SENT;
+		lc->deadline = dm_mono_ms() + CLOSE_WAIT_MS;
+	}
+	if (out_pending(lc))
+		lc_flush(lc); /* drained, it asks for the rest itself */
+	else {
+		lc->stall_t0 = 0;
+		if (lc->more) {
+			pthread_mutex_lock(&sio_lock);
+			if (lc->s->ws == lc && lc->s->qn)
+				sio_ready_push_locked(lc->s);
+			pthread_mutex_unlock(&sio_lock);
 		}
 	}
 }
@@ -778,9 +860,8 @@ static void run_ready(void)
 		 * session is pushed again once the loop took it */
 		if (s->ws && s->ws->registered && s->ws->state != LS_ENDED) {
 			lconn_t *lc = s->ws;
-			size_t before = out_pending(lc);
-			ws_fill_locked(s, lc);
-			if (out_pending(lc) != before && !before) {
+			int listed = lc->sendq || lc->close_pending;
+			if (ws_take_locked(s, lc) && !listed) {
 				lc->dead_next = flush;
 				flush = lc;
 			}
@@ -799,7 +880,7 @@ static void run_ready(void)
 		lconn_t *lc = flush;
 		flush = lc->dead_next;
 		lc->dead_next = NULL;
-		lc_flush(lc);
+		ws_send_taken(lc);
 	}
 	for (int i = 0; i < nans; i++)
 		poll_answer(ans[i].lc, ans[i].q, ans[i].tail);
