@@ -231,7 +231,18 @@ static void *login_main(void *unused)
 			break;
 		snprintf(body, sizeof body, "{\"email\":\"u%d@bench.test\",\"password\":\"%s\"}", o_first + i,
 			 o_password);
-		if (bt_http(&fd, o_host, o_port, "POST", "/account/login", NULL, body, &r) != 0 || r.status != 200 ||
+		/* 503 BUSY: the server's password-hash queue is full; it asks
+		 * for a retry (Retry-After) */
+		int hrc;
+		for (int tries = 0;; tries++) {
+			memset(&r, 0, sizeof r);
+			hrc = bt_http(&fd, o_host, o_port, "POST", "/account/login", NULL, body, &r);
+			if (hrc != 0 || r.status != 503 || tries >= 200)
+				break;
+			free(r.body);
+			usleep(20000);
+		}
+		if (hrc != 0 || r.status != 200 ||
 		    json_text(r.body, "token", tok, sizeof tok) || json_text(r.body, "userId", uid, sizeof uid)) {
 			fprintf(stderr, "login u%d: %d %.200s\n", o_first + i, r.status, r.body ? r.body : "");
 			pthread_mutex_lock(&login_lock);
