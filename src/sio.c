@@ -85,6 +85,7 @@
 #define NBUCKETS 4096
 #define MAX_EVENT_NAME 64
 #define CAP_BUCKETS 1024
+#define REAP_BATCH_MS 50
 #define MAX_NSP 1024
 
 struct room {
@@ -1271,6 +1272,11 @@ static void *reaper_main(void *unused)
 			pthread_mutex_lock(&sio_lock);
 			continue;
 		}
+		/* heartbeats fall due one session at a time: one pass over
+		 * every session serves all that fall due within REAP_BATCH_MS
+		 * (closing sessions signal reap_cv and are not delayed) */
+		if (next < now + REAP_BATCH_MS)
+			next = now + REAP_BATCH_MS;
 		struct timespec ts = sio_mono_after(next - now);
 		pthread_cond_timedwait(&reap_cv, &sio_lock, &ts);
 	}

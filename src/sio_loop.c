@@ -1136,12 +1136,12 @@ int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char
 	lc->eio = eio;
 	lc->keepalive = keepalive;
 	lc->deadline = deadline;
-	hand_to_loop(lc);
+	/* before the loop can see lc (it may end it, and the session go, at
+	 * once); the loop pushes the session when it takes lc */
 	pthread_mutex_lock(&sio_lock);
 	s->poll = lc;
-	if (sio_poll_answerable_locked(s))
-		sio_ready_push_locked(s);
 	pthread_mutex_unlock(&sio_lock);
+	hand_to_loop(lc);
 	return DM_OK;
 }
 

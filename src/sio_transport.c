@@ -201,14 +201,16 @@ static void ws_ready(struct mg_connection *c, void *cb)
 		sio_unref(s);
 		return;
 	}
-	/* the reference taken above goes to the loop's connection */
+	/* the reference taken above goes to the loop's connection, which may
+	 * end (and the session be torn down) at once: this handler keeps
+	 * its own until it is done with s */
+	sio_ref(s);
 	if (sio_loop_adopt_ws(&d, s, probe) != DM_OK) {
 		if (!probe)
 			sio_close(s);
-		return;
-	}
-	if (!probe)
+	} else if (!probe)
 		ws_queue_open(s);
+	sio_unref(s);
 }
 
 /* civetweb data handler: only reached when the hand-over failed: close. */
