@@ -18,6 +18,8 @@
  *         mg_park() hands a detached connection back to keep-alive
  *   0008  max_connections_per_ip refuses the connection past the cap and
  *         logs once; closed and detached connections give their place back
+ *   0009  the 1 ms keep-alive linger: idle keep-alive connections still
+ *         hold no worker
  *
  * civetweb runs in-process on 127.0.0.1 with ephemeral ports; the TLS
  * certificate is made here with mbedtls; the wss client is an mbedtls
@@ -1591,6 +1593,24 @@ static void test_parking(const char *cert)
 	sleep_ms(300);
 	ok = ok && tls_hello(&tc[0], 3000) && tls_hello(&tc[1], 3000);
 	check(ok, "keep-alive over TLS: requests after the handshake and after 300 ms parked");
+
+	/* three keep-alive connections idle after a request hold neither of
+	 * the 2 workers (0009: a worker lingers at most 1 ms for the next) */
+	{
+		int ka[3], k;
+		ok = 1;
+		for (k = 0; k < 3; k++) {
+			ka[k] = tcp_connect(port, 3000);
+			ok = ok && ka[k] >= 0 && plain_hello(ka[k], 3000);
+		}
+		ok = ok && plain_hello(fd, 3000);
+		for (k = 0; k < 3; k++)
+			ok = ok && plain_hello(ka[k], 3000);
+		check(ok, "three idle keep-alive connections hold no worker; each serves again");
+		for (k = 0; k < 3; k++)
+			if (ka[k] >= 0)
+				close(ka[k]);
+	}
 
 	/* pipelined requests in one send */
 	{
