@@ -9,6 +9,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,32 @@ static int set_log_level(void)
 	return DM_OK;
 }
 
+/* Every open connection is a file descriptor: raise the soft open-files
+ * limit to the hard one and say how many connections that holds (a few
+ * dozen descriptors go to the database, listeners and event loops). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		dm_warn("getrlimit(RLIMIT_NOFILE) failed: connections are limited by the open-files limit");
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		dm_info("open files: no limit; connections are limited by memory");
+	else
+		dm_info("open files: %llu (soft limit was %llu): room for about %llu connections",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)was,
+			(unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
+}
+
+
 /* Starts every part and serves until SIGTERM/SIGINT; with list_routes,
  * starts the parts (they register their routes), prints the route table
  * and stops without serving (`dongmul routes`: the API reference's tests
@@ -121,6 +148,7 @@ static int serve(int list_routes)
 		dm_error("cannot start the thread pool");
 		goto stop_jobs;
 	}
+	raise_nofile();
 	if (http_start() != DM_OK)
 		goto stop_jobs;
 	dm_info("dongmul %s serving (data in %s)", DONGMUL_VERSION, cfg.data);

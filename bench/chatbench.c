@@ -39,6 +39,15 @@
  *       S2 seconds after sending started (sending never stops) and the
  *       tool ends when every connection is gone. --ids: every icruMsgId any
  *       client received (getMsg, acks), one per line.
+ *   chatbench hold   --port P --tokens FILE --count N [--sources K] [--pid PID]
+ *                    [--ready FILE] [--hold S]
+ *       tokens 0..N-1 connect (CONNECT auth payload) and stay connected,
+ *       answering pings; client i connects from 127.0.0.(1 + i % K) (the
+ *       server caps sessions per address). Once all are in: hold_* lines,
+ *       with the server's VmRSS and thread count when --pid; FILE is
+ *       created; then S seconds more (default 60) before closing.
+ *   chatbench idle   --port P --count N [--sources K] [--ready FILE] [--hold S]
+ *       N plain TCP connections that send nothing, held S seconds.
  *
  * Output: "key=value" lines on stdout (read by bench/run.sh); progress and
  * problems on stderr. Exit status 1 when the run itself failed.
@@ -79,8 +88,8 @@ typedef struct cl {
 
 static const char *o_host = "127.0.0.1", *o_tokens, *o_out, *o_password, *o_ids, *o_enter = "join";
 static int o_port, o_first, o_count, o_from, o_per = 1, o_conc = 1, o_receivers, o_messages, o_pid, o_window = 8;
-static int o_gap_ms = 2, o_kill_pid, o_hold, o_max_s = 180, o_ack;
-static const char *o_until_file;
+static int o_gap_ms = 2, o_kill_pid, o_hold, o_max_s = 180, o_ack, o_sources = 1;
+static const char *o_until_file, *o_ready;
 static double o_duration = 10, o_kill_after = 0;
 static int64_t *o_rooms;
 static int o_nrooms;
@@ -154,6 +163,10 @@ static void parse_opts(int argc, char **argv)
 			o_ack = atoi(v);
 		else if (!strcmp(k, "--until-file"))
 			o_until_file = v;
+		else if (!strcmp(k, "--sources"))
+			o_sources = atoi(v);
+		else if (!strcmp(k, "--ready"))
+			o_ready = v;
 		else
 			bt_die("unknown option %s", k);
 	}
@@ -226,7 +239,18 @@ static void *login_main(void *unused)
 			break;
 		snprintf(body, sizeof body, "{\"email\":\"u%d@bench.test\",\"password\":\"%s\"}", o_first + i,
 			 o_password);
-		if (bt_http(&fd, o_host, o_port, "POST", "/account/login", NULL, body, &r) != 0 || r.status != 200 ||
+		/* 503 BUSY: the server's password-hash queue is full; it asks
+		 * for a retry (Retry-After) */
+		int hrc;
+		for (int tries = 0;; tries++) {
+			memset(&r, 0, sizeof r);
+			hrc = bt_http(&fd, o_host, o_port, "POST", "/account/login", NULL, body, &r);
+			if (hrc != 0 || r.status != 503 || tries >= 200)
+				break;
+			free(r.body);
+			usleep(20000);
+		}
+		if (hrc != 0 || r.status != 200 ||
 		    json_text(r.body, "token", tok, sizeof tok) || json_text(r.body, "userId", uid, sizeof uid)) {
 			fprintf(stderr, "login u%d: %d %.200s\n", o_first + i, r.status, r.body ? r.body : "");
 			pthread_mutex_lock(&login_lock);
@@ -401,10 +425,38 @@ static void sio_emit(cl_t *c, int64_t ack, const char *event, const char *json)
 	ws_text(c, buf);
 }
 
+/* A non-blocking connection to the server from 127.0.0.(1 + i % sources). */
+static int connect_from(int i)
+{
+	struct sockaddr_in a, src;
+	int fd, one = 1;
+	if (o_sources <= 1)
+		return bt_connect(o_host, o_port, 1);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	memset(&src, 0, sizeof src);
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(i % o_sources));
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)o_port);
+	if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0 || inet_pton(AF_INET, o_host, &a.sin_addr) != 1 ||
+	    (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void cl_start(cl_t *c)
 {
 	struct epoll_event ev;
-	c->fd = bt_connect(o_host, o_port, 1);
+	c->fd = connect_from(c->idx);
 	if (c->fd < 0)
 		bt_die("cannot connect to %s:%d: %s", o_host, o_port, strerror(errno));
 	c->st = ST_CONNECTING;
@@ -1215,10 +1267,97 @@ static int cmd_tp(void)
 	return rc ? 1 : 0;
 }
 
+/* ----------------------------------------------------------------- hold */
+
+static int hold_all_in(void)
+{
+	return nready + nclosed >= ncls;
+}
+
+/* The Threads: line of /proc/PID/status, or -1. */
+static long proc_threads(int pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *f;
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Threads:", 8))
+			n = atol(line + 8);
+	fclose(f);
+	return n;
+}
+
+static void touch_ready(void)
+{
+	FILE *f;
+	fflush(stdout);
+	if (o_ready && (f = fopen(o_ready, "w")))
+		fclose(f);
+}
+
+static int cmd_hold(void)
+{
+	int64_t t0 = bt_now_us();
+	long rss0 = -1, th0 = -1;
+	int rc;
+	load_tokens();
+	if (o_count < 1)
+		bt_die("hold needs --count");
+	if (o_pid) {
+		rss0 = bt_rss_kb(o_pid, "VmRSS");
+		th0 = proc_threads(o_pid);
+	}
+	clients_init(o_count, 0);
+	on_ready_fn = NULL;
+	on_event_fn = NULL;
+	on_ack_fn = NULL;
+	on_closed_fn = NULL;
+	rc = run_loop(hold_all_in, NULL, t0 + 600 * 1000000LL);
+	/* settle: the server finishes what the connects queued */
+	run_loop(tp_never, NULL, bt_now_us() + 2000000);
+	printf("hold_clients=%d\nhold_connected=%d\nhold_closed=%d\nhold_connect_ms=%lld\n", ncls, nready, nclosed,
+	       (long long)(bt_now_us() - t0) / 1000);
+	if (o_pid) {
+		long rss = bt_rss_kb(o_pid, "VmRSS");
+		printf("hold_rss_before_kb=%ld\nhold_rss_kb=%ld\nhold_threads_before=%ld\nhold_threads=%ld\n", rss0, rss,
+		       th0, proc_threads(o_pid));
+	}
+	touch_ready();
+	run_loop(tp_never, NULL, bt_now_us() + (o_hold > 0 ? o_hold : 60) * 1000000LL);
+	printf("hold_still_connected=%d\n", nready - nclosed);
+	close_all();
+	return rc || nready < ncls ? 1 : 0;
+}
+
+static int cmd_idle(void)
+{
+	int *fds, n = 0;
+	if (o_count < 1)
+		bt_die("idle needs --count");
+	fds = calloc((size_t)o_count, sizeof *fds);
+	for (int i = 0; i < o_count; i++) {
+		fds[i] = connect_from(i);
+		if (fds[i] >= 0)
+			n++;
+	}
+	usleep(300000);
+	printf("idle_opened=%d\n", n);
+	touch_ready();
+	sleep((unsigned)(o_hold > 0 ? o_hold : 60));
+	for (int i = 0; i < o_count; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	return n == o_count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		bt_die("usage: chatbench login|join|fanout|tp [options] (see the comment at the top)");
+		bt_die("usage: chatbench login|join|fanout|tp|hold|idle [options] (see the comment at the top)");
 	signal(SIGPIPE, SIG_IGN);
 	bt_nofile_max();
 	srandom((unsigned)bt_now_us());
@@ -1232,6 +1371,10 @@ int main(int argc, char **argv)
 		return cmd_fanout();
 	if (!strcmp(argv[1], "tp"))
 		return cmd_tp();
+	if (!strcmp(argv[1], "hold"))
+		return cmd_hold();
+	if (!strcmp(argv[1], "idle"))
+		return cmd_idle();
 	bt_die("unknown command %s", argv[1]);
 	return 1;
 }

@@ -16,11 +16,15 @@
 #   9 backup    chat send -> ack p50/p99 with and without `dongmul backup`
 #               running on a database of 1M items; the Raspberry Pi binaries'
 #               sizes (build/static-{aarch64,armv7}, from `make cross`)
+#  10 conn      10,000 authenticated WebSocket clients with default flags
+#               (RSS, threads), then GET /healthz under wrk while they and
+#               2,000 idle TCP connections are open, against nginx
 #
-# Environment: B (build dir, default build), BIN (the binary, default
+# Environment: B (build dir, default build), BENCH_CHAT_THREADS (--threads
+# of parts 2-4, default 1200; "default": the binary's own), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup conn; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -50,6 +54,9 @@ ITEMS=100000
 RECEIVERS=1000
 ROOMS=100
 PER=10
+CONN_N=10000
+CONN_IDLE=2000
+[ "$QUICK" = 1 ] && CONN_N=2000 CONN_IDLE=500
 
 say() { printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
@@ -90,10 +97,12 @@ NGX_PID=""
 PB_PID=""
 CHILD=""
 BK_PID=""
+BG=""
 cleanup() {
 	set +e
 	[ -n "$PB_PID" ] && kill "$PB_PID" 2>/dev/null && wait "$PB_PID" 2>/dev/null
 	[ -n "$CHILD" ] && kill -9 "$CHILD" 2>/dev/null
+	for p in $BG; do kill -9 "$p" 2>/dev/null; done
 	[ -n "$DM_PID" ] && kill -9 "$DM_PID" 2>/dev/null && wait "$DM_PID" 2>/dev/null
 	[ -n "$BK_PID" ] && kill -9 "$BK_PID" 2>/dev/null
 	[ -n "$NGX_PID" ] && kill -QUIT "$NGX_PID" 2>/dev/null && sleep 0.3 && kill -9 "$NGX_PID" 2>/dev/null
@@ -215,6 +224,25 @@ stop_dm
 say "  start $START_MS ms, binary $BIN_SIZE bytes, idle RSS $IDLE_KB kB"
 fi
 
+# wrkrun NAME URL [HEADER]: sets W_RPS W_P50 W_P99 W_ERR
+wrkrun() {
+	out=$WORK/wrk-$1.txt
+	if [ -n "${3:-}" ]; then
+		run wrk -t2 -c64 -d"${WARM_S}s" -H "$3" "$2" >/dev/null 2>&1
+		run wrk -t2 -c64 -d"${WRK_S}s" --latency -H "$3" "$2" >"$out" 2>&1
+	else
+		run wrk -t2 -c64 -d"${WARM_S}s" "$2" >/dev/null 2>&1
+		run wrk -t2 -c64 -d"${WRK_S}s" --latency "$2" >"$out" 2>&1
+	fi
+	W_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	W_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+	W_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+	W_ERR=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+	[ -n "$W_RPS" ] || die "wrk $1: $(cat "$out")"
+}
+# kv KEY FILE: the value of a key=value line a tool printed
+kv() { sed -n "s/^$1=//p" "$2" | tail -1; }
+
 # ---------------------------------------------------------------- 1. HTTP
 if want http; then
 say "HTTP: dongmul vs nginx, wrk -t2 -c64 -d${WRK_S}s"
@@ -262,22 +290,6 @@ until curl -fs -o /dev/null "http://127.0.0.1:$NPORT/mainPage/noLogin"; do
 	sleep 0.01
 done
 
-# wrkrun NAME URL [HEADER]: sets W_RPS W_P50 W_P99 W_ERR
-wrkrun() {
-	out=$WORK/wrk-$1.txt
-	if [ -n "${3:-}" ]; then
-		run wrk -t2 -c64 -d"${WARM_S}s" -H "$3" "$2" >/dev/null 2>&1
-		run wrk -t2 -c64 -d"${WRK_S}s" --latency -H "$3" "$2" >"$out" 2>&1
-	else
-		run wrk -t2 -c64 -d"${WARM_S}s" "$2" >/dev/null 2>&1
-		run wrk -t2 -c64 -d"${WRK_S}s" --latency "$2" >"$out" 2>&1
-	fi
-	W_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-	W_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-	W_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-	W_ERR=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
-	[ -n "$W_RPS" ] || die "wrk $1: $(cat "$out")"
-}
 http_case() { # KEY PATH [HEADER]
 	wrkrun "$1-nginx1" "http://127.0.0.1:$NPORT$2" "${3:-}"
 	n1=$W_RPS
@@ -320,7 +332,12 @@ fi
 # ------------------------------------------------------------ 2, 3, 4. chat
 if want chat; then
 say "chat: logging in $((RECEIVERS + 1)) users"
-CHAT_ARGS="--access-log=0 --threads 1200 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60 --quota-messages 1000000"
+# BENCH_CHAT_THREADS: --threads for the chat part (default 1200: a binary
+# whose WebSockets hold a worker each needs that many; "default" leaves the
+# flag out)
+CHAT_THREADS=${BENCH_CHAT_THREADS:-1200}
+CHAT_ARGS="--access-log=0 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60 --quota-messages 1000000"
+[ "$CHAT_THREADS" = default ] || CHAT_ARGS="$CHAT_ARGS --threads $CHAT_THREADS"
 # shellcheck disable=SC2086
 start_dm "$DATA" $CHAT_ARGS
 sleep 0.5
@@ -429,6 +446,106 @@ PB_PID=""
 ACME_S=$(tail -1 "$WORK/acme.txt" | awk '{ printf "%.2f", $1 / 1000 }')
 ACME_SPREAD=$(tail -1 "$WORK/acme.txt" | awk '{ printf "%.2f–%.2f", $2 / 1000, $3 / 1000 }')
 say "  certificate served $ACME_S s after start (range $ACME_SPREAD s)"
+fi
+
+# ------------------------------------------------------- 10. connections
+# wait_file FILE SECONDS: until FILE exists (a load generator is ready)
+wait_file() {
+	i=0
+	until [ -e "$1" ]; do
+		i=$((i + 1))
+		[ $i -lt $(($2 * 10)) ] || die "no $1 after $2 s"
+		sleep 0.1
+	done
+}
+if want conn; then
+say "connections: $CONN_N authenticated WebSocket clients, default connection flags"
+# only what logging in 10,000 users quickly needs; --threads and every sio
+# flag stay at their defaults
+start_dm "$DATA" --access-log=0 --pbkdf2-iterations 1000 --rate-login 100000 --rate-window 60
+run "$TOOLS/chatbench" login --port "$PORT" --first 1 --count "$CONN_N" --password "$PASSWORD" \
+	--out "$WORK/ctokens.raw" >"$WORK/clogin.txt" || die "login: $(cat "$WORK/clogin.txt")"
+sort -n "$WORK/ctokens.raw" >"$WORK/ctokens"
+stop_dm
+start_dm "$DATA" --access-log=0
+sleep 0.5
+C_RSS0=$(rss_kb "$DM_PID")
+# the same binary and flags with nothing else open: what the sockets cost
+wrkrun conn-bare "$URL/healthz"
+C_BARE=$W_RPS C_BARE_P99=$W_P99
+C_TH0=$(awk '/^Threads:/ { print $2 }' "/proc/$DM_PID/status")
+# 16 source addresses (127.0.0.1-16): sessions and connections are capped
+# per address (--sio-max-per-ip, --max-conns-per-ip)
+"$TOOLS/chatbench" hold --port "$PORT" --tokens "$WORK/ctokens" --count "$CONN_N" --sources 16 --pid "$DM_PID" \
+	--ready "$WORK/hold.ready" --hold 600 >"$WORK/hold.txt" 2>"$WORK/hold.err" &
+HOLD_PID=$!
+BG="$BG $HOLD_PID"
+wait_file "$WORK/hold.ready" 600
+C_OK=$(kv hold_connected "$WORK/hold.txt")
+C_RSS=$(kv hold_rss_kb "$WORK/hold.txt")
+C_TH=$(kv hold_threads "$WORK/hold.txt")
+C_MS=$(kv hold_connect_ms "$WORK/hold.txt")
+C_PER=$(awk -v a="$C_RSS" -v b="$C_RSS0" -v n="$C_OK" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "-" }')
+say "  $C_OK of $CONN_N connected in $C_MS ms: RSS $C_RSS kB ($C_RSS0 kB before: $C_PER kB per client), threads $C_TH ($C_TH0 before)"
+"$TOOLS/chatbench" idle --port "$PORT" --count "$CONN_IDLE" --sources 16 --ready "$WORK/idle.ready" --hold 600 \
+	>"$WORK/idle.txt" 2>&1 &
+IDLE_PID=$!
+BG="$BG $IDLE_PID"
+wait_file "$WORK/idle.ready" 60
+C_IDLE=$(kv idle_opened "$WORK/idle.txt")
+NG=$WORK/nginx-conn
+mkdir -p "$NG/www" "$NG/tmp"
+curl -fs -o "$NG/www/healthz.json" "$URL/healthz" || die "healthz with $C_OK clients"
+NGUSER=""
+[ "$(id -u)" = 0 ] && NGUSER="user root;"
+cat >"$NG/nginx.conf" <<EOF
+$NGUSER
+worker_processes $(nproc);
+daemon off;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $NG/tmp/body;
+	proxy_temp_path $NG/tmp/proxy;
+	fastcgi_temp_path $NG/tmp/fastcgi;
+	uwsgi_temp_path $NG/tmp/uwsgi;
+	scgi_temp_path $NG/tmp/scgi;
+	keepalive_requests 1000000;
+	default_type application/json;
+	server {
+		listen 127.0.0.1:$NPORT;
+		location = /healthz { alias $NG/www/healthz.json; }
+	}
+}
+EOF
+"$NGINX" -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" &
+NGX_PID=$!
+i=0
+until curl -fs -o /dev/null "http://127.0.0.1:$NPORT/healthz"; do
+	i=$((i + 1))
+	[ $i -lt 500 ] || { cat "$NG/error.log" >&2; die "nginx did not start"; }
+	sleep 0.01
+done
+wrkrun conn-nginx1 "http://127.0.0.1:$NPORT/healthz"
+c_n1=$W_RPS
+wrkrun conn-dongmul "$URL/healthz"
+C_RPS=$W_RPS C_P50=$W_P50 C_P99=$W_P99 C_ERR=$W_ERR
+wrkrun conn-nginx2 "http://127.0.0.1:$NPORT/healthz"
+C_NGX=$(awk -v a="$c_n1" -v b="$W_RPS" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+C_NOISE=$(awk -v a="$c_n1" -v b="$W_RPS" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.0f", 100 * d / ((a + b) / 2) }')
+C_RATIO=$(awk -v a="$C_RPS" -v b="$C_NGX" 'BEGIN { printf "%.1f", 100 * a / b }')
+C_STILL=$(awk '/^Threads:/ { print $2 }' "/proc/$DM_PID/status")
+kill -QUIT "$NGX_PID" 2>/dev/null || true
+wait "$NGX_PID" 2>/dev/null || true
+NGX_PID=""
+kill "$HOLD_PID" "$IDLE_PID" 2>/dev/null || true
+wait "$HOLD_PID" 2>/dev/null || true
+wait "$IDLE_PID" 2>/dev/null || true
+BG=""
+stop_dm
+say "  /healthz with $C_OK sockets + $C_IDLE idle TCP: dongmul $C_RPS req/s (p99 $C_P99 ms), nginx $c_n1 / $W_RPS: $C_RATIO%; with nothing open $C_BARE req/s (p99 $C_BARE_P99 ms)"
 fi
 
 # ---------------------------------------------------------------- 6. growth
@@ -553,6 +670,9 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "5 Raspberry Pi static binaries, stripped: aarch64 / armv7 (make cross)" "**$(MB "$PI_A64_SIZE") / $(MB "$PI_A32_SIZE") MB** ($PI_A64_SIZE / $PI_A32_SIZE bytes; x86-64 $(MB "$BIN_SIZE") MB)" "≤ 2.5 MB each" "$(yes_no pi_ok)"
 	row "5 idle RSS (64 threads, after a few requests)" "**$(KBMB "$IDLE_KB") MB** ($IDLE_KB kB)" "≤ 6 MB" "$(yes_no le "$IDLE_KB" 6144)"
 	row "5 RSS with $((RECEIVERS + 1)) WebSocket clients in the room (--threads 1200)" "**$(KBMB "$RSS_CLIENTS") MB** (peak $(KBMB "$RSS_PEAK") MB; $(KBMB "$CHAT_IDLE_KB") MB idle with 1,200 threads)" "≤ 64 MB" "$(yes_no le "$RSS_CLIENTS" 65536)"
+	row "10 $CONN_N authenticated EIO4 WebSocket clients, default flags: RSS in all / per client" "**$(KBMB "$C_RSS") MB** / **$C_PER kB** ($C_OK connected; $(KBMB "$C_RSS0") MB before)" "≤ 160 MB, ≤ 16 kB" "$(yes_no le "$C_RSS" 163840)"
+	row "10 threads with $CONN_N clients" "**$C_TH** ($C_TH0 before, $C_STILL under wrk)" "≤ 32" "$(yes_no le "$C_TH" 32)"
+	row "10 GET /healthz req/s with $C_OK sockets + $C_IDLE idle TCP open, dongmul / nginx" "$(fmt "$C_RPS") / $(fmt "$C_NGX") = **$C_RATIO%**$([ "$C_ERR" = 0 ] || echo " ($C_ERR errors)") (nginx runs ±$C_NOISE%), p99 **$C_P99 ms**; with nothing open $(fmt "$C_BARE") req/s, p99 $C_BARE_P99 ms" "≥ 50%, p99 ≤ 10 ms" "$(yes_no ge "$C_RATIO" 50)"
 	row "5 exec → first 200 from /healthz, median of $STARTS (C timer, bench/starttime.c)" "**$START_MS ms** (range $START_SPREAD)" "≤ 50 ms" "$(yes_no le "$START_MS" 50)"
 	row "7 start → a certificate from pebble served (HTTP-01, fresh data dir, pebble without its random validation sleeps), median of $ACME_RUNS (bench/acmetime.py)" "**$ACME_S s** (range $ACME_SPREAD s; start → first /healthz alone: $START_MS ms)" "≤ 10 s" "$(yes_no le "$ACME_S" 10)"
 	row "8 web app, first load of / transferred (gzip, headers included, photos excluded): the app's $WEB_FILES files + the first data (bench/webload.sh)" "**$(KBMB "$WEB_FIRST") KB** = app $(KBMB "$WEB_APP") KB ($(awk -v a="$WEB_APP" -v b="$WEB_PLAIN" 'BEGIN { printf "%.0f", 100 * a / b }')% of its $(KBMB "$WEB_PLAIN") KB uncompressed) + data $(KBMB "$WEB_DATA") KB" "≤ 100 KB" "$(yes_no le "$WEB_FIRST" 102400)"

@@ -44,7 +44,8 @@ static const opt_t opts[] = {
 	 "URL ACME directory (default: Let's Encrypt production)"},
 	{"acme-retry", I(acme_retry), "60", 1, 86400, "SECONDS before the first retry of a failed ACME order (doubles)"},
 	{"data", S(data), "./dongmul-data", 0, 0, "DIR where the database, photos and keys live"},
-	{"threads", I(threads), "64", 4, 10000, "N worker threads (each open chat WebSocket holds one)"},
+	{"threads", I(threads), "0", 0, 10000, "N threads that run requests; 0: max(8, 4 x cores), at most 64 (waiting connections hold none)"},
+	{"max-conns-per-ip", I(max_conns_per_ip), "256", 0, 1000000, "N connections one client address may hold at once; 0: no cap"},
 	{"cors-origin", S(cors_origin), "", 0, 0, "ORIGIN[,ORIGIN...] allowed browser origins (default: the server's own)"},
 	{"tz", T_TZ, offsetof(cfg_t, tz_offset_min), 0, "+09:00", 0, 0, "+HH:MM fixed offset for times shown and read"},
 	{"expiry-interval", I(expiry_interval), "60", 1, 86400, "SECONDS between deadline expiry runs"},
@@ -93,6 +94,10 @@ static const opt_t opts[] = {
 	{"backup-every", D(backup_every), "24h", 1, 30 * 86400, "DURATION between scheduled backups (90s, 15m, 6h, 1d)"},
 	{"backup-keep", I(backup_keep), "7", 1, 10000, "N newest scheduled backups kept; older ones are removed"},
 	{"wal-autocheckpoint", I(wal_autocheckpoint), "1000", 0, 1000000, "PAGES of WAL after which a commit checkpoints (PASSIVE); 0: leave it to Litestream"},
+	{"sio-max-sessions", I(sio_max_sessions), "50000", 1, 10000000, "N Engine.IO sessions open at once, in all"},
+	{"sio-max-per-ip", I(sio_max_per_ip), "2048", 1, 10000000, "N Engine.IO sessions open at once from one address"},
+	{"sio-max-per-user", I(sio_max_per_user), "64", 1, 10000000, "N Engine.IO sessions one signed-in user may hold"},
+	{"sio-connect-timeout", I(sio_connect_timeout), "30000", 100, 3600000, "MS for a new session to connect to the chat namespace and sign in"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

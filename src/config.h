@@ -22,7 +22,8 @@ typedef struct cfg {
 	char acme_directory[512];  /* ACME directory URL */
 	int acme_retry;            /* seconds before the first retry (doubles) */
 	char data[CFG_PATH];
-	int threads;               /* civetweb workers (each open WebSocket holds one) */
+	int threads;               /* civetweb workers (run requests; WebSockets wait in sio); 0: from the cores */
+	int max_conns_per_ip;      /* concurrent connections per client address; 0: no cap */
 	char cors_origin[1024];    /* comma list; empty = the server's own origin */
 	int tz_offset_min;         /* --tz +09:00 */
 	int expiry_interval;       /* seconds */
@@ -76,6 +77,10 @@ typedef struct cfg {
 	int backup_every;          /* seconds */
 	int backup_keep;
 	int wal_autocheckpoint;    /* pages; 0: leave checkpoints to a replicator */
+	int sio_max_sessions;      /* Engine.IO sessions open at once, in all */
+	int sio_max_per_ip;        /* ... from one address */
+	int sio_max_per_user;      /* ... for one user id */
+	int sio_connect_timeout;   /* ms to CONNECT and sign in */
 } cfg_t;
 
 /* The one configuration, filled by cfg_parse. Read-only afterwards. */

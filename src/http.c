@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acme.h"
 #include "auth.h"
@@ -912,9 +913,26 @@ static int add_ports(char *out, size_t cap, const char *list, int tls)
 	return DM_OK;
 }
 
+/* Handler threads: --threads, or from the core count. Connections wait in
+ * civetweb's parking set and sio's event loop, not in these threads, so
+ * the pool only needs to cover work: 4 per core keeps the cores busy while
+ * some handlers wait (a write-lane commit, a TLS handshake bounded by the
+ * request timeout), 8 at least so a few slow handshakes starve no one, 64
+ * at most (more only adds memory and scheduling). */
+static int http_threads(void)
+{
+	long cores;
+	int n;
+	if (cfg.threads > 0)
+		return cfg.threads;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	n = cores > 0 && cores < 1000 ? 4 * (int)cores : 8;
+	return n < 8 ? 8 : n > 64 ? 64 : n;
+}
+
 int http_start(void)
 {
-	char ports[1200] = "", threads[16], wsto[16], pem[1024] = "";
+	char ports[1200] = "", threads[16], wsto[16], pem[1024] = "", percap[16];
 	const char *opts[40];
 	int n = 0;
 	struct mg_callbacks cb;
@@ -927,7 +945,8 @@ int http_start(void)
 	}
 	if (cfg.https[0] && tls_server_pem(pem, sizeof pem) != DM_OK)
 		return DM_ERR;
-	snprintf(threads, sizeof threads, "%d", cfg.threads);
+	snprintf(threads, sizeof threads, "%d", http_threads());
+	snprintf(percap, sizeof percap, "%d", cfg.max_conns_per_ip);
 	snprintf(wsto, sizeof wsto, "%d", (cfg.sio_ping_interval + cfg.sio_ping_timeout) * 2);
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
@@ -947,6 +966,8 @@ int http_start(void)
 	opts[n++] = "1024";
 	opts[n++] = "listen_backlog";
 	opts[n++] = "1024";
+	opts[n++] = "max_connections_per_ip";
+	opts[n++] = percap;
 	/* CORS is ours alone: civetweb would add "*" on its own */
 	opts[n++] = "access_control_allow_origin";
 	opts[n++] = "";
@@ -972,6 +993,8 @@ int http_start(void)
 	mg_set_request_handler(ctx, "/", on_request, NULL);
 	for (int i = 0; i < nstart_hooks; i++)
 		start_hooks[i](ctx);
+	dm_info("%s threads run requests; %d connections per client address at most%s", threads,
+		cfg.max_conns_per_ip, cfg.max_conns_per_ip ? "" : " (no cap)");
 	if (cfg.http[0])
 		dm_info("listening on http %s", cfg.http);
 	if (cfg.https[0])

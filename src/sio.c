@@ -16,48 +16,55 @@
  * is full is disconnected (a client that does not read); what it missed is
  * in the database for its next setRoom.
  *
- * Who drains the queues:
- *  - polling: the waiting GET of that session (a civetweb worker) takes
- *    what is queued (up to cfg.sio_max_payload bytes) and replies;
- *  - WebSocket: the connection's worker sits in civetweb's read loop, so
- *    a pool of sender threads writes instead. A socket with pending frames
- *    goes on the ready list; a sender takes it, marks it busy (one sender
- *    per socket at a time, so a socket's frames keep their order), writes
- *    all its pending frames outside the lock in one mg_write under the
- *    connection's lock (frames are pre-framed once per packet: the blob
- *    holds the WebSocket header right before the text, the same bytes for
- *    every recipient), and puts it back if more arrived. 4 senders start; the reaper starts another (up to 32)
- *    when every sender has been inside one write for more than 500 ms while
- *    other sockets wait, so a few stuck clients cannot stall the rest. A
- *    write still unfinished after 10 s closes that socket (nothing more is
- *    written to it); civetweb's own write timeout (request_timeout_ms,
- *    30 s) then frees the sender. Over TLS, a sender's mg_write is safe
- *    against the worker's concurrent read thanks to
- *    vendor/patches/civetweb-0003-tls-lock.patch.
+ * Who drains the queues: sio's event loop (sio_loop.c). civetweb does the
+ * HTTP and the WebSocket handshake, then hands the connection over
+ * (mg_detach); from then on no thread waits for it:
+ *  - WebSocket: a socket with pending frames goes on the ready list and the
+ *    loop is woken; the loop copies its frames (pre-framed once per packet:
+ *    the blob holds the WebSocket header right before the text, the same
+ *    bytes for every recipient) into the connection's output buffer, at
+ *    most 64 KB ahead of what the kernel took, and writes them when the
+ *    socket is writable. What does not fit stays queued, so a client that
+ *    does not read overflows its queue and is dropped; one whose writes
+ *    make no progress for 10 s is dropped too.
+ *  - polling: a GET with nothing to take is parked on the loop and
+ *    answered from there when frames arrive, the session closes or
+ *    upgrades, or pingInterval passes.
+ *  - Packets a client sends are decoded on the loop and run by sio's
+ *    workers (the application's callbacks use the database), one worker
+ *    per connection at a time, so a socket's packets keep their order.
  *  - The reaper thread sends v4 heartbeats, closes sessions whose
  *    heartbeat is late (pingInterval + pingTimeout), and tears closed
  *    sessions down: leaves their rooms, calls the app's on_close, drops
  *    the registry's reference. Nothing is freed inside the callback of the
  *    connection that owns it: a session is refcounted (registry, its
- *    WebSocket connection, a waiting poll, a sender, the ready list, app
- *    jobs) and freed by the last sio_unref.
+ *    connections on the loop, the ready list, app jobs) and freed by the
+ *    last sio_unref.
  *
- * Closing a WebSocket from our side: civetweb has no call for it, so a
- * sender writes a close frame; the client answers with its own, the data
- * handler returns 0 and civetweb ends the connection. Until the client
- * answers, the data handler refuses every frame of a closed session.
+ * Caps (so one client cannot take the server): sessions open at once in
+ * all (--sio-max-sessions), from one address (--sio-max-per-ip) and per
+ * signed-in user (--sio-max-per-user); a session that has not connected to
+ * the namespace and signed in within --sio-connect-timeout is closed. A
+ * refusal is logged in one line naming the flag (at most one line a second
+ * per cap, with a count of those not logged). A session keeps only the
+ * handshake's query without Engine.IO's own parameters and its Cookie
+ * header, and drops both once the namespace CONNECT was accepted.
+ *
+ * Closing a WebSocket from our side: teardown asks for a close frame; the
+ * loop sends it and ends the connection when the client answers (or after
+ * 5 s).
  *
  * Thread-safety: one mutex (sio_lock) guards every session field marked
  * "locked", the session table, the rooms and the ready list. It is never
  * held during network I/O or an application callback, except the pickers of
- * sio_room_emit_pick (documented in sio.h). Network writes happen only in
- * senders (WebSocket), in the poll GET (polling) and in a connection's own
- * data handler (probe answers, WebSocket pongs); the last two are in
- * sio_transport.c.
+ * sio_room_emit_pick (documented in sio.h). Network I/O on a session's
+ * connections happens on the loop thread only (and in a polling GET
+ * answered at once, on its civetweb worker).
  */
 #include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,23 +72,20 @@
 #include <string.h>
 #include <time.h>
 
-#include <civetweb.h>
-
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "json.h"
 #include "sio.h"
 #include "sio_int.h"
+#include "evloop.h"
+#include "ws.h"
 
 #define SID_BYTES 15            /* 20 base64url characters */
 #define NBUCKETS 4096
-#define SENDERS_BASE 4
-#define SENDERS_MAX 32
-#define SLOW_WRITE_MS 500
-#define WRITE_DEADLINE_MS 10000
-#define BATCH_CAP 32768         /* a sender's gathering buffer (bytes) */
 #define MAX_EVENT_NAME 64
+#define CAP_BUCKETS 1024
+#define REAP_BATCH_MS 50
 #define MAX_NSP 1024
 
 struct room {
@@ -92,20 +96,26 @@ struct room {
 };
 
 pthread_mutex_t sio_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t sio_ws_cv = PTHREAD_COND_INITIALIZER;
 const sio_app_t *sio_app;
 int sio_stopping;
-static pthread_cond_t send_cv = PTHREAD_COND_INITIALIZER;
+unsigned long long sio_dropped;
 static pthread_cond_t reap_cv;
 static sio_sock_t *by_sid[NBUCKETS];
 static sio_sock_t *all_head;
 static room_t *rooms[NBUCKETS];
 static sio_sock_t *ready_head, *ready_tail;
-static pthread_t senders[SENDERS_MAX];
-static int nsenders;
 static pthread_t reaper;
 static int reaper_started, g_inited;
 static sio_stats_t stats;
+
+/* How many sessions per address / per user id (locked). */
+typedef struct counter {
+	struct counter *next;
+	int n;
+	char key[]; /* the address, or the user id in decimal */
+} counter_t;
+static counter_t *by_ip[CAP_BUCKETS], *by_user[CAP_BUCKETS];
+static int nopen; /* sessions registered (locked) */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -115,6 +125,118 @@ static unsigned hash_str(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
 	return h % NBUCKETS;
+}
+
+/* Locked. The counter for key in table t (created at 0 when create). */
+static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
+{
+	unsigned h = hash_str(key) % CAP_BUCKETS;
+	counter_t *c;
+	for (c = t[h]; c; c = c->next)
+		if (!strcmp(c->key, key))
+			return c;
+	if (!create || !(c = calloc(1, sizeof *c + strlen(key) + 1)))
+		return NULL;
+	strcpy(c->key, key);
+	c->next = t[h];
+	t[h] = c;
+	return c;
+}
+
+/* Locked. One less for key; the counter goes at zero. */
+static void counter_dec_locked(counter_t **t, const char *key)
+{
+	unsigned h = hash_str(key) % CAP_BUCKETS;
+	for (counter_t **pp = &t[h]; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->key, key)) {
+			counter_t *c = *pp;
+			if (--c->n <= 0) {
+				*pp = c->next;
+				free(c);
+			}
+			return;
+		}
+}
+
+/* One log line for a refusal by cap kind (0 total, 1 address, 2 user, 3
+ * connect timeout), at most one a second per kind; the next line says how
+ * many were not logged. Thread-safe (its own lock). */
+static void cap_log(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cap_log(int kind, const char *fmt, ...)
+{
+	static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t last[4];
+	static unsigned long quiet[4];
+	int64_t now = dm_mono_ms();
+	unsigned long q = 0;
+	char line[300];
+	va_list ap;
+
+	pthread_mutex_lock(&lk);
+	if (last[kind] && now - last[kind] < 1000) {
+		quiet[kind]++;
+		pthread_mutex_unlock(&lk);
+		return;
+	}
+	last[kind] = now;
+	q = quiet[kind];
+	quiet[kind] = 0;
+	pthread_mutex_unlock(&lk);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (q)
+		dm_warn("%s (and %lu more like it not logged)", line, q);
+	else
+		dm_warn("%s", line);
+}
+
+/* The handshake query without Engine.IO's own parameters (malloc'd). */
+static char *query_keep(const char *q)
+{
+	static const char *const eio_params[] = {"EIO", "transport", "t", "sid", "b64", "j"};
+	size_t n = strlen(q);
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	while (*q) {
+		const char *amp = strchr(q, '&'), *eq;
+		size_t len = amp ? (size_t)(amp - q) : strlen(q), klen;
+		int drop = 0;
+		eq = memchr(q, '=', len);
+		klen = eq ? (size_t)(eq - q) : len;
+		for (size_t i = 0; i < sizeof eio_params / sizeof eio_params[0]; i++)
+			if (strlen(eio_params[i]) == klen && !memcmp(q, eio_params[i], klen))
+				drop = 1;
+		if (!drop && len) {
+			if (o != out)
+				*o++ = '&';
+			memcpy(o, q, len);
+			o += len;
+		}
+		q += len + (amp ? 1 : 0);
+	}
+	*o = 0;
+	return out;
+}
+
+int sio_session_check(const char *ip)
+{
+	counter_t *c;
+	int cap = -1; /* the cap that refuses (cap_log's kind), -1 none */
+	pthread_mutex_lock(&sio_lock);
+	if (nopen >= cfg.sio_max_sessions)
+		cap = 0;
+	else if ((c = counter_get_locked(by_ip, ip, 0)) && c->n >= cfg.sio_max_per_ip)
+		cap = 1;
+	pthread_mutex_unlock(&sio_lock);
+	if (cap == 0)
+		cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", ip,
+			cfg.sio_max_sessions);
+	else if (cap == 1)
+		cap_log(1, "sio: refused a session from %s: %d open from that address (--sio-max-per-ip)", ip,
+			cfg.sio_max_per_ip);
+	return cap < 0 ? DM_OK : DM_ERATE;
 }
 
 void sio_sb_add(sbuf_t *b, const char *s, size_t n)
@@ -146,30 +268,6 @@ void sio_sb_str(sbuf_t *b, const char *s)
 _Static_assert(offsetof(blob_t, data) == offsetof(blob_t, hdr) + BLOB_HDR_MAX,
 	       "a blob's WebSocket header must end where its data begins");
 
-/* Writes the RFC 6455 header of an unmasked final frame with opcode op and
- * a payload of len bytes so that it ends at end; returns its length. */
-static unsigned char ws_header(char *end, int op, size_t len)
-{
-	unsigned char h[BLOB_HDR_MAX], n;
-	h[0] = (unsigned char)(0x80 | (op & 0x0f));
-	if (len < 126) {
-		h[1] = (unsigned char)len;
-		n = 2;
-	} else if (len <= 0xffff) {
-		h[1] = 126;
-		h[2] = (unsigned char)(len >> 8);
-		h[3] = (unsigned char)len;
-		n = 4;
-	} else {
-		h[1] = 127;
-		for (int i = 0; i < 8; i++)
-			h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-		n = 10;
-	}
-	memcpy(end - n, h, n);
-	return n;
-}
-
 /* A blob of len bytes (refcount 1, framed, NUL at data[len]) whose data
  * the caller fills; NULL on no memory. */
 static blob_t *blob_alloc(size_t len)
@@ -177,9 +275,11 @@ static blob_t *blob_alloc(size_t len)
 	blob_t *b = malloc(sizeof *b + len + 1);
 	if (!b)
 		return NULL;
+	unsigned char h[WS_HDR_MAX];
 	atomic_init(&b->refs, 1);
 	b->len = len;
-	b->hlen = ws_header(b->data, MG_WEBSOCKET_OPCODE_TEXT, len);
+	b->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, len);
+	memcpy(b->data - b->hlen, h, b->hlen);
 	b->data[len] = 0;
 	return b;
 }
@@ -239,7 +339,6 @@ static void sock_free(sio_sock_t *s)
 	sio_queue_free(s->qh);
 	if (s->user_free)
 		s->user_free(s->user);
-	pthread_cond_destroy(&s->cv);
 	free(s->rooms);
 	free(s->query);
 	free(s->cookie);
@@ -284,23 +383,31 @@ void sio_mark_closing_locked(sio_sock_t *s, const char *why)
 		return;
 	dm_debug("sio %s: closing (%s)", s->sid, why);
 	s->state = S_CLOSING;
-	pthread_cond_broadcast(&s->cv);
+	sio_ready_push_locked(s); /* a parked GET answers "1" */
 	pthread_cond_signal(&reap_cv);
 }
 
 void sio_ready_push_locked(sio_sock_t *s)
 {
-	if (s->ready_listed || s->sending || !s->ws)
+	if (s->ready_listed || (!s->ws && !s->poll))
 		return;
 	s->ready_listed = 1;
 	s->refs++;
 	s->ready_next = NULL;
 	if (ready_tail)
 		ready_tail->ready_next = s;
-	else
+	else {
 		ready_head = s;
+		ev_wake(); /* the list was empty: the loop may be asleep */
+	}
 	ready_tail = s;
-	pthread_cond_signal(&send_cv);
+}
+
+sio_sock_t *sio_ready_take_locked(void)
+{
+	sio_sock_t *s = ready_head;
+	ready_head = ready_tail = NULL;
+	return s;
 }
 
 /* Locked. Appends blob b (its own reference taken) to s's queue. */
@@ -310,7 +417,7 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 	if (s->state != S_OPEN)
 		return DM_EUNAVAIL;
 	if (s->qn >= cfg.sio_queue_max) {
-		stats.dropped++;
+		sio_dropped++;
 		dm_info("sio %s: %d frames queued, the client does not read: disconnecting", s->sid, s->qn);
 		sio_mark_closing_locked(s, "queue overflow");
 		return DM_EUNAVAIL;
@@ -328,10 +435,7 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 	s->qt = q;
 	s->qn++;
 	stats.frames_out++;
-	if (s->transport == T_WS)
-		sio_ready_push_locked(s);
-	else
-		pthread_cond_broadcast(&s->cv);
+	sio_ready_push_locked(s);
 	return DM_OK;
 }
 
@@ -351,21 +455,21 @@ static int send_raw(sio_sock_t *s, const char *data, size_t len)
 
 /* A new session, registered (the registry holds the one reference).
  * NULL on out of memory. */
-sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie)
+sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc)
 {
 	unsigned char rnd[SID_BYTES];
 	sio_sock_t *s = calloc(1, sizeof *s);
 	int64_t now = dm_mono_ms();
+	counter_t *c;
 	unsigned h;
 
+	*rc = DM_ENOMEM;
 	if (!s)
 		return NULL;
-	if (cond_init_mono(&s->cv) != DM_OK) {
-		free(s);
-		return NULL;
-	}
-	s->query = strdup(query ? query : "");
+	s->query = query_keep(query ? query : "");
 	s->cookie = cookie ? strdup(cookie) : NULL;
+	if (dm_strlcpy(s->ip, ip ? ip : "", sizeof s->ip) != DM_OK)
+		s->ip[0] = 0;
 	if (!s->query || (cookie && !s->cookie) || dm_random(rnd, sizeof rnd) != DM_OK) {
 		sock_free(s);
 		return NULL;
@@ -379,10 +483,33 @@ sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie)
 	s->eio = eio;
 	s->refs = 1;
 	s->state = S_OPEN;
+	s->created = now;
 	s->last_rx = now;
 	s->ping_next = now + cfg.sio_ping_interval;
 	atomic_init(&s->uid, 0);
 	pthread_mutex_lock(&sio_lock);
+	/* the caps hold under the lock that registers */
+	c = counter_get_locked(by_ip, s->ip, 1);
+	if (!c || nopen >= cfg.sio_max_sessions || c->n >= cfg.sio_max_per_ip) {
+		int total = nopen >= cfg.sio_max_sessions;
+		if (c && !c->n)
+			counter_dec_locked(by_ip, s->ip);
+		pthread_mutex_unlock(&sio_lock);
+		if (c) {
+			*rc = DM_ERATE;
+			if (total)
+				cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", s->ip,
+					cfg.sio_max_sessions);
+			else
+				cap_log(1, "sio: refused a session from %s: %d open from that address (--sio-max-per-ip)",
+					s->ip, cfg.sio_max_per_ip);
+		}
+		sock_free(s);
+		return NULL;
+	}
+	c->n++;
+	nopen++;
+	*rc = DM_OK;
 	h = hash_str(s->sid);
 	s->hnext = by_sid[h];
 	by_sid[h] = s;
@@ -690,7 +817,38 @@ int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg)
 
 void sio_set_uid(sio_sock_t *s, int64_t uid)
 {
+	char key[24];
+	counter_t *c = NULL;
+	int64_t old;
+
+	pthread_mutex_lock(&sio_lock);
+	old = atomic_load(&s->uid);
+	if (old == uid || s->state == S_CLOSED) {
+		atomic_store(&s->uid, uid);
+		pthread_mutex_unlock(&sio_lock);
+		return;
+	}
+	if (uid) {
+		snprintf(key, sizeof key, "%lld", (long long)uid);
+		c = counter_get_locked(by_user, key, 1);
+		if (!c || c->n >= cfg.sio_max_per_user) {
+			if (c && !c->n)
+				counter_dec_locked(by_user, key);
+			sio_mark_closing_locked(s, "too many sessions for the user");
+			pthread_mutex_unlock(&sio_lock);
+			cap_log(2, "sio: refused a session of user %lld from %s: %d open for that user (--sio-max-per-user)",
+				(long long)uid, s->ip, cfg.sio_max_per_user);
+			return;
+		}
+	}
+	if (old) {
+		snprintf(key, sizeof key, "%lld", (long long)old);
+		counter_dec_locked(by_user, key);
+	}
+	if (c)
+		c->n++;
 	atomic_store(&s->uid, uid);
+	pthread_mutex_unlock(&sio_lock);
 }
 
 int64_t sio_uid(const sio_sock_t *s)
@@ -742,13 +900,14 @@ void sio_get_stats(sio_stats_t *out)
 	int ws = 0;
 	pthread_mutex_lock(&sio_lock);
 	*out = stats;
+	out->dropped = sio_dropped;
 	out->sessions = 0;
 	for (sio_sock_t *s = all_head; s; s = s->all_next) {
 		out->sessions++;
 		ws += s->ws != NULL;
 	}
 	out->websockets = (unsigned long long)ws;
-	out->senders = nsenders;
+	out->senders = sio_loop_threads();
 	pthread_mutex_unlock(&sio_lock);
 }
 
@@ -797,7 +956,7 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 		return; /* connected already (or connecting on another thread) */
 	memset(&ci, 0, sizeof ci);
 	ci.eio = s->eio;
-	ci.query = s->query;
+	ci.query = s->query ? s->query : "";
 	ci.nsp_query = nsp_query;
 	ci.cookie = s->cookie;
 	ci.auth = auth;
@@ -812,6 +971,10 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 	pthread_mutex_lock(&sio_lock);
 	s->nsp_state = 2;
 	pthread_mutex_unlock(&sio_lock);
+	/* connected: the handshake's query and cookie are not read again */
+	free(s->query);
+	free(s->cookie);
+	s->query = s->cookie = NULL;
 	if (s->eio == 4)
 		snprintf(reply, sizeof reply, "40%s,{\"sid\":\"%s\"}", sio_app->nsp, s->nsid);
 	else
@@ -987,134 +1150,6 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 	}
 }
 
-/* ---------------------------------------------------------- senders */
-
-static void start_sender_locked(void);
-
-/* One mg_write of p[0..n): 1 when all of it went out. */
-static int ws_put(struct mg_connection *conn, const char *p, size_t n)
-{
-	return mg_write(conn, p, n) == (int)n;
-}
-
-/* Sender thread, outside sio_lock. Writes the frames of q (and then a close
- * frame when want_close) to conn in as few writes as possible: they are
- * pre-framed (BLOB_FRAME), so a socket's pending frames are gathered into
- * buf (BATCH_CAP bytes, or NULL: no gathering) and go out in one mg_write;
- * a lone frame, or one that does not fit, is written straight from its
- * blob. All of it happens under the connection's lock, which is what
- * mg_websocket_write takes for each of its own writes: the worker's writes
- * on the same connection (pongs, probe answers) cannot interleave, and over
- * TLS each mbedtls call is serialized with the worker's reads by
- * civetweb-0003-tls-lock.patch. Frees the nodes. 1 when everything was
- * written, 0 on a write error (the rest is dropped). */
-static int ws_write_queue(struct mg_connection *conn, qnode_t *q, int want_close, char *buf)
-{
-	static const char close_frame[] = {(char)0x88, 2, 0x03, (char)0xe8}; /* 1000: normal */
-	size_t n = 0;
-	int ok = 1;
-
-	mg_lock_connection(conn);
-	while (q) {
-		qnode_t *nx = q->next;
-		const char *f = BLOB_FRAME(q->b);
-		size_t fl = q->b->hlen + q->b->len;
-		if (ok && n && n + fl > BATCH_CAP) {
-			ok = ws_put(conn, buf, n);
-			n = 0;
-		}
-		if (ok) {
-			if (!buf || fl > BATCH_CAP || (!n && !nx && !want_close))
-				ok = ws_put(conn, f, fl);
-			else {
-				memcpy(buf + n, f, fl);
-				n += fl;
-			}
-		}
-		sio_blob_unref(q->b);
-		free(q);
-		q = nx;
-	}
-	if (ok && want_close) {
-		if (buf && n + sizeof close_frame <= BATCH_CAP) {
-			memcpy(buf + n, close_frame, sizeof close_frame);
-			n += sizeof close_frame;
-		} else {
-			ok = !n || ws_put(conn, buf, n);
-			n = 0;
-			ok = ok && ws_put(conn, close_frame, sizeof close_frame);
-		}
-	}
-	if (ok && n)
-		ok = ws_put(conn, buf, n);
-	mg_unlock_connection(conn);
-	return ok;
-}
-
-static void *sender_main(void *unused)
-{
-	char *buf = malloc(BATCH_CAP); /* NULL: every frame written alone */
-
-	(void)unused;
-	pthread_mutex_lock(&sio_lock);
-	for (;;) {
-		sio_sock_t *s;
-		struct mg_connection *conn;
-		qnode_t *q;
-		int ok, want_close;
-
-		while (!sio_stopping && !ready_head)
-			pthread_cond_wait(&send_cv, &sio_lock);
-		if (sio_stopping)
-			break;
-		s = ready_head;
-		ready_head = s->ready_next;
-		if (!ready_head)
-			ready_tail = NULL;
-		s->ready_listed = 0;
-		conn = s->ws;
-		if (!conn || s->sending) {
-			sio_unref_locked(s);
-			continue;
-		}
-		s->sending = 1;
-		s->write_t0 = dm_mono_ms();
-		q = s->qh;
-		s->qh = s->qt = NULL;
-		s->qn = 0;
-		want_close = s->want_close && !s->close_sent;
-		pthread_mutex_unlock(&sio_lock);
-
-		ok = ws_write_queue(conn, q, want_close, buf);
-
-		pthread_mutex_lock(&sio_lock);
-		s->sending = 0;
-		if (want_close)
-			s->close_sent = 1;
-		pthread_cond_broadcast(&sio_ws_cv);
-		if (!ok)
-			sio_mark_closing_locked(s, "write failed");
-		else if (s->ws == conn && (s->qn > 0 || (s->want_close && !s->close_sent)))
-			sio_ready_push_locked(s);
-		sio_unref_locked(s);
-	}
-	pthread_mutex_unlock(&sio_lock);
-	free(buf);
-	return NULL;
-}
-
-/* Locked. One more sender thread (up to SENDERS_MAX). */
-static void start_sender_locked(void)
-{
-	if (nsenders >= SENDERS_MAX)
-		return;
-	if (pthread_create(&senders[nsenders], NULL, sender_main, NULL) != 0) {
-		dm_warn("sio: cannot start a sender thread");
-		return;
-	}
-	nsenders++;
-}
-
 /* ----------------------------------------------------------- reaper */
 
 /* Reaper thread. Tears s down (s referenced by the caller): out of the
@@ -1130,6 +1165,13 @@ static void teardown(sio_sock_t *s)
 		return;
 	}
 	s->state = S_CLOSED;
+	counter_dec_locked(by_ip, s->ip);
+	nopen--;
+	if (atomic_load(&s->uid)) {
+		char key[24];
+		snprintf(key, sizeof key, "%lld", (long long)atomic_load(&s->uid));
+		counter_dec_locked(by_user, key);
+	}
 	for (sio_sock_t **pp = &by_sid[hash_str(s->sid)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == s) {
 			*pp = s->hnext;
@@ -1148,11 +1190,9 @@ static void teardown(sio_sock_t *s)
 	s->qn = 0;
 	was_connected = s->nsp_state == 2;
 	s->nsp_state = 0;
-	if (s->ws) {
+	if (s->ws)
 		s->want_close = 1;
-		sio_ready_push_locked(s);
-	}
-	pthread_cond_broadcast(&s->cv);
+	sio_ready_push_locked(s); /* the close frame, or "1" to a parked GET */
 	pthread_mutex_unlock(&sio_lock);
 	sio_queue_free(q);
 	if (was_connected && sio_app && sio_app->on_close)
@@ -1166,6 +1206,17 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 {
 	int64_t pi = cfg.sio_ping_interval, pt = cfg.sio_ping_timeout, due;
 
+	if (s->nsp_state != 2 || !atomic_load(&s->uid)) {
+		due = s->created + cfg.sio_connect_timeout;
+		if (now > due) {
+			cap_log(3, "sio %s: closed: not connected and signed in after %d ms (--sio-connect-timeout), from %s",
+				s->sid, cfg.sio_connect_timeout, s->ip);
+			sio_mark_closing_locked(s, "connect timeout");
+			return;
+		}
+		if (due + 1 < *next)
+			*next = due + 1;
+	}
 	if (s->eio == 3) {
 		/* the client pings every pingInterval */
 		due = s->last_rx + pi + pt;
@@ -1200,30 +1251,16 @@ static void *reaper_main(void *unused)
 	while (!sio_stopping) {
 		int64_t now = dm_mono_ms(), next = now + 1000;
 		sio_sock_t *dead = NULL;
-		int stuck = 0;
 
 		for (sio_sock_t *s = all_head; s; s = s->all_next) {
 			if (s->state == S_OPEN)
 				heartbeat_locked(s, now, &next);
-			if (s->sending && s->state == S_OPEN) {
-				int64_t t = now - s->write_t0;
-				if (t > WRITE_DEADLINE_MS) {
-					stats.dropped++;
-					dm_info("sio %s: a write has taken %lld ms: disconnecting", s->sid, (long long)t);
-					sio_mark_closing_locked(s, "write deadline");
-				} else if (t > SLOW_WRITE_MS)
-					stuck++;
-				if (next > now + 250)
-					next = now + 250;
-			}
 			if (s->state == S_CLOSING) {
 				s->refs++;
 				s->reap_next = dead;
 				dead = s;
 			}
 		}
-		if (ready_head && stuck >= nsenders)
-			start_sender_locked();
 		if (dead) {
 			pthread_mutex_unlock(&sio_lock);
 			while (dead) {
@@ -1235,6 +1272,11 @@ static void *reaper_main(void *unused)
 			pthread_mutex_lock(&sio_lock);
 			continue;
 		}
+		/* heartbeats fall due one session at a time: one pass over
+		 * every session serves all that fall due within REAP_BATCH_MS
+		 * (closing sessions signal reap_cv and are not delayed) */
+		if (next < now + REAP_BATCH_MS)
+			next = now + REAP_BATCH_MS;
 		struct timespec ts = sio_mono_after(next - now);
 		pthread_cond_timedwait(&reap_cv, &sio_lock, &ts);
 	}
@@ -1255,33 +1297,24 @@ int sio_init(void)
 	if (pthread_create(&reaper, NULL, reaper_main, NULL) != 0)
 		return DM_ERR;
 	reaper_started = 1;
-	pthread_mutex_lock(&sio_lock);
-	for (int i = 0; i < SENDERS_BASE; i++)
-		start_sender_locked();
-	pthread_mutex_unlock(&sio_lock);
-	return nsenders ? DM_OK : DM_ERR;
+	return sio_loop_start();
 }
 
-/* After HTTP stopped (no connection left): stops the threads, tears every
- * session down (on_close for each), frees everything. */
+/* After HTTP stopped: stops the threads, closes the connections on the
+ * loop, tears every session down (on_close for each), frees everything. */
 void sio_stop(void)
 {
-	int n;
 	if (!g_inited)
 		return;
 	pthread_mutex_lock(&sio_lock);
 	sio_stopping = 1;
-	pthread_cond_broadcast(&send_cv);
 	pthread_cond_broadcast(&reap_cv);
-	n = nsenders;
 	pthread_mutex_unlock(&sio_lock);
 	if (reaper_started)
 		pthread_join(reaper, NULL);
 	reaper_started = 0;
-	for (int i = 0; i < n; i++)
-		pthread_join(senders[i], NULL);
-	nsenders = 0;
-	/* what the senders did not take */
+	sio_loop_stop();
+	/* what the loop did not take */
 	pthread_mutex_lock(&sio_lock);
 	while (ready_head) {
 		sio_sock_t *s = ready_head;
@@ -1303,7 +1336,7 @@ void sio_stop(void)
 		teardown(s);
 		sio_unref(s);
 	}
-	/* teardown asked senders for close frames: nobody is connected now */
+	/* teardown asked the loop for close frames: nobody is connected now */
 	pthread_mutex_lock(&sio_lock);
 	while (ready_head) {
 		sio_sock_t *s = ready_head;

@@ -33,16 +33,18 @@ typedef struct sio_conninfo {
 
 typedef struct sio_app {
 	const char *nsp; /* the namespace served, e.g. "/chatting" */
-	/* A client connects to the namespace. Runs on the connection's
-	 * thread. DM_OK accepts; anything else refuses with err (a short
+	/* A client connects to the namespace. Runs on one of sio's workers
+	 * (WebSocket) or a civetweb worker (a polling POST), one packet of a
+	 * socket at a time, in order. DM_OK accepts; anything else refuses with err (a short
 	 * message for the client, NUL-terminated in errcap bytes). */
 	int (*on_connect)(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t errcap);
 	/* After the CONNECT reply was queued (what on_ready emits follows
 	 * it). May be NULL. */
 	void (*on_ready)(sio_sock_t *s);
 	/* An event: name, its first argument as JSON text (NULL if none) and
-	 * the ack id the client wants a reply on (-1: none). Runs on the
-	 * connection's thread; must not block for long. */
+	 * the ack id the client wants a reply on (-1: none). Runs like
+	 * on_connect; must not block for long (four workers serve every
+	 * WebSocket). */
 	void (*on_event)(sio_sock_t *s, const char *event, const char *arg, int64_t ack);
 	/* The socket closed (once, after on_connect accepted it). Runs on
 	 * sio's reaper thread. May be NULL. */
@@ -112,7 +114,8 @@ typedef struct sio_stats {
 	unsigned long long websockets;   /* open now */
 	unsigned long long frames_out;   /* queued since start */
 	unsigned long long dropped;      /* sockets closed for queue overflow / slow writes */
-	int senders;                     /* sender threads running */
+	int senders;                     /* threads sio runs for sockets (its event
+					    loop and workers) */
 } sio_stats_t;
 void sio_get_stats(sio_stats_t *out);
 

@@ -4,11 +4,15 @@
  *
  *   sio.c           sessions and their registry, outgoing queues, rooms,
  *                   the application API (emit, ack, rooms, accessors), the
- *                   Engine.IO/Socket.IO packet decoder, sender threads,
- *                   the reaper, start and stop;
- *   sio_transport.c the two transports on /socket.io/ (WebSocket through
- *                   civetweb's handler, HTTP long-polling through http
- *                   routes) and the upgrade from one to the other.
+ *                   Engine.IO/Socket.IO packet decoder, the reaper, start
+ *                   and stop;
+ *   sio_transport.c the two transports on /socket.io/ as civetweb sees
+ *                   them (the WebSocket handshake, the polling routes) and
+ *                   the upgrade from one to the other;
+ *   sio_loop.c      the connections civetweb handed over (mg_detach):
+ *                   open WebSockets and parked long-polls, read and
+ *                   written from the event loop (evloop.c), with the pool
+ *                   of workers that runs their packets.
  *
  * Thread-safety: sio_lock guards every session field marked "locked", the
  * session table, the rooms and the ready list (see the top of sio.c).
@@ -30,8 +34,9 @@
 enum { S_OPEN, S_CLOSING, S_CLOSED };
 enum { T_POLL, T_WS };
 
-struct mg_connection;
+struct mg_detached;
 typedef struct room room_t;
+typedef struct lconn lconn_t; /* a connection on sio's loop (sio_loop.c) */
 
 /* A packet's text, shared by every queue it is in, pre-framed for
  * WebSocket: a server's frames are unmasked, so the RFC 6455 header is the
@@ -59,22 +64,25 @@ struct sio_sock {
 	char sid[SID_CAP];       /* Engine.IO session id */
 	char nsid[SID_CAP];      /* Socket.IO socket id (v4 CONNECT reply) */
 	int eio;                 /* 3 or 4 */
-	char *query;             /* handshake query string */
-	char *cookie;            /* handshake Cookie header or NULL */
+	char ip[48];             /* the client's address (caps, logs) */
+	int64_t created;         /* mono ms */
+	/* the handshake's query (without Engine.IO's parameters) and Cookie
+	 * header: read only by the namespace CONNECT (one at a time), freed
+	 * once it was accepted */
+	char *query;
+	char *cookie;
 
 	/* locked */
 	int refs;
 	int state;               /* S_* */
 	int transport;           /* T_* */
-	struct mg_connection *ws;    /* the WebSocket carrying the session */
-	struct mg_connection *probe; /* a WebSocket probing the upgrade */
+	lconn_t *ws;             /* the WebSocket carrying the session */
+	lconn_t *probe;          /* a WebSocket probing the upgrade */
+	lconn_t *poll;           /* the parked GET waiting for packets */
 	int upgrading;           /* probe answered: a waiting GET ends with noop */
-	int polling;             /* a GET waits */
-	pthread_cond_t cv;       /* the waiting GET sleeps here */
+	int polling;             /* a GET is being answered or parked */
 	qnode_t *qh, *qt;
 	int qn;
-	int sending;             /* a sender is writing to ws */
-	int64_t write_t0;        /* when that write began (mono ms) */
 	int ready_listed;
 	sio_sock_t *ready_next;
 	int want_close, close_sent;  /* a close frame to send on ws */
@@ -107,9 +115,9 @@ void sio_sb_str(sbuf_t *b, const char *s);
 
 /* Shared state (defined in sio.c). */
 extern pthread_mutex_t sio_lock;
-extern pthread_cond_t sio_ws_cv;  /* broadcast when a sender's write ended */
 extern const sio_app_t *sio_app;  /* set before the server starts */
 extern int sio_stopping;          /* sio_stop began (set under sio_lock) */
+extern unsigned long long sio_dropped; /* locked: sockets closed for not reading */
 
 /* A blob holding a copy of data[0..len) (refcount 1), NULL on no memory.
  * sio_blob_unref accepts NULL. */
@@ -121,9 +129,13 @@ void sio_queue_free(qnode_t *q);
 /* Absolute CLOCK_MONOTONIC time ms from now (for condvars set to it). */
 struct timespec sio_mono_after(int64_t ms);
 
-/* A new session, registered (the registry holds the one reference). NULL
- * on out of memory. */
-sio_sock_t *sio_session_new(int eio, const char *query, const char *cookie);
+/* A new session from address ip, registered (the registry holds the one
+ * reference). NULL with *rc DM_ERATE when a cap refuses it (logged), or
+ * DM_ENOMEM. */
+sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc);
+/* Whether a new session from ip would pass the caps now (logged when
+ * not): DM_OK or DM_ERATE. */
+int sio_session_check(const char *ip);
 /* Locked. The session with this id (in any state), or NULL; no reference
  * taken. */
 sio_sock_t *sio_find_locked(const char *sid);
@@ -131,8 +143,13 @@ sio_sock_t *sio_find_locked(const char *sid);
 void sio_unref_locked(sio_sock_t *s);
 /* Locked. Marks s for closing (the reaper tears it down); why is logged. */
 void sio_mark_closing_locked(sio_sock_t *s, const char *why);
-/* Locked. Puts a WebSocket session on the senders' ready list. */
+/* Locked. Puts a session with a WebSocket or a parked GET on the loop's
+ * ready list (and wakes the loop): its queue has frames, it closes, or its
+ * GET can be answered. */
 void sio_ready_push_locked(sio_sock_t *s);
+/* Locked. Takes the whole ready list (linked by ready_next; each entry
+ * holds a reference and has ready_listed still set). */
+sio_sock_t *sio_ready_take_locked(void);
 /* Locked. Appends blob b (its own reference taken) to s's queue. DM_OK,
  * DM_EUNAVAIL (closed, or the queue overflowed: closing) or DM_ENOMEM. */
 int sio_enqueue_locked(sio_sock_t *s, blob_t *b);
@@ -144,5 +161,39 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n);
 /* sio_transport.c: registers the polling routes and the WebSocket handler
  * (from sio_init, before HTTP starts). */
 void sio_transport_init(void);
+/* Locked. For a GET of s: takes queued frames (up to maxPayload bytes, at
+ * least one) into *q and says what ends the reply: "1" (closed), "6" (no
+ * frames: noop) or NULL. Clears s->polling. */
+const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q);
+/* The reply body of a GET (framed for version eio) into b; frees q. */
+void sio_poll_body(int eio, qnode_t *q, const char *tail, sbuf_t *b);
+/* Locked. A parked GET of s may be answered now. */
+int sio_poll_answerable_locked(const sio_sock_t *s);
+
+/* sio_loop.c */
+int sio_loop_start(void);
+/* Stops the workers and the loop, closes every connection on it. */
+void sio_loop_stop(void);
+/* From civetweb's WebSocket ready handler, after mg_detach: the loop
+ * reads and writes the WebSocket of d from now on, carrying session s
+ * (probe: an upgrade probe of a polling session; else s becomes a
+ * WebSocket session). Sets s->ws or s->probe. Takes d's fd, TLS context
+ * and bytes, and a reference to s, in every case. DM_OK, or DM_ENOMEM /
+ * DM_EUNAVAIL (the probe is not wanted any more): the connection was
+ * closed. */
+int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe);
+/* From a polling GET handler after mg_detach: parks the GET of s (eio) on
+ * the loop until sio_poll_answerable_locked or its deadline; the reply
+ * is "HTTP/1.1 200 OK", Content-Length, then hdr (header lines, copied);
+ * keepalive: hand the connection back to civetweb afterwards. Takes d and
+ * a reference to s in every case; sets s->poll. DM_OK or DM_ENOMEM (then
+ * the GET was answered at once, or closed). */
+int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char *hdr, int keepalive,
+		       int64_t deadline);
+/* Closes a detached connection nobody takes (frees its TLS context and
+ * bytes). */
+void sio_detached_close(struct mg_detached *d);
+/* Loop and worker threads sio runs (for the stats). */
+int sio_loop_threads(void);
 
 #endif

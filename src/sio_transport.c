@@ -1,15 +1,21 @@
 /*
- * sio_transport.c — the transports of sio (see sio.h, and the design notes
- * at the top of sio.c): WebSocket on /socket.io/ through civetweb's
- * WebSocket handler, HTTP long-polling through two http routes, and the
- * upgrade from polling to WebSocket (probe, then "5"). Both hand each
- * Engine.IO packet they receive to sio_eio_packet; sessions, queues and
- * the senders that drain WebSocket queues live in sio.c.
+ * sio_transport.c — the transports of sio as civetweb sees them (see sio.h,
+ * and the design notes at the top of sio.c): the WebSocket handshake on
+ * /socket.io/ through civetweb's WebSocket handler, HTTP long-polling
+ * through two http routes, and the checks of an upgrade from one to the
+ * other. civetweb parses the request and does the handshake; then the
+ * connection is detached (mg_detach) and handed to sio's loop
+ * (sio_loop.c): an upgraded WebSocket at once, a GET when it has to wait.
+ * Both hand each Engine.IO packet they receive to sio_eio_packet.
+ *
+ * Why the ready handler detaches (not a request handler doing the upgrade
+ * itself): civetweb already checks the upgrade headers, answers 101 and
+ * runs our connect check before it; detaching right after keeps all of
+ * that and adds nothing but the hand-over.
  *
  * Thread-safety: everything shared is under sio_lock (sio_int.h); network
- * writes here happen only in a connection's own callbacks (WebSocket probe
- * answers and pongs, rejections) and in the polling GET that drains its
- * session's queue.
+ * writes here happen only in a request's own handler (rejections, a GET
+ * answered at once, POST replies).
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -18,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <civetweb.h>
@@ -29,73 +34,6 @@
 #include "http.h"
 #include "sio.h"
 #include "sio_int.h"
-
-#define POLL_SLICE_MS 200
-
-/* A connection's first packets (CONNECT, the room calls) are followed by
- * a stack trim; later ones only at heartbeats (see stack_trim). */
-#define TRIM_FIRST_PACKETS 8
-/* Bytes below the trimming function's frame that stay mapped: its own
- * callees (madvise's wrapper) live there during the call. */
-#define TRIM_MARGIN 2048
-
-/* per WebSocket connection (mg user connection data) */
-typedef struct wsconn {
-	sio_sock_t *s;           /* holds a reference */
-	int probe;               /* still probing the upgrade */
-	char *frag;              /* a fragmented message being reassembled */
-	size_t fraglen;
-	unsigned npackets;       /* data callbacks so far (saturates) */
-} wsconn_t;
-
-/* ------------------------------------------------------ stack pages */
-
-/*
- * stack_trim: gives back to the kernel the pages of this thread's stack
- * below the caller's frame (minus TRIM_MARGIN), with MADV_DONTNEED.
- *
- * Why: every open WebSocket holds a civetweb worker thread. Its handshake
- * (civetweb's request parsing and printf buffers) and our callbacks (token
- * check, JSON parsing and SQL on a reader) touch ~36 KB of stack once, and
- * touched pages stay resident while the connection idles: ~40 KB per
- * client, most of the RSS of 1,000 connected clients. Those frames are dead
- * once the callback returned; the next deep call faults fresh zero pages.
- *
- * Safe because it only runs on the thread that owns the stack, for pages
- * entirely below its current frame (nothing live is there: the margin
- * covers this function's callees and the red zone). Called after the
- * upgrade, after a connection's first TRIM_FIRST_PACKETS data callbacks,
- * at heartbeats (an idle client's only traffic: every pingInterval), and at
- * close (the worker goes back to civetweb's idle pool) — never per chat
- * message of a busy client, so the cost (one syscall, a few page faults
- * later) stays off the hot path. Thread-safety: the bounds are per thread.
- */
-static __thread uintptr_t stack_lo; /* lowest usable address; 1: unknown */
-
-static __attribute__((noinline)) void stack_trim(void)
-{
-	volatile char here = 0;
-	long ps = sysconf(_SC_PAGESIZE); /* the real one: madvise rounds to it */
-	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, top;
-
-	if (!stack_lo) {
-		pthread_attr_t a;
-		void *addr = NULL;
-		size_t size = 0;
-		stack_lo = 1;
-		if (pthread_getattr_np(pthread_self(), &a) == 0) {
-			if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr)
-				stack_lo = ((uintptr_t)addr + page - 1) & ~(page - 1);
-			pthread_attr_destroy(&a);
-		}
-	}
-	if (stack_lo == 1)
-		return;
-	top = ((uintptr_t)&here - TRIM_MARGIN) & ~(page - 1);
-	if (top > stack_lo + page && top - stack_lo < (64u << 20))
-		madvise((void *)stack_lo, top - stack_lo, MADV_DONTNEED);
-	(void)here;
-}
 
 /* ------------------------------------------------------------ packets */
 
@@ -147,6 +85,19 @@ static const char *eio_errors[] = {
 	"{\"code\":4,\"message\":\"Forbidden\"}",
 	"{\"code\":5,\"message\":\"Unsupported protocol version\"}",
 };
+/* A session cap refused the handshake (sio_session_check): 429. */
+static const char too_many[] = "{\"code\":3,\"message\":\"Too many sessions\"}";
+#define TOO_MANY_HEADERS "Retry-After: 10\r\n"
+
+static int ws_reject_busy(const struct mg_connection *cc)
+{
+	struct mg_connection *c = (struct mg_connection *)cc;
+	mg_printf(c,
+		  "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		  TOO_MANY_HEADERS "Connection: close\r\n\r\n%s",
+		  strlen(too_many), too_many);
+	return 1;
+}
 
 static int ws_reject(const struct mg_connection *cc, int code)
 {
@@ -184,250 +135,98 @@ static int ws_connect(const struct mg_connection *c, void *cb)
 		pthread_mutex_unlock(&sio_lock);
 		if (!ok)
 			return ws_reject(c, 1);
-	}
+	} else if (sio_session_check(ri->remote_addr) != DM_OK)
+		return ws_reject_busy(c);
 	return 0;
 }
 
+/* The open packet of a new WebSocket session s (and v3's "40") queued. */
+static void ws_queue_open(sio_sock_t *s)
+{
+	char open[256];
+	int n = open_packet(s, 0, open, sizeof open);
+	blob_t *b = sio_blob_new(open, (size_t)n), *b40 = s->eio == 3 ? sio_blob_new("40", 2) : NULL;
+	pthread_mutex_lock(&sio_lock);
+	if (b)
+		sio_enqueue_locked(s, b);
+	if (b40) /* v3: the default namespace is connected at once */
+		sio_enqueue_locked(s, b40);
+	pthread_mutex_unlock(&sio_lock);
+	sio_blob_unref(b);
+	sio_blob_unref(b40);
+}
+
+/* civetweb's ready handler (after the 101): the connection leaves
+ * civetweb for sio's loop, carrying a new session or probing the upgrade
+ * of a polling one. On any failure it is simply closed. */
 static void ws_ready(struct mg_connection *c, void *cb)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	char eio[4] = "4", sid[SID_CAP + 8];
-	wsconn_t *wc = calloc(1, sizeof *wc);
-	sio_sock_t *s;
+	struct mg_detached d;
+	sio_sock_t *s = NULL;
+	int probe = 0;
 
 	(void)cb;
-	if (!wc)
-		return; /* no connection data: the data handler closes */
-	mg_set_user_connection_data(c, wc);
 	query_var(ri->query_string, "EIO", eio, sizeof eio);
 	if (query_var(ri->query_string, "sid", sid, sizeof sid)) {
 		pthread_mutex_lock(&sio_lock);
 		s = sio_find_locked(sid);
-		if (s && s->state == S_OPEN && s->transport == T_POLL && !s->probe) {
-			s->probe = c;
+		if (s && s->state == S_OPEN && s->transport == T_POLL && !s->probe)
 			s->refs++;
-			wc->s = s;
-			wc->probe = 1;
-		}
+		else
+			s = NULL;
 		pthread_mutex_unlock(&sio_lock);
+		probe = 1;
+	} else {
+		int rc;
+		/* the caps were checked before the handshake; a race lost
+		 * here just closes the connection */
+		s = sio_session_new(eio[0] == '3' ? 3 : 4, ri->remote_addr, ri->query_string, mg_get_header(c, "Cookie"),
+				    &rc);
+		if (s)
+			sio_ref(s);
+	}
+	if (!s) {
+		/* a lost probe, a cap, no memory: closed without holding the
+		 * worker (else the data handler closes it) */
+		if (mg_detach(c, &d) == 0)
+			sio_detached_close(&d);
 		return;
 	}
-	s = sio_session_new(eio[0] == '3' ? 3 : 4, ri->query_string, mg_get_header(c, "Cookie"));
-	if (!s)
+	if (mg_detach(c, &d) != 0) {
+		dm_warn("sio %s: cannot take the WebSocket from civetweb", s->sid);
+		if (!probe)
+			sio_close(s);
+		sio_unref(s);
 		return;
-	{
-		char open[256];
-		int n = open_packet(s, 0, open, sizeof open);
-		blob_t *b = sio_blob_new(open, (size_t)n), *b40 = s->eio == 3 ? sio_blob_new("40", 2) : NULL;
-		pthread_mutex_lock(&sio_lock);
-		s->transport = T_WS;
-		s->ws = c;
-		s->refs++;
-		wc->s = s;
-		if (b)
-			sio_enqueue_locked(s, b);
-		if (b40) /* v3: the default namespace is connected at once */
-			sio_enqueue_locked(s, b40);
-		pthread_mutex_unlock(&sio_lock);
-		sio_blob_unref(b);
-		sio_blob_unref(b40);
 	}
+	/* the reference taken above goes to the loop's connection, which may
+	 * end (and the session be torn down) at once: this handler keeps
+	 * its own until it is done with s */
+	sio_ref(s);
+	if (sio_loop_adopt_ws(&d, s, probe) != DM_OK) {
+		if (!probe)
+			sio_close(s);
+	} else if (!probe)
+		ws_queue_open(s);
+	sio_unref(s);
 }
 
-/* A complete text message on a probing WebSocket. */
-static int ws_probe_msg(struct mg_connection *c, wsconn_t *wc, const char *p, size_t n)
-{
-	sio_sock_t *s = wc->s;
-	if (n == 6 && !memcmp(p, "2probe", 6)) {
-		if (mg_websocket_write(c, MG_WEBSOCKET_OPCODE_TEXT, "3probe", 6) <= 0)
-			return 0;
-		pthread_mutex_lock(&sio_lock);
-		if (s->state == S_OPEN && s->probe == c) {
-			s->upgrading = 1;
-			pthread_cond_broadcast(&s->cv); /* the waiting GET ends with noop */
-		}
-		pthread_mutex_unlock(&sio_lock);
-		return 1;
-	}
-	if (n == 1 && p[0] == '5') {
-		int ok = 0;
-		pthread_mutex_lock(&sio_lock);
-		if (s->state == S_OPEN && s->probe == c) {
-			s->probe = NULL;
-			s->transport = T_WS;
-			s->ws = c;
-			s->upgrading = 0;
-			s->last_rx = dm_mono_ms();
-			wc->probe = 0;
-			pthread_cond_broadcast(&s->cv);
-			if (s->qn)
-				sio_ready_push_locked(s);
-			ok = 1;
-		}
-		pthread_mutex_unlock(&sio_lock);
-		return ok;
-	}
-	return 1; /* anything else before the upgrade is ignored */
-}
-
-/* civetweb data handler: 1 keeps the connection, 0 closes it. */
+/* civetweb data handler: only reached when the hand-over failed: close. */
 static int ws_data(struct mg_connection *c, int bits, char *data, size_t len, void *cb)
 {
-	wsconn_t *wc = mg_get_user_connection_data(c);
-	int op = bits & 0x0f, fin = bits & 0x80, state, rc;
-	char *msg;
-	size_t mlen;
-
+	(void)c;
+	(void)bits;
+	(void)data;
+	(void)len;
 	(void)cb;
-	if (!wc || !wc->s)
-		return 0;
-	pthread_mutex_lock(&sio_lock);
-	state = wc->s->state;
-	pthread_mutex_unlock(&sio_lock);
-	if (state != S_OPEN)
-		return 0;
-	switch (op) {
-	case MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE:
-		return 0;
-	case MG_WEBSOCKET_OPCODE_PING:
-		mg_websocket_write(c, MG_WEBSOCKET_OPCODE_PONG, data, len);
-		return 1;
-	case MG_WEBSOCKET_OPCODE_PONG:
-		return 1;
-	case MG_WEBSOCKET_OPCODE_TEXT:
-		if (wc->frag)
-			return 0; /* a new message inside a fragmented one */
-		break;
-	case MG_WEBSOCKET_OPCODE_CONTINUATION:
-		if (!wc->frag)
-			return 0;
-		break;
-	default: /* binary */
-		dm_info("sio %s: binary WebSocket frame refused", wc->s->sid);
-		return 0;
-	}
-	if (len > (size_t)cfg.sio_max_payload || wc->fraglen + len > (size_t)cfg.sio_max_payload) {
-		dm_info("sio %s: message over %d bytes: closing", wc->s->sid, cfg.sio_max_payload);
-		return 0;
-	}
-	/* collect (fragments, or a copy with a terminating NUL) */
-	msg = realloc(wc->frag, wc->fraglen + len + 1);
-	if (!msg)
-		return 0;
-	memcpy(msg + wc->fraglen, data, len);
-	mlen = wc->fraglen + len;
-	msg[mlen] = 0;
-	if (!fin) {
-		wc->frag = msg;
-		wc->fraglen = mlen;
-		return 1;
-	}
-	wc->frag = NULL;
-	wc->fraglen = 0;
-	if (!dm_utf8_valid(msg, mlen)) {
-		free(msg);
-		return 0;
-	}
-	if (wc->probe)
-		rc = ws_probe_msg(c, wc, msg, mlen);
-	else {
-		rc = sio_eio_packet(wc->s, msg, mlen) == DM_OK;
-		if (!rc) {
-			pthread_mutex_lock(&sio_lock);
-			sio_mark_closing_locked(wc->s, "protocol error");
-			pthread_mutex_unlock(&sio_lock);
-		}
-	}
-	free(msg);
-	return rc;
-}
-
-static void ws_close(const struct mg_connection *c, void *cb)
-{
-	wsconn_t *wc = mg_get_user_connection_data(c);
-	(void)cb;
-	if (!wc)
-		return;
-	if (wc->s) {
-		sio_sock_t *s = wc->s;
-		pthread_mutex_lock(&sio_lock);
-		if (s->ws == c) {
-			/* a sender may be writing to c: c stays valid until it
-			 * is done */
-			while (s->sending)
-				pthread_cond_wait(&sio_ws_cv, &sio_lock);
-			s->ws = NULL;
-			sio_mark_closing_locked(s, "transport closed");
-		}
-		if (s->probe == c) {
-			s->probe = NULL;
-			s->upgrading = 0;
-		}
-		sio_unref_locked(s);
-		pthread_mutex_unlock(&sio_lock);
-	}
-	free(wc->frag);
-	free(wc);
-	mg_set_user_connection_data(c, NULL);
-}
-
-/* The civetweb callbacks run on the worker thread that holds the WebSocket
- * for its whole life. That thread gives up the reader it kept for plain
- * HTTP (db_thread_exit), and each callback borrows one from the pool for
- * its own duration only (db_scope_*), so 1,000 idle chat users hold no
- * reader while plain HTTP keeps its lock-free per-thread reader. */
-static int ws_connect_scoped(const struct mg_connection *c, void *cb)
-{
-	int rc;
-	db_thread_exit();
-	db_scope_begin();
-	rc = ws_connect(c, cb);
-	db_scope_end();
-	return rc;
-}
-
-static void ws_ready_scoped(struct mg_connection *c, void *cb)
-{
-	db_scope_begin();
-	ws_ready(c, cb);
-	db_scope_end();
-	stack_trim(); /* the handshake's frames */
-}
-
-/* A heartbeat: v4 pong "3", v3 ping "2" (not "2probe" of an upgrade). */
-static int is_heartbeat(int bits, const char *data, size_t len)
-{
-	return (bits & 0x0f) == MG_WEBSOCKET_OPCODE_TEXT && len == 1 && (data[0] == '2' || data[0] == '3');
-}
-
-static int ws_data_scoped(struct mg_connection *c, int bits, char *data, size_t len, void *cb)
-{
-	wsconn_t *wc = mg_get_user_connection_data(c);
-	int rc, trim;
-
-	trim = is_heartbeat(bits, data, len) || (wc && wc->npackets < TRIM_FIRST_PACKETS);
-	if (wc && wc->npackets < TRIM_FIRST_PACKETS)
-		wc->npackets++;
-	db_scope_begin();
-	rc = ws_data(c, bits, data, len, cb);
-	db_scope_end();
-	if (trim)
-		stack_trim();
-	return rc;
-}
-
-static void ws_close_scoped(const struct mg_connection *c, void *cb)
-{
-	db_scope_begin();
-	ws_close(c, cb);
-	db_scope_end();
-	stack_trim(); /* the worker goes back to the idle pool */
+	return 0;
 }
 
 static void on_http_start(struct mg_context *ctx)
 {
-	mg_set_websocket_handler(ctx, "/socket.io", ws_connect_scoped, ws_ready_scoped, ws_data_scoped,
-				 ws_close_scoped, NULL);
+	mg_set_websocket_handler(ctx, "/socket.io", ws_connect, ws_ready, ws_data, NULL, NULL);
 }
 
 /* ----------------------------------------------------------- polling */
@@ -478,9 +277,12 @@ static int poll_params(http_req_t *r, int *eio, char *sid, size_t cap)
 static int handshake(http_req_t *r, int eio)
 {
 	char open[256], body[300];
-	sio_sock_t *s = sio_session_new(eio, r->query, http_header(r, "Cookie"));
-	int n;
+	int n, rc;
+	sio_sock_t *s = sio_session_new(eio, r->ip, r->query, http_header(r, "Cookie"), &rc);
 
+	if (!s && rc == DM_ERATE)
+		return http_reply_raw(r, 429, "application/json", "Cache-Control: no-store\r\n" TOO_MANY_HEADERS,
+				      too_many, strlen(too_many));
 	if (!s)
 		return http_fail_dm(r, DM_ENOMEM);
 	n = open_packet(s, 1, open, sizeof open);
@@ -508,16 +310,93 @@ static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
 	return s;
 }
 
-/* GET: the handshake, or a long poll that takes what is queued. */
+const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
+{
+	qnode_t **tail = q;
+	size_t bytes = 0;
+	int n = 0;
+
+	*q = NULL;
+	/* frames up to maxPayload bytes (at least one) */
+	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
+		qnode_t *x = s->qh;
+		s->qh = x->next;
+		if (!s->qh)
+			s->qt = NULL;
+		s->qn--;
+		x->next = NULL;
+		*tail = x;
+		tail = &x->next;
+		bytes += x->b->len;
+		n++;
+	}
+	if (s->transport == T_WS && s->qn)
+		sio_ready_push_locked(s);
+	s->polling = 0;
+	if (s->state != S_OPEN)
+		return "1"; /* closed: tell the client */
+	return n ? NULL : "6"; /* nothing (upgrade, timeout, stopping): noop */
+}
+
+void sio_poll_body(int eio, qnode_t *q, const char *tail, sbuf_t *b)
+{
+	for (qnode_t *x = q; x; x = x->next) {
+		if (eio == 3) {
+			char len[24];
+			snprintf(len, sizeof len, "%zu:", sio_utf16_len(x->b->data, x->b->len));
+			sio_sb_str(b, len);
+		} else if (x != q)
+			sio_sb_add(b, "\x1e", 1);
+		sio_sb_add(b, x->b->data, x->b->len);
+	}
+	if (tail) {
+		if (eio == 3)
+			sio_sb_add(b, "1:", 2);
+		else if (q)
+			sio_sb_add(b, "\x1e", 1);
+		sio_sb_str(b, tail);
+	}
+	sio_queue_free(q);
+}
+
+int sio_poll_answerable_locked(const sio_sock_t *s)
+{
+	return s->qn > 0 || s->state != S_OPEN || s->transport != T_POLL || s->upgrading || sio_stopping ||
+	       dm_stopping;
+}
+
+/* Parks the GET r of s (referenced) on the loop. DM_OK when parked (the
+ * reference went with it), else DM_EUNAVAIL (not detached: answer now). */
+static int poll_park(http_req_t *r, sio_sock_t *s, int eio)
+{
+	char hdr[1200], cors[700];
+	const struct mg_request_info *ri = r->ri;
+	const char *conn_hdr = http_header(r, "Connection");
+	struct mg_detached d;
+	int keepalive;
+
+	http_cors_headers(r->conn, cors, sizeof cors);
+	snprintf(hdr, sizeof hdr, "Content-Type: text/plain; charset=UTF-8\r\n%s%sCache-Control: no-store\r\n",
+		 http_security_headers(), cors);
+	keepalive = ri->http_version && !strcmp(ri->http_version, "1.1") &&
+		    !(conn_hdr && !strcasecmp(conn_hdr, "close"));
+	if (mg_detach(r->conn, &d) != 0)
+		return DM_EUNAVAIL;
+	r->replied = 1; /* the loop answers */
+	r->status = 200;
+	sio_loop_park_poll(&d, s, eio, hdr, keepalive, dm_mono_ms() + cfg.sio_ping_interval);
+	return DM_OK;
+}
+
+/* GET: the handshake, or a long poll that takes what is queued (parked on
+ * the loop when there is nothing yet). */
 static int h_poll_get(http_req_t *r)
 {
 	char sid[SID_CAP + 8];
-	int eio, n = 0;
+	int eio;
 	sio_sock_t *s;
-	qnode_t *q = NULL, **tail = &q;
-	size_t bytes = 0;
-	int64_t deadline;
-	const char *tail_pkt = NULL;
+	qnode_t *q;
+	const char *tail_pkt;
 	sbuf_t b = {0};
 
 	if (poll_params(r, &eio, sid, sizeof sid) != DM_OK)
@@ -535,54 +414,15 @@ static int h_poll_get(http_req_t *r)
 		return eio_error(r, 3);
 	}
 	s->polling = 1;
-	deadline = dm_mono_ms() + cfg.sio_ping_interval;
-	while (s->qn == 0 && s->state == S_OPEN && s->transport == T_POLL && !s->upgrading && !dm_stopping &&
-	       !sio_stopping) {
-		int64_t left = deadline - dm_mono_ms();
-		if (left <= 0)
-			break;
-		struct timespec ts = sio_mono_after(left < POLL_SLICE_MS ? left : POLL_SLICE_MS);
-		pthread_cond_timedwait(&s->cv, &sio_lock, &ts);
+	if (!sio_poll_answerable_locked(s)) {
+		pthread_mutex_unlock(&sio_lock);
+		if (poll_park(r, s, eio) == DM_OK)
+			return DM_OK;
+		pthread_mutex_lock(&sio_lock);
 	}
-	/* take frames up to maxPayload bytes (at least one) */
-	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
-		qnode_t *x = s->qh;
-		s->qh = x->next;
-		if (!s->qh)
-			s->qt = NULL;
-		s->qn--;
-		x->next = NULL;
-		*tail = x;
-		tail = &x->next;
-		bytes += x->b->len;
-		n++;
-	}
-	if (s->state != S_OPEN)
-		tail_pkt = "1"; /* closed: tell the client */
-	else if (!n)
-		tail_pkt = "6"; /* nothing (upgrade, timeout, stopping): noop */
-	if (s->transport == T_WS && s->qn)
-		sio_ready_push_locked(s);
-	s->polling = 0;
+	tail_pkt = sio_poll_take_locked(s, &q);
 	pthread_mutex_unlock(&sio_lock);
-
-	for (qnode_t *x = q; x; x = x->next) {
-		if (eio == 3) {
-			char len[24];
-			snprintf(len, sizeof len, "%zu:", sio_utf16_len(x->b->data, x->b->len));
-			sio_sb_str(&b, len);
-		} else if (x != q)
-			sio_sb_add(&b, "\x1e", 1);
-		sio_sb_add(&b, x->b->data, x->b->len);
-	}
-	if (tail_pkt) {
-		if (eio == 3)
-			sio_sb_add(&b, "1:", 2);
-		else if (n)
-			sio_sb_add(&b, "\x1e", 1);
-		sio_sb_str(&b, tail_pkt);
-	}
-	sio_queue_free(q);
+	sio_poll_body(eio, q, tail_pkt, &b);
 	if (b.oom)
 		http_fail_dm(r, DM_ENOMEM);
 	else

@@ -10,6 +10,16 @@
  *         reads the same TLS connection (TLS 1.2 and 1.3), payloads intact
  *   0004  tcp_nodelay is on by default, and on the accepted socket
  *   0005  a client's close_notify prints no "SSL read failed" on stderr
+ *   0006  mg_detach(): a request handler or the WebSocket ready handler
+ *         takes the socket (and TLS context, and bytes read past the
+ *         request); civetweb then leaves it alone and frees the worker
+ *   0007  the parking set: idle, slowloris and keep-alive connections
+ *         (plain and TLS) wait in epoll, not in the 2 workers; timeouts;
+ *         mg_park() hands a detached connection back to keep-alive
+ *   0008  max_connections_per_ip refuses the connection past the cap and
+ *         logs once; closed and detached connections give their place back
+ *   0009  the 1 ms keep-alive linger: idle keep-alive connections still
+ *         hold no worker
  *
  * civetweb runs in-process on 127.0.0.1 with ephemeral ports; the TLS
  * certificate is made here with mbedtls; the wss client is an mbedtls
@@ -19,6 +29,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -97,6 +108,7 @@ static long rss_kib(void)
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_too_big; /* "exceeds websocket_max_frame_size" lines */
+static int log_ipcap;   /* "max_connections_per_ip" lines */
 
 static int on_log(const struct mg_connection *conn, const char *msg)
 {
@@ -104,6 +116,8 @@ static int on_log(const struct mg_connection *conn, const char *msg)
 	pthread_mutex_lock(&log_mu);
 	if (strstr(msg, "websocket_max_frame_size"))
 		log_too_big++;
+	if (strstr(msg, "max_connections_per_ip"))
+		log_ipcap++;
 	printf("# civetweb: %s\n", msg);
 	fflush(stdout);
 	pthread_mutex_unlock(&log_mu);
@@ -1051,6 +1065,721 @@ static void test_nodelay(struct mg_context *ctx, int port)
 		close(fd);
 }
 
+/* ---- 0006: mg_detach ------------------------------------------------------- */
+
+#define DET_MAX 8
+static struct mg_detached dets[DET_MAX]; /* under srv_mu */
+static int det_n;                        /* detached so far */
+static int det_refused;                  /* mg_detach() returned -1 */
+static int wsd_closed;                   /* close handler of /wsd ran */
+static struct mg_context *srv_ctx;
+
+/* /detach: the handler takes the connection and replies nothing itself */
+static int on_detach(struct mg_connection *conn, void *cb)
+{
+	struct mg_detached d;
+	(void)cb;
+	if (mg_detach(conn, &d) != 0) {
+		pthread_mutex_lock(&srv_mu);
+		det_refused++;
+		pthread_mutex_unlock(&srv_mu);
+		mg_send_http_error(conn, 500, "%s", "detach refused");
+		return 500;
+	}
+	pthread_mutex_lock(&srv_mu);
+	if (det_n < DET_MAX)
+		dets[det_n] = d;
+	det_n++;
+	pthread_cond_broadcast(&srv_cv);
+	pthread_mutex_unlock(&srv_mu);
+	return 1;
+}
+
+/* /chunked: a chunked body cannot be detached; the request is answered */
+static int on_chunked(struct mg_connection *conn, void *cb)
+{
+	struct mg_detached d;
+	char body[64];
+	(void)cb;
+	if (mg_detach(conn, &d) != 0) {
+		pthread_mutex_lock(&srv_mu);
+		det_refused++;
+		pthread_mutex_unlock(&srv_mu);
+	}
+	while (mg_read(conn, body, sizeof body) > 0)
+		;
+	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	return 200;
+}
+
+static void wsd_ready(struct mg_connection *conn, void *cb)
+{
+	on_detach(conn, cb);
+}
+
+static void wsd_close(const struct mg_connection *conn, void *cb)
+{
+	(void)conn;
+	(void)cb;
+	pthread_mutex_lock(&srv_mu);
+	wsd_closed++;
+	pthread_mutex_unlock(&srv_mu);
+}
+
+static void det_reset(void)
+{
+	pthread_mutex_lock(&srv_mu);
+	det_n = det_refused = wsd_closed = 0;
+	memset(dets, 0, sizeof dets);
+	pthread_mutex_unlock(&srv_mu);
+}
+
+static const char wsd_request[] =
+    "GET /wsd HTTP/1.1\r\n"
+    "Host: 127.0.0.1\r\n"
+    "Upgrade: websocket\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "\r\n";
+
+/* Frees what a detached connection holds (TLS context, rest, socket). */
+static void det_free(struct mg_detached *d)
+{
+	if (d->ssl) {
+		mbedtls_ssl_free(d->ssl);
+		free(d->ssl);
+	}
+	free(d->rest);
+	if (d->fd >= 0)
+		close(d->fd);
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+}
+
+/* Reads what arrives on fd within ms into buf (NUL-terminated); returns
+ * the length, and *eof = 1 if the peer closed. */
+static size_t recv_for(int fd, char *buf, size_t cap, int ms, int *eof)
+{
+	size_t n = 0;
+	double end = now_s() + ms / 1000.0;
+	*eof = 0;
+	while (n < cap - 1 && now_s() < end) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = recv(fd, buf + n, cap - 1 - n, MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+			*eof = 1;
+			break;
+		}
+		if (r > 0)
+			n += (size_t)r;
+	}
+	buf[n] = 0;
+	return n;
+}
+
+/* Reads from fd until what was read (since the call) contains `end`, at
+ * most ms. 1 if it did. */
+static int recv_until(int fd, char *buf, size_t cap, const char *end, int ms)
+{
+	size_t n = 0;
+	double stop = now_s() + ms / 1000.0;
+	while (n < cap - 1 && now_s() < stop) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = recv(fd, buf + n, 1, MSG_DONTWAIT); /* nothing past `end` */
+		if (r <= 0)
+			return 0;
+		n += (size_t)r;
+		buf[n] = 0;
+		if (strstr(buf, end))
+			return 1;
+	}
+	return 0;
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_in me;
+	socklen_t sl = sizeof me;
+	return getsockname(fd, (struct sockaddr *)&me, &sl) == 0 ? ntohs(me.sin_port) : -1;
+}
+
+static int peer_port(const struct mg_detached *d)
+{
+	const struct sockaddr_in *a = (const struct sockaddr_in *)&d->peer;
+	return a->sin_family == AF_INET ? ntohs(a->sin_port) : -2;
+}
+
+/* Plain HTTP: a handler detaches; civetweb neither writes nor closes the
+ * socket afterwards, the bytes past the request come back as rest, and the
+ * two workers serve other requests while three detached sockets stay open. */
+static void test_detach_plain(int port)
+{
+	static const char req[] = "GET /detach HTTP/1.1\r\nHost: x\r\n\r\nEXTRA";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+	int fds[3], i, ok = 1, eof = 0;
+	char buf[512], msg[200];
+
+	det_reset();
+	for (i = 0; i < 3; i++) {
+		fds[i] = tcp_connect(port, 3000);
+		if (fds[i] < 0 || send_all(fds[i], req, sizeof req - 1) != 0 ||
+		    !wait_for(&det_n, i + 1, 5000))
+			ok = 0;
+	}
+	check(ok, "three requests detached by their handler on a 2-worker server");
+	if (!ok)
+		goto out;
+	pthread_mutex_lock(&srv_mu);
+	ok = det_refused == 0;
+	for (i = 0; i < 3; i++)
+		ok = ok && dets[i].fd >= 0 && dets[i].ssl == NULL && dets[i].is_ssl == 0 &&
+		     dets[i].restlen == 5 && memcmp(dets[i].rest, "EXTRA", 5) == 0 &&
+		     peer_port(&dets[i]) == local_port(fds[i]) &&
+		     (fcntl(dets[i].fd, F_GETFL) & O_NONBLOCK);
+	pthread_mutex_unlock(&srv_mu);
+	check(ok, "mg_detach: non-blocking fd, no TLS, rest = the bytes past the request, peer address");
+
+	/* the owner answers on the detached socket; civetweb added nothing */
+	ok = 1;
+	for (i = 0; i < 3; i++) {
+		ok = ok && send_all(dets[i].fd, reply, sizeof reply - 1) == 0;
+		ok = ok && recv_for(fds[i], buf, sizeof buf, 600, &eof) == sizeof reply - 1 &&
+		     strcmp(buf, reply) == 0 && !eof;
+	}
+	snprintf(msg, sizeof msg,
+	         "civetweb neither writes to nor closes a detached socket (got \"%.40s\"%s)", buf,
+	         eof ? ", EOF" : "");
+	check(ok, msg);
+
+	/* the workers went back to the pool: another request is served */
+	{
+		static const char creq[] =
+		    "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "2\r\nab\r\n0\r\n\r\n";
+		int fd = tcp_connect(port, 3000);
+		size_t n = 0;
+		if (fd >= 0 && send_all(fd, creq, sizeof creq - 1) == 0)
+			n = recv_for(fd, buf, sizeof buf, 3000, &eof);
+		check(n > 0 && strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\r\n\r\nok"),
+		      "with three detached sockets open the 2-worker server answers another request");
+		pthread_mutex_lock(&srv_mu);
+		check(det_refused == 1, "mg_detach refuses a chunked request body (-1), which is then answered");
+		pthread_mutex_unlock(&srv_mu);
+		if (fd >= 0)
+			close(fd);
+	}
+out:
+	for (i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		if (i < det_n)
+			det_free(&dets[i]);
+	}
+}
+
+/* WebSocket: the ready handler detaches; the frame sent along with the
+ * upgrade request is in rest, later frames arrive on the fd, and no close
+ * handler runs when the connection ends. */
+static void test_detach_ws(int port)
+{
+	static const unsigned char mask[4] = {9, 8, 7, 6};
+	unsigned char frame[64], frame2[64];
+	char req[512], buf[512];
+	size_t h, fl, fl2, n = 0;
+	int fd, ok = 0, eof;
+
+	det_reset();
+	h = ws_client_header(frame, MG_WEBSOCKET_OPCODE_TEXT, 5, mask);
+	memcpy(frame + h, "hello", 5);
+	ws_mask(frame + h, 5, mask);
+	fl = h + 5;
+	h = ws_client_header(frame2, MG_WEBSOCKET_OPCODE_TEXT, 3, mask);
+	memcpy(frame2 + h, "two", 3);
+	ws_mask(frame2 + h, 3, mask);
+	fl2 = h + 3;
+	memcpy(req, wsd_request, sizeof wsd_request - 1);
+	memcpy(req + sizeof wsd_request - 1, frame, fl);
+
+	fd = tcp_connect(port, 3000);
+	if (fd >= 0 && send_all(fd, req, sizeof wsd_request - 1 + fl) == 0 && wait_for(&det_n, 1, 5000)) {
+		pthread_mutex_lock(&srv_mu);
+		ok = dets[0].fd >= 0 && dets[0].restlen == fl && memcmp(dets[0].rest, frame, fl) == 0;
+		pthread_mutex_unlock(&srv_mu);
+	}
+	check(ok, "ws ready handler detaches; the frame sent with the upgrade request is rest");
+	if (ok) {
+		size_t got = recv_for(fd, buf, sizeof buf, 2000, &eof);
+		ok = got > 12 && strncmp(buf, "HTTP/1.1 101", 12) == 0;
+		ok = ok && send_all(fd, frame2, fl2) == 0;
+		while (ok && n < fl2) {
+			struct pollfd p = {dets[0].fd, POLLIN, 0};
+			ssize_t r;
+			if (poll(&p, 1, 3000) <= 0)
+				break;
+			r = recv(dets[0].fd, buf + n, sizeof buf - n, 0);
+			if (r <= 0)
+				break;
+			n += (size_t)r;
+		}
+		check(ok && n == fl2 && memcmp(buf, frame2, fl2) == 0,
+		      "the next frame is read from the detached fd, untouched by civetweb");
+	}
+	if (fd >= 0)
+		close(fd);
+	if (det_n > 0)
+		det_free(&dets[0]);
+	sleep_ms(200);
+	pthread_mutex_lock(&srv_mu);
+	check(wsd_closed == 0, "no close handler runs for a detached WebSocket");
+	pthread_mutex_unlock(&srv_mu);
+}
+
+/* A minimal blocking TLS client (mbedtls) for wss tests. */
+struct tls_cli {
+	mbedtls_ssl_context ssl;
+	mbedtls_ssl_config conf;
+	mbedtls_net_context net;
+};
+
+static int tls_cli_open(struct tls_cli *c, int port)
+{
+	int r;
+	double deadline = now_s() + 10;
+	mbedtls_ssl_init(&c->ssl);
+	mbedtls_ssl_config_init(&c->conf);
+	mbedtls_net_init(&c->net);
+	c->net.fd = tcp_connect(port, 5000);
+	if (c->net.fd < 0)
+		return -1;
+	mbedtls_net_set_nonblock(&c->net);
+	if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+	                                MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+		return -1;
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE);
+	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &drbg);
+	if (mbedtls_ssl_setup(&c->ssl, &c->conf) != 0)
+		return -1;
+	mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv, NULL);
+	while ((r = mbedtls_ssl_handshake(&c->ssl)) != 0) {
+		if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+			return -1;
+		if (tls_wait(c->net.fd, r == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT, deadline) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int tls_cli_write(struct tls_cli *c, const void *p, size_t n)
+{
+	double deadline = now_s() + 5;
+	size_t off = 0;
+	while (off < n) {
+		int r = mbedtls_ssl_write(&c->ssl, (const unsigned char *)p + off, n - off);
+		if (r == MBEDTLS_ERR_SSL_WANT_WRITE || r == MBEDTLS_ERR_SSL_WANT_READ) {
+			if (tls_wait(c->net.fd, POLLOUT, deadline) != 0)
+				return -1;
+			continue;
+		}
+		if (r <= 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+/* Reads until `want` bytes or the deadline; returns bytes read, -1 on EOF
+ * before any. */
+static int tls_cli_read(struct tls_cli *c, char *buf, size_t want, int ms)
+{
+	double deadline = now_s() + ms / 1000.0;
+	size_t n = 0;
+	while (n < want && now_s() < deadline) {
+		int r = mbedtls_ssl_read(&c->ssl, (unsigned char *)buf + n, want - n);
+		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+			tls_wait(c->net.fd, POLLIN, deadline);
+			continue;
+		}
+		if (r <= 0)
+			return n ? (int)n : -1;
+		n += (size_t)r;
+	}
+	return (int)n;
+}
+
+static void tls_cli_close(struct tls_cli *c)
+{
+	mbedtls_net_free(&c->net);
+	mbedtls_ssl_free(&c->ssl);
+	mbedtls_ssl_config_free(&c->conf);
+}
+
+/* wss: the detached TLS context works on the caller's own fd holder */
+static void test_detach_wss(int tls_port)
+{
+	struct tls_cli c;
+	mbedtls_net_context mine;
+	char buf[256];
+	static const unsigned char out[] = {0x81, 3, 'y', 'e', 's'};
+	int ok = 0, r = 0;
+	double deadline;
+
+	det_reset();
+	if (tls_cli_open(&c, tls_port) == 0 && tls_cli_write(&c, wsd_request, sizeof wsd_request - 1) == 0 &&
+	    wait_for(&det_n, 1, 5000)) {
+		pthread_mutex_lock(&srv_mu);
+		ok = dets[0].fd >= 0 && dets[0].ssl != NULL && dets[0].is_ssl == 1;
+		pthread_mutex_unlock(&srv_mu);
+	}
+	check(ok, "wss ready handler detaches: fd and mbedtls context handed over");
+	if (ok) {
+		ok = tls_cli_read(&c, buf, 12, 3000) == 12 && strncmp(buf, "HTTP/1.1 101", 12) == 0;
+		/* skip the rest of the 101 head */
+		while (ok && !(buf[0] == '\r' && buf[1] == '\n' && buf[2] == '\r' && buf[3] == '\n')) {
+			memmove(buf, buf + 1, 3);
+			if (tls_cli_read(&c, buf + 3, 1, 3000) != 1)
+				ok = 0;
+		}
+		mbedtls_net_init(&mine);
+		mine.fd = dets[0].fd;
+		mbedtls_ssl_set_bio(dets[0].ssl, &mine, mbedtls_net_send, mbedtls_net_recv, NULL);
+		deadline = now_s() + 5;
+		while (ok && (r = mbedtls_ssl_write(dets[0].ssl, out, sizeof out)) == MBEDTLS_ERR_SSL_WANT_WRITE &&
+		       now_s() < deadline)
+			tls_wait(mine.fd, POLLOUT, deadline);
+		ok = ok && r == (int)sizeof out && tls_cli_read(&c, buf, sizeof out, 3000) == (int)sizeof out &&
+		     memcmp(buf, out, sizeof out) == 0;
+		check(ok, "the caller writes a frame through the detached TLS context on its own bio");
+	}
+	tls_cli_close(&c);
+	if (det_n > 0)
+		det_free(&dets[0]);
+}
+
+static void test_detach(const char *cert)
+{
+	const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s", "ssl_certificate", cert,
+	                      "num_threads", "2", NULL};
+	int port = 0, tls_port = 0;
+
+	srv_ctx = start_server(opts, &port, &tls_port);
+	if (!srv_ctx || port <= 0 || tls_port <= 0) {
+		check(0, "detach server starts");
+		if (srv_ctx)
+			mg_stop(srv_ctx);
+		return;
+	}
+	mg_set_request_handler(srv_ctx, "/detach", on_detach, NULL);
+	mg_set_request_handler(srv_ctx, "/chunked", on_chunked, NULL);
+	mg_set_websocket_handler(srv_ctx, "/wsd", ws_connect, wsd_ready, ws_on_data, wsd_close, NULL);
+	test_detach_plain(port);
+	test_detach_ws(port);
+	test_detach_wss(tls_port);
+	mg_stop(srv_ctx);
+	srv_ctx = NULL;
+}
+
+/* ---- 0007: the parking set ------------------------------------------------- */
+
+static int on_hello(struct mg_connection *conn, void *cb)
+{
+	(void)cb;
+	mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+	return 200;
+}
+
+static const char hello_req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+static const char hello_reply_end[] = "\r\n\r\nhi";
+
+/* Sends a request and reads until the "hi" body; 1 if it came. */
+static int plain_hello(int fd, int ms)
+{
+	char buf[512];
+	size_t n = 0;
+	double end = now_s() + ms / 1000.0;
+	if (send_all(fd, hello_req, sizeof hello_req - 1) != 0)
+		return 0;
+	while (n < sizeof buf - 1 && now_s() < end) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = recv(fd, buf + n, sizeof buf - 1 - n, MSG_DONTWAIT);
+		if (r <= 0)
+			return 0;
+		n += (size_t)r;
+		buf[n] = 0;
+		if (strstr(buf, hello_reply_end))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+	}
+	return 0;
+}
+
+static int tls_hello(struct tls_cli *c, int ms)
+{
+	char buf[512];
+	int n = 0;
+	double end = now_s() + ms / 1000.0;
+	if (tls_cli_write(c, hello_req, sizeof hello_req - 1) != 0)
+		return 0;
+	while (n < (int)sizeof buf - 1 && now_s() < end) {
+		int r = tls_cli_read(c, buf + n, 1, 200);
+		if (r < 0)
+			return 0;
+		n += r;
+		buf[n] = 0;
+		if (strstr(buf, hello_reply_end))
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+	}
+	return 0;
+}
+
+/* 1 if the peer closes fd within ms (reading and dropping anything). */
+static int closed_within(int fd, int ms)
+{
+	char buf[256];
+	int eof = 0;
+	double end = now_s() + ms / 1000.0;
+	while (!eof && now_s() < end)
+		recv_for(fd, buf, sizeof buf, 100, &eof);
+	return eof;
+}
+
+static void test_parking(const char *cert)
+{
+	/* two workers; short timeouts so the test is quick */
+	const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s", "ssl_certificate", cert,
+	                      "num_threads", "2", "request_timeout_ms", "1500",
+	                      "keep_alive_timeout_ms", "1000", "enable_keep_alive", "yes", NULL};
+	enum { IDLE = 40 };
+	int port = 0, tls_port = 0, idle[IDLE], i, ok, fd;
+	struct tls_cli tc[3];
+	char msg[200];
+	double t0, t;
+
+	srv_ctx = start_server(opts, &port, &tls_port);
+	if (!srv_ctx || port <= 0 || tls_port <= 0) {
+		check(0, "parking server starts");
+		if (srv_ctx)
+			mg_stop(srv_ctx);
+		return;
+	}
+	mg_set_request_handler(srv_ctx, "/hello", on_hello, NULL);
+	mg_set_request_handler(srv_ctx, "/detach", on_detach, NULL);
+
+	/* idle plain and TLS TCP connections, and TLS connections idle after
+	 * their handshake, hold no worker */
+	for (i = 0; i < IDLE; i++)
+		idle[i] = tcp_connect(i % 2 ? tls_port : port, 3000);
+	ok = 1;
+	for (i = 0; i < 3; i++)
+		ok = ok && tls_cli_open(&tc[i], tls_port) == 0;
+	check(ok, "three TLS handshakes complete on a 2-worker server with 40 idle connections open");
+	fd = tcp_connect(port, 3000);
+	check(fd >= 0 && plain_hello(fd, 3000),
+	      "20 idle plain + 20 idle TLS-port + 3 idle TLS connections: a request on 2 workers is answered");
+
+	/* keep-alive: the same connection serves again after waiting parked */
+	sleep_ms(300);
+	check(plain_hello(fd, 3000) && plain_hello(fd, 3000),
+	      "keep-alive: two more requests on the same plain connection after 300 ms idle");
+	ok = tls_hello(&tc[0], 3000);
+	sleep_ms(300);
+	ok = ok && tls_hello(&tc[0], 3000) && tls_hello(&tc[1], 3000);
+	check(ok, "keep-alive over TLS: requests after the handshake and after 300 ms parked");
+
+	/* three keep-alive connections idle after a request hold neither of
+	 * the 2 workers (0009: a worker lingers at most 1 ms for the next) */
+	{
+		int ka[3], k;
+		ok = 1;
+		for (k = 0; k < 3; k++) {
+			ka[k] = tcp_connect(port, 3000);
+			ok = ok && ka[k] >= 0 && plain_hello(ka[k], 3000);
+		}
+		ok = ok && plain_hello(fd, 3000);
+		for (k = 0; k < 3; k++)
+			ok = ok && plain_hello(ka[k], 3000);
+		check(ok, "three idle keep-alive connections hold no worker; each serves again");
+		for (k = 0; k < 3; k++)
+			if (ka[k] >= 0)
+				close(ka[k]);
+	}
+
+	/* pipelined requests in one send */
+	{
+		char two[128], buf[1024];
+		snprintf(two, sizeof two, "%s%s", hello_req, hello_req);
+		send_all(fd, two, strlen(two));
+		check(recv_until(fd, buf, sizeof buf, "hiHTTP/1.1 200", 2000) &&
+		          recv_until(fd, buf, sizeof buf, hello_reply_end, 2000),
+		      "two pipelined requests in one send are both answered");
+	}
+
+	/* a keep-alive connection idle past keep_alive_timeout_ms is closed */
+	t0 = now_s();
+	ok = closed_within(fd, 4000);
+	t = now_s() - t0;
+	snprintf(msg, sizeof msg, "idle keep-alive connection closed after %.2f s (keep_alive_timeout 1 s)", t);
+	check(ok && t > 0.5, msg);
+	close(fd);
+
+	/* slowloris: a head byte every 300 ms never completes; closed at
+	 * request_timeout after accept while others are served */
+	{
+		static const char head[] = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaa";
+		int s[4], eof = 0, served = 1;
+		size_t k = 0;
+		for (i = 0; i < 4; i++)
+			s[i] = tcp_connect(port, 3000);
+		t0 = now_s();
+		while (now_s() - t0 < 4.0 && !eof && k < sizeof head - 1) {
+			char c;
+			for (i = 0; i < 4; i++)
+				send(s[i], head + k, 1, MSG_NOSIGNAL);
+			k++;
+			fd = tcp_connect(port, 3000);
+			served = served && fd >= 0 && plain_hello(fd, 3000);
+			if (fd >= 0)
+				close(fd);
+			sleep_ms(300);
+			eof = recv(s[0], &c, 1, MSG_DONTWAIT) == 0;
+		}
+		t = now_s() - t0;
+		snprintf(msg, sizeof msg,
+		         "4 slowloris connections (a byte every 300 ms) closed after %.2f s (request_timeout 1.5 s)", t);
+		check(eof && t > 1.2 && t < 3.5, msg);
+		check(served, "requests are answered while slowloris connections trickle");
+		for (i = 0; i < 4; i++)
+			close(s[i]);
+	}
+
+	/* a new connection that sends nothing is closed at request_timeout */
+	check(closed_within(idle[0], 3000) && closed_within(idle[1], 3000),
+	      "idle connections (plain, TLS port) are closed at request_timeout");
+	for (i = 0; i < IDLE; i++)
+		close(idle[i]);
+	for (i = 0; i < 3; i++)
+		tls_cli_close(&tc[i]);
+
+	/* mg_park: a detached connection answered by its owner serves the next
+	 * keep-alive request through civetweb again (plain and TLS) */
+	{
+		static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+		static const char dreq[] = "GET /detach HTTP/1.1\r\nHost: x\r\n\r\n";
+		char buf[256];
+		int rc;
+		det_reset();
+		fd = tcp_connect(port, 3000);
+		ok = fd >= 0 && send_all(fd, dreq, sizeof dreq - 1) == 0 && wait_for(&det_n, 1, 3000);
+		ok = ok && send_all(dets[0].fd, reply, sizeof reply - 1) == 0;
+		rc = ok ? mg_park(srv_ctx, &dets[0]) : -1;
+		ok = ok && rc == 0 && dets[0].fd == -1 && recv_until(fd, buf, sizeof buf, "ok", 2000) &&
+		     plain_hello(fd, 3000);
+		check(ok, "mg_park: the next request on a parked plain connection is served");
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0 && det_n > 0)
+			det_free(&dets[0]);
+
+		det_reset();
+		ok = tls_cli_open(&tc[0], tls_port) == 0 && tls_cli_write(&tc[0], dreq, sizeof dreq - 1) == 0 &&
+		     wait_for(&det_n, 1, 3000);
+		rc = -1;
+		if (ok) {
+			mbedtls_net_context mine;
+			double end = now_s() + 3;
+			int r;
+			mbedtls_net_init(&mine);
+			mine.fd = dets[0].fd;
+			mbedtls_ssl_set_bio(dets[0].ssl, &mine, mbedtls_net_send, mbedtls_net_recv, NULL);
+			while ((r = mbedtls_ssl_write(dets[0].ssl, (const unsigned char *)reply, sizeof reply - 1)) ==
+			           MBEDTLS_ERR_SSL_WANT_WRITE &&
+			       now_s() < end)
+				tls_wait(mine.fd, POLLOUT, end);
+			rc = r == (int)sizeof reply - 1 ? mg_park(srv_ctx, &dets[0]) : -1;
+			ok = rc == 0 && tls_cli_read(&tc[0], buf, sizeof reply - 1, 2000) == (int)sizeof reply - 1 &&
+			     tls_hello(&tc[0], 3000);
+		}
+		check(ok, "mg_park: the next request on a parked TLS connection is served");
+		tls_cli_close(&tc[0]);
+		if (rc != 0 && det_n > 0)
+			det_free(&dets[0]);
+	}
+
+	t0 = now_s();
+	mg_stop(srv_ctx);
+	srv_ctx = NULL;
+	snprintf(msg, sizeof msg, "mg_stop() with parked connections: %.2f s", now_s() - t0);
+	check(now_s() - t0 < 3, msg);
+}
+
+/* ---- 0008: max_connections_per_ip ------------------------------------------ */
+
+static void test_ipcap(void)
+{
+	const char *opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", "2",
+	                      "max_connections_per_ip", "3", NULL};
+	int port = 0, fd[5], i, eof, ok, logged;
+	char buf[64];
+
+	srv_ctx = start_server(opts, &port, NULL);
+	if (!srv_ctx || port <= 0) {
+		check(0, "server with max_connections_per_ip=3 starts");
+		if (srv_ctx)
+			mg_stop(srv_ctx);
+		return;
+	}
+	mg_set_request_handler(srv_ctx, "/hello", on_hello, NULL);
+	mg_set_request_handler(srv_ctx, "/detach", on_detach, NULL);
+	pthread_mutex_lock(&log_mu);
+	log_ipcap = 0;
+	pthread_mutex_unlock(&log_mu);
+
+	for (i = 0; i < 3; i++)
+		fd[i] = tcp_connect(port, 3000);
+	sleep_ms(100);
+	fd[3] = tcp_connect(port, 3000);
+	fd[4] = tcp_connect(port, 3000);
+	recv_for(fd[3], buf, sizeof buf, 1000, &eof);
+	ok = eof;
+	recv_for(fd[4], buf, sizeof buf, 300, &eof);
+	ok = ok && eof;
+	recv_for(fd[0], buf, sizeof buf, 300, &eof);
+	check(ok && !eof, "max_connections_per_ip=3: the 4th and 5th connection are closed, the 3 stay");
+	sleep_ms(100);
+	pthread_mutex_lock(&log_mu);
+	logged = log_ipcap;
+	pthread_mutex_unlock(&log_mu);
+	check(logged == 1, "the refusal is logged once for the address");
+
+	/* a connection that closes gives its place back */
+	close(fd[0]);
+	sleep_ms(300);
+	fd[0] = tcp_connect(port, 3000);
+	check(fd[0] >= 0 && plain_hello(fd[0], 3000), "after one closes, a new connection is served");
+
+	/* a detached connection no longer counts */
+	det_reset();
+	ok = send_all(fd[1], "GET /detach HTTP/1.1\r\nHost: x\r\n\r\n", 33) == 0 && wait_for(&det_n, 1, 3000);
+	fd[3] = tcp_connect(port, 3000);
+	check(ok && fd[3] >= 0 && plain_hello(fd[3], 3000),
+	      "a connection handed over by mg_detach leaves room for another");
+	if (det_n > 0)
+		det_free(&dets[0]);
+	for (i = 0; i < 5; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	mg_stop(srv_ctx);
+	srv_ctx = NULL;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 int main(void)
@@ -1100,6 +1829,9 @@ int main(void)
 		mg_stop(ctx);
 	}
 	test_ws_limit_option();
+	test_detach(cert);
+	test_parking(cert);
+	test_ipcap();
 
 	mg_exit_library();
 	unlink(cert);

@@ -78,8 +78,10 @@ static void test_config(void)
 	CHECK(!strcmp(cfg.http, "127.0.0.1:9000,[::1]:9000") && cfg.threads == 8 && cfg.tz_offset_min == -330 &&
 		      cfg.tls_self_signed == 1,
 	      "flag values");
-	char *a2[] = {"--threads", "0"};
-	CHECK(cfg_parse(2, a2, err, sizeof err) == CFG_ERROR && strstr(err, "--threads"), "threads 0: %s", err);
+	char *a2[] = {"--threads", "-1"};
+	CHECK(cfg_parse(2, a2, err, sizeof err) == CFG_ERROR && strstr(err, "--threads"), "threads -1: %s", err);
+	char *a2b[] = {"--threads", "0"};
+	CHECK(cfg_parse(2, a2b, err, sizeof err) == CFG_OK && cfg.threads == 0, "threads 0 (from the cores): %s", err);
 	char *a3[] = {"--nope"};
 	CHECK(cfg_parse(1, a3, err, sizeof err) == CFG_ERROR && strstr(err, "unknown flag"), "unknown: %s", err);
 	char *a4[] = {"--https", "127.0.0.1:9443"};
