@@ -16,6 +16,7 @@ import * as chat from './chat.js';
 import * as alerts from './alerts.js';
 import * as me from './me.js';
 import * as admin from './admin.js';
+import * as market from './market.js';
 
 // [pattern, module's page function, tab to highlight, needs sign-in]
 const routes = [
@@ -31,6 +32,7 @@ const routes = [
   [/^\/me$/, me.myPage, 'me', true],
   [/^\/u\/(\d+)$/, me.profilePage, 'home', false],
   [/^\/admin$/, admin.page, 'admin', true],
+  [/^\/keywords$/, market.keywordsPage, 'me', true],
 ];
 
 const main = h('main#main', { tabindex: '-1' });
