@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "dm.h"
@@ -282,9 +283,12 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 	sqlite3_stmt *st;
 	char *text = NULL, region[128] = "";
 	int64_t author = 0;
-	size_t len = 0, nhits = 0, caphits = 0, users = 0;
+	size_t len = 0, nhits = 0, caphits = 0, users = 0, probes = 0;
 	hit_t *hits = NULL;
 	pieces_t pc = {0};
+	struct timespec t0, t1, t2;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	if (cache_ready(w) != DM_OK)
 		return;
@@ -325,6 +329,7 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 				break; /* across a field, or the text ended */
 			if (!pieces_add(&pc, i, b))
 				continue;
+			probes++;
 			sqlite3_reset(probe_st);
 			sqlite3_bind_text(probe_st, 1, text + i, (int)b, SQLITE_STATIC);
 			sqlite3_bind_int64(probe_st, 2, author);
@@ -349,6 +354,7 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 	}
 	sqlite3_reset(probe_st);
 
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* one alert per user (the first word that matched), once per post */
 	qsort(hits, nhits, sizeof *hits, cmp_hit);
 	for (size_t i = 0; i < nhits; i++) {
@@ -368,8 +374,10 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 		}
 		sqlite3_reset(pay_st);
 	}
-	if (users)
-		dm_debug("keyword: item %lld alerted %zu users", (long long)item_id, users);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	dm_debug("keyword: item %lld: %zu probes, %zu matches in %ld µs; %zu alerts stored in %ld µs", (long long)item_id,
+		 probes, nhits, (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000), users,
+		 (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
 	free(hits);
 	free(pc.slot);
 free_text:
