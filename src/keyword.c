@@ -320,8 +320,11 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 	if (!pc.slot)
 		goto free_text;
 
-	for (size_t i = 0; i < len; i += utf8_prefix(text + i, 1)) {
-		if (text[i] == '\n' || (text[i] & 0xc0) == 0x80)
+	for (size_t i = 0, step; i < len; i += step) {
+		step = utf8_prefix(text + i, 1);
+		if (!step)
+			break; /* a NUL inside the text: the rest is not text */
+		if (text[i] == '\n')
 			continue;
 		for (size_t n = 1; n <= 3; n++) {
 			size_t b = utf8_prefix(text + i, n);
