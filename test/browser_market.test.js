@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { start } = require('./lib/dongmul');
-const { postItem, connect, emit, tradeInProgress } = require('./lib/market');
+const { postItem, connect, emit, tradeInProgress, userCmd } = require('./lib/market');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '../build/screenshots');
@@ -192,4 +192,13 @@ test('reporting a neighbour\'s chat message from its menu', { skip }, async () =
   const again = await srv.req('POST', '/reports', { token: O.token, body: { icruMsgId: sent.data.icruMsgId, reason: 'abuse' } });
   assert.equal(again.status, 409);
   assert.deepEqual(o.problems.splice(0), []);
+  // the operator's console shows the message in its conversation
+  const admin = await srv.user();
+  assert.equal(userCmd(srv, 'admin', admin.email).status, 0);
+  const ad = await tab('admin');
+  await login(ad, admin);
+  await open(ad, '/admin');
+  await ad.page.getByRole('list', { name: '신고된 메시지와 앞뒤 대화' }).waitFor();
+  await see(ad, '나쁜 말 하는 메시지 ← 신고됨');
+  await snap(ad, 'admin-message-report');
 });

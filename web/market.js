@@ -56,6 +56,16 @@ export function msgMenu(m) {
     on: { click: () => reportMessage(m) } }, '⋯');
 }
 
+// The operator's view of a message report (GET /operator/reports): the
+// reported message with the few before and after it; null for a user report.
+export function messageContext(rp) {
+  if (!rp.icruMsgId) return null;
+  if (!Array.isArray(rp.context)) return h('div.hint', '신고된 메시지는 물건과 함께 삭제됐어요.');
+  return h('ol', { 'aria-label': '신고된 메시지와 앞뒤 대화', style: 'list-style:none;margin:6px 0;padding:6px 8px;background:#f5f6f8;border-radius:8px;font-size:13px' },
+    rp.context.map((m) => h('li', { style: m.reported ? 'font-weight:700;color:#b42318' : (m.msgType === 'chat' ? '' : 'color:#6b7079') },
+      m.msgType === 'chat' ? `${m.nickname}: ` : '', m.chatMsg, m.reported ? ' ← 신고됨' : '')));
+}
+
 // --------------------------------------------------------- 거래약속
 
 function when(iso) {
