@@ -359,7 +359,8 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* one alert per user (the first word that matched), once per post */
-	qsort(hits, nhits, sizeof *hits, cmp_hit);
+	if (nhits)
+		qsort(hits, nhits, sizeof *hits, cmp_hit);
 	for (size_t i = 0; i < nhits; i++) {
 		if (i && hits[i].user == hits[i - 1].user)
 			continue;
