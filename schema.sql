@@ -227,10 +227,13 @@ CREATE TABLE report (
   upheldYn    TEXT NOT NULL DEFAULT 'Y',   -- Y counts; N dismissed by the operator; U stored, never counted (trust.c)
   createdDt   INTEGER NOT NULL,
   handledDt   INTEGER,                  -- when the operator acted on it; NULL: in the queue
+  icruMsgId   INTEGER,                  -- a reported chat message (kept if the message goes)
   CHECK (reporterId <> reportedId)
 );
 CREATE INDEX report_reported ON report(reportedId, createdDt);
 CREATE INDEX report_open ON report(reportedId) WHERE handledDt IS NULL;
+-- one report per reporter and message
+CREATE UNIQUE INDEX report_msg ON report(reporterId, icruMsgId) WHERE icruMsgId IS NOT NULL;
 
 -- what operators did (suspend, unsuspend, dismiss), with their reasons
 CREATE TABLE operatorLog (
@@ -242,6 +245,36 @@ CREATE TABLE operatorLog (
   createdDt      INTEGER NOT NULL
 );
 CREATE INDEX operatorLog_user ON operatorLog(userId, createdDt);
+
+-- ------------------------------------------------------- keyword alerts
+-- a user's keywords (keyword.c): word is trimmed, ASCII lower-cased; head
+-- is its first min(3, length) characters, the probe key of the matcher
+CREATE TABLE keyword (
+  userId     INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  word       TEXT NOT NULL,
+  head       TEXT NOT NULL,
+  createdDt  INTEGER NOT NULL,
+  PRIMARY KEY (userId, word)
+) WITHOUT ROWID;
+CREATE INDEX keyword_head ON keyword(head);
+
+-- ----------------------------------------------------- 거래약속 (appt.c)
+-- proposals of a time and place for a trade's hand-over; at most one per
+-- item is 'proposed' or 'accepted' (a new proposal supersedes it)
+CREATE TABLE appointment (
+  apptId      INTEGER PRIMARY KEY AUTOINCREMENT,
+  itemId      INTEGER NOT NULL REFERENCES saleItem(itemId) ON DELETE CASCADE,
+  proposerId  INTEGER NOT NULL REFERENCES user(userId),
+  apptDt      INTEGER NOT NULL,             -- the agreed/proposed time, ms
+  place       TEXT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ('proposed','accepted','superseded')),
+  remind60Dt  INTEGER,                      -- when the hour-before reminder was stored (NULL: not yet)
+  remind10Dt  INTEGER,                      -- when the ten-minutes-before reminder was stored
+  createdDt   INTEGER NOT NULL,
+  acceptedDt  INTEGER
+);
+CREATE UNIQUE INDEX appointment_live ON appointment(itemId) WHERE status IN ('proposed','accepted');
+CREATE INDEX appointment_due ON appointment(apptDt) WHERE status = 'accepted' AND remind10Dt IS NULL;
 
 -- ----------------------------------------------------------- notifications
 CREATE TABLE notification (

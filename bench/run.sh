@@ -19,12 +19,13 @@
 #  10 conn      10,000 authenticated WebSocket clients with default flags
 #               (RSS, threads), then GET /healthz under wrk while they and
 #               2,000 idle TCP connections are open, against nginx
+#  11 keywords  a post's latency with 10,000 users x 30 keywords vs none stored
 #
 # Environment: B (build dir, default build), BENCH_CHAT_THREADS (--threads
 # of parts 2-4, default 1200; "default": the binary's own), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup conn; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup conn keywords; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -327,6 +328,103 @@ if want web; then
 	WEB_FIRST=$(kv web_first_bytes "$WORK/web.txt")
 	WEB_RETURN=$(kv web_return_bytes "$WORK/web.txt")
 	say "  web: first load $WEB_FIRST bytes (app $WEB_APP in $WEB_FILES files, $WEB_PLAIN uncompressed; data $WEB_DATA); returning visit $WEB_RETURN"
+fi
+
+# ---------------------------------------------------------- 11. keyword alerts
+# POST /mainPage/write → its reply (the alerts commit in the post's own write
+# job), KW_POSTS sequential posts by user 1, p50/p99: on a copy of the market
+# whose 10,000 users all live in the poster's region (the worst case: every
+# match alerts) with 30 keywords each (300,000 rows, words drawn from a pool of
+# 3,000: 40 everyday item names, some of which the post mentions, the rest 2–3
+# syllable words), against the same copy with no keywords stored, measured
+# before and after it.
+if want keywords; then
+	KWD=$WORK/data-kw
+	mkdir -p "$KWD"
+	cp "$DATA/dongmul.db" "$DATA/jwt.key" "$KWD/"
+	sqlite3 "$KWD/dongmul.db" >/dev/null <<SQL || die "keyword seed"
+CREATE TEMP TABLE pool(k INTEGER PRIMARY KEY, w TEXT);
+INSERT INTO pool(k, w) SELECT key, value FROM json_each(json_array(
+ '자전거','아이폰','노트북','유모차','캠핑의자','전기포트','책상','화분','레고','운동화',
+ '모니터','키보드','청소기','에어프라이어','텐트','기타','카메라','소설책','수족관','커피머신',
+ '아이패드','닌텐도','스위치','의자','식탁','침대','옷장','선풍기','가습기','밥솥',
+ '헬멧','킥보드','보드게임','그림책','장난감','인형','카시트','젖병','골프채','등산화'));
+INSERT INTO pool(k, w)
+WITH RECURSIVE n(i) AS (SELECT 40 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
+SELECT i, char(44032 + (i * 7919) % 11172) || char(44032 + (i * 104729) % 11172)
+       || iif(i % 3 = 0, '', char(44032 + (i * 31) % 11172)) FROM n;
+INSERT OR IGNORE INTO keyword(userId, word, head, createdDt)
+WITH RECURSIVE u(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM u WHERE i < $USERS),
+     j(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM j WHERE k < 29)
+SELECT u.i, p.w, substr(p.w, 1, 3), $(now_ms) FROM u, j JOIN pool p ON p.k = (u.i * 37 + j.k * 101) % 3000;
+SQL
+	KW_ROWS=$(sqlite3 "$KWD/dongmul.db" "SELECT count(*) FROM keyword")
+	# the seed's regions (25 districts, 400 users each): the matcher's probes
+	# are the same, only the poster's neighbours are alerted
+	cp "$KWD/dongmul.db" "$WORK/kw-spread.db"
+	sqlite3 "$KWD/dongmul.db" "UPDATE user SET address = (SELECT address FROM user WHERE userId = 1)" || die "keyword region"
+	# a 2×2 PNG
+	python3 -c 'import zlib, struct, sys
+def c(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+sys.stdout.buffer.write(b"\x89PNG\r\n\x1a\n" + c(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+	+ c(b"IDAT", zlib.compress(b"\0" + b"\x80" * 6 + b"\0" + b"\x40" * 6)) + c(b"IEND", b""))' >"$WORK/kw.png"
+	KW_POSTS=200
+	[ "$QUICK" = 1 ] && KW_POSTS=40
+	KW_DEADLINE=$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)
+	# kwrun NAME: KW_POSTS posts; their times (ms), sorted, in $WORK/kw-NAME.txt
+	kwrun() {
+		start_dm "$KWD" --access-log=0 --pbkdf2-iterations 1000 --quota-posts 1000000 --quota-upload-mb 1000000
+		tok=$(login u1@bench.test)
+		i=0
+		: >"$WORK/kw-$1.raw"
+		while [ $i -lt "$KW_POSTS" ]; do
+			curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "authorization: $tok" \
+				-F "file=@$WORK/kw.png;type=image/png" -F "title=어린이 자전거와 캠핑의자 $i" -F "category=기타 중고물품" \
+				-F "wantItem=노트북이나 아이패드" -F "deadLine=$KW_DEADLINE" \
+				-F "comment=아이가 커서 더 이상 타지 않는 자전거입니다. 헬멧과 킥보드도 함께 드려요. 캠핑 갈 때 쓰던 의자는 두 번 썼어요. 상태 좋습니다. 역삼역 근처에서 직거래해요." \
+				"$URL/mainPage/write" >>"$WORK/kw-$1.raw"
+			i=$((i + 1))
+		done
+		stop_dm
+		awk '$1 != 201 { bad++ } END { exit bad > 0 }' "$WORK/kw-$1.raw" ||
+			die "keyword posts: $(sort "$WORK/kw-$1.raw" | cut -d' ' -f1 | uniq -c | head -3)"
+		awk '{ printf "%.3f\n", $2 * 1000 }' "$WORK/kw-$1.raw" | sort -n >"$WORK/kw-$1.txt"
+	}
+	pct() { awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] }' "$1"; }
+	cp "$KWD/dongmul.db" "$WORK/kw-full.db"
+	sqlite3 "$KWD/dongmul.db" "DELETE FROM keyword" || die "keyword clear"
+	kwrun none1
+	N0=$(sqlite3 "$KWD/dongmul.db" "SELECT count(*) FROM notification WHERE type = 'keyword'")
+	[ "$N0" = 0 ] || die "keyword alerts without keywords: $N0"
+	rm -f "$KWD/dongmul.db-wal" "$KWD/dongmul.db-shm"
+	cp "$WORK/kw-full.db" "$KWD/dongmul.db"
+	kwrun kw
+	KW_ALERTS=$(sqlite3 "$KWD/dongmul.db" "SELECT count(*) FROM notification WHERE type = 'keyword'")
+	KW_ALERTS_N=$(sqlite3 "$KWD/dongmul.db" "SELECT sum(cnt) FROM notification WHERE type = 'keyword'")
+	rm -f "$KWD/dongmul.db-wal" "$KWD/dongmul.db-shm"
+	cp "$WORK/kw-spread.db" "$KWD/dongmul.db"
+	kwrun spread
+	KWS_ALERTS_N=$(sqlite3 "$KWD/dongmul.db" "SELECT sum(cnt) FROM notification WHERE type = 'keyword'")
+	sqlite3 "$KWD/dongmul.db" "DELETE FROM keyword" || die "keyword clear"
+	kwrun none2
+	cat "$WORK/kw-none1.txt" "$WORK/kw-none2.txt" | sort -n >"$WORK/kw-none.txt"
+	KW_P50=$(pct "$WORK/kw-kw.txt" 50)
+	KW_P99=$(pct "$WORK/kw-kw.txt" 99)
+	KW0_P50=$(pct "$WORK/kw-none.txt" 50)
+	KW0_P99=$(pct "$WORK/kw-none.txt" 99)
+	KW0A_P99=$(pct "$WORK/kw-none1.txt" 99)
+	KW0B_P99=$(pct "$WORK/kw-none2.txt" 99)
+	KW_PER=$(awk -v a="$KW_ALERTS_N" -v n="$KW_POSTS" 'BEGIN { printf "%.0f", a / n }')
+	KWS_PER=$(awk -v a="$KWS_ALERTS_N" -v n="$KW_POSTS" 'BEGIN { printf "%.0f", a / n }')
+	KWS_P50=$(pct "$WORK/kw-spread.txt" 50)
+	KWS_P99=$(pct "$WORK/kw-spread.txt" 99)
+	KW_D50=$(awk -v a="$KW_P50" -v b="$KW0_P50" 'BEGIN { printf "%.1f", a - b }')
+	KWS_D50=$(awk -v a="$KWS_P50" -v b="$KW0_P50" 'BEGIN { printf "%.1f", a - b }')
+	KWS_DIFF=$(awk -v a="$KWS_P99" -v b="$KW0_P99" 'BEGIN { printf "%.1f", a - b }')
+	KW_DIFF=$(awk -v a="$KW_P99" -v b="$KW0_P99" 'BEGIN { printf "%.1f", a - b }')
+	rm -rf "$KWD" "$WORK/kw-full.db" "$WORK/kw-spread.db"
+	say "  keywords: post p50 / p99 with $KW_ROWS keywords: all in one region $KW_P50 / $KW_P99 ms ($KW_PER alerts per post), in the seed's 25 regions $KWS_P50 / $KWS_P99 ms ($KWS_PER alerts per post); none stored $KW0_P50 / $KW0_P99 ms (p99 before / after: $KW0A_P99 / $KW0B_P99 ms)"
+	say "  keywords: p50 / p99 over none: one region +$KW_D50 / +$KW_DIFF ms, 25 regions +$KWS_D50 / +$KWS_DIFF ms"
 fi
 
 # ------------------------------------------------------------ 2, 3, 4. chat
@@ -677,6 +775,8 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "7 start → a certificate from pebble served (HTTP-01, fresh data dir, pebble without its random validation sleeps), median of $ACME_RUNS (bench/acmetime.py)" "**$ACME_S s** (range $ACME_SPREAD s; start → first /healthz alone: $START_MS ms)" "≤ 10 s" "$(yes_no le "$ACME_S" 10)"
 	row "8 web app, first load of / transferred (gzip, headers included, photos excluded): the app's $WEB_FILES files + the first data (bench/webload.sh)" "**$(KBMB "$WEB_FIRST") KB** = app $(KBMB "$WEB_APP") KB ($(awk -v a="$WEB_APP" -v b="$WEB_PLAIN" 'BEGIN { printf "%.0f", 100 * a / b }')% of its $(KBMB "$WEB_PLAIN") KB uncompressed) + data $(KBMB "$WEB_DATA") KB" "≤ 100 KB" "$(yes_no le "$WEB_FIRST" 102400)"
 	row "8 web app, returning visit: index.html revalidated (304) + the same data" "**$(KBMB "$WEB_RETURN") KB** ($(awk -v a="$WEB_RETURN" -v b="$WEB_FIRST" 'BEGIN { printf "%.0f", 100 * a / b }')% of the first load)" "only index.html and data" "$(yes_no le "$((WEB_RETURN - WEB_DATA))" 2048)"
+	row "11 keyword alerts: POST /mainPage/write → reply (the alerts commit with the post), p50 / p99 of $KW_POSTS posts; $KW_ROWS keywords of $USERS users in the seed's 25 regions ($KWS_PER alerts per post) vs none stored (runs before and after)" "$KWS_P50 / **$KWS_P99 ms** vs $KW0_P50 / $KW0_P99 ms (p99 $KW0A_P99 / $KW0B_P99): **+$KWS_D50 / +$KWS_DIFF ms**" "p99 ≤ +5 ms" "$(yes_no le "$KWS_DIFF" 5)"
+	row "11 (worst case, no target) the same with all $USERS users in the poster's region ($KW_PER alerts per post)" "$KW_P50 / $KW_P99 ms: +$KW_D50 / +$KW_DIFF ms" "–" "–"
 	if [ "$GROWTH" = 1 ]; then
 		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
 		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')

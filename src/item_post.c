@@ -3,8 +3,9 @@
  * photo and its optional thumbnail, each streamed to a temp file while
  * hashed and counted), its validation, the poster's quotas (rates in
  * quota.c, photo storage in the job), and the one write job that places
- * the images and inserts the item, its room and the owner's membership
- * (see item.h, API.md "Items").
+ * the images and inserts the item, its room and the owner's membership,
+ * and stores the keyword alerts it raises (keyword.c) (see item.h,
+ * API.md "Items").
  *
  * Thread-safety: a form belongs to the worker receiving it; the job runs
  * on the write lane; nothing here is shared.
@@ -20,6 +21,7 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "keyword.h"
 #include "quota.h"
 #include "region.h"
 
@@ -332,6 +334,8 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_bind_int64(st, 2, p->user_id);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
+	if (rc == DM_OK)
+		keyword_on_post(w, p->item_id); /* the alerts commit with the post */
 	return rc;
 }
 

@@ -70,6 +70,9 @@ static const struct {
 	{NOTIFY_TRADE_CANCELLED, "교환 취소"},
 	{NOTIFY_REVIEW, "새 교환 후기"},
 	{NOTIFY_SUSPENDED, "이용 제한 안내"},
+	{NOTIFY_KEYWORD, "키워드 알림"},
+	{NOTIFY_APPT, "거래약속"},
+	{NOTIFY_APPT_REMIND, "거래약속 알림"},
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
@@ -116,6 +119,12 @@ int notify_type_ok(const char *type)
 	"'」 교환 후기를 남겼습니다.' "                                                                    \
 	"WHEN 'suspended' THEN replace(substr(ifnull(j->>'until',''), 1, 16), 'T', ' ') || "              \
 	"'까지 이용이 제한됩니다. (' || ifnull(j->>'reason','') || ')' "                                   \
+	"WHEN 'keyword' THEN '「' || ifnull(j->>'keyword','') || '」 키워드 새 글: ' || ifnull(j->>'title','') " \
+	"WHEN 'appointment' THEN ifnull(j->>'byNickname','') || '님이 「' || ifnull(j->>'title','') || '」 거래약속을 ' || " \
+	"iif(j->>'status' = 'accepted', '수락했습니다: ', '제안했습니다: ') || "                                  \
+	"replace(substr(ifnull(j->>'at',''), 1, 16), 'T', ' ') || ' ' || ifnull(j->>'place','') "                  \
+	"WHEN 'appt_remind' THEN '「' || ifnull(j->>'title','') || '」 거래약속 ' || ifnull(j->>'minutes','') || " \
+	"'분 전: ' || replace(substr(ifnull(j->>'at',''), 1, 16), 'T', ' ') || ' ' || ifnull(j->>'place','') "     \
 	"ELSE '' END"
 
 /* The chat path, deferred: room ?1's messages with ?2 < id <= ?3 (its

@@ -38,6 +38,9 @@
 #define NOTIFY_TRADE_CANCELLED "trade_cancelled" /* the other side cancelled it */
 #define NOTIFY_REVIEW "review"             /* I got a review */
 #define NOTIFY_SUSPENDED "suspended"       /* my account was suspended */
+#define NOTIFY_KEYWORD "keyword"           /* a new post in my region matches my keywords (coalesced) */
+#define NOTIFY_APPT "appointment"          /* the other side proposed or accepted a 거래약속 */
+#define NOTIFY_APPT_REMIND "appt_remind"   /* our 거래약속 is an hour / ten minutes away */
 
 int notify_init(void);
 void notify_stop(void);

@@ -122,6 +122,22 @@ static int h_stats(http_req_t *r)
 	return http_reply_stmt(r, 200, st);
 }
 
+/* A reported message with the CONTEXT_MSGS before and after it in its
+ * room, oldest first ("reported": true on it); NULL for a user report or
+ * a message gone with its item. o is the report row. */
+#define CONTEXT_MSGS "3"
+#define CONTEXT_ROW                                                                                        \
+	"SELECT m.icruMsgId AS id, m.userId AS uid, m.msgType AS ty, m.chatMsg AS tx, m.createdDt AS dt "   \
+	"FROM itemChatRoomUserMsg m WHERE m.icrId = (SELECT icrId FROM itemChatRoomUserMsg WHERE icruMsgId = o.icruMsgId) "
+#define CONTEXT_SQL                                                                                        \
+	"(SELECT json_group_array(json_object('icruMsgId',CAST(c.id AS TEXT),'userId',CAST(c.uid AS TEXT),"   \
+	"'nickname',cu.nickname,'msgType',cc.codeName,'chatMsg',c.tx,'createdDt',dm_time(c.dt),"              \
+	"'reported',json(iif(c.id = o.icruMsgId,'true','false'))) ORDER BY c.id) FROM (SELECT * FROM ("                      \
+	CONTEXT_ROW "AND m.icruMsgId <= o.icruMsgId ORDER BY m.icruMsgId DESC LIMIT " CONTEXT_MSGS " + 1) "    \
+	"UNION ALL SELECT * FROM (" CONTEXT_ROW "AND m.icruMsgId > o.icruMsgId ORDER BY m.icruMsgId LIMIT "    \
+	CONTEXT_MSGS ")) c JOIN user cu ON cu.userId = c.uid JOIN code cc ON cc.codeId = c.ty "    \
+	"WHERE o.icruMsgId IS NOT NULL HAVING count(*) > 0)"
+
 /* GET /operator/reports: users with open reports, most distinct reporters
  * first (at most 200 users), each with those reports (newest first). */
 static int h_reports(http_req_t *r)
@@ -142,7 +158,8 @@ static int h_reports(http_req_t *r)
 		"  'suspendReason',iif(u.suspendedUntil > dm_now(),u.suspendReason,NULL),'reporters',g.n,"
 		"  'reports',(SELECT json_group_array(json_object('reportId',CAST(o.reportId AS TEXT),"
 		"   'reporterId',CAST(o.reporterId AS TEXT),'reporterNickname',o.rn,'reason',o.reason,'detail',o.detail,"
-		"   'itemId',CAST(o.itemId AS TEXT),'itemTitle',o.it,'createdDt',dm_time(o.createdDt))"
+		"   'itemId',CAST(o.itemId AS TEXT),'itemTitle',o.it,'createdDt',dm_time(o.createdDt),"
+		"   'icruMsgId',CAST(o.icruMsgId AS TEXT),'context'," CONTEXT_SQL ")"
 		"   ORDER BY o.createdDt DESC, o.reportId DESC) FROM o WHERE o.reportedId = g.uid))"
 		"  ORDER BY g.n DESC, g.last DESC) FROM g JOIN user u ON u.userId = g.uid))");
 	return http_reply_stmt(r, 200, st);

@@ -564,7 +564,9 @@ static int h_user(http_req_t *r)
 
 typedef struct report {
 	int64_t reporter, reported, item_id, report_id;
+	int64_t msg_id;           /* a reported chat message, else 0 */
 	const char *reason, *detail;
+	const char *code;         /* out: the refusal of a message report */
 	int duplicate, suspended;
 	int counts;               /* out: the report counts (see report_counts) */
 } report_t;
@@ -623,13 +625,59 @@ int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char
 	return DM_OK;
 }
 
+/*
+ * A message report: the message must be a chat message (TXT01) of a room
+ * the reporter is in now (not kicked, not left) and shown to them (after
+ * they joined), written by someone else, and not reported by them before.
+ * Sets q->reported and q->item_id from the message. DM_OK, or a refusal
+ * with q->code: DM_ENOTFOUND, DM_EFORBID, DM_EINVAL, DM_ECONFLICT; DM_ERR.
+ */
+static int msg_report_check(sqlite3 *w, report_t *q)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT m.userId, m.msgType = 'TXT01', r.itemId, "
+				      "(SELECT m.icruMsgId > cu.joinedMsgId FROM itemChatRoomUser cu "
+				      " WHERE cu.icrId = m.icrId AND cu.userId = ?2) AND NOT EXISTS (SELECT 1 FROM kickUser k "
+				      " WHERE k.icrId = m.icrId AND k.userId = ?2), "
+				      "EXISTS (SELECT 1 FROM report WHERE reporterId = ?2 AND icruMsgId = ?1) "
+				      "FROM itemChatRoomUserMsg m JOIN itemChatRoom r ON r.icrId = m.icrId WHERE m.icruMsgId = ?1");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, q->msg_id);
+	sqlite3_bind_int64(st, 2, q->reporter);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		q->code = "MESSAGE_NOT_FOUND";
+		rc = DM_ENOTFOUND;
+	} else if (sqlite3_column_int(st, 3) != 1) {
+		q->code = "NOT_A_MEMBER";
+		rc = DM_EFORBID;
+	} else if (!sqlite3_column_int(st, 1)) {
+		q->code = "NOT_A_CHAT_MESSAGE";
+		rc = DM_EINVAL;
+	} else if (sqlite3_column_int64(st, 0) == q->reporter) {
+		q->code = "CANNOT_REPORT_SELF";
+		rc = DM_EINVAL;
+	} else if (sqlite3_column_int(st, 4)) {
+		q->code = "ALREADY_REPORTED";
+		rc = DM_ECONFLICT;
+	} else {
+		q->reported = sqlite3_column_int64(st, 0);
+		q->item_id = sqlite3_column_int64(st, 2);
+		rc = DM_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int report_job(sqlite3 *w, void *arg)
 {
 	report_t *q = arg;
 	sqlite3_stmt *st;
 	int64_t now = dm_now_ms(), until = 0;
-	int rc, reporters = 0;
+	int rc, reporters = 0, counted_before = 0;
 
+	if (q->msg_id && (rc = msg_report_check(w, q)) != DM_OK)
+		return rc;
 	st = db_prep(w, "SELECT coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
 	if (!st)
 		return DM_ERR;
@@ -654,16 +702,23 @@ static int report_job(sqlite3 *w, void *arg)
 		q->duplicate = 1;
 	}
 	sqlite3_finalize(st);
-	if (q->duplicate)
+	/* a message report is always stored (the operator sees each message),
+	 * but counts only where a user report would: once per reporter and
+	 * reported user within the window */
+	if (q->duplicate && !q->msg_id)
 		return DM_OK;
+	counted_before = q->duplicate;
+	q->duplicate = 0;
 
-	q->counts = report_counts(w, q->reporter, q->reported, now);
+	q->counts = counted_before ? 0 : report_counts(w, q->reporter, q->reported, now);
 	if (q->counts < 0)
 		return DM_ERR;
-	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt, upheldYn) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt, upheldYn, icruMsgId) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
 	if (!st)
 		return DM_ERR;
+	if (q->msg_id)
+		sqlite3_bind_int64(st, 8, q->msg_id);
 	sqlite3_bind_text(st, 7, q->counts ? "Y" : "U", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 1, q->reporter);
 	sqlite3_bind_int64(st, 2, q->reported);
@@ -673,9 +728,14 @@ static int report_job(sqlite3 *w, void *arg)
 	if (q->detail && q->detail[0])
 		sqlite3_bind_text(st, 5, q->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
-	if ((rc = step_done(st)) != DM_OK)
+	if ((rc = step_done(st)) != DM_OK) {
+		if (rc == DM_ECONFLICT) /* report_msg: a racing twin */
+			q->code = "ALREADY_REPORTED";
 		return rc;
+	}
 	q->report_id = sqlite3_last_insert_rowid(w);
+	if (!q->counts && counted_before)
+		return DM_OK;
 	if (!q->counts) {
 		dm_info("trust: report %lld of user %lld by user %lld stored, not counted (reporter's account under "
 			"%d days old, or no room or trade shared)", (long long)q->report_id, (long long)q->reported,
@@ -704,7 +764,8 @@ static int report_job(sqlite3 *w, void *arg)
 	return DM_OK;
 }
 
-/* POST /reports {userId, itemId?, reason, detail?} */
+/* POST /reports {userId, itemId?, reason, detail?} or
+ * {icruMsgId, reason, detail?} (a chat message: its author and item). */
 static int h_report(http_req_t *r)
 {
 	report_t q;
@@ -716,9 +777,15 @@ static int h_report(http_req_t *r)
 		return DM_OK;
 	memset(&q, 0, sizeof q);
 	q.reporter = r->user_id;
-	if (json_int(&r->json, "userId", 1, &q.reported) != DM_OK || q.reported <= 0)
+	f = json_get(&r->json, "icruMsgId");
+	if (f && f->type != JSON_NULL &&
+	    (json_int(&r->json, "icruMsgId", 1, &q.msg_id) != DM_OK || q.msg_id <= 0))
+		return http_fail(r, 400, "INVALID_MESSAGE", "icruMsgId가 올바르지 않습니다.");
+	if (q.msg_id && (json_get(&r->json, "userId") || json_get(&r->json, "itemId")))
+		return http_fail(r, 400, "INVALID_MESSAGE", "메시지 신고에는 userId와 itemId를 보내지 않습니다.");
+	if (!q.msg_id && (json_int(&r->json, "userId", 1, &q.reported) != DM_OK || q.reported <= 0))
 		return http_fail(r, 400, "INVALID_USER", "신고할 사용자(userId)를 지정해 주세요.");
-	if (q.reported == q.reporter)
+	if (!q.msg_id && q.reported == q.reporter)
 		return http_fail(r, 400, "CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.");
 	q.reason = json_str(&r->json, "reason", 1, 10);
 	for (size_t i = 0; q.reason && i < sizeof report_reasons / sizeof report_reasons[0]; i++)
@@ -742,6 +809,21 @@ static int h_report(http_req_t *r)
 			return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	}
 	rc = jobs_write(report_job, &q);
+	if (rc != DM_OK && q.code) {
+		static const struct {
+			const char *code, *msg;
+			int status;
+		} refusals[] = {
+			{"MESSAGE_NOT_FOUND", "메시지를 찾을 수 없습니다.", 404},
+			{"NOT_A_MEMBER", "참여 중인 채팅방의 메시지만 신고할 수 있습니다.", 403},
+			{"CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.", 400},
+			{"NOT_A_CHAT_MESSAGE", "이웃이 쓴 채팅 메시지만 신고할 수 있습니다.", 400},
+			{"ALREADY_REPORTED", "이미 신고한 메시지입니다.", 409},
+		};
+		for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+			if (!strcmp(q.code, refusals[i].code))
+				return http_fail(r, refusals[i].status, q.code, refusals[i].msg);
+	}
 	if (rc == DM_ENOTFOUND)
 		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
 	if (rc != DM_OK)

@@ -18,7 +18,10 @@
  *   stored  = round(clamp(temp, 0, 99), 1 decimal)
  *
  * Reports: one per reporter and reported user within 30 days (a repeat is
- * answered idempotently with the first one and counts once). More than
+ * answered idempotently with the first one and counts once). A report of
+ * one chat message ({icruMsgId}) comes from a member of its room, once per
+ * message; it is stored each time but counts like a user report (once per
+ * reporter and author within 30 days). More than
  * cfg.report_threshold distinct reporters within 30 days suspend the user
  * for cfg.suspend_days (user.suspendedUntil, suspendReason): no posting,
  * joining, sending or exchanging; reading and logging in still work.

@@ -6,6 +6,7 @@
 import { h, set, spinner, empty, temp, toast, dialog, field, ago } from './ui.js';
 import { api, currentUser } from './api.js';
 import { REASONS } from './trade.js';
+import { messageContext } from './market.js';
 
 function userLine(u) {
   const susp = u.suspendedUntil && Date.parse(u.suspendedUntil) > Date.now();
@@ -74,7 +75,7 @@ export async function page(main) {
           h('span.pill', REASONS[rp.reason] || rp.reason), ' ',
           h('a', { href: `/u/${rp.reporterId}` }, rp.reporterNickname), ' · ', h('small', ago(rp.createdDt)),
           rp.itemId ? h('div', '물건: ', h('a.link-btn', { href: `/item/${rp.itemId}` }, rp.itemTitle || `#${rp.itemId}`)) : null,
-          rp.detail ? h('div.hint', rp.detail) : null))),
+          rp.detail ? h('div.hint', rp.detail) : null, messageContext(rp)))),
         actions(u, refreshAll)))));
     } catch (e) { set(queue, h('p.field-error.page-pad', e.message)); }
   }

@@ -18,6 +18,9 @@ const TYPES = {
   trade_cancelled: ['undo', '교환이 취소됐어요'],
   review: ['star', '새 후기를 받았어요'],
   suspended: ['alert', '이용이 정지됐어요'],
+  keyword: ['search', '키워드 알림: 새 물건이 올라왔어요'],
+  appointment: ['handshake', '거래약속'],
+  appt_remind: ['clock', '거래약속 시간이 다가와요'],
 };
 
 function text(n) {
@@ -25,8 +28,10 @@ function text(n) {
   const [ic, base] = TYPES[n.type] || ['bell', '알림'];
   let detail = p.title || '';
   if (n.type === 'chat' && n.cnt > 1) detail = `${detail} · 메시지 ${n.cnt}개`;
+  if (n.type === 'keyword') detail = `「${p.keyword || ''}」 ${detail}${n.cnt > 1 ? ` 외 ${n.cnt - 1}개` : ''}`;
+  if (n.type === 'appointment' || n.type === 'appt_remind') detail = p.message || detail;
   if (n.type === 'suspended' && p.until) detail = `${new Date(p.until).toLocaleDateString('ko-KR')}까지${p.reason ? ` · ${p.reason}` : ''}`;
-  return { icon: ic, base, detail, href: p.itemId ? (n.type === 'chat' ? `/item/${p.itemId}/chat` : `/item/${p.itemId}`) : null };
+  return { icon: ic, base, detail, href: p.itemId ? (['chat', 'appointment', 'appt_remind'].includes(n.type) ? `/item/${p.itemId}/chat` : `/item/${p.itemId}`) : null };
 }
 
 export async function page(main, { query }) {

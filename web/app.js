@@ -27,6 +27,7 @@ const routes = [
   [/^\/me$/, lazy(() => import('./me.js'), 'myPage'), 'me', true],
   [/^\/u\/(\d+)$/, lazy(() => import('./me.js'), 'profilePage'), 'home', false],
   [/^\/admin$/, lazy(() => import('./admin.js'), 'page'), 'admin', true],
+  [/^\/keywords$/, lazy(() => import('./market.js'), 'keywordsPage'), 'me', true],
 ];
 
 const main = h('main#main', { tabindex: '-1' });

@@ -10,6 +10,7 @@ import { api, currentUser } from './api.js';
 import { go } from './nav.js';
 import { openSocket, ask } from './sock.js';
 import { avatar, reportUser } from './trade.js';
+import { apptPanel, reportable, msgMenu } from './market.js';
 
 const SYS = new Set(['in', 'out', 'leave', 'system']);
 
@@ -49,13 +50,14 @@ export async function page(main, { params }) {
   const leaveBtn = !owner && d.buyerUserId !== me.userId
     ? h('button.btn.small', { type: 'button', on: { click: leave } }, '나가기') : null;
   const banner = h('div');
+  const appt = apptPanel(itemId);
 
   set(main, h('section.chat', { 'aria-label': '채팅' },
     h('div.chat-head',
       h('img', { src: d.thumb || d.image, alt: '', width: 44, height: 44 }),
       h('div.t', h('h1.sr-only', `${d.title} 채팅`), h('b', h('a', { href: `/item/${itemId}` }, d.title)), h('small', `원해요: ${d.wantItem}`), conn),
       memberBtn, leaveBtn),
-    banner,
+    banner, appt.el,
     h('div.chat-body', list, memberList),
     h('form.composer', { on: { submit: send } }, input, sendBtn)));
 
@@ -66,8 +68,8 @@ export async function page(main, { params }) {
     const mine = isMine(m);
     return h(`li.msg${mine ? '.mine' : ''}`, { 'data-id': m.icruMsgId },
       mine ? null : avatar(m.nickname, true),
-      h('div', mine ? null : h('p.who', m.nickname), h('div.bubble', m.chatMsg)),
-      h('time', { datetime: m.createdDt }, clock(m.createdDt)));
+      h('div', mine ? null : h('p.who', m.nickname), mine ? h('div.bubble', m.chatMsg) : reportable(h('div.bubble', m.chatMsg), m)),
+      h('time', { datetime: m.createdDt }, clock(m.createdDt)), mine ? null : msgMenu(m));
   }
 
   // Adds messages; redraws only when one lands before the newest shown.
@@ -196,6 +198,7 @@ export async function page(main, { params }) {
   s.on('getMsg', (m) => {
     if (m.icrId !== icrId) return;
     merge([m]);
+    if (m.msgType === 'system') appt.refresh();
     if (m.msgType === 'leave') { members = members.filter((u) => u.userId !== m.userId); drawMembers(); }
     // whoever just wrote is connected right now
     const u = members.find((x) => x.userId === m.userId);
@@ -223,6 +226,7 @@ export async function page(main, { params }) {
       go(`/item/${itemId}`, { replace: true });
       return;
     }
+    appt.refresh();
     set(banner, h('p.notice', `${p.partner ? p.partner.nickname : ''}님과 교환을 진행해요. `, h('a.link-btn', { href: `/item/${itemId}` }, '거래 완료·후기는 물건 페이지에서')));
   });
   s.on('error', (e) => { if (e && e.errorMsg) toast(e.errorMsg); });
@@ -264,6 +268,7 @@ export async function page(main, { params }) {
     go(`/item/${itemId}`, { replace: true });
   }
 
+  if (d.statusCode !== 'SI01') appt.refresh();
   input.focus();
   return () => { gone = true; s.close(); };
 }

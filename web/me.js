@@ -6,6 +6,7 @@ import { api, currentUser, logout, setUser } from './api.js';
 import { go } from './nav.js';
 import { card } from './feed.js';
 import { ownerBox, reportUser } from './trade.js';
+import { myAppointments } from './market.js';
 
 const TABS = [
   ['progress', '진행 중', (it) => it.statusCode === 'SI01' || it.statusCode === 'SI02'],
@@ -63,9 +64,10 @@ export async function myPage(main, { query }) {
       temp(prof ? prof.mannerTemp : me.mannerTemp ?? 36.5)),
     h('div.page-pad', { style: 'display:flex;gap:8px;flex-wrap:wrap;padding-top:0' },
       h('a.btn.small', { href: '/alerts?tab=settings' }, '알림 설정'),
+      h('a.btn.small', { href: '/keywords' }, '키워드 알림'),
       me.admin ? h('a.btn.small', { href: '/admin' }, '운영자 콘솔') : null,
       h('button.btn.small', { type: 'button', on: { click: async () => { await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
-    tabs, body);
+    myAppointments(), tabs, body);
 }
 
 export async function profilePage(main, { params }) {

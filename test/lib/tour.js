@@ -4,7 +4,7 @@
 // against docs/openapi.json. route is the documented path template
 // ("/postDetail/{itemId}"), not the concrete path.
 'use strict';
-const { postItem, tradeInProgress, userCmd } = require('./market');
+const { postItem, tradeInProgress, userCmd, connect, emit } = require('./market');
 
 async function tour(srv) {
   const out = [];
@@ -76,6 +76,41 @@ async function tour(srv) {
   await call('GET', '/users/{userId}', '/users/999999');
   await call('POST', '/reports', '/reports', { token: third.token, body: { userId: partner.userId, reason: 'abuse', detail: '욕설' } });
   await call('POST', '/reports', '/reports', { token: third.token, body: { userId: 999999, reason: 'abuse' } });
+  // a message report (in t2's room, where owner and partner are)
+  const ps = await connect(srv, partner);
+  const sent = await emit(ps, 'sendMsg', { icrId: t2.icrId, chatMsg: '신고될 메시지' });
+  ps.close();
+  const mid = sent.data.icruMsgId;
+  await call('POST', '/reports', '/reports', { token: owner.token, body: { icruMsgId: mid, reason: 'abuse' } });
+  await call('POST', '/reports', '/reports', { token: owner.token, body: { icruMsgId: mid, reason: 'abuse' } });
+  await call('POST', '/reports', '/reports', { token: third.token, body: { icruMsgId: mid, reason: 'abuse' } });
+  await call('POST', '/reports', '/reports', { token: owner.token, body: { icruMsgId: '99999999', reason: 'abuse' } });
+  // 거래약속
+  const t3 = await tradeInProgress(srv, owner, partner);
+  const soon = new Date(Date.now() + 2 * 3600000).toISOString();
+  const ap = `/trade/${t3.itemId}/appointment`;
+  await call('GET', '/trade/{itemId}/appointment', ap, { token: owner.token });
+  await call('GET', '/trade/{itemId}/appointment', ap, { token: third.token });
+  await call('GET', '/trade/{itemId}/appointment', '/trade/999999/appointment', { token: owner.token });
+  const pr = await call('POST', '/trade/{itemId}/appointment', ap, { token: owner.token, body: { at: soon, place: '역삼역 3번 출구' } });
+  await call('POST', '/trade/{itemId}/appointment', ap, { token: owner.token, body: { at: '2001-01-01T00:00:00Z', place: '역삼역' } });
+  await call('POST', '/trade/{itemId}/appointment', ap, { token: third.token, body: { at: soon, place: '역삼역' } });
+  await call('POST', '/trade/{itemId}/appointment', '/trade/999999/appointment', { token: owner.token, body: { at: soon, place: '역삼역' } });
+  await call('POST', '/trade/{itemId}/appointment', `/trade/${t.itemId}/appointment`, { token: owner.token, body: { at: soon, place: '역삼역' } });
+  await call('POST', '/trade/{itemId}/appointment/accept', `${ap}/accept`, { token: owner.token, body: { apptId: pr.json.appointment.apptId } });
+  await call('POST', '/trade/{itemId}/appointment/accept', `${ap}/accept`, { token: partner.token, body: { apptId: pr.json.appointment.apptId } });
+  await call('POST', '/trade/{itemId}/appointment/accept', `${ap}/accept`, { token: partner.token, body: { apptId: pr.json.appointment.apptId } });
+  await call('POST', '/trade/{itemId}/appointment/accept', `${ap}/accept`, { token: partner.token, body: {} });
+  await call('POST', '/trade/{itemId}/appointment/accept', '/trade/999999/appointment/accept', { token: partner.token, body: { apptId: '1' } });
+  await call('GET', '/trade/{itemId}/appointment', ap, { token: partner.token });
+  await call('GET', '/appointments', '/appointments', { token: partner.token });
+  await call('GET', '/appointments', '/appointments');
+  // keyword alerts
+  await call('PUT', '/keywords', '/keywords', { token: third.token, body: { keywords: ['자전거', ' 캠핑 ', 'iPad'] } });
+  await call('PUT', '/keywords', '/keywords', { token: third.token, body: { keywords: ['자전거', '자전거'] } });
+  await call('PUT', '/keywords', '/keywords', { token: third.token, body: { keywords: Array.from({ length: 31 }, (_, i) => `k${i}`) } });
+  await call('GET', '/keywords', '/keywords', { token: third.token });
+  await call('GET', '/keywords', '/keywords');
   // notifications
   await call('GET', '/notifications', '/notifications?limit=10', { token: partner.token });
   await call('POST', '/notifications/read', '/notifications/read', { token: partner.token, body: { all: true } });
