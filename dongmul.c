@@ -51,6 +51,7 @@ PART(sio)
 PART(chat)
 PART(trust)
 PART(notify)
+PART(push)
 PART(quota)
 PART(region)
 PART(web)
@@ -59,7 +60,7 @@ PART(operator)
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(web)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(push) P(trust) P(chat) P(sio) P(region) P(operator) P(web)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -58,6 +58,8 @@ static const opt_t opts[] = {
 	{"access-log", B(access_log), "1", 0, 0, "one line per request on stderr (0 to turn off)"},
 	{"smtp", S(smtp), "", 0, 0, "URL smtp://[user:pass@]host:port (STARTTLS) or smtps://; empty: mail goes to the log"},
 	{"mail-from", S(mail_from), "dongmul <no-reply@localhost>", 0, 0, "ADDR sender of outgoing mail"},
+	{"push-subject", S(push_subject), "", 0, 0,
+	 "URI contact sent to push services with each Web Push (mailto: or https:); empty: mailto: of --mail-from"},
 	{"app-url", S(app_url), "", 0, 0, "URL of the web app (social sign-in redirects there)"},
 	{"public-url", S(public_url), "", 0, 0, "URL this server is reached at (OIDC redirect_uri base; photo URLs become absolute)"},
 	{"legacy-time", B(legacy_time), "0", 0, 0, "times in replies as the 2021 backend sent them: local wall clock labelled Z"},

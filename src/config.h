@@ -38,6 +38,7 @@ typedef struct cfg {
 	/* mail */
 	char smtp[512];            /* smtp://[user:pass@]host:port or smtps:// */
 	char mail_from[256];
+	char push_subject[256];     /* VAPID "sub" (mailto: or https:), "" = from mail_from */
 	char app_url[512];         /* where the web app lives (social redirect) */
 	char public_url[512];      /* this server's own external URL, no trailing '/' (OIDC redirect_uri, photo URLs) */
 	int legacy_time;           /* times in replies as local wall clock + "Z" (the 2021 shape) */

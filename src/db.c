@@ -22,8 +22,9 @@
 
 extern const char dm_schema_sql[];
 /* 2: AUTOINCREMENT on every id a client sees; saleItem.imageBytes and
- * thumb; user.adminYn; report.handledDt; operatorLog. */
-#define SCHEMA_VERSION 2
+ * thumb; user.adminYn; report.handledDt; operatorLog. 3: user.pushNotify,
+ * pushSubscription, pushOutbox (Web Push). */
+#define SCHEMA_VERSION 3
 
 typedef struct reader {
 	sqlite3 *db;
