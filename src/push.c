@@ -85,14 +85,16 @@ static int expand(const unsigned char prk[32], const void *info, size_t len, uns
  * ua_pub (65 bytes, uncompressed) and auth secret auth, as one aes128gcm
  * record (RFC 8188) with the header salt || rs || idlen || as_public.
  * as_priv (32 bytes) and salt (16) are the sender's key and salt: NULL for
- * fresh random ones (always, except in the RFC's example). out (cap bytes)
- * gets the whole body. Returns its length, or -1 (bad key, n too large,
- * out too small). */
-static long push_encrypt(const unsigned char ua_pub[65], const unsigned char auth[16],
+ * fresh random ones (always, except in the RFC's example). grp_in: a
+ * loaded P-256 group the caller owns for this thread (it keeps the
+ * generator's precomputed table between messages), or NULL for a fresh
+ * one. out (cap bytes) gets the whole body. Returns its length, or -1
+ * (bad key, n too large, out too small). */
+static long push_encrypt(mbedtls_ecp_group *grp_in, const unsigned char ua_pub[65], const unsigned char auth[16],
 			 const unsigned char *as_priv, const unsigned char *salt, const void *in, size_t n,
 			 unsigned char *out, size_t cap)
 {
-	mbedtls_ecp_group grp;
+	mbedtls_ecp_group own, *gp = grp_in ? grp_in : &own;
 	mbedtls_mpi d, z;
 	mbedtls_ecp_point q, p;
 	mbedtls_gcm_context gcm;
@@ -103,23 +105,24 @@ static long push_encrypt(const unsigned char ua_pub[65], const unsigned char aut
 
 	if (n > PLAIN_MAX || cap < HEADER_LEN + n + 1 + 16)
 		return -1;
-	mbedtls_ecp_group_init(&grp);
+	if (!grp_in)
+		mbedtls_ecp_group_init(&own);
 	mbedtls_mpi_init(&d);
 	mbedtls_mpi_init(&z);
 	mbedtls_ecp_point_init(&q);
 	mbedtls_ecp_point_init(&p);
 	mbedtls_gcm_init(&gcm);
-	if (mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) != 0)
+	if (!grp_in && mbedtls_ecp_group_load(&own, MBEDTLS_ECP_DP_SECP256R1) != 0)
 		goto done;
-	if (as_priv ? mbedtls_mpi_read_binary(&d, as_priv, 32) != 0 || mbedtls_ecp_check_privkey(&grp, &d) != 0
-		    : mbedtls_ecp_gen_privkey(&grp, &d, push_rng, NULL) != 0)
+	if (as_priv ? mbedtls_mpi_read_binary(&d, as_priv, 32) != 0 || mbedtls_ecp_check_privkey(gp, &d) != 0
+		    : mbedtls_ecp_gen_privkey(gp, &d, push_rng, NULL) != 0)
 		goto done;
-	if (mbedtls_ecp_mul(&grp, &q, &d, &grp.G, push_rng, NULL) != 0 ||
-	    mbedtls_ecp_point_write_binary(&grp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, as_pub, sizeof as_pub) != 0 ||
+	if (mbedtls_ecp_mul(gp, &q, &d, &gp->G, push_rng, NULL) != 0 ||
+	    mbedtls_ecp_point_write_binary(gp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, as_pub, sizeof as_pub) != 0 ||
 	    olen != 65)
 		goto done;
-	if (mbedtls_ecp_point_read_binary(&grp, &p, ua_pub, 65) != 0 || mbedtls_ecp_check_pubkey(&grp, &p) != 0 ||
-	    mbedtls_ecdh_compute_shared(&grp, &z, &p, &d, push_rng, NULL) != 0 ||
+	if (mbedtls_ecp_point_read_binary(gp, &p, ua_pub, 65) != 0 || mbedtls_ecp_check_pubkey(gp, &p) != 0 ||
+	    mbedtls_ecdh_compute_shared(gp, &z, &p, &d, push_rng, NULL) != 0 ||
 	    mbedtls_mpi_write_binary(&z, secret, 32) != 0)
 		goto done;
 	/* IKM = HKDF(auth, ecdh_secret, "WebPush: info" 0x00 ua_public as_public, 32) */
@@ -162,7 +165,8 @@ done:
 	mbedtls_ecp_point_free(&q);
 	mbedtls_mpi_free(&z);
 	mbedtls_mpi_free(&d);
-	mbedtls_ecp_group_free(&grp);
+	if (!grp_in)
+		mbedtls_ecp_group_free(&own);
 	mbedtls_platform_zeroize(secret, sizeof secret);
 	mbedtls_platform_zeroize(ikm, sizeof ikm);
 	mbedtls_platform_zeroize(prk, sizeof prk);
@@ -232,7 +236,44 @@ static int origin_of(const char *endpoint, char *out, size_t cap)
 
 /* The Authorization header line (RFC 8292) for a push to endpoint, valid
  * until now_s + JWT_LIFE_S: "Authorization: vapid t=JWT, k=KEY\r\n".
- * Delivery thread only (signs with the shared group). DM_OK or DM_ERR. */
+ * Delivery thread only (signs with the grp_in group). DM_OK or DM_ERR. */
+static int vapid_header(const char *endpoint, long long now_s, char *out, size_t cap);
+
+/* The last headers signed, per origin (a push service is one origin, and a
+ * signature costs as much as the encryption): reused while at least
+ * JWT_REUSE_S of their life is left. Delivery thread only. */
+#define JWT_CACHE 8
+#define JWT_REUSE_S (JWT_LIFE_S - 3600)
+static struct {
+	char aud[300];
+	long long made;
+	char line[700];
+} jwt_cache[JWT_CACHE];
+
+/* vapid_header through jwt_cache. */
+static int vapid_header_cached(const char *endpoint, long long now_s, char *out, size_t cap)
+{
+	char aud[300];
+	int slot = 0;
+	if (origin_of(endpoint, aud, sizeof aud) != DM_OK)
+		return DM_ERR;
+	for (int i = 0; i < JWT_CACHE; i++) {
+		if (!strcmp(jwt_cache[i].aud, aud) && now_s >= jwt_cache[i].made &&
+		    now_s - jwt_cache[i].made < JWT_LIFE_S - JWT_REUSE_S)
+			return dm_strlcpy(out, jwt_cache[i].line, cap) == DM_OK ? DM_OK : DM_ERR;
+		if (jwt_cache[i].made < jwt_cache[slot].made)
+			slot = i;
+	}
+	if (vapid_header(endpoint, now_s, out, cap) != DM_OK)
+		return DM_ERR;
+	if (strlen(out) < sizeof jwt_cache[slot].line) {
+		dm_strlcpy(jwt_cache[slot].aud, aud, sizeof jwt_cache[slot].aud);
+		dm_strlcpy(jwt_cache[slot].line, out, sizeof jwt_cache[slot].line);
+		jwt_cache[slot].made = now_s;
+	}
+	return DM_OK;
+}
+
 static int vapid_header(const char *endpoint, long long now_s, char *out, size_t cap)
 {
 	char aud[300], claims[800], input[1400], sigb[96];
@@ -475,15 +516,15 @@ static void send_one(pmsg_t *m, int64_t now)
 		snprintf(m->err, sizeof m->err, "stored keys are unreadable");
 		return;
 	}
-	len = push_encrypt(ua, auth, NULL, NULL, m->payload, strlen(m->payload), body, sizeof body);
+	len = push_encrypt(&vapid.grp, ua, auth, NULL, NULL, m->payload, strlen(m->payload), body, sizeof body);
 	if (len < 0) {
 		snprintf(m->err, sizeof m->err, "cannot encrypt");
 		return;
 	}
 	snprintf(headers, sizeof headers, "TTL: %d\r\nContent-Encoding: aes128gcm\r\n%s", TTL_S,
 		 m->high ? "Urgency: high\r\n" : "");
-	if (vapid_header(m->endpoint, now / 1000, headers + strlen(headers), sizeof headers - strlen(headers)) !=
-	    DM_OK) {
+	if (vapid_header_cached(m->endpoint, now / 1000, headers + strlen(headers),
+				sizeof headers - strlen(headers)) != DM_OK) {
 		snprintf(m->err, sizeof m->err, "cannot sign the VAPID token");
 		return;
 	}
@@ -831,5 +872,6 @@ void push_stop(void)
 	qcache.db = NULL;
 	mbedtls_mpi_free(&vapid.d);
 	mbedtls_ecp_group_free(&vapid.grp);
+	memset(jwt_cache, 0, sizeof jwt_cache);
 	vapid.ready = 0;
 }

@@ -104,18 +104,30 @@ static void test_rfc8291(void)
 			      unb64(v[i].salt, salt, 16) == 16,
 		      "vector %zu decodes", i);
 		wn = unb64(v[i].body, want, sizeof want);
-		n = push_encrypt(ua, auth, asd, salt, v[i].plaintext, strlen(v[i].plaintext), out, sizeof out);
+		n = push_encrypt(NULL, ua, auth, asd, salt, v[i].plaintext, strlen(v[i].plaintext), out, sizeof out);
 		CHECK(n == wn && n > 0 && !memcmp(out, want, (size_t)n), "vector %zu: the RFC's body, byte for byte", i);
 		CHECK(n > 86 && !memcmp(out + 21, asp, 65), "vector %zu: keyid is as_public", i);
+		{
+			/* with a group kept between messages (as delivery does), twice */
+			mbedtls_ecp_group g;
+			mbedtls_ecp_group_init(&g);
+			CHECK(mbedtls_ecp_group_load(&g, MBEDTLS_ECP_DP_SECP256R1) == 0, "group");
+			for (int k = 0; k < 2; k++) {
+				n2 = push_encrypt(&g, ua, auth, asd, salt, v[i].plaintext, strlen(v[i].plaintext), again,
+						  sizeof again);
+				CHECK(n2 == wn && !memcmp(again, want, (size_t)wn), "vector %zu, shared group, run %d", i, k);
+			}
+			mbedtls_ecp_group_free(&g);
+		}
 		/* fresh key and salt: same length, different bytes */
-		n2 = push_encrypt(ua, auth, NULL, NULL, v[i].plaintext, strlen(v[i].plaintext), again, sizeof again);
+		n2 = push_encrypt(NULL, ua, auth, NULL, NULL, v[i].plaintext, strlen(v[i].plaintext), again, sizeof again);
 		CHECK(n2 == n && memcmp(again, out, 16) && memcmp(again + 21, out + 21, 65), "vector %zu: fresh key", i);
 		/* refusals: a point off the curve, an output too small, too much */
 		ua[64] ^= 1;
-		CHECK(push_encrypt(ua, auth, NULL, NULL, "x", 1, out, sizeof out) < 0, "off-curve ua key refused");
+		CHECK(push_encrypt(NULL, ua, auth, NULL, NULL, "x", 1, out, sizeof out) < 0, "off-curve ua key refused");
 		ua[64] ^= 1;
-		CHECK(push_encrypt(ua, auth, NULL, NULL, "x", 1, out, 100) < 0, "small output refused");
-		CHECK(push_encrypt(ua, auth, NULL, NULL, again, PLAIN_MAX + 1, out, sizeof out) < 0, "too long refused");
+		CHECK(push_encrypt(NULL, ua, auth, NULL, NULL, "x", 1, out, 100) < 0, "small output refused");
+		CHECK(push_encrypt(NULL, ua, auth, NULL, NULL, again, PLAIN_MAX + 1, out, sizeof out) < 0, "too long refused");
 	}
 }
 
@@ -252,6 +264,19 @@ static void test_vapid(void)
 	      "the ES256 signature verifies against k=");
 	h[0] ^= 1;
 	CHECK(mbedtls_ecdsa_verify(&vapid.grp, h, 32, &q, &r, &s) != 0, "and not for other bytes");
+	{
+		/* the cache: the same origin gets the same header for an hour,
+		 * another origin its own, a later one a new token */
+		char c1[1800], c2[1800], c3[1800], c4[1800];
+		CHECK(vapid_header_cached("https://push.example/a", 1700000000, c1, sizeof c1) == DM_OK &&
+			      vapid_header_cached("https://push.example/b", 1700003599, c2, sizeof c2) == DM_OK &&
+			      !strcmp(c1, c2),
+		      "same origin within the hour: reused");
+		CHECK(vapid_header_cached("https://other.example/a", 1700000000, c3, sizeof c3) == DM_OK && strcmp(c1, c3),
+		      "another origin: its own");
+		CHECK(vapid_header_cached("https://push.example/a", 1700003600, c4, sizeof c4) == DM_OK && strcmp(c1, c4),
+		      "an hour later: a new token");
+	}
 	mbedtls_mpi_free(&r);
 	mbedtls_mpi_free(&s);
 	mbedtls_ecp_point_free(&q);
