@@ -16,7 +16,7 @@
 # Environment: B (build dir, default build), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web push; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -423,6 +423,21 @@ ACME_SPREAD=$(tail -1 "$WORK/acme.txt" | awk '{ printf "%.2f–%.2f", $2 / 1000,
 say "  certificate served $ACME_S s after start (range $ACME_SPREAD s)"
 fi
 
+# ------------------------------------------------------------ 9. Web Push
+PUSH_N=2000
+[ "$QUICK" = 1 ] && PUSH_N=300
+if want push; then
+say "Web Push: $PUSH_N pushes to a local push service, and as many plain HTTPS POSTs (bench/pushbench.js)"
+run node bench/pushbench.js "$BIN" "$WORK/push" "$PUSH_N" >"$WORK/push.txt" || die "pushbench"
+PUSH_RATE=$(kv PUSH_RATE "$WORK/push.txt")
+PUSH_BASE1=$(kv PUSH_BASE1 "$WORK/push.txt")
+PUSH_BASE2=$(kv PUSH_BASE2 "$WORK/push.txt")
+PUSH_RATIO=$(kv PUSH_RATIO "$WORK/push.txt")
+PUSH_LEFT=$(kv PUSH_LEFT "$WORK/push.txt")
+PUSH_BODY=$(kv PUSH_BODY "$WORK/push.txt")
+say "  $PUSH_RATE pushes/s delivered ($PUSH_LEFT left in the outbox); plain HTTPS POSTs $PUSH_BASE1 / $PUSH_BASE2 per s: $PUSH_RATIO%"
+fi
+
 # ---------------------------------------------------------------- 6. growth
 if [ "$GROWTH" = 1 ]; then
 	for n in $GROWTH_SIZES; do
@@ -483,6 +498,7 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "7 start → a certificate from pebble served (HTTP-01, fresh data dir, pebble without its random validation sleeps), median of $ACME_RUNS (bench/acmetime.py)" "**$ACME_S s** (range $ACME_SPREAD s; start → first /healthz alone: $START_MS ms)" "≤ 10 s" "$(yes_no le "$ACME_S" 10)"
 	row "8 web app, first load of / transferred (gzip, headers included, photos excluded): the app's $WEB_FILES files + the first data (bench/webload.sh)" "**$(KBMB "$WEB_FIRST") KB** = app $(KBMB "$WEB_APP") KB ($(awk -v a="$WEB_APP" -v b="$WEB_PLAIN" 'BEGIN { printf "%.0f", 100 * a / b }')% of its $(KBMB "$WEB_PLAIN") KB uncompressed) + data $(KBMB "$WEB_DATA") KB" "≤ 100 KB" "$(yes_no le "$WEB_FIRST" 102400)"
 	row "8 web app, returning visit: index.html revalidated (304) + the same data" "**$(KBMB "$WEB_RETURN") KB** ($(awk -v a="$WEB_RETURN" -v b="$WEB_FIRST" 'BEGIN { printf "%.0f", 100 * a / b }')% of the first load)" "only index.html and data" "$(yes_no le "$((WEB_RETURN - WEB_DATA))" 2048)"
+	row "9 Web Push: $PUSH_N notifications from the outbox delivered to a local push service (RFC 8291 encryption with a fresh ECDH key, VAPID, a new TLS connection each, one at a time), per second (bench/pushbench.js)" "**$(fmt "$PUSH_RATE")/s** = $PUSH_RATIO% of plain HTTPS POSTs of the same $PUSH_BODY bytes (node, new connection each: $PUSH_BASE1 before / $PUSH_BASE2 after); $PUSH_LEFT left in the outbox" "–" "–"
 	if [ "$GROWTH" = 1 ]; then
 		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
 		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')
