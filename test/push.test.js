@@ -127,6 +127,15 @@ test('web push', async (t) => {
     assert.match(fs.readFileSync(path.join(srv.data, 'vapid.pem'), 'utf8'), /PRIVATE KEY/);
   });
 
+  await t.test('the service worker is served at /sw.js, revalidated', async () => {
+    const r = await srv.req('GET', '/sw.js');
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /^text\/javascript/);
+    assert.equal(r.headers['cache-control'], 'no-cache');
+    assert.match(r.body, /showNotification/);
+    assert.match(r.body, /notificationclick/);
+  });
+
   await t.test('subscribe; refusals change nothing', async () => {
     let r = await subscribe(owner, `${base}/push/a`, a.keys);
     assert.equal(r.status, 201, r.body);

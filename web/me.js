@@ -3,6 +3,7 @@
 
 import { h, set, spinner, empty, temp, ago, toast } from './ui.js';
 import { api, currentUser, logout, setUser } from './api.js';
+import { pushOff } from './push.js';
 import { go } from './nav.js';
 import { card } from './feed.js';
 import { ownerBox, reportUser } from './trade.js';
@@ -64,7 +65,7 @@ export async function myPage(main, { query }) {
     h('div.page-pad', { style: 'display:flex;gap:8px;flex-wrap:wrap;padding-top:0' },
       h('a.btn.small', { href: '/alerts?tab=settings' }, '알림 설정'),
       me.admin ? h('a.btn.small', { href: '/admin' }, '운영자 콘솔') : null,
-      h('button.btn.small', { type: 'button', on: { click: async () => { await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
+      h('button.btn.small', { type: 'button', on: { click: async () => { await pushOff(); await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
     tabs, body);
 }
 
