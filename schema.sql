@@ -271,6 +271,12 @@ CREATE TABLE pushSubscription (
   createdDt  INTEGER NOT NULL
 );
 CREATE INDEX pushSubscription_user ON pushSubscription(userId);
+-- revoking every login (logout ?all=1, a password change) also ends the
+-- account's push subscriptions: a browser once signed in gets no more
+CREATE TRIGGER user_tokengen_push AFTER UPDATE OF tokenGen ON user
+WHEN NEW.tokenGen <> OLD.tokenGen BEGIN
+  DELETE FROM pushSubscription WHERE userId = NEW.userId;
+END;
 
 -- pushes waiting for delivery (payload: the JSON shown); a delivered one is
 -- deleted, a failed one retried with backoff

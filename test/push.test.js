@@ -6,7 +6,8 @@
 // checked with node's crypto against the k= key (ES256 signature, aud,
 // exp, sub), and the body is decrypted by an independent RFC 8291
 // implementation (the http_ece package). Then: a push type not chosen is
-// not sent, 500 is retried, 410 deletes the subscription, and every
+// not sent, 500 is retried, 410 deletes the subscription, logging out
+// everywhere ends the account's subscriptions, and every
 // refusal (bad endpoint, bad keys, someone else's subscription, over the
 // limit, anonymous) changes nothing.
 'use strict';
@@ -268,5 +269,24 @@ test('web push', async (t) => {
     await until(() => ps.to('/push/c').length >= 1, 20000, 'the push to c');
     assert.equal(checkPush(ps.to('/push/c')[0], { vapidKey, aud, b: c }).type, 'join');
     assert.equal(ps.to('/push/a').length, a1);
+  });
+
+  await t.test('logging out everywhere ends every push subscription of the account', async () => {
+    const u = await srv.user({ address: ADDR });
+    const k = browserKeys();
+    assert.equal((await subscribe(u, `${base}/push/u1`, k.keys)).status, 201);
+    assert.equal((await subscribe(u, `${base}/push/u2`, k.keys)).status, 201);
+    const r = await srv.req('POST', '/account/logout?all=1', { token: u.token });
+    assert.equal(r.status, 200, r.body);
+    const u2 = await srv.req('POST', '/account/login', { body: { email: u.email, password: u.password } });
+    assert.equal(u2.status, 200, u2.body);
+    for (const ep of ['u1', 'u2']) {
+      const d = await srv.req('DELETE', '/push/subscriptions', { token: u2.json.token, body: { endpoint: `${base}/push/${ep}` } });
+      assert.equal(d.status, 404, `${ep}: ${d.body}`);
+    }
+    // the other users' subscriptions are untouched: owner's c still gets a join
+    const c0 = ps.to('/push/c').length;
+    await joinBy();
+    await until(() => ps.to('/push/c').length > c0, 20000, 'the push to c');
   });
 });
