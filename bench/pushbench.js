@@ -101,7 +101,7 @@ async function main() {
   // dongmul: users and subscriptions
   const port = await freePort();
   const args = ['serve', '--http', `127.0.0.1:${port}`, '--data', data, '--ca-bundle', ca.caFile, '--access-log=0',
-    '--no-email-verification', '--pbkdf2-iterations', '1000', '--rate-login', '100000'];
+    '--no-email-verification', '--pbkdf2-iterations', '1000', '--rate-login', '100000', '--push-hosts', '127.0.0.1'];
   const log = fs.openSync(path.join(work, 'dongmul-push.log'), 'a');
   const startDm = async () => {
     const p = spawn(bin, args, { stdio: ['ignore', log, log] });

@@ -58,6 +58,8 @@ static const opt_t opts[] = {
 	{"access-log", B(access_log), "1", 0, 0, "one line per request on stderr (0 to turn off)"},
 	{"smtp", S(smtp), "", 0, 0, "URL smtp://[user:pass@]host:port (STARTTLS) or smtps://; empty: mail goes to the log"},
 	{"mail-from", S(mail_from), "dongmul <no-reply@localhost>", 0, 0, "ADDR sender of outgoing mail"},
+	{"push-hosts", S(push_hosts), PUSH_HOSTS_DEFAULT, 0, 0,
+	 "HOST[,*.SUFFIX...] the push services a Web Push subscription may point at (default: the browsers' own)"},
 	{"push-subject", S(push_subject), "", 0, 0,
 	 "URI contact sent to push services with each Web Push (mailto: or https:); empty: mailto: of --mail-from"},
 	{"app-url", S(app_url), "", 0, 0, "URL of the web app (social sign-in redirects there)"},

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,9 +204,37 @@ static int point_ok(const unsigned char p[65])
 	return ok;
 }
 
+/* 1 if host is one of --push-hosts: a name in the list, or a subdomain
+ * of a "*.suffix" entry (case-insensitive). Without the list, any user
+ * could make the server POST to any https host (an internal one too). */
+static int host_allowed(const char *host)
+{
+	const char *p = cfg.push_hosts;
+	size_t hl = strlen(host);
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *e = p;
+		while (n && *e == ' ')
+			e++, n--;
+		while (n && e[n - 1] == ' ')
+			n--;
+		if (n > 2 && e[0] == '*' && e[1] == '.') {
+			/* "*.suffix": host ends with ".suffix" and has a label before it */
+			if (hl > n - 1 && !strncasecmp(host + hl - (n - 1), e + 1, n - 1))
+				return 1;
+		} else if (n && n == hl && !strncasecmp(host, e, n))
+			return 1;
+		p = e + n;
+		p += strcspn(p, ",");
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 /* 1 if e is an endpoint we POST to: an https URL of printable ASCII
  * without quotes, backslashes or spaces (it goes into a JWT and a request
- * line), at most ENDPOINT_MAX characters, with a host. */
+ * line), at most ENDPOINT_MAX characters, whose host is in --push-hosts. */
 static int endpoint_ok(const char *e)
 {
 	char host[256], path[2048];
@@ -216,7 +245,7 @@ static int endpoint_ok(const char *e)
 	for (const char *c = e; *c; c++)
 		if (*c <= 0x20 || *c >= 0x7f || *c == '"' || *c == '\\' || *c == '#')
 			return 0;
-	return net_parse_url(e, &tls, host, &port, path) == DM_OK && tls && host[0];
+	return net_parse_url(e, &tls, host, &port, path) == DM_OK && tls && host[0] && host_allowed(host);
 }
 
 /* ------------------------------------------------------------- VAPID */
@@ -512,6 +541,10 @@ static void send_one(pmsg_t *m, int64_t now)
 	int rc;
 
 	m->result = R_GIVEUP;
+	if (!endpoint_ok(m->endpoint)) {
+		snprintf(m->err, sizeof m->err, "the endpoint's host is no longer in --push-hosts");
+		return;
+	}
 	if (!b64_exact(m->p256dh, ua, 65) || !b64_exact(m->auth, auth, 16)) {
 		snprintf(m->err, sizeof m->err, "stored keys are unreadable");
 		return;
@@ -770,7 +803,7 @@ static int h_subscribe(http_req_t *r)
 		return DM_OK;
 	endpoint = json_str(&r->json, "endpoint", 1, ENDPOINT_MAX);
 	if (!endpoint || !endpoint_ok(endpoint))
-		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 https 주소여야 합니다.");
+		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 지원하는 푸시 서비스의 https 주소여야 합니다.");
 	keys = json_get(&r->json, "keys");
 	if (!keys || keys->type != JSON_OBJECT)
 		return http_fail(r, 400, "INVALID_PUSH_KEYS", "keys {p256dh, auth}가 필요합니다.");

@@ -86,7 +86,7 @@ function checkPush(p, { vapidKey, aud, b }) {
 test('web push', async (t) => {
   const ca = makeCA();
   const ps = await pushService(ca);
-  const srv = await start({ args: ['--ca-bundle', ca.caFile, '--rate-login', '100000'] });
+  const srv = await start({ args: ['--ca-bundle', ca.caFile, '--rate-login', '100000', '--push-hosts', '127.0.0.1'] });
   t.after(async () => {
     const e = await srv.stop();
     ps.server.close();
@@ -150,6 +150,8 @@ test('web push', async (t) => {
     const bad = [
       [{ endpoint: `http://127.0.0.1:${ps.port}/push/x`, keys: a.keys }, 'INVALID_ENDPOINT'],
       [{ endpoint: 'javascript:alert(1)', keys: a.keys }, 'INVALID_ENDPOINT'],
+      // a host not in --push-hosts
+      [{ endpoint: `https://localhost:${ps.port}/push/x`, keys: a.keys }, 'INVALID_ENDPOINT'],
       [{ endpoint: 42, keys: a.keys }, 'INVALID_ENDPOINT'],
       [{ keys: a.keys }, 'INVALID_ENDPOINT'],
       [{ endpoint: `${base}/push/x` }, 'INVALID_PUSH_KEYS'],

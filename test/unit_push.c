@@ -137,26 +137,54 @@ static void test_endpoints(void)
 		const char *e;
 		int ok;
 	} v[] = {
+		/* the default --push-hosts: the browsers' push services only */
 		{"https://fcm.googleapis.com/fcm/send/abc:def", 1},
+		{"https://FCM.googleapis.com/fcm/send/abc:def", 1},
 		{"https://updates.push.services.mozilla.com/wpush/v2/gAAAA", 1},
-		{"https://127.0.0.1:8443/push/1", 1},
-		{"https://[::1]:8443/p", 1},
-		{"http://push.example/1", 0},
+		{"https://web.push.apple.com/QGm", 1},
+		{"https://wns2-by3p.notify.windows.com/w/?token=x", 1},
+		{"https://push.services.mozilla.com/x", 0},
+		{"https://xpush.services.mozilla.com/x", 0},
+		{"https://evil.example/fcm.googleapis.com/", 0},
+		{"https://fcm.googleapis.com.evil.example/x", 0},
+		{"https://127.0.0.1:8443/push/1", 0},
+		{"https://[::1]:8443/p", 0},
+		{"https://localhost/p", 0},
+		{"http://fcm.googleapis.com/fcm/send/1", 0},
 		{"ftp://push.example/1", 0},
 		{"https://", 0},
 		{"https:///path", 0},
 		{"https://a b/", 0},
-		{"https://push.example/\"x", 0},
-		{"https://push.example/\\x", 0},
-		{"https://push.example/\x01", 0},
-		{"https://push.example/\xc3\xa9", 0},
-		{"https://push.example/#frag", 0},
+		{"https://fcm.googleapis.com/\"x", 0},
+		{"https://fcm.googleapis.com/\\x", 0},
+		{"https://fcm.googleapis.com/\x01", 0},
+		{"https://fcm.googleapis.com/\xc3\xa9", 0},
+		{"https://fcm.googleapis.com/#frag", 0},
 		{"javascript:alert(1)", 0},
 		{"", 0},
 	};
-	char longer[1100] = "https://push.example/";
+	static const struct {
+		const char *hosts, *e;
+		int ok;
+	} w[] = {
+		{"127.0.0.1", "https://127.0.0.1:8443/push/1", 1},
+		{"127.0.0.1", "https://127.0.0.2/push/1", 0},
+		{" push.example , *.svc.example", "https://push.example/1", 1},
+		{" push.example , *.svc.example", "https://a.svc.example/1", 1},
+		{" push.example , *.svc.example", "https://svc.example/1", 0},
+		{"::1", "https://[::1]:8443/p", 1},
+		{"", "https://fcm.googleapis.com/fcm/send/1", 0},
+		{"*.", "https://a./x", 0},
+	};
+	char longer[1100] = "https://fcm.googleapis.com/";
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		CHECK(endpoint_ok(v[i].e) == v[i].ok, "endpoint_ok(%s) = %d", v[i].e, v[i].ok);
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+		strcpy(cfg.push_hosts, w[i].hosts);
+		CHECK(endpoint_ok(w[i].e) == w[i].ok, "--push-hosts '%s': endpoint_ok(%s) = %d", w[i].hosts, w[i].e,
+		      w[i].ok);
+	}
+	strcpy(cfg.push_hosts, PUSH_HOSTS_DEFAULT);
 	memset(longer + strlen(longer), 'a', 1100 - 1 - strlen(longer));
 	longer[1099] = 0;
 	CHECK(!endpoint_ok(longer), "an endpoint over 1024 characters");

@@ -83,11 +83,11 @@ async function tour(srv) {
   await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['chat', 'review'] } });
   await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['nope'] } });
   await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { push: ['chat', 'chosen'] } });
-  // Web Push (a subscription to a port nobody listens on, removed at once)
+  // Web Push (a subscription removed at once: nothing is sent)
   await call('GET', '/push/vapid', '/push/vapid');
   const ecdh = require('node:crypto').createECDH('prime256v1');
   ecdh.generateKeys();
-  const endpoint = 'https://127.0.0.1:9/push/tour';
+  const endpoint = `https://fcm.googleapis.com/fcm/send/tour-${process.pid}`;
   const keys = { p256dh: ecdh.getPublicKey().toString('base64url'), auth: Buffer.alloc(16, 7).toString('base64url') };
   await call('POST', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint, keys } });
   await call('POST', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint, keys } });
