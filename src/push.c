@@ -671,9 +671,15 @@ static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 		m->high = sqlite3_column_int(st, 6);
 		m->tries = sqlite3_column_int(st, 7);
 		m->created = sqlite3_column_int64(st, 8);
-		r->n++;
-		if (!m->endpoint || !m->payload || !m->p256dh || !m->auth)
+		if (!m->endpoint || !m->payload || !m->p256dh || !m->auth) {
+			/* out of memory: this one waits for the next run */
+			free(m->endpoint);
+			free(m->payload);
+			free(m->p256dh);
+			free(m->auth);
 			break;
+		}
+		r->n++;
 	}
 	sqlite3_finalize(st);
 	return r->n;
@@ -698,11 +704,6 @@ static void deliver_due(void *unused)
 			break;
 		for (int i = 0; i < n && !dm_stopping; i++) {
 			pmsg_t *m = &r->m[i];
-			if (!m->endpoint || !m->payload || !m->p256dh || !m->auth) {
-				bad = 1; /* out of memory: record what was sent */
-				r->n = i;
-				break;
-			}
 			send_one(m, dm_now_ms());
 			if (m->result == R_GONE)
 				dm_info("push: subscription %lld is gone (%s); deleted", (long long)m->sub, m->err);
