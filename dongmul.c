@@ -52,6 +52,7 @@ PART(sio)
 PART(chat)
 PART(trust)
 PART(notify)
+PART(push)
 PART(quota)
 PART(region)
 PART(web)
@@ -63,7 +64,7 @@ PART(appt)
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(keyword) P(appt) P(web) P(backup)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(push) P(trust) P(chat) P(sio) P(region) P(operator) P(keyword) P(appt) P(web) P(backup)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -47,6 +47,7 @@ CREATE TABLE user (
   suspendReason     TEXT,
   tokenGen          INTEGER NOT NULL DEFAULT 0,  -- bumped by revoke-all; tokens carry it as "gen"
   emailNotify       TEXT NOT NULL DEFAULT '[]',  -- JSON array of notification types mailed
+  pushNotify        TEXT NOT NULL DEFAULT '["chat","join","chosen","kicked","deadline","trade_done","trade_cancelled","review","suspended"]',  -- JSON array of types sent by Web Push
   createdDt         INTEGER NOT NULL,
   adminYn           TEXT NOT NULL DEFAULT 'N'    -- the operator role (dongmul user admin)
 );
@@ -291,5 +292,38 @@ CREATE TABLE notification (
 CREATE INDEX notification_user ON notification(userId, readYn, updatedDt DESC);
 CREATE UNIQUE INDEX notification_coalesce ON notification(userId, coalesceKey)
   WHERE coalesceKey IS NOT NULL AND readYn = 'N';
+
+-- Web Push subscriptions (push.c): a browser's push service endpoint and
+-- the keys its messages are encrypted for (base64url)
+CREATE TABLE pushSubscription (
+  pushSubId  INTEGER PRIMARY KEY AUTOINCREMENT,
+  userId     INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  endpoint   TEXT NOT NULL UNIQUE,
+  p256dh     TEXT NOT NULL,
+  auth       TEXT NOT NULL,
+  createdDt  INTEGER NOT NULL
+);
+CREATE INDEX pushSubscription_user ON pushSubscription(userId);
+-- revoking every login (logout ?all=1, a password change) also ends the
+-- account's push subscriptions: a browser once signed in gets no more
+CREATE TRIGGER user_tokengen_push AFTER UPDATE OF tokenGen ON user
+WHEN NEW.tokenGen <> OLD.tokenGen BEGIN
+  DELETE FROM pushSubscription WHERE userId = NEW.userId;
+END;
+
+-- pushes waiting for delivery (payload: the JSON shown); a delivered one is
+-- deleted, a failed one retried with backoff
+CREATE TABLE pushOutbox (
+  pushOutboxId  INTEGER PRIMARY KEY,
+  pushSubId     INTEGER NOT NULL REFERENCES pushSubscription(pushSubId) ON DELETE CASCADE,
+  payload       TEXT NOT NULL,
+  urgency       TEXT NOT NULL DEFAULT 'normal',
+  tries         INTEGER NOT NULL DEFAULT 0,
+  nextTryDt     INTEGER NOT NULL,
+  lastError     TEXT,
+  createdDt     INTEGER NOT NULL
+);
+CREATE INDEX pushOutbox_due ON pushOutbox(nextTryDt);
+CREATE INDEX pushOutbox_sub ON pushOutbox(pushSubId);
 
 PRAGMA user_version = 2;

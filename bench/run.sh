@@ -25,7 +25,7 @@
 # of parts 2-4, default 1200; "default": the binary's own), BIN (the binary, default
 # $B/static/dongmul), BENCH_QUICK=1 (short runs, to try the script),
 # BENCH_KEEP=1 (keep the temporary directory), BENCH_GROWTH=0 (skip 6),
-# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup conn keywords; prints
+# BENCH_ONLY="http chat" (only those parts of: foot http chat growth acme web backup conn keywords push; prints
 # the figures as lines, no table, RESULTS.md untouched — for A/B work).
 # Needs wrk, nginx, sqlite3 and pebble (installed when missing and run as root).
 # Every process it starts is stopped on exit (trap).
@@ -313,7 +313,7 @@ NGX_PID=""
 stop_dm
 fi
 
-# ---------------------------------------------------------------- 7. web app
+# ---------------------------------------------------------------- 8. web app
 # What a first visit to / transfers (app shell gzip'd + the first data,
 # photos excluded) and a returning visit (index.html revalidated + data),
 # against the seeded market; bench/webload.sh.
@@ -646,6 +646,21 @@ stop_dm
 say "  /healthz with $C_OK sockets + $C_IDLE idle TCP: dongmul $C_RPS req/s (p99 $C_P99 ms), nginx $c_n1 / $W_RPS: $C_RATIO%; with nothing open $C_BARE req/s (p99 $C_BARE_P99 ms)"
 fi
 
+# ------------------------------------------------------------ 12. Web Push
+PUSH_N=2000
+[ "$QUICK" = 1 ] && PUSH_N=300
+if want push; then
+say "Web Push: $PUSH_N pushes to a local push service, and as many plain HTTPS POSTs (bench/pushbench.js)"
+run node bench/pushbench.js "$BIN" "$WORK/push" "$PUSH_N" >"$WORK/push.txt" || die "pushbench"
+PUSH_RATE=$(kv PUSH_RATE "$WORK/push.txt")
+PUSH_BASE1=$(kv PUSH_BASE1 "$WORK/push.txt")
+PUSH_BASE2=$(kv PUSH_BASE2 "$WORK/push.txt")
+PUSH_RATIO=$(kv PUSH_RATIO "$WORK/push.txt")
+PUSH_LEFT=$(kv PUSH_LEFT "$WORK/push.txt")
+PUSH_BODY=$(kv PUSH_BODY "$WORK/push.txt")
+say "  $PUSH_RATE pushes/s delivered ($PUSH_LEFT left in the outbox); plain HTTPS POSTs $PUSH_BASE1 / $PUSH_BASE2 per s: $PUSH_RATIO%"
+fi
+
 # ---------------------------------------------------------------- 6. growth
 if [ "$GROWTH" = 1 ]; then
 	for n in $GROWTH_SIZES; do
@@ -667,7 +682,7 @@ if [ "$GROWTH" = 1 ]; then
 		say "  $n items: feed p50 cached / rendered: anonymous $(eval echo "\$G_${n}_ANON") / $(eval echo "\$G_${n}_ANONU") ms, region $(eval echo "\$G_${n}_REGION") / $(eval echo "\$G_${n}_REGIONU") ms"
 	done
 fi
-# ---------------------------------------------------------------- 7. backup
+# ---------------------------------------------------------------- 9. backup
 if want backup; then
 	d=$BK_DATA
 	[ -n "$d" ] || { d=$WORK/data-backup; seed "$BK_ITEMS" "$d"; }
@@ -777,6 +792,7 @@ KBMB() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
 	row "8 web app, returning visit: index.html revalidated (304) + the same data" "**$(KBMB "$WEB_RETURN") KB** ($(awk -v a="$WEB_RETURN" -v b="$WEB_FIRST" 'BEGIN { printf "%.0f", 100 * a / b }')% of the first load)" "only index.html and data" "$(yes_no le "$((WEB_RETURN - WEB_DATA))" 2048)"
 	row "11 keyword alerts: POST /mainPage/write → reply (the alerts commit with the post), p50 / p99 of $KW_POSTS posts; $KW_ROWS keywords of $USERS users in the seed's 25 regions ($KWS_PER alerts per post) vs none stored (runs before and after)" "$KWS_P50 / **$KWS_P99 ms** vs $KW0_P50 / $KW0_P99 ms (p99 $KW0A_P99 / $KW0B_P99): **+$KWS_D50 / +$KWS_DIFF ms**" "p99 ≤ +5 ms" "$(yes_no le "$KWS_DIFF" 5)"
 	row "11 (worst case, no target) the same with all $USERS users in the poster's region ($KW_PER alerts per post)" "$KW_P50 / $KW_P99 ms: +$KW_D50 / +$KW_DIFF ms" "–" "–"
+	row "12 Web Push: $PUSH_N notifications from the outbox delivered to a local push service (RFC 8291 encryption with a fresh ECDH key, VAPID, a new TLS connection each, one at a time), per second (bench/pushbench.js)" "**$(fmt "$PUSH_RATE")/s** = $PUSH_RATIO% of plain HTTPS POSTs of the same $PUSH_BODY bytes (node, new connection each: $PUSH_BASE1 before / $PUSH_BASE2 after); $PUSH_LEFT left in the outbox" "–" "–"
 	if [ "$GROWTH" = 1 ]; then
 		lo=$(echo "$GROWTH_SIZES" | awk '{ print $1 }')
 		hi=$(echo "$GROWTH_SIZES" | awk '{ print $NF }')

@@ -9,6 +9,9 @@
 #include <stdio.h>
 
 #define CFG_PATH 512
+/* The push services of Chrome/Edge/Android (FCM), Firefox, Safari, and
+ * legacy Edge: where browsers' push subscriptions point. */
+#define PUSH_HOSTS_DEFAULT "fcm.googleapis.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
 
 typedef struct cfg {
 	/* serving */
@@ -39,6 +42,8 @@ typedef struct cfg {
 	/* mail */
 	char smtp[512];            /* smtp://[user:pass@]host:port or smtps:// */
 	char mail_from[256];
+	char push_hosts[512];      /* hosts push endpoints may name ("*.suffix" allowed) */
+	char push_subject[256];     /* VAPID "sub" (mailto: or https:), "" = from mail_from */
 	char app_url[512];         /* where the web app lives (social redirect) */
 	char public_url[512];      /* this server's own external URL, no trailing '/' (OIDC redirect_uri, photo URLs) */
 	int legacy_time;           /* times in replies as local wall clock + "Z" (the 2021 shape) */

@@ -21,8 +21,10 @@
 #include "mem.h"
 
 extern const char dm_schema_sql[];
-/* 2: AUTOINCREMENT on every id a client sees; saleItem.imageBytes and
- * thumb; user.adminYn; report.handledDt; operatorLog. */
+/* 2 (the first version after 1 to be released): AUTOINCREMENT on every id
+ * a client sees; saleItem.imageBytes and thumb; user.adminYn;
+ * report.handledDt and icruMsgId; operatorLog; keyword, appointment;
+ * user.pushNotify, pushSubscription, pushOutbox. */
 #define SCHEMA_VERSION 2
 
 typedef struct reader {

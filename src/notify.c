@@ -37,6 +37,7 @@
 #include "jobs.h"
 #include "mail.h"
 #include "notify.h"
+#include "push.h"
 
 /* Live delivery to a user's open Socket.IO connections (chat). Weak:
  * without chat, notifications are stored and listed only. */
@@ -46,6 +47,8 @@
 /* The items part's expiry hook (a variable there); weak so that this part
  * links without it. */
 #pragma weak item_on_expired
+/* Web Push; weak so that this part links without it. */
+#pragma weak push_queue
 
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
@@ -160,7 +163,7 @@ int notify_type_ok(const char *type)
 	"WHERE per.n > 0 "                                                                                \
 	"ON CONFLICT(userId, coalesceKey) WHERE coalesceKey IS NOT NULL AND readYn = 'N' "                \
 	"DO UPDATE SET cnt = cnt + excluded.cnt, payload = excluded.payload, updatedDt = excluded.updatedDt " \
-	"RETURNING notificationId, userId, notificationId > ?5, payload->>'message'"
+	"RETURNING notificationId, userId, notificationId > ?5, payload->>'message', payload->>'itemId'"
 
 /* One notification of type ?2 for user ?1 with payload ?3 under coalesce
  * key ?4 (or NULL) at time ?5. */
@@ -168,7 +171,7 @@ int notify_type_ok(const char *type)
 	"INSERT INTO notification(userId, type, payload, coalesceKey, createdDt, updatedDt) "             \
 	"SELECT ?1, ?2, json_set(j, '$.message', " MSG_SQL "), ?4, ?5, ?5 "                               \
 	"FROM (SELECT json(?3) AS j) WHERE true "                                                         \
-	UPSERT_SQL "RETURNING notificationId, userId, cnt, payload->>'message'"
+	UPSERT_SQL "RETURNING notificationId, userId, cnt, payload->>'message', payload->>'itemId'"
 
 /* A second notification under the same key while the first is unread
  * counts on the first. */
@@ -376,10 +379,22 @@ static void mail_if_chosen(sqlite3 *w, int64_t user_id, const char *type, const 
 	sqlite3_reset(st);
 }
 
+/* A new notification (not a coalesced update) of type for user_id with
+ * its sentence message and item_id (NULL if none): mailed and pushed to
+ * the user if they chose that for the type. Best effort. */
+static void send_new(sqlite3 *w, int64_t user_id, const char *type, const unsigned char *message,
+		     const unsigned char *item_id)
+{
+	const char *m = message ? (const char *)message : "";
+	mail_if_chosen(w, user_id, type, m);
+	if (push_queue)
+		push_queue(w, user_id, type, subject_of(type), m, (const char *)item_id);
+}
+
 /* Steps st, an upsert whose RETURNING rows are (notificationId, userId,
- * cnt, message): mails the new ones (cnt 1: a coalesced notification is
- * mailed once) and queues each for live delivery. Resets st. Returns the
- * number of rows, or -1 on error (logged). */
+ * cnt, message, itemId): mails and pushes the new ones (cnt 1: a coalesced
+ * notification is sent once) and queues each for live delivery. Resets st.
+ * Returns the number of rows, or -1 on error (logged). */
 static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 {
 	int n = 0, rc;
@@ -387,10 +402,8 @@ static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 	 * other statements between the steps is safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_int64(st, 2) == 1) {
-			const unsigned char *m = sqlite3_column_text(st, 3);
-			mail_if_chosen(w, uid, type, m ? (const char *)m : "");
-		}
+		if (sqlite3_column_int64(st, 2) == 1)
+			send_new(w, uid, type, sqlite3_column_text(st, 3), sqlite3_column_text(st, 4));
 		pending_push(id, uid);
 		n++;
 	}
@@ -613,10 +626,8 @@ static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64
 	 * lookups between steps are safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0), uid = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_int(st, 2)) {
-			const unsigned char *m = sqlite3_column_text(st, 3);
-			mail_if_chosen(w, uid, NOTIFY_CHAT, m ? (const char *)m : "");
-		}
+		if (sqlite3_column_int(st, 2))
+			send_new(w, uid, NOTIFY_CHAT, sqlite3_column_text(st, 3), sqlite3_column_text(st, 4));
 		if (f->nout == f->capout) {
 			size_t ncap = f->capout ? f->capout * 2 : 64;
 			cnote_t *nv = realloc(f->out, ncap * sizeof *nv);
@@ -1135,8 +1146,8 @@ static int reply_settings(http_req_t *r)
 		strcat(all, "\"");
 	}
 	strcat(all, "]");
-	st = db_prep(r->db, "SELECT json_object('msg','success','email',json(emailNotify),'types',json(?2)) "
-			    "FROM user WHERE userId = ?1");
+	st = db_prep(r->db, "SELECT json_object('msg','success','email',json(emailNotify),'push',json(pushNotify),"
+			    "'types',json(?2)) FROM user WHERE userId = ?1");
 	if (st) {
 		sqlite3_bind_int64(st, 1, r->user_id);
 		sqlite3_bind_text(st, 2, all, -1, SQLITE_TRANSIENT);
@@ -1151,59 +1162,79 @@ static int h_settings_get(http_req_t *r)
 
 typedef struct settings_req {
 	int64_t user_id;
-	const char *email;  /* JSON array text, validated */
+	const char *email;  /* JSON array text, validated; NULL = unchanged */
+	const char *push;   /* the same for push */
 } settings_req_t;
 
 static int settings_job(sqlite3 *w, void *arg)
 {
 	settings_req_t *q = arg;
 	/* distinct, in the order given */
-	sqlite3_stmt *st = db_prep(w, "UPDATE user SET emailNotify = (SELECT json_group_array(value) FROM "
-				      "(SELECT value, min(key) k FROM json_each(?2) GROUP BY value ORDER BY k)) "
+#define DISTINCT_SQL(p) "(SELECT json_group_array(value) FROM (SELECT value, min(key) k FROM json_each(" p ") " \
+			"GROUP BY value ORDER BY k))"
+	sqlite3_stmt *st = db_prep(w, "UPDATE user SET "
+				      "emailNotify = CASE WHEN ?2 IS NULL THEN emailNotify ELSE " DISTINCT_SQL("?2") " END, "
+				      "pushNotify = CASE WHEN ?3 IS NULL THEN pushNotify ELSE " DISTINCT_SQL("?3") " END "
 				      "WHERE userId = ?1");
+#undef DISTINCT_SQL
 	int rc;
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, q->user_id);
 	sqlite3_bind_text(st, 2, q->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, q->push, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* PUT /notifications/settings {email:[types]} */
-static int h_settings_put(http_req_t *r)
+/* 1 if f is a JSON array of known notification types (at most twice as
+ * many entries as there are types: duplicates are dropped later). */
+static int types_ok(sqlite3 *db, const json_field_t *f)
 {
-	const json_field_t *f;
-	settings_req_t q;
 	sqlite3_stmt *st;
-	int bad = 1, rc;
+	int bad = 1;
 
-	if (http_json(r) != DM_OK)
-		return DM_OK;
-	f = json_get(&r->json, "email");
 	if (!f || f->type != JSON_ARRAY)
-		return http_fail(r, 400, "INVALID_SETTINGS", "email은 알림 종류의 배열이어야 합니다.");
-	st = db_prep(r->db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)");
+		return 0;
+	st = db_prep(db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)");
 	if (!st)
-		return http_fail_dm(r, DM_ERR);
+		return 0;
 	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		bad = sqlite3_column_int(st, 0) > 2 * (int)NTYPES || sqlite3_column_int(st, 1) != 0;
 	sqlite3_finalize(st);
-	if (!bad) {
-		st = db_prep(r->db, "SELECT value FROM json_each(?1)");
-		if (!st)
-			return http_fail_dm(r, DM_ERR);
-		sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
-		while (!bad && sqlite3_step(st) == SQLITE_ROW)
-			bad = !notify_type_ok((const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
-	}
 	if (bad)
+		return 0;
+	st = db_prep(db, "SELECT value FROM json_each(?1)");
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
+	while (!bad && sqlite3_step(st) == SQLITE_ROW)
+		bad = !notify_type_ok((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return !bad;
+}
+
+/* PUT /notifications/settings {email:[types], push:[types]}: either or
+ * both; a field left out keeps its value. */
+static int h_settings_put(http_req_t *r)
+{
+	const json_field_t *email, *push;
+	settings_req_t q;
+	int rc;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	email = json_get(&r->json, "email");
+	push = json_get(&r->json, "push");
+	if ((!email && !push) || (email && email->type != JSON_ARRAY) || (push && push->type != JSON_ARRAY))
+		return http_fail(r, 400, "INVALID_SETTINGS", "email과 push는 알림 종류의 배열이어야 합니다.");
+	if ((email && !types_ok(r->db, email)) || (push && !types_ok(r->db, push)))
 		return http_fail(r, 400, "INVALID_SETTINGS", "알 수 없는 알림 종류가 있습니다.");
 	q.user_id = r->user_id;
-	q.email = f->text;
+	q.email = email ? email->text : NULL;
+	q.push = push ? push->text : NULL;
 	rc = jobs_write(settings_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);

@@ -3,7 +3,8 @@
  * live on the user's open Socket.IO connections as the event
  * `notification` {id, type, payload, cnt, read, createdDt, updatedDt}
  * after the change that caused them is committed, listed over HTTP, and
- * mailed through the outbox for the types a user chose.
+ * mailed through the outbox and sent by Web Push (push.h) for the types a
+ * user chose.
  *
  * Routes: GET /notifications, POST /notifications/read,
  * GET|PUT /notifications/settings (see API.md "Notifications").

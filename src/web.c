@@ -1,7 +1,8 @@
 /*
  * web.c — serves the web app embedded at build time (see web.h): the
- * hashed assets under /assets/ and index.html for "/" and for every app
- * path, so that a deep link survives a reload.
+ * hashed assets under /assets/, index.html for "/" and for every app
+ * path, so that a deep link survives a reload, and the service worker at
+ * /sw.js.
  *
  * App paths: a GET or HEAD whose first path segment no API route claims
  * (http_fallback); it gets index.html when the client asks for HTML
@@ -133,12 +134,32 @@ static int h_asset(http_req_t *r)
 	return send_asset(r, a, CACHE_IMMUTABLE);
 }
 
-/* The fallback for paths no API route claims: index.html for a browser
- * navigation (or "/"), the JSON 404 otherwise. */
+/* The service worker web/sw.js, whose hashed name is /assets/sw.HASH.js,
+ * or NULL. */
+static const web_asset_t *service_worker(void)
+{
+	for (unsigned i = 0; i < web_nassets; i++) {
+		const char *p = web_assets[i].path;
+		size_t n = strlen(p);
+		/* "/assets/sw." HASH ".js", HASH without dots */
+		if (n > 14 && !strncmp(p, "/assets/sw.", 11) && strchr(p + 11, '.') == p + n - 3 &&
+		    !strcmp(p + n - 3, ".js"))
+			return &web_assets[i];
+	}
+	return NULL;
+}
+
+/* The fallback for paths no API route claims: /sw.js (the service worker
+ * at a stable path, revalidated, so that its scope is the whole app),
+ * index.html for a browser navigation (or "/"), the JSON 404 otherwise. */
 static int h_app(http_req_t *r)
 {
 	const web_asset_t *a = web_find("/");
 	const char *accept = http_header(r, "Accept");
+	if (!strcmp(r->path, "/sw.js")) {
+		a = service_worker();
+		return a ? send_asset(r, a, CACHE_INDEX) : http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+	}
 	if (!a || (strcmp(r->path, "/") && !(accept && strstr(accept, "text/html"))))
 		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
 	return send_asset(r, a, CACHE_INDEX);

@@ -6,6 +6,7 @@ import { icon } from './icons.js';
 import { api } from './api.js';
 import { go } from './nav.js';
 import { onNotification, refreshUnread } from './notes.js';
+import { pushSwitch } from './push.js';
 
 const TYPES = {
   chat: ['chat', '새 채팅 메시지'],
@@ -119,7 +120,7 @@ async function settings(body) {
     const id = `mail-${t}`;
     return h('li', h('label', { for: id }, (TYPES[t] || ['', t])[1]), h('input', { type: 'checkbox', id, value: t, checked: on.has(t) }));
   });
-  set(body, h('form', { on: { submit: async (e) => {
+  set(body, pushSwitch(), h('form', { on: { submit: async (e) => {
     e.preventDefault();
     const email = [...body.querySelectorAll('input[type=checkbox]')].filter((c) => c.checked).map((c) => c.value);
     try { await api('PUT', '/notifications/settings', { email }); toast('이메일 알림 설정을 저장했어요.'); err.textContent = ''; } catch (ex) { err.textContent = ex.message; }

@@ -3,6 +3,7 @@
 
 import { h, set, spinner, empty, temp, ago, toast } from './ui.js';
 import { api, currentUser, logout, setUser } from './api.js';
+import { pushOff } from './push.js';
 import { go } from './nav.js';
 import { card } from './feed.js';
 import { ownerBox, reportUser } from './trade.js';
@@ -66,7 +67,7 @@ export async function myPage(main, { query }) {
       h('a.btn.small', { href: '/alerts?tab=settings' }, '알림 설정'),
       h('a.btn.small', { href: '/keywords' }, '키워드 알림'),
       me.admin ? h('a.btn.small', { href: '/admin' }, '운영자 콘솔') : null,
-      h('button.btn.small', { type: 'button', on: { click: async () => { await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
+      h('button.btn.small', { type: 'button', on: { click: async () => { await pushOff(); await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
     myAppointments(), tabs, body);
 }
 

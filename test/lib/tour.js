@@ -117,6 +117,20 @@ async function tour(srv) {
   await call('GET', '/notifications/settings', '/notifications/settings', { token: partner.token });
   await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['chat', 'review'] } });
   await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { email: ['nope'] } });
+  await call('PUT', '/notifications/settings', '/notifications/settings', { token: partner.token, body: { push: ['chat', 'chosen'] } });
+  // Web Push (a subscription removed at once: nothing is sent)
+  await call('GET', '/push/vapid', '/push/vapid');
+  const ecdh = require('node:crypto').createECDH('prime256v1');
+  ecdh.generateKeys();
+  const endpoint = `https://fcm.googleapis.com/fcm/send/tour-${process.pid}`;
+  const keys = { p256dh: ecdh.getPublicKey().toString('base64url'), auth: Buffer.alloc(16, 7).toString('base64url') };
+  await call('POST', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint, keys } });
+  await call('POST', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint, keys } });
+  await call('POST', '/push/subscriptions', '/push/subscriptions', { token: third.token, body: { endpoint, keys } });
+  await call('POST', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint: 'http://x/', keys } });
+  await call('POST', '/push/subscriptions', '/push/subscriptions', { body: { endpoint, keys } });
+  await call('DELETE', '/push/subscriptions', '/push/subscriptions', { token: third.token, body: { endpoint } });
+  await call('DELETE', '/push/subscriptions', '/push/subscriptions', { token: partner.token, body: { endpoint } });
   await call('DELETE', '/myPage/delete', '/myPage/delete', { token: owner.token, body: { itemId } });
   await call('DELETE', '/myPage/delete', '/myPage/delete', { token: partner.token, body: { itemId: t.itemId } });
   await call('GET', '/metrics', '/metrics');
