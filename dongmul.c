@@ -55,11 +55,12 @@ PART(quota)
 PART(region)
 PART(web)
 PART(operator)
+PART(block)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(web)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(trust) P(chat) P(sio) P(region) P(operator) P(block) P(web)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
