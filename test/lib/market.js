@@ -23,7 +23,7 @@ async function postItem(srv, u, o = {}) {
   fd.append('title', o.title || `물건 ${seq}`);
   fd.append('category', o.category || '기타 중고물품');
   if (o.freeYn) fd.append('freeYn', o.freeYn);
-  if (o.wantItem !== undefined || o.freeYn !== 'Y') fd.append('wantItem', o.wantItem || '책');
+  if (o.wantItem !== undefined || o.freeYn !== 'Y') fd.append('wantItem', o.wantItem !== undefined ? o.wantItem : '책');
   fd.append('comment', o.comment || '상태 좋아요');
   fd.append('deadLine', new Date(o.deadLine || Date.now() + 2 * 86400000).toISOString());
   const res = await fetch(`${srv.url}/mainPage/write`, { method: 'POST', headers: { authorization: u.token }, body: fd });
