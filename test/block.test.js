@@ -3,7 +3,7 @@
 // if the item were closed) and does not see the blocker's posts (feeds,
 // search, detail 404); the blocked user's posts leave the blocker's feeds
 // and search; in a room both are in already, the blocked user's messages
-// reach everyone but the blocker (live and in history), and the blocker's
+// reach everyone but the blocker (live, in history and in notifications), and the blocker's
 // still reach everyone. The feeds' shared cached pages are never served to
 // a user with blocks.
 'use strict';
@@ -154,6 +154,11 @@ test('a room both are in: the blocked user\'s messages reach all but the blocker
     const got = (s, text) => (s.got.getMsg || []).some((m) => m.chatMsg === text);
     let r = await emit(bs, 'sendMsg', { icrId, chatMsg: '비의 메시지' });
     assert.equal(r.msg, 'success', 'the blocked user is not told');
+    // nor as a notification (its text is in the payload and in mail): once
+    // C's shows it (one flush covers every member of the room), A's has none
+    const notes = async (u) => JSON.stringify((await srv.req('GET', '/notifications?limit=50', { token: u.token })).json);
+    await until(async () => (await notes(C)).includes('비의 메시지'), 10000, 'C notified of B');
+    assert.ok(!(await notes(A)).includes('비의 메시지'), 'no notification of B\'s message for A');
     r = await emit(as, 'sendMsg', { icrId, chatMsg: '에이의 메시지' });
     assert.equal(r.msg, 'success');
     // A's message reaches B and C; B's reaches C (and B) but not A
@@ -163,6 +168,7 @@ test('a room both are in: the blocked user\'s messages reach all but the blocker
     // C's message came after B's on the same lane: had B's been sent to A it would be here
     await sleep(200);
     assert.ok(!got(as, '비의 메시지'), 'B\'s message not delivered to A');
+    assert.ok(!JSON.stringify(as.notes).includes('비의 메시지'), 'no live notification of it either');
     // history: A's leaves B's chat out; B's and C's keep it
     const hist = async (u) => (await srv.req('GET', `/chat/${icrId}/messages`, { token: u.token })).json.data.map((m) => m.chatMsg);
     const ha = await hist(A);

@@ -6,6 +6,7 @@ import { api, currentUser, logout, setUser } from './api.js';
 import { go } from './nav.js';
 import { card } from './feed.js';
 import { ownerBox, reportUser } from './trade.js';
+import { blockButton, blockedList } from './blocks.js';
 
 const TABS = [
   ['progress', '진행 중', (it) => it.statusCode === 'SI01' || it.statusCode === 'SI02'],
@@ -65,7 +66,7 @@ export async function myPage(main, { query }) {
       h('a.btn.small', { href: '/alerts?tab=settings' }, '알림 설정'),
       me.admin ? h('a.btn.small', { href: '/admin' }, '운영자 콘솔') : null,
       h('button.btn.small', { type: 'button', on: { click: async () => { await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
-    tabs, body);
+    tabs, body, blockedList());
 }
 
 export async function profilePage(main, { params }) {
@@ -83,6 +84,7 @@ export async function profilePage(main, { params }) {
   const me = currentUser();
   set(main, h('h1.sr-only', `${p.nickname}님의 프로필`), ownerBox(p), reviewsBlock(p),
     me && me.userId !== p.userId
-      ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(p.userId, p.nickname) } }, '이 사용자 신고하기'))
+      ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(p.userId, p.nickname) } }, '이 사용자 신고하기'),
+        ' · ', blockButton(p))
       : null);
 }
