@@ -195,3 +195,34 @@ test('photos count in the storage quota (1 MB here): adding past it is QUOTA_EXC
   assert.equal((await srv.req('DELETE', `/items/${r.json.itemId}/images/${d.images[8].imageId}`, { token: U.token })).status, 200);
   assert.equal((await add(r2.json.itemId, [big(30)], U.token)).status, 201);
 });
+
+test('the orphan sweep at start keeps every photo and thumbnail an item refers to, not only covers', async () => {
+  const srv0 = await start({ args: ['--log-level', 'debug'] });
+  const U = await srv0.user({ address: '서울 종로구' });
+  seq += 1;
+  const mp = img.multipart([photo(0), photo(1), photo(2), thumb(0), thumb(1), thumb(2),
+    { name: 'title', value: '스윕' }, { name: 'category', value: '식물' }, { name: 'wantItem', value: '화분' },
+    { name: 'comment', value: '여러 장' }, { name: 'deadLine', value: new Date(Date.now() + 86400000).toISOString() }]);
+  const r = await srv0.req('POST', '/mainPage/write', { body: mp.body, token: U.token, headers: { 'content-type': mp.contentType } });
+  assert.equal(r.status, 201, r.body);
+  // the list queries' plans (including 나눔 and blocks) use the indexes
+  assert.doesNotMatch(srv0.log(), /scans saleItem/);
+  assert.match(srv0.log(), /plan region-free-blocks/);
+  assert.equal((await srv0.stop()).code, 0);
+  const dir = path.join(srv0.data, 'images');
+  const mine = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
+  assert.equal(mine.length, 6, 'three photos and three thumbnails');
+  const orphan = path.join(dir, `${'ef'.repeat(32)}.png`);
+  fs.writeFileSync(orphan, 'x');
+  const old = new Date(Date.now() - 3600e3);
+  for (const n of [...mine, path.basename(orphan)]) fs.utimesSync(path.join(dir, n), old, old);
+  const srv1 = await start({ data: srv0.data });
+  try {
+    const t0 = Date.now();
+    while (!/orphan sweep done/.test(srv1.log()) && Date.now() - t0 < 15000) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(!fs.existsSync(orphan), 'the orphan is gone (the sweep ran)');
+    for (const n of mine) assert.ok(fs.existsSync(path.join(dir, n)), `${n} stays`);
+  } finally {
+    assert.equal((await srv1.stop()).code, 0);
+  }
+});
