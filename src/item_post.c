@@ -710,12 +710,16 @@ typedef struct edit {
 } edit_t;
 
 /* Common start of an edit job: the item exists (else reason
- * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED);
+ * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED), the
+ * owner is not suspended (SUSPENDED, DM_EFORBID);
  * an item without itemImage rows gets its one photo as row 0. Sets *n to
- * the number of photos. DM_OK, or DM_EINVAL with p.reason, or DM_ERR. */
+ * the number of photos. DM_OK, or DM_EINVAL / DM_EFORBID with p.reason,
+ * or DM_ERR. */
 static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT userId, status = 'SI01' AND deadLine > dm_now() FROM saleItem WHERE itemId = ?1");
+	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
+				      " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
+				      " WHERE s.itemId = ?1");
 	int rc = DM_EINVAL;
 
 	if (!st)
@@ -727,7 +731,10 @@ static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 		e->p.reason = "NOT_OWNER";
 	else if (!sqlite3_column_int(st, 1))
 		e->p.reason = "ITEM_CLOSED";
-	else
+	else if (sqlite3_column_int(st, 2)) {
+		e->p.reason = "SUSPENDED"; /* no posting while suspended: nor photos */
+		rc = DM_EFORBID;
+	} else
 		rc = DM_OK;
 	sqlite3_finalize(st);
 	if (rc != DM_OK)

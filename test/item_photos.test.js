@@ -164,6 +164,24 @@ test('a photo shared by two items stays until neither uses it', async () => {
   assert.ok(!files().includes(name), 'gone with b');
 });
 
+test('no photo edits while the owner is suspended', async () => {
+  const S = await srv.user({ address: '서울 종로구' });
+  seq += 1;
+  const r = await post([photo(0), photo(1)], S.token);
+  const d = await detail(r.json.itemId);
+  const { userCmd } = require('./lib/market');
+  assert.equal(userCmd(srv, 'suspend', S.email, '--days', '3').status, 0);
+  for (const x of [
+    await add(r.json.itemId, [photo(2)], S.token),
+    await srv.req('PUT', `/items/${r.json.itemId}/images`, { token: S.token, body: { order: [d.images[1].imageId, d.images[0].imageId] } }),
+    await srv.req('DELETE', `/items/${r.json.itemId}/images/${d.images[1].imageId}`, { token: S.token }),
+  ]) {
+    assert.equal(x.status, 403, x.body);
+    assert.equal(x.json.code, 'SUSPENDED');
+  }
+  assert.deepEqual((await detail(r.json.itemId)).images, d.images, 'nothing changed');
+});
+
 test('no edits once the item is not open', async () => {
   const t = await tradeInProgress(srv, O, P);
   const d = await detail(t.itemId);
