@@ -60,11 +60,12 @@ PART(operator)
 PART(backup)
 PART(keyword)
 PART(appt)
+PART(block)
 #undef PART
 
 static part_t parts[] = {
 #define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(push) P(trust) P(chat) P(sio) P(region) P(operator) P(keyword) P(appt) P(web) P(backup)
+	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(push) P(trust) P(chat) P(sio) P(region) P(operator) P(block) P(keyword) P(appt) P(web) P(backup)
 #undef P
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -138,7 +138,8 @@ CREATE TABLE saleItem (
   cancelReason  TEXT,
   cancelledBy   INTEGER,
   createdDt     INTEGER NOT NULL,
-  thumb         TEXT                      -- "<sha256>.<ext>" under DATA/images; NULL: the photo serves
+  thumb         TEXT,                     -- "<sha256>.<ext>" under DATA/images; NULL: the photo serves
+  freeYn        TEXT NOT NULL DEFAULT 'N' CHECK (freeYn IN ('Y','N'))  -- 나눔: given for free, wantItem may be ''
 );
 -- anonymous feed: open items, newest deadline first, keyset paging
 CREATE INDEX saleItem_feed ON saleItem(status, deadLine DESC, itemId DESC);
@@ -149,6 +150,24 @@ CREATE INDEX saleItem_owner ON saleItem(userId, createdDt DESC);
 CREATE INDEX saleItem_buyer ON saleItem(buyerUserId, createdDt DESC) WHERE buyerUserId IS NOT NULL;
 CREATE INDEX saleItem_image ON saleItem(image);
 CREATE INDEX saleItem_thumb ON saleItem(thumb) WHERE thumb IS NOT NULL;
+-- 나눔 received lately (the owner's member list)
+CREATE INDEX saleItem_free_buyer ON saleItem(buyerUserId, statusDt) WHERE freeYn = 'Y' AND buyerUserId IS NOT NULL;
+
+-- every photo of an item in order (pos 0 is the cover, mirrored in
+-- saleItem.image/thumb; saleItem.imageBytes is the sum of bytes here).
+-- An item with no rows here (posted by an older build) has one photo:
+-- saleItem's.
+CREATE TABLE itemImage (
+  itemImageId  INTEGER PRIMARY KEY AUTOINCREMENT,
+  itemId       INTEGER NOT NULL REFERENCES saleItem(itemId) ON DELETE CASCADE,
+  pos          INTEGER NOT NULL,
+  image        TEXT NOT NULL,           -- "<sha256>.<ext>" under DATA/images
+  thumb        TEXT,
+  bytes        INTEGER NOT NULL DEFAULT 0,  -- photo + thumbnail
+  UNIQUE (itemId, pos)
+);
+CREATE INDEX itemImage_image ON itemImage(image);
+CREATE INDEX itemImage_thumb ON itemImage(thumb) WHERE thumb IS NOT NULL;
 
 -- full-text search over title, wantItem, comment (trigram: Korean substrings)
 CREATE VIRTUAL TABLE saleItemFts USING fts5(
@@ -203,6 +222,18 @@ CREATE TABLE kickUser (
   UNIQUE (icrId, userId)
 );
 CREATE INDEX kickUser_user ON kickUser(userId);
+
+-- a user's blocks: private to the blocker (userId); the blocked user is
+-- never told. Hides each side's posts from the other, keeps the blocked
+-- user out of the blocker's rooms and their messages from the blocker.
+CREATE TABLE userBlock (
+  userId         INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  blockedUserId  INTEGER NOT NULL REFERENCES user(userId) ON DELETE CASCADE,
+  createdDt      INTEGER NOT NULL,
+  PRIMARY KEY (userId, blockedUserId),
+  CHECK (userId <> blockedUserId)
+) WITHOUT ROWID;
+CREATE INDEX userBlock_blocked ON userBlock(blockedUserId, userId);
 
 -- ------------------------------------------------------------------ trust
 CREATE TABLE review (

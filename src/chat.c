@@ -316,6 +316,7 @@ typedef struct rinfo {
 	int64_t icru;      /* the user's membership, 0 if none */
 	int64_t joined;    /* its joinedMsgId */
 	int chosen;        /* its chooseYn = 'Y' */
+	int blocked;       /* the owner blocked the user */
 } rinfo_t;
 
 /* Loads room icr for user uid. DM_OK, DM_ENOTFOUND or DM_ERR. */
@@ -326,7 +327,8 @@ static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 		    "s.status = 'SI02', "
 		    "COALESCE((SELECT suspendedUntil > dm_now() FROM user WHERE userId = ?2), 0), "
 		    "EXISTS (SELECT 1 FROM kickUser WHERE icrId = r.icrId AND userId = ?2), "
-		    "m.icruId, m.joinedMsgId, m.chooseYn = 'Y' "
+		    "m.icruId, m.joinedMsgId, m.chooseYn = 'Y', "
+		    "EXISTS (SELECT 1 FROM userBlock WHERE userId = s.userId AND blockedUserId = ?2) "
 		    "FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId "
 		    "LEFT JOIN itemChatRoomUser m ON m.icrId = r.icrId AND m.userId = ?2 "
 		    "WHERE r.icrId = ?1");
@@ -348,6 +350,7 @@ static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 		ri->icru = sqlite3_column_int64(st, 7);
 		ri->joined = sqlite3_column_int64(st, 8);
 		ri->chosen = sqlite3_column_int(st, 9);
+		ri->blocked = sqlite3_column_int(st, 10);
 		rc = DM_OK;
 	} else
 		rc = rc == SQLITE_DONE ? DM_ENOTFOUND : DM_ERR;
@@ -468,15 +471,22 @@ static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 	return sql_text(st);
 }
 
+/* A message m is shown to viewer ?3 unless it is a chat message by a user
+ * the viewer blocked (join, leave and system lines still show). */
+#define NOT_BLOCKED_MSG                                                                                  \
+	"NOT (m.msgType = 'TXT01' AND EXISTS (SELECT 1 FROM userBlock x WHERE x.userId = ?3"             \
+	" AND x.blockedUserId = m.userId))"
+
 /* Messages of icr with after < id < before, the newest `limit`, oldest
- * first, as viewer sees them: JSON array, malloc'd. */
+ * first, as viewer sees them (NOT_BLOCKED_MSG): JSON array, malloc'd. */
 static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, int64_t after, int64_t before,
 		     int limit)
 {
 	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json(j) ORDER BY id) FROM (SELECT m.icruMsgId AS id, "
 		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
-		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6)");
+		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
+		    " ORDER BY m.icruMsgId DESC LIMIT ?6)");
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, icr);
@@ -529,6 +539,8 @@ typedef struct cjob {
 	int skip;           /* setRoom: nothing to send */
 	int repeat;         /* joinRoom by a member */
 	int64_t owner, msg_id;
+	int64_t *deaf;      /* sendMsg: members who blocked the author (get no copy) */
+	size_t ndeaf;
 	char *out[3];
 	char *ack_json;
 	chat_note_t note;
@@ -540,6 +552,7 @@ static void job_free(cjob_t *j)
 		return;
 	free(j->email);
 	free(j->text);
+	free(j->deaf);
 	for (int i = 0; i < 3; i++)
 		free(j->out[i]);
 	free(j->ack_json);
@@ -630,7 +643,9 @@ static int job_join(sqlite3 *w, void *arg)
 		free(ul[0]);
 		return j->out[0] ? DM_OK : job_fail(j, F_INTERNAL);
 	}
-	if (!ri.open)
+	/* blocked by the owner: refused as if the item were closed (the
+	 * blocked user is never told of the block) */
+	if (!ri.open || ri.blocked)
 		return job_fail(j, F_CLOSED);
 	st = db_stmt(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, joinedMsgId, createdDt) "
 			"VALUES (?1, ?2, 'N', COALESCE((SELECT max(icruMsgId) FROM itemChatRoomUserMsg "
@@ -664,6 +679,33 @@ fail:
 	return job_fail(j, F_INTERNAL);
 }
 
+/* The members of j's room who blocked j's author (j->uid) into j->deaf
+ * (malloc'd, owned by the job). DM_OK or DM_ERR. */
+static int load_deaf(sqlite3 *w, cjob_t *j)
+{
+	sqlite3_stmt *st = db_stmt(w, "SELECT b.userId FROM userBlock b JOIN itemChatRoomUser m"
+				      " ON m.icrId = ?1 AND m.userId = b.userId WHERE b.blockedUserId = ?2");
+	size_t cap = 0;
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, j->icr);
+	sqlite3_bind_int64(st, 2, j->uid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (j->ndeaf == cap) {
+			int64_t *n = realloc(j->deaf, (cap = cap ? cap * 2 : 4) * sizeof *n);
+			if (!n) {
+				db_done(st);
+				return DM_ERR;
+			}
+			j->deaf = n;
+		}
+		j->deaf[j->ndeaf++] = sqlite3_column_int64(st, 0);
+	}
+	db_done(st);
+	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+}
+
 static int job_send(sqlite3 *w, void *arg)
 {
 	cjob_t *j = arg;
@@ -676,7 +718,8 @@ static int job_send(sqlite3 *w, void *arg)
 	if (ri.suspended)
 		return job_fail(j, F_SUSPENDED);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT01", j->text, 0, NULL);
-	if (!j->msg_id || msg_json(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK)
+	if (!j->msg_id || msg_json(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK ||
+	    load_deaf(w, j) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	return job_changed(w, j, "message", 0);
 }
@@ -877,6 +920,18 @@ static int pick_author(const sio_sock_t *s, void *arg)
 	return uid == j->owner || uid == author ? 0 : 1;
 }
 
+/* sendMsg: like pick_author, but the members who blocked the author get
+ * nothing (-1). */
+static int pick_message(const sio_sock_t *s, void *arg)
+{
+	const cjob_t *j = arg;
+	int64_t uid = sio_uid(s);
+	for (size_t i = 0; i < j->ndeaf; i++)
+		if (j->deaf[i] == uid)
+			return -1;
+	return pick_author(s, arg);
+}
+
 static int pick_join(const sio_sock_t *s, void *arg)
 {
 	const cjob_t *j = arg;
@@ -938,7 +993,7 @@ static void job_done(void *arg, int status)
 		break;
 	case J_SEND:
 		sio_join(j->s, room);
-		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_author, j);
+		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_message, j);
 		break;
 	case J_KICK:
 		sio_room_emit_pick(room, "kickUser", (const char *const *)j->out, 2, pick_author, j);
@@ -1393,11 +1448,12 @@ static int h_messages(http_req_t *r)
 	st = db_stmt(r->db,
 		     "WITH page AS (SELECT m.icruMsgId AS id, "
 		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
-		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 ORDER BY m.icruMsgId DESC LIMIT ?6) "
+		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
+		     " ORDER BY m.icruMsgId DESC LIMIT ?6) "
 		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), "
 		     "'data', (SELECT json_group_array(json(j) ORDER BY id) FROM page), "
-		     "'next', CASE WHEN EXISTS (SELECT 1 FROM itemChatRoomUserMsg WHERE icrId = ?1 AND icruMsgId > ?4 "
-		     "AND icruMsgId < (SELECT min(id) FROM page)) THEN CAST((SELECT min(id) FROM page) AS TEXT) END)");
+		     "'next', CASE WHEN EXISTS (SELECT 1 FROM itemChatRoomUserMsg m WHERE m.icrId = ?1 AND m.icruMsgId > ?4 "
+		     "AND m.icruMsgId < (SELECT min(id) FROM page) AND " NOT_BLOCKED_MSG ") THEN CAST((SELECT min(id) FROM page) AS TEXT) END)");
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	sqlite3_bind_int64(st, 1, icr);
@@ -1415,8 +1471,52 @@ static int h_messages(http_req_t *r)
 	return rc;
 }
 
+/* GET /chat/:icrId/members — the owner only (403 NOT_OWNER for anyone
+ * else): the room's other members with what helps choose a partner
+ * fairly, above all for 나눔: manner temperature, region, and how many
+ * items they received as 나눔 in the last 30 days (chosen as partner of
+ * a 나눔 item whose status changed since then, not cancelled). */
+static int h_members(http_req_t *r)
+{
+	int64_t icr = parse_id(r->param[0]);
+	rinfo_t ri;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!icr)
+		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+	rc = room_info(r->db, icr, r->user_id, &ri);
+	if (rc == DM_ENOTFOUND)
+		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+	if (rc != DM_OK)
+		return http_fail_dm(r, DM_ERR);
+	if (ri.owner != r->user_id)
+		return http_fail(r, 403, fails[F_NOT_OWNER].code, fails[F_NOT_OWNER].msg);
+	st = db_stmt(r->db,
+		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), 'freeYn', s.freeYn, "
+		     "'data', (SELECT json_group_array(json_object('userId', CAST(m.userId AS TEXT), "
+		     "'nickname', u.nickname, 'mannerTemp', u.mannerTemp, 'address', u.address, 'chooseYn', m.chooseYn, "
+		     "'freeReceived30d', (SELECT count(*) FROM saleItem g WHERE g.buyerUserId = m.userId "
+		     "AND g.freeYn = 'Y' AND g.statusDt > ?3 AND g.status IN ('SI02', 'SI04'))) ORDER BY m.icruId) "
+		     "FROM itemChatRoomUser m JOIN user u ON u.userId = m.userId WHERE m.icrId = ?1 AND m.userId <> ?2)) "
+		     "FROM itemChatRoom c JOIN saleItem s ON s.itemId = c.itemId WHERE c.icrId = ?1");
+	if (!st)
+		return http_fail_dm(r, DM_ERR);
+	sqlite3_bind_int64(st, 1, icr);
+	sqlite3_bind_int64(st, 2, r->user_id);
+	sqlite3_bind_int64(st, 3, dm_now_ms() - 30LL * 86400000);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+		rc = http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0),
+				     (size_t)sqlite3_column_bytes(st, 0));
+	else
+		rc = http_fail_dm(r, DM_ERR);
+	db_done(st);
+	return rc;
+}
+
 static const http_route_t routes[] = {
 	{"GET", "/chat/:icrId/messages", h_messages, HTTP_AUTH},
+	{"GET", "/chat/:icrId/members", h_members, HTTP_AUTH},
 };
 
 /* ---------------------------------------------------------- lifecycle */

@@ -305,6 +305,12 @@ int image_place(image_upload_t *u, int *created)
 	return DM_OK;
 }
 
+/* Whether some item refers to the file ?1: as a cover or its thumbnail
+ * (saleItem), or as any of its photos or their thumbnails (itemImage). */
+#define IMAGE_USED_SQL                                                                                   \
+	"SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)" \
+	" OR EXISTS (SELECT 1 FROM itemImage WHERE image = ?1) OR EXISTS (SELECT 1 FROM itemImage WHERE thumb = ?1)"
+
 void image_release(sqlite3 *w, const char *name)
 {
 	sqlite3_stmt *st;
@@ -313,7 +319,7 @@ void image_release(sqlite3 *w, const char *name)
 
 	if (!name || !name[0])
 		return;
-	st = db_prep(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)");
+	st = db_prep(w, IMAGE_USED_SQL);
 	if (!st)
 		return;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -367,8 +373,7 @@ static int sweep_write(sqlite3 *w, void *arg)
 		return DM_ERR;
 	for (int i = 0; i < b->n; i++) {
 		/* a photo or a thumbnail */
-		sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) "
-					      "OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)");
+		sqlite3_stmt *st = db_stmt(w, IMAGE_USED_SQL);
 		int used = 1;
 		if (!st)
 			return DM_ERR;

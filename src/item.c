@@ -97,7 +97,8 @@ int item_category_ok(const char *cat)
  * and to the partner; kickYn "true" when @me is banned from the item. Key
  * order: ITEM_KEYS, then email, buyerEmail, then thumb when the post came
  * with a thumbnail (clients show image otherwise; items without one keep
- * the keys they always had). thumb is added by json_insert, which does
+ * the keys they always had), then freeYn "Y" for a 나눔 item (left out
+ * otherwise, for the same reason). Both are added by json_insert, which does
  * nothing when given the existing path $.image: a second copy of the
  * json_object variants instead made every cached feed statement twice as
  * big (~80 KB more per worker). */
@@ -106,7 +107,8 @@ int item_category_ok(const char *cat)
 	",'email',u.email) ELSE json_object(" ITEM_KEYS ",'email',u.email,'buyerEmail',b.email) END"      \
 	" WHEN s.buyerUserId = @me THEN json_object(" ITEM_KEYS ",'buyerEmail',b.email)"                  \
 	" ELSE json_object(" ITEM_KEYS ") END,"                                                           \
-	"iif(s.thumb IS NULL,'$.image','$.thumb'),'/images/'||s.thumb)"
+	"iif(s.thumb IS NULL,'$.image','$.thumb'),'/images/'||s.thumb,"                                         \
+	"iif(s.freeYn = 'Y','$.freeYn','$.image'),'Y')"
 
 /* What a list query filters on, on top of "open now". */
 enum {
@@ -116,8 +118,18 @@ enum {
 	L_FTS = 8,      /* full-text match of @q (>= 3 characters), many hits */
 	L_INSTR = 16,   /* substring scan for @q (1-2 characters) */
 	L_FTS_FEW = 32, /* full-text match of @q with few hits */
-	L_META = 64     /* a third column: who is on the page (page_meta) */
+	L_META = 64,    /* a third column: who is on the page (page_meta) */
+	L_FREE = 128,   /* 나눔 only (s.freeYn = 'Y') */
+	L_BLOCK = 256   /* leave out items of users @me blocked or who blocked @me */
 };
+
+/* The items of users who blocked @me or whom @me blocked are left out
+ * (both directions: blocking hides each side's posts from the other). */
+#define NOT_BLOCKED(OWNER)                                                                   \
+	" NOT EXISTS (SELECT 1 FROM userBlock x WHERE x.userId = @me AND x.blockedUserId = " OWNER ")" \
+	" AND NOT EXISTS (SELECT 1 FROM userBlock x WHERE x.userId = " OWNER " AND x.blockedUserId = @me)"
+
+
 
 /* The FTS5 query for @q: one phrase, i.e. a substring of >= 3 characters
  * (trigram tokenizer); quotes in q are doubled, so q is only ever text. */
@@ -148,7 +160,7 @@ static const char *list_sql(int flags, char *buf, size_t cap)
 	int n = snprintf(
 		buf, cap,
 		"WITH ids AS MATERIALIZED (SELECT s.deadLine AS d, s.itemId AS i FROM %s"
-		" WHERE s.status = 'SI01' AND s.deadLine > @now%s%s%s%s%s"
+		" WHERE s.status = 'SI01' AND s.deadLine > @now%s%s%s%s%s%s%s"
 		" ORDER BY s.deadLine DESC, s.itemId DESC LIMIT @lim + 1) "
 		"SELECT json_object('msg','success',"
 		"'data',(SELECT json_group_array(" ITEM_JSON " ORDER BY p.d DESC, p.i DESC) FROM" PAGE_ROWS
@@ -158,6 +170,7 @@ static const char *list_sql(int flags, char *buf, size_t cap)
 		"(SELECT min(d) FROM ids)%s",
 		(flags & L_FTS_FEW) ? "saleItemFts f CROSS JOIN saleItem s ON s.itemId = f.rowid" : "saleItem s",
 		(flags & L_ADDR) ? " AND s.address = @addr" : "", (flags & L_CAT) ? " AND s.category = @cat" : "",
+		(flags & L_FREE) ? " AND s.freeYn = 'Y'" : "", (flags & L_BLOCK) ? " AND" NOT_BLOCKED("s.userId") : "",
 		(flags & L_CURSOR) ? " AND (s.deadLine, s.itemId) < (@cd, @ci)" : "",
 		(flags & L_FTS) ? " AND s.itemId IN (SELECT rowid FROM saleItemFts WHERE saleItemFts MATCH " FTS_PHRASE ")"
 		: (flags & L_FTS_FEW) ? " AND f.saleItemFts MATCH " FTS_PHRASE
@@ -174,7 +187,8 @@ static const char *list_sql(int flags, char *buf, size_t cap)
 /* The detail reply, then who it concerns: owner, buyer (0 if none), icrId
  * (for the detail cache). */
 static const char detail_sql[] =
-	"SELECT json_object('msg','success','data'," ITEM_JSON ",'createdDt',dm_time(s.createdDt)),"
+	"SELECT json_object('msg','success','data',json_set(" ITEM_JSON ",'$.images'," ITEM_IMAGES_JSON("s") "),"
+	"'createdDt',dm_time(s.createdDt)),"
 	" s.userId, coalesce(s.buyerUserId, 0), c.icrId FROM " ITEM_FROM "WHERE s.itemId = @id";
 
 /* items I posted or received (partner), newest first */
@@ -187,7 +201,8 @@ static const char mypage_sql[] =
 static const char buttons_sql[] =
 	"SELECT json_object('msg','success','buttonYn',json_object("
 	"'groupJoinButton',json(CASE WHEN m.icruId IS NULL AND k.kickUserId IS NULL AND s.status = 'SI01'"
-	" AND s.deadLine > @now THEN 'true' ELSE 'false' END),"
+	" AND s.deadLine > @now AND NOT EXISTS (SELECT 1 FROM userBlock x WHERE x.userId = s.userId"
+	" AND x.blockedUserId = @me) THEN 'true' ELSE 'false' END),"
 	"'oneJoinButton',json(CASE WHEN s.buyerUserId IS NOT NULL AND s.status IN ('SI02','SI04','SI05')"
 	" AND (s.userId = @me OR s.buyerUserId = @me) THEN 'true' ELSE 'false' END)))"
 	" FROM itemChatRoom c JOIN saleItem s ON s.itemId = c.itemId"
@@ -303,7 +318,40 @@ typedef struct list_args {
 	const char *addr;   /* normalized region or NULL */
 	const char *cat;    /* category or NULL */
 	const char *q;      /* search text or NULL */
+	int free;           /* 나눔 only */
 } list_args_t;
+
+/* Whether user me (> 0) blocked anyone or is blocked by anyone: 1/0, -1
+ * on error. Such a caller never shares a page rendered for nobody. */
+static int has_blocks(sqlite3 *db, int64_t me)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
+				       " OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)");
+	int rc = -1;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, me);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0);
+	db_done(st);
+	return rc;
+}
+
+/* ?freeYn=Y (나눔 only) or N / absent (all) into a->free. DM_OK, or
+ * replied 400 and DM_EINVAL. */
+static int query_free(http_req_t *r, list_args_t *a)
+{
+	char buf[8];
+	int rc = http_query(r, "freeYn", buf, sizeof buf);
+	if (rc == DM_ENOTFOUND || (rc == DM_OK && (!buf[0] || !strcmp(buf, "N"))))
+		return DM_OK;
+	if (rc == DM_OK && !strcmp(buf, "Y")) {
+		a->free = 1;
+		return DM_OK;
+	}
+	http_fail(r, 400, "INVALID_INPUT", "freeYn은 Y 또는 N이어야 합니다.");
+	return DM_EINVAL;
+}
 
 /* How many items match q in full text, counting at most FTS_FEW + 1.
  * -1 on error. */
@@ -338,6 +386,17 @@ static sqlite3_stmt *prep_list(http_req_t *r, const list_args_t *a, const paging
 		flags |= L_CAT;
 	if (pg->has_cursor)
 		flags |= L_CURSOR;
+	if (a->free)
+		flags |= L_FREE;
+	if (!meta && r->user_id > 0) {
+		int b = has_blocks(r->db, r->user_id);
+		if (b < 0) {
+			http_fail_dm(r, DM_ERR);
+			return NULL;
+		}
+		if (b)
+			flags |= L_BLOCK;
+	}
 	if (a->q && dm_utf8_len(a->q, strlen(a->q)) < 3)
 		flags |= L_INSTR;
 	else if (a->q) {
@@ -469,8 +528,9 @@ static void feed_body_unref(feed_body_t *b)
 
 /* Whether the page in b is also what the caller me would get: 1 if me is
  * nobody (0) or the page concerns them in no way (owner or partner of
- * none of its items, kicked from none of its rooms: read now, on db),
- * 0 if me needs a reply of their own, -1 on a database error. */
+ * none of its items, kicked from none of its rooms, and no block either
+ * way — a shared page may show users they must not see: read now, on
+ * db), 0 if me needs a reply of their own, -1 on a database error. */
 static int feed_for_anyone(sqlite3 *db, const feed_body_t *b, int64_t me)
 {
 	sqlite3_stmt *st;
@@ -482,12 +542,19 @@ static int feed_for_anyone(sqlite3 *db, const feed_body_t *b, int64_t me)
 		if (b->who[3 * i] == me || b->who[3 * i + 1] == me)
 			return 0;
 	/* a user is kicked from few rooms, if any: their kicks against the
-	 * page's rooms */
-	if (!(st = db_stmt(db, "SELECT icrId FROM kickUser WHERE userId = ?1")))
+	 * page's rooms; and a row 0 (no room has that id) when they have a
+	 * block, in one statement (this runs on every cached feed reply) */
+	if (!(st = db_stmt(db, "SELECT icrId FROM kickUser WHERE userId = ?1 UNION ALL SELECT 0 WHERE"
+			       " EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
+			       " OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)")))
 		return -1;
 	sqlite3_bind_int64(st, 1, me);
 	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t icr = sqlite3_column_int64(st, 0);
+		if (icr == 0) {
+			ok = 0;
+			break;
+		}
 		for (size_t i = 0; i < b->n; i++)
 			if (b->who[3 * i + 2] == icr) {
 				ok = 0;
@@ -614,10 +681,10 @@ static feed_body_t *feed_page(http_req_t *r, const list_args_t *a, const paging_
 	int rc, slot;
 
 	if (pg->has_cursor)
-		snprintf(key, sizeof key, "%s\n%lld\n%llx_%llx", a->addr ? a->addr : "", (long long)pg->limit,
-			 (unsigned long long)pg->cd, (unsigned long long)pg->ci);
+		snprintf(key, sizeof key, "%s\n%lld\n%d\n%llx_%llx", a->addr ? a->addr : "", (long long)pg->limit,
+			 a->free, (unsigned long long)pg->cd, (unsigned long long)pg->ci);
 	else
-		snprintf(key, sizeof key, "%s\n%lld\n-", a->addr ? a->addr : "", (long long)pg->limit);
+		snprintf(key, sizeof key, "%s\n%lld\n%d\n-", a->addr ? a->addr : "", (long long)pg->limit, a->free);
 	if (feed_cache_get(key, &gen, &now, &body, &slot))
 		return body;
 	if (!(st = prep_list(r, a, pg, now, 1))) {
@@ -647,7 +714,8 @@ static feed_body_t *feed_page(http_req_t *r, const list_args_t *a, const paging_
 }
 
 /* Replies with the feed page for a/pg: the cached page when it is also
- * the caller's (feed_for_anyone), else one rendered for the caller. */
+ * the caller's (feed_for_anyone: never for a caller with blocks), else
+ * one rendered for the caller. */
 static int reply_feed(http_req_t *r, const list_args_t *a, const paging_t *pg)
 {
 	feed_body_t *body = feed_page(r, a, pg);
@@ -715,6 +783,8 @@ static int h_feed_anon(http_req_t *r)
 		return DM_OK;
 	if (rc == DM_OK)
 		a.addr = region;
+	if (query_free(r, &a) != DM_OK)
+		return DM_OK;
 	return reply_feed(r, &a, &pg);
 }
 
@@ -734,6 +804,8 @@ static int h_feed(http_req_t *r)
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	a.addr = region;
+	if (query_free(r, &a) != DM_OK)
+		return DM_OK;
 	return reply_feed(r, &a, &pg);
 }
 
@@ -784,6 +856,8 @@ static int h_search(http_req_t *r)
 	if (rc == DM_OK)
 		a.addr = region;
 	a.q = q;
+	if (query_free(r, &a) != DM_OK)
+		return DM_OK;
 	return reply_list(r, &a, &pg);
 }
 
@@ -917,6 +991,20 @@ static int kicked_from(sqlite3 *db, int64_t icr, int64_t me)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Whether owner blocked me: 1/0, -1 on error. */
+static int blocked_by(sqlite3 *db, int64_t owner, int64_t me)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2");
+	int rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner);
+	sqlite3_bind_int64(st, 2, me);
+	rc = sqlite3_step(st);
+	db_done(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* GET /postDetail/:itemId (optional token): 404 missing, 403 KICKED for a
  * user banned from the item. The owner and the partner get a reply of
  * their own (with the emails); everyone else the cached one. */
@@ -933,6 +1021,12 @@ static int h_detail(http_req_t *r)
 	if (!b)
 		return rc == DM_ENOTFOUND ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
 					  : http_fail_dm(r, rc);
+	/* blocked by the owner: as if there were no such item */
+	if (r->user_id > 0 && b->who[0] != r->user_id && (kicked = blocked_by(r->db, b->who[0], r->user_id)) != 0) {
+		feed_body_unref(b);
+		return kicked > 0 ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+				  : http_fail_dm(r, DM_ERR);
+	}
 	if (r->user_id > 0 && (kicked = kicked_from(r->db, b->who[2], r->user_id)) != 0) {
 		feed_body_unref(b);
 		return kicked > 0 ? http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.")
@@ -1038,6 +1132,8 @@ typedef struct del {
 	int64_t user_id, item_id, icr_id;  /* icr_id 0: not given */
 	char image[IMAGE_NAME_MAX];
 	char thumb[IMAGE_NAME_MAX];        /* "" when none */
+	char more[2 * ITEM_IMAGES_MAX][IMAGE_NAME_MAX]; /* its other photos and thumbnails */
+	int nmore;
 } del_t;
 
 static int del_write(sqlite3 *w, void *arg)
@@ -1071,6 +1167,15 @@ static int del_write(sqlite3 *w, void *arg)
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
 		return rc;
+	/* every photo of the item, released after the commit */
+	st = db_prep(w, "SELECT image FROM itemImage WHERE itemId = ?1 UNION SELECT thumb FROM itemImage"
+			" WHERE itemId = ?1 AND thumb IS NOT NULL");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, d->item_id);
+	while (d->nmore < 2 * ITEM_IMAGES_MAX && sqlite3_step(st) == SQLITE_ROW)
+		dm_strlcpy(d->more[d->nmore++], (const char *)sqlite3_column_text(st, 0), IMAGE_NAME_MAX);
+	sqlite3_finalize(st);
 	/* the room, its members, messages and kicks go with it (ON DELETE
 	 * CASCADE through itemChatRoom); the FTS row by trigger */
 	st = db_prep(w, "DELETE FROM saleItem WHERE itemId = ?1");
@@ -1093,6 +1198,8 @@ static void del_done(void *arg, int status)
 	chat_room_drop(d->icr_id);
 	image_release(db_writer(), d->image);
 	image_release(db_writer(), d->thumb);
+	for (int i = 0; i < d->nmore; i++)
+		image_release(db_writer(), d->more[i]);
 }
 
 /* Reads an optional id field: absent/null -> 0; a number or digit string ->
@@ -1201,6 +1308,9 @@ static const http_route_t routes[] = {
 	{"POST", "/myPage/address", h_address, HTTP_AUTH},
 	{"DELETE", "/myPage/delete", h_delete, HTTP_AUTH},
 	{"GET", "/images/:name", image_h_get, HTTP_PUBLIC},
+	{"POST", "/items/:itemId/images", item_images_add, HTTP_AUTH},
+	{"PUT", "/items/:itemId/images", item_images_order, HTTP_AUTH},
+	{"DELETE", "/items/:itemId/images/:imageId", item_images_remove, HTTP_AUTH},
 };
 
 /* Checks at start that the list queries use the indexes (schema.sql's
@@ -1221,6 +1331,7 @@ static int check_plans(void)
 		{"search-category", L_FTS | L_CAT},
 		{"search-few", L_FTS_FEW},
 		{"search-few-next", L_FTS_FEW | L_CURSOR | L_ADDR},
+		{"region-free-blocks", L_ADDR | L_FREE | L_BLOCK},
 	};
 	sqlite3 *db = db_reader();
 	int bad = 0;

@@ -4,11 +4,25 @@
  * my page, region setting, delete, and deadline expiry.
  * Routes: /mainPage, /mainPage/noLogin, /mainPage/search, /mainPage/write,
  * /postDetail/:itemId, /postDetail/icrId/:icrId, /myPage, /myPage/address,
- * /myPage/delete, /images/:name (see API.md "Items").
+ * /myPage/delete, /images/:name, /items/:itemId/images[/:imageId]
+ * (see API.md "Items").
  * Prefix: item_.
  */
 #ifndef ITEM_H
 #define ITEM_H
+
+/* photos one item may have (the first is its cover) */
+#define ITEM_IMAGES_MAX 10
+
+/* SQL: the photos of item S (a saleItem alias) in order, as a JSON array
+ * of {imageId, image, thumb}: its itemImage rows, or for an item posted
+ * before items had several photos, its one photo (imageId null). */
+#define ITEM_IMAGES_JSON(S)                                                                                \
+	"coalesce((SELECT json(json_group_array(json_object('imageId',CAST(i.itemImageId AS TEXT),"          \
+	"'image',dm_image(i.image),'thumb',iif(i.thumb IS NULL,NULL,'/images/'||i.thumb)) ORDER BY i.pos))" \
+	" FROM itemImage i WHERE i.itemId = " S ".itemId HAVING count(*) > 0),"                            \
+	"json_array(json_object('imageId',NULL,'image',dm_image(" S ".image),"                               \
+	"'thumb',iif(" S ".thumb IS NULL,NULL,'/images/'||" S ".thumb))))"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,10 +39,16 @@ void item_stop(void);
  * init function (before the pool starts); NULL means nobody listens. */
 extern void (*item_on_expired)(const int64_t *item_ids, size_t n);
 
-/* (item_post.c) The POST /mainPage/write handler: a post with its photo.
- * Registered by item_init. */
+/* (item_post.c) The POST /mainPage/write handler: a post with its
+ * photos. Registered by item_init. */
 struct http_req;
 int item_post(struct http_req *r);
+/* (item_post.c) The owner's photo edits while the item is open:
+ * POST /items/:itemId/images (add), PUT /items/:itemId/images (reorder),
+ * DELETE /items/:itemId/images/:imageId (remove). Registered by item_init. */
+int item_images_add(struct http_req *r);
+int item_images_order(struct http_req *r);
+int item_images_remove(struct http_req *r);
 
 /* Is cat one of the seed frontend's categories? 1/0. */
 int item_category_ok(const char *cat);

@@ -25,18 +25,20 @@
 #include "quota.h"
 #include "region.h"
 
+#define FORM_SLACK 65536 /* multipart bytes allowed beyond the photos and thumbnails */
 #define THUMB_MAX_BYTES 65536 /* the optional thumbnail: small by design */
-#define FORM_SLACK (65536 + THUMB_MAX_BYTES) /* multipart bytes allowed beyond the photo */
 #define THUMB_MAX_SIDE 480    /* pixels, longest side */
+/* the largest request body: every photo and thumbnail at its limit */
+#define BODY_MAX ((long long)ITEM_IMAGES_MAX * ((long long)cfg.max_upload + THUMB_MAX_BYTES) + FORM_SLACK)
 
-enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, NTEXT, F_FILE = 100, F_THUMB = 101, F_NONE = -1 };
+enum { F_TITLE, F_CATEGORY, F_WANT, F_COMMENT, F_DEADLINE, F_FREE, NTEXT, F_FILE = 100, F_THUMB = 101, F_NONE = -1 };
 
 static const struct {
 	const char *name;
 	size_t maxc;      /* characters */
 } text_fields[NTEXT] = {
 	[F_TITLE] = {"title", 100},   [F_CATEGORY] = {"category", 20}, [F_WANT] = {"wantItem", 100},
-	[F_COMMENT] = {"comment", 2000}, [F_DEADLINE] = {"deadLine", 40},
+	[F_COMMENT] = {"comment", 2000}, [F_DEADLINE] = {"deadLine", 40}, [F_FREE] = {"freeYn", 1},
 };
 
 /* The multipart form being received (heap: the worker stack is small). */
@@ -47,54 +49,57 @@ typedef struct form {
 		size_t len;
 		int seen, toolong, wrongtype;
 	} f[NTEXT];
-	image_upload_t up;
-	image_upload_t th;               /* the thumbnail (optional) */
-	int file_seen, began;
-	int thumb_seen, thumb_began, thumb_too_big;
+	image_upload_t up[ITEM_IMAGES_MAX];  /* the photos, in order (the first is the cover) */
+	image_upload_t th[ITEM_IMAGES_MAX];  /* th[k]: the k-th thumbnail, for up[k] (optional) */
+	int nfile, nthumb;               /* parts begun (each one cleaned up by form_free) */
+	int thumb_too_big, too_many;
 	int too_big, dup, io_error;
+	int text_allowed;                /* the text fields are read (not when adding photos) */
 } form_t;
 
 /* civetweb: a new part named key (filename: "" for a plain field). The
- * photo, the thumbnail and the known text fields are read through
- * form_get; unknown parts
- * are skipped; a repeated part, or any trouble so far, stops the parsing. */
+ * photos (`file`, repeated up to ITEM_IMAGES_MAX times), the thumbnails
+ * (`thumb`, the k-th for the k-th photo) and the known text fields are
+ * read through form_get; unknown parts are skipped; a repeated text
+ * field, a thumbnail without its photo, an 11th photo, or any trouble so
+ * far, stops the parsing. */
 static int form_found(const char *key, const char *filename, char *path, size_t pathlen, void *ud)
 {
 	form_t *f = ud;
 	(void)path;
 	(void)pathlen;
 	f->cur = F_NONE;
-	if (f->too_big || f->thumb_too_big || f->io_error || f->dup)
+	if (f->too_big || f->thumb_too_big || f->io_error || f->dup || f->too_many)
 		return MG_FORM_FIELD_STORAGE_ABORT;
 	if (!strcmp(key, "thumb")) {
-		if (f->thumb_seen) {
+		/* the k-th thumbnail belongs to the k-th photo (checked once
+		 * the form is read: the parts may come in any order) */
+		if (f->nthumb >= ITEM_IMAGES_MAX) {
 			f->dup = 1;
 			return MG_FORM_FIELD_STORAGE_ABORT;
 		}
-		f->thumb_seen = 1;
-		if (image_upload_begin(&f->th) != DM_OK) {
+		if (image_upload_begin(&f->th[f->nthumb]) != DM_OK) {
 			f->io_error = 1;
 			return MG_FORM_FIELD_STORAGE_ABORT;
 		}
-		f->thumb_began = 1;
+		f->nthumb++;
 		f->cur = F_THUMB;
 		return MG_FORM_FIELD_STORAGE_GET;
 	}
 	if (!strcmp(key, "file")) {
-		if (f->file_seen) {
-			f->dup = 1;
+		if (f->nfile >= ITEM_IMAGES_MAX) {
+			f->too_many = 1;
 			return MG_FORM_FIELD_STORAGE_ABORT;
 		}
-		f->file_seen = 1;
-		if (image_upload_begin(&f->up) != DM_OK) {
+		if (image_upload_begin(&f->up[f->nfile]) != DM_OK) {
 			f->io_error = 1;
 			return MG_FORM_FIELD_STORAGE_ABORT;
 		}
-		f->began = 1;
+		f->nfile++;
 		f->cur = F_FILE;
 		return MG_FORM_FIELD_STORAGE_GET;
 	}
-	for (int i = 0; i < NTEXT; i++) {
+	for (int i = 0; f->text_allowed && i < NTEXT; i++) {
 		if (strcmp(key, text_fields[i].name))
 			continue;
 		if (f->f[i].seen) {
@@ -122,25 +127,27 @@ static int form_get(const char *key, const char *value, size_t len, void *ud)
 {
 	form_t *f = ud;
 	(void)key;
-	if (f->too_big || f->thumb_too_big || f->io_error || f->dup)
+	if (f->too_big || f->thumb_too_big || f->io_error || f->dup || f->too_many)
 		return MG_FORM_FIELD_HANDLE_ABORT;
 	if (f->cur == F_THUMB) {
-		if (f->th.size + (int64_t)len > THUMB_MAX_BYTES) {
+		image_upload_t *th = &f->th[f->nthumb - 1];
+		if (th->size + (int64_t)len > THUMB_MAX_BYTES) {
 			f->thumb_too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
 		}
-		if (image_upload_write(&f->th, value, len) != DM_OK) {
+		if (image_upload_write(th, value, len) != DM_OK) {
 			f->io_error = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
 		}
 		return MG_FORM_FIELD_HANDLE_GET;
 	}
 	if (f->cur == F_FILE) {
-		if (f->up.size + (int64_t)len > (int64_t)cfg.max_upload) {
+		image_upload_t *up = &f->up[f->nfile - 1];
+		if (up->size + (int64_t)len > (int64_t)cfg.max_upload) {
 			f->too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
 		}
-		if (image_upload_write(&f->up, value, len) != DM_OK) {
+		if (image_upload_write(up, value, len) != DM_OK) {
 			f->io_error = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
 		}
@@ -171,13 +178,15 @@ static int form_store(const char *path, long long size, void *ud)
 	return MG_FORM_FIELD_HANDLE_ABORT;
 }
 
-static form_t *form_new(void)
+/* A new form; text: whether the item's text fields are read. */
+static form_t *form_new(int text)
 {
 	form_t *f = calloc(1, sizeof *f);
 	if (!f)
 		return NULL;
-	f->up.fd = -1;
-	f->th.fd = -1;
+	f->text_allowed = text;
+	for (int i = 0; i < ITEM_IMAGES_MAX; i++)
+		f->up[i].fd = f->th[i].fd = -1;
 	for (int i = 0; i < NTEXT; i++)
 		if (!(f->f[i].buf = calloc(1, text_fields[i].maxc * 4 + 1))) {
 			for (int k = 0; k < i; k++)
@@ -192,10 +201,10 @@ static void form_free(form_t *f)
 {
 	if (!f)
 		return;
-	if (f->began)
-		image_upload_cleanup(&f->up);
-	if (f->thumb_began)
-		image_upload_cleanup(&f->th);
+	for (int i = 0; i < f->nfile; i++)
+		image_upload_cleanup(&f->up[i]);
+	for (int i = 0; i < f->nthumb; i++)
+		image_upload_cleanup(&f->th[i]);
 	for (int i = 0; i < NTEXT; i++)
 		free(f->f[i].buf);
 	free(f);
@@ -205,7 +214,7 @@ static void form_free(form_t *f)
  * refusal reaches a client still sending its upload. */
 static void drain_body(http_req_t *r)
 {
-	long long cap = (long long)cfg.max_upload * 2 + (1 << 20), got = 0;
+	long long cap = BODY_MAX + (1 << 20), got = 0;
 	char *buf;
 	int n;
 
@@ -241,22 +250,80 @@ static int text_ok(const char *s, size_t len, size_t minc, size_t maxc, int mult
 typedef struct post {
 	int64_t user_id;
 	const char *title, *category, *want, *comment;
+	int free;                /* 나눔 (freeYn 'Y') */
 	int64_t deadline;
-	image_upload_t *up;
-	image_upload_t *th;      /* the thumbnail, or NULL */
-	int created;             /* the photo file was made by this post */
-	int th_created;          /* the thumbnail file was made by this post */
+	image_upload_t *up;      /* the photos, n of them (the first is the cover) */
+	image_upload_t *th;      /* th[k] goes with up[k] when has_th[k] */
+	int n;
+	int has_th[ITEM_IMAGES_MAX];
+	int created[ITEM_IMAGES_MAX];    /* up[k]'s file was made by this post */
+	int th_created[ITEM_IMAGES_MAX]; /* th[k]'s file was made by this post */
 	const char *reason;      /* code for a refusal found in the job */
 	int64_t item_id, icr_id;
 } post_t;
 
+/* Bytes of photo k with its thumbnail. */
+static int64_t photo_bytes(const post_t *p, int k)
+{
+	return p->up[k].size + (p->has_th[k] ? p->th[k].size : 0);
+}
+
+/* Whether user_id's photos plus add bytes pass the storage quota: DM_OK,
+ * DM_ERATE (p->reason QUOTA_EXCEEDED) or DM_ERR. */
+static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
+	int rc;
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, p->user_id);
+	sqlite3_bind_int64(st, 2, add);
+	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
+	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc == DM_ERATE)
+		p->reason = "QUOTA_EXCEEDED";
+	return rc;
+}
+
+/* Places photos k0..p->n-1 (and their thumbnails) in the images dir and
+ * adds them to item_id's itemImage rows from position pos0 on. DM_OK or
+ * DM_ERR. On the write lane. */
+static int place_photos(sqlite3 *w, post_t *p, int k0, int pos0)
+{
+	for (int k = k0; k < p->n; k++) {
+		sqlite3_stmt *st;
+		int rc;
+		if (image_place(&p->up[k], &p->created[k]) != DM_OK)
+			return DM_ERR;
+		if (p->has_th[k] && image_place(&p->th[k], &p->th_created[k]) != DM_OK)
+			return DM_ERR;
+		st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) VALUES (?1, ?2, ?3, ?4, ?5)");
+		if (!st)
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, p->item_id);
+		sqlite3_bind_int(st, 2, pos0 + k - k0);
+		sqlite3_bind_text(st, 3, p->up[k].name, -1, SQLITE_STATIC);
+		if (p->has_th[k])
+			sqlite3_bind_text(st, 4, p->th[k].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, photo_bytes(p, k));
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+		if (rc != DM_OK)
+			return rc;
+	}
+	return DM_OK;
+}
+
 /* The write job: re-checks the user (suspension, region) at commit time,
- * places the photo, then the item, its room and the owner's membership. */
+ * places the photos, then the item, its photo list, its room and the
+ * owner's membership. */
 static int post_write(sqlite3 *w, void *arg)
 {
 	post_t *p = arg;
 	sqlite3_stmt *st;
 	char region[REGION_MAX] = "";
+	int64_t total = 0;
 	int rc = DM_EAUTH;
 
 	st = db_prep(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1");
@@ -277,45 +344,36 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
 		return rc;
-	/* the storage quota: the photos of the user's items, this one too */
-	st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_int64(st, 2, p->up->size + (p->th ? p->th->size : 0));
-	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
-	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_ERATE)
-		p->reason = "QUOTA_EXCEEDED";
-	if (rc != DM_OK)
+	/* the storage quota: the photos of the user's items, these too */
+	for (int k = 0; k < p->n; k++)
+		total += photo_bytes(p, k);
+	if ((rc = storage_ok(w, p, total)) != DM_OK)
 		return rc;
-	if (image_place(p->up, &p->created) != DM_OK)
-		return DM_ERR;
-	if (p->th && image_place(p->th, &p->th_created) != DM_OK)
-		return DM_ERR;
 
 	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
-			" status, statusDt, createdDt, imageBytes, thumb)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10)");
+			" status, statusDt, createdDt, imageBytes, thumb, freeYn)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10, ?11)");
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_text(st, 2, p->up->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->up[0].name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, p->title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, p->category, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, p->want, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, p->deadline);
-	sqlite3_bind_int64(st, 9, p->up->size + (p->th ? p->th->size : 0));
-	if (p->th)
-		sqlite3_bind_text(st, 10, p->th->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, total);
+	if (p->has_th[0])
+		sqlite3_bind_text(st, 10, p->th[0].name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, p->free ? "Y" : "N", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
 		return rc;
 	p->item_id = sqlite3_last_insert_rowid(w);
+	if ((rc = place_photos(w, p, 0, 0)) != DM_OK)
+		return rc;
 
 	st = db_prep(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())");
 	if (!st)
@@ -339,15 +397,19 @@ static int post_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
-/* After the commit (or its failure): a photo this post stored goes again
+/* After the commit (or its failure): the files this post stored go again
  * if the post did not make it, unless another item uses the same bytes. */
 static void post_done(void *arg, int status)
 {
 	post_t *p = arg;
-	if (status != DM_OK && p->created)
-		image_release(db_writer(), p->up->name);
-	if (status != DM_OK && p->th_created)
-		image_release(db_writer(), p->th->name);
+	if (status == DM_OK)
+		return;
+	for (int k = 0; k < p->n; k++) {
+		if (p->created[k])
+			image_release(db_writer(), p->up[k].name);
+		if (p->th_created[k])
+			image_release(db_writer(), p->th[k].name);
+	}
 }
 
 /* The refusal for the user's state (before the body is read, and again in
@@ -430,11 +492,20 @@ static int check_form(form_t *f, post_t *p, verdict_t *v)
 		[F_WANT] = {"INVALID_WANT_ITEM", "원하는 물건은 1~100자로 입력해 주세요."},
 		[F_COMMENT] = {"INVALID_COMMENT", "설명은 1~2,000자로 입력해 주세요."},
 		[F_DEADLINE] = {"INVALID_DEADLINE", "마감 시간 형식이 올바르지 않습니다. 예: 2026-12-01 18:00"},
+		[F_FREE] = {"INVALID_FREE", "freeYn은 Y 또는 N이어야 합니다."},
 	};
 	int64_t now;
 
+	/* freeYn: optional, Y or N; with Y (나눔) wantItem is optional */
+	if (f->f[F_FREE].seen && (f->f[F_FREE].wrongtype || f->f[F_FREE].toolong ||
+				  (strcmp(f->f[F_FREE].buf, "Y") && strcmp(f->f[F_FREE].buf, "N"))))
+		return refuse(v, 400, bad[F_FREE].code, bad[F_FREE].msg);
+	p->free = f->f[F_FREE].seen && !strcmp(f->f[F_FREE].buf, "Y");
 	for (int i = 0; i < NTEXT; i++)
-		if (!f->f[i].seen || f->f[i].toolong || f->f[i].wrongtype ||
+		if (i == F_FREE || (i == F_WANT && p->free && !f->f[i].wrongtype && !f->f[i].toolong &&
+				    (!f->f[i].seen || !f->f[i].len)))
+			continue;
+		else if (!f->f[i].seen || f->f[i].toolong || f->f[i].wrongtype ||
 		    !text_ok(f->f[i].buf, f->f[i].len, 1, text_fields[i].maxc, i == F_COMMENT))
 			return refuse(v, 400, bad[i].code, bad[i].msg);
 	if (!item_category_ok(f->f[F_CATEGORY].buf))
@@ -449,8 +520,6 @@ static int check_form(form_t *f, post_t *p, verdict_t *v)
 		snprintf(msg, sizeof msg, "마감 시간은 %d일 이내여야 합니다.", cfg.max_deadline_days);
 		return refuse(v, 400, "DEADLINE_TOO_FAR", msg);
 	}
-	if (!f->file_seen || f->up.size == 0)
-		return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
 	p->title = f->f[F_TITLE].buf;
 	p->category = f->f[F_CATEGORY].buf;
 	p->want = f->f[F_WANT].buf;
@@ -458,12 +527,14 @@ static int check_form(form_t *f, post_t *p, verdict_t *v)
 	return DM_OK;
 }
 
-/* Receives the form, checks it and the photo, and runs the post job.
- * DM_OK (p's ids set), DM_EINVAL (v set), or another DM_* status. */
-static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
+/* Reads the multipart form of r into f and checks its photos and
+ * thumbnails by content into p (p->up, p->th, p->n, p->has_th); text
+ * fields are checked by check_form when read. DM_OK, DM_EINVAL (v set:
+ * p->n == 0 is FILE_REQUIRED), or DM_ERR. */
+static int receive_photos(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 {
 	struct mg_form_data_handler fdh;
-	int n, rc;
+	int n;
 
 	memset(&fdh, 0, sizeof fdh);
 	fdh.field_found = form_found;
@@ -471,7 +542,7 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	fdh.field_store = form_store;
 	fdh.user_data = f;
 	n = mg_handle_form_request(r->conn, &fdh);
-	if (f->too_big || f->thumb_too_big || f->dup || f->io_error || n < 0)
+	if (f->too_big || f->thumb_too_big || f->dup || f->io_error || f->too_many || n < 0)
 		drain_body(r);
 	if (f->too_big)
 		return refuse_too_big(v);
@@ -481,32 +552,61 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 		return DM_ERR;
 	if (n < 0)
 		return refuse(v, 400, "INVALID_MULTIPART", "multipart 본문이 올바르지 않습니다.");
-	if (f->dup)
+	if (f->too_many)
+		return refuse(v, 400, "TOO_MANY_IMAGES", "사진은 물건 하나에 10장까지 올릴 수 있습니다.");
+	if (f->dup || f->nthumb > f->nfile)
 		return refuse(v, 400, "DUPLICATE_FIELD", "같은 항목이 두 번 들어 있습니다.");
-	if (check_form(f, p, v) != DM_OK)
-		return DM_EINVAL;
-	rc = image_upload_finish(&f->up);
-	if (rc == DM_EINVAL)
-		return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
-	if (rc != DM_OK)
-		return DM_ERR;
-	if (f->thumb_seen && f->th.size > 0) {
-		rc = image_upload_finish(&f->th);
-		if (rc == DM_EINVAL || (rc == DM_OK && (f->th.info.width > THUMB_MAX_SIDE ||
-							 f->th.info.height > THUMB_MAX_SIDE)))
+	p->up = f->up;
+	p->th = f->th;
+	p->n = f->nfile;
+	return DM_OK;
+}
+
+/* Checks the received photos (p->n of them, at least one) and their
+ * thumbnails by content. DM_OK, DM_EINVAL (v set) or DM_ERR. */
+static int check_photos(form_t *f, post_t *p, verdict_t *v)
+{
+	int rc;
+	for (int k = 0; k < p->n; k++)
+		if (f->up[k].size == 0)
+			return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+	if (p->n == 0)
+		return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+	for (int k = 0; k < p->n; k++) {
+		rc = image_upload_finish(&f->up[k]);
+		if (rc == DM_EINVAL)
+			return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+		if (rc != DM_OK)
+			return DM_ERR;
+	}
+	for (int k = 0; k < f->nthumb; k++) {
+		if (f->th[k].size == 0)
+			continue; /* an empty thumbnail part: none for that photo */
+		rc = image_upload_finish(&f->th[k]);
+		if (rc == DM_EINVAL || (rc == DM_OK && (f->th[k].info.width > THUMB_MAX_SIDE ||
+							 f->th[k].info.height > THUMB_MAX_SIDE)))
 			return refuse(v, 400, "INVALID_THUMB",
 				      "썸네일은 긴 변이 480px 이하인 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
 		if (rc != DM_OK)
 			return DM_ERR;
-		p->th = &f->th;
+		p->has_th[k] = 1;
 	}
-	/* the rates: every photo received counts, a post once it is valid */
-	if (quota_take(QUOTA_UPLOAD, r->user_id, f->up.size + (p->th ? f->th.size : 0), &v->retry_s) != DM_OK ||
-	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
-		return refuse(v, 429, "RATE_LIMITED", "");
-	p->user_id = r->user_id;
-	p->up = &f->up;
-	rc = jobs_write_then(post_write, post_done, p);
+	return DM_OK;
+}
+
+/* Bytes of all of p's photos and thumbnails. */
+static int64_t photos_bytes(const post_t *p)
+{
+	int64_t n = 0;
+	for (int k = 0; k < p->n; k++)
+		n += photo_bytes(p, k);
+	return n;
+}
+
+/* The refusal for a job that failed with p->reason (QUOTA_EXCEEDED,
+ * SUSPENDED, ADDRESS_REQUIRED); else rc as it was. */
+static int job_refusal(post_t *p, verdict_t *v, int rc)
+{
 	if (rc == DM_ERATE && p->reason && !strcmp(p->reason, "QUOTA_EXCEEDED")) {
 		char msg[200];
 		snprintf(msg, sizeof msg, "사진 저장 공간(%dMB)을 모두 사용했습니다. 지난 물건을 삭제한 뒤 다시 올려 주세요.",
@@ -520,10 +620,32 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	return rc;
 }
 
-/* POST /mainPage/write (bearer), multipart: file, category, title,
- * wantItem, comment, deadLine, and optionally thumb (a small image: at
- * most THUMB_MAX_BYTES and THUMB_MAX_SIDE px, checked by content like the
- * photo) -> 201 {msg, itemId, icrId, image}. */
+/* Receives the form, checks it and the photos, and runs the post job.
+ * DM_OK (p's ids set), DM_EINVAL (v set), or another DM_* status. */
+static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
+{
+	int rc = receive_photos(r, f, p, v);
+
+	if (rc != DM_OK)
+		return rc;
+	if (check_form(f, p, v) != DM_OK)
+		return DM_EINVAL;
+	if ((rc = check_photos(f, p, v)) != DM_OK)
+		return rc;
+	/* the rates: every photo received counts, a post once it is valid */
+	if (quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(p), &v->retry_s) != DM_OK ||
+	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
+		return refuse(v, 429, "RATE_LIMITED", "");
+	p->user_id = r->user_id;
+	return job_refusal(p, v, jobs_write_then(post_write, post_done, p));
+}
+
+/* POST /mainPage/write (bearer), multipart: file (1 to ITEM_IMAGES_MAX
+ * parts, in order: the first is the cover), category, title, wantItem
+ * (optional with freeYn Y), comment, deadLine, freeYn (optional), and
+ * optionally thumb parts (the k-th for the k-th photo; each a small image:
+ * at most THUMB_MAX_BYTES and THUMB_MAX_SIDE px, checked by content like
+ * the photo) -> 201 {msg, itemId, icrId, image (the cover)}. */
 int item_post(http_req_t *r)
 {
 	const char *ct = http_header(r, "Content-Type");
@@ -540,7 +662,7 @@ int item_post(http_req_t *r)
 		drain_body(r);
 		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
 	}
-	if (r->ri->content_length > (long long)cfg.max_upload + FORM_SLACK) {
+	if (r->ri->content_length > BODY_MAX) {
 		drain_body(r);
 		refuse_too_big(&v);
 		return http_fail(r, v.status, v.code, v.msg);
@@ -555,14 +677,14 @@ int item_post(http_req_t *r)
 		drain_body(r);
 		return http_fail_rate(r, v.retry_s);
 	}
-	f = form_new();
+	f = form_new(1);
 	if (!f) {
 		drain_body(r);
 		return http_fail_dm(r, DM_ENOMEM);
 	}
 	rc = receive_and_post(r, f, &p, &v);
 	if (rc == DM_OK)
-		dm_strlcpy(image, f->up.name, sizeof image);
+		dm_strlcpy(image, f->up[0].name, sizeof image);
 	form_free(f); /* temp file gone before anyone hears back */
 	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
 		return http_fail_rate(r, v.retry_s);
@@ -578,4 +700,400 @@ int item_post(http_req_t *r)
 		sqlite3_bind_text(st, 3, image, -1, SQLITE_TRANSIENT);
 	}
 	return http_reply_stmt(r, 201, st);
+}
+
+/* ------------------------------------------------------- photo edits */
+
+/* The owner's edit of an item's photos (a write job's argument). */
+typedef struct edit {
+	post_t p;                /* the item (p.item_id), its owner (p.user_id), added photos */
+	int64_t image_id;        /* remove: the photo */
+	int64_t order[ITEM_IMAGES_MAX]; /* reorder: every photo's id, in the new order */
+	int norder;
+	char gone[2][IMAGE_NAME_MAX];   /* remove: its files, released after the commit */
+} edit_t;
+
+/* Common start of an edit job: the item exists (else reason
+ * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED), the
+ * owner is not suspended (SUSPENDED, DM_EFORBID);
+ * an item without itemImage rows gets its one photo as row 0. Sets *n to
+ * the number of photos. DM_OK, or DM_EINVAL / DM_EFORBID with p.reason,
+ * or DM_ERR. */
+static int edit_begin(sqlite3 *w, edit_t *e, int *n)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
+				      " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
+				      " WHERE s.itemId = ?1");
+	int rc = DM_EINVAL;
+
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		e->p.reason = "ITEM_NOT_FOUND";
+	else if (sqlite3_column_int64(st, 0) != e->p.user_id)
+		e->p.reason = "NOT_OWNER";
+	else if (!sqlite3_column_int(st, 1))
+		e->p.reason = "ITEM_CLOSED";
+	else if (sqlite3_column_int(st, 2)) {
+		e->p.reason = "SUSPENDED"; /* no posting while suspended: nor photos */
+		rc = DM_EFORBID;
+	} else
+		rc = DM_OK;
+	sqlite3_finalize(st);
+	if (rc != DM_OK)
+		return rc;
+	st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) SELECT itemId, 0, image, thumb, imageBytes"
+			" FROM saleItem WHERE itemId = ?1 AND NOT EXISTS (SELECT 1 FROM itemImage WHERE itemId = ?1)");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	if (rc != DM_OK || !(st = db_prep(w, "SELECT count(*) FROM itemImage WHERE itemId = ?1")))
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	rc = sqlite3_step(st) == SQLITE_ROW ? DM_OK : DM_ERR;
+	*n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Sets the positions of e's item's photos to the order of ids (n of them;
+ * every row of the item is among them), then the cover and the byte count
+ * on saleItem. DM_OK or DM_ERR. */
+static int edit_finish(sqlite3 *w, edit_t *e, const int64_t *ids, int n)
+{
+	sqlite3_stmt *st = db_prep(w, "UPDATE itemImage SET pos = pos + 1000 WHERE itemId = ?1");
+	int rc;
+
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	for (int i = 0; rc == DM_OK && i < n; i++) {
+		if (!(st = db_prep(w, "UPDATE itemImage SET pos = ?3 WHERE itemId = ?1 AND itemImageId = ?2")))
+			return DM_ERR;
+		sqlite3_bind_int64(st, 1, e->p.item_id);
+		sqlite3_bind_int64(st, 2, ids[i]);
+		sqlite3_bind_int(st, 3, i);
+		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1 ? DM_OK : DM_ERR;
+		sqlite3_finalize(st);
+	}
+	if (rc != DM_OK)
+		return rc;
+	st = db_prep(w, "UPDATE saleItem SET image = (SELECT image FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			" thumb = (SELECT thumb FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			" imageBytes = (SELECT sum(bytes) FROM itemImage WHERE itemId = ?1) WHERE itemId = ?1");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The ids of e's item's photos in their order now into ids (up to
+ * ITEM_IMAGES_MAX). Returns how many, -1 on error. */
+static int edit_ids(sqlite3 *w, edit_t *e, int64_t *ids)
+{
+	sqlite3_stmt *st = db_prep(w, "SELECT itemImageId FROM itemImage WHERE itemId = ?1 ORDER BY pos");
+	int n = 0, rc;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, e->p.item_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ITEM_IMAGES_MAX)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+/* Write job: adds e->p's photos after the item's last one. */
+static int add_write(sqlite3 *w, void *arg)
+{
+	edit_t *e = arg;
+	int64_t ids[ITEM_IMAGES_MAX];
+	int n, rc = edit_begin(w, e, &n);
+
+	if (rc != DM_OK)
+		return rc;
+	if (n + e->p.n > ITEM_IMAGES_MAX) {
+		e->p.reason = "TOO_MANY_IMAGES";
+		return DM_EINVAL;
+	}
+	if ((rc = storage_ok(w, &e->p, photos_bytes(&e->p))) != DM_OK)
+		return rc;
+	if ((rc = place_photos(w, &e->p, 0, n)) != DM_OK)
+		return rc;
+	if ((n = edit_ids(w, e, ids)) < 0)
+		return DM_ERR;
+	return edit_finish(w, e, ids, n);
+}
+
+/* Write job: removes photo e->image_id (not the last one). */
+static int remove_write(sqlite3 *w, void *arg)
+{
+	edit_t *e = arg;
+	int64_t ids[ITEM_IMAGES_MAX], keep[ITEM_IMAGES_MAX];
+	sqlite3_stmt *st;
+	int n, k = 0, found = 0, rc = edit_begin(w, e, &n);
+
+	if (rc != DM_OK)
+		return rc;
+	if ((n = edit_ids(w, e, ids)) < 0)
+		return DM_ERR;
+	for (int i = 0; i < n; i++)
+		if (ids[i] == e->image_id)
+			found = 1;
+		else
+			keep[k++] = ids[i];
+	if (!found) {
+		e->p.reason = "IMAGE_NOT_FOUND";
+		return DM_EINVAL;
+	}
+	if (k == 0) {
+		e->p.reason = "LAST_IMAGE";
+		return DM_EINVAL;
+	}
+	st = db_prep(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')");
+	if (!st)
+		return DM_ERR;
+	sqlite3_bind_int64(st, 1, e->image_id);
+	rc = DM_ERR;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		dm_strlcpy(e->gone[0], (const char *)sqlite3_column_text(st, 0), IMAGE_NAME_MAX);
+		dm_strlcpy(e->gone[1], (const char *)sqlite3_column_text(st, 1), IMAGE_NAME_MAX);
+		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
+	}
+	sqlite3_finalize(st);
+	return rc == DM_OK ? edit_finish(w, e, keep, k) : rc;
+}
+
+/* After a removal's commit: its files go unless another item uses them. */
+static void remove_done(void *arg, int status)
+{
+	edit_t *e = arg;
+	if (status != DM_OK)
+		return;
+	image_release(db_writer(), e->gone[0]);
+	image_release(db_writer(), e->gone[1]);
+}
+
+/* Write job: puts the item's photos in the order e->order (every one of
+ * them, each once: else INVALID_ORDER). */
+static int order_write(sqlite3 *w, void *arg)
+{
+	edit_t *e = arg;
+	int64_t ids[ITEM_IMAGES_MAX];
+	int n, rc = edit_begin(w, e, &n);
+
+	if (rc != DM_OK)
+		return rc;
+	if ((n = edit_ids(w, e, ids)) < 0)
+		return DM_ERR;
+	if (n != e->norder)
+		goto invalid;
+	for (int i = 0; i < n; i++) {
+		int hits = 0;
+		for (int k = 0; k < n; k++)
+			hits += e->order[k] == ids[i];
+		if (hits != 1)
+			goto invalid;
+	}
+	return edit_finish(w, e, e->order, n);
+invalid:
+	e->p.reason = "INVALID_ORDER";
+	return DM_EINVAL;
+}
+
+/* Replies to a finished edit of item_id: 200 (201 for an add) {msg,
+ * itemId, images}, or the refusal for rc / e->p.reason. */
+static int edit_reply(http_req_t *r, edit_t *e, int rc, int created)
+{
+	static const struct {
+		const char *code;
+		int status;
+		const char *msg;
+	} why[] = {
+		{"ITEM_NOT_FOUND", 404, "게시글을 찾을 수 없습니다."},
+		{"NOT_OWNER", 403, "내가 올린 게시글의 사진만 바꿀 수 있습니다."},
+		{"ITEM_CLOSED", 409, "교환 신청이 마감된 물건의 사진은 바꿀 수 없습니다."},
+		{"TOO_MANY_IMAGES", 409, "사진은 물건 하나에 10장까지 올릴 수 있습니다."},
+		{"IMAGE_NOT_FOUND", 404, "이 게시글에 그 사진이 없습니다."},
+		{"LAST_IMAGE", 409, "사진이 한 장은 있어야 합니다."},
+		{"INVALID_ORDER", 400, "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다."},
+	};
+	sqlite3_stmt *st;
+
+	if (rc != DM_OK && e->p.reason)
+		for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
+			if (!strcmp(e->p.reason, why[i].code))
+				return http_fail(r, why[i].status, why[i].code, why[i].msg);
+	if (rc != DM_OK) {
+		verdict_t v;
+		memset(&v, 0, sizeof v);
+		if (job_refusal(&e->p, &v, rc) == DM_EINVAL && v.status)
+			return http_fail(r, v.status, v.code, v.msg);
+		return http_fail_dm(r, rc);
+	}
+	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
+			    ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1");
+	if (st)
+		sqlite3_bind_int64(st, 1, e->p.item_id);
+	return http_reply_stmt(r, created ? 201 : 200, st);
+}
+
+/* The item id of the path (first capture); 0 if not one. */
+static int64_t path_id(const char *s)
+{
+	int64_t v = 0;
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 18)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* POST /items/:itemId/images (bearer), multipart: file parts (and thumb
+ * parts, the k-th for the k-th file) added after the item's photos, up
+ * to ITEM_IMAGES_MAX in all -> 201 {msg, itemId, images}. */
+int item_images_add(http_req_t *r)
+{
+	const char *ct = http_header(r, "Content-Type");
+	edit_t *e = calloc(1, sizeof *e);
+	form_t *f = NULL;
+	verdict_t v;
+	int rc;
+
+	memset(&v, 0, sizeof v);
+	if (!e) {
+		drain_body(r);
+		return http_fail_dm(r, DM_ENOMEM);
+	}
+	e->p.user_id = r->user_id;
+	e->p.item_id = path_id(r->param[0]);
+	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
+		drain_body(r);
+		free(e);
+		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+	}
+	if (r->ri->content_length > BODY_MAX) {
+		drain_body(r);
+		free(e);
+		refuse_too_big(&v);
+		return http_fail(r, v.status, v.code, v.msg);
+	}
+	if (quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+		drain_body(r);
+		free(e);
+		return http_fail_rate(r, v.retry_s);
+	}
+	if (!(f = form_new(0))) {
+		drain_body(r);
+		free(e);
+		return http_fail_dm(r, DM_ENOMEM);
+	}
+	rc = receive_photos(r, f, &e->p, &v);
+	if (rc == DM_OK)
+		rc = check_photos(f, &e->p, &v);
+	if (rc == DM_OK && quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(&e->p), &v.retry_s) != DM_OK)
+		rc = refuse(&v, 429, "RATE_LIMITED", "");
+	if (rc == DM_OK && !e->p.item_id) {
+		e->p.reason = "ITEM_NOT_FOUND";
+		rc = DM_EINVAL;
+	} else if (rc == DM_OK)
+		rc = jobs_write_then(add_write, post_done, &e->p);
+	form_free(f); /* temp files gone before anyone hears back */
+	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
+		rc = http_fail_rate(r, v.retry_s);
+	else if (v.status)
+		rc = http_fail(r, v.status, v.code, v.msg);
+	else
+		rc = edit_reply(r, e, rc, 1);
+	free(e);
+	return rc;
+}
+
+/* DELETE /items/:itemId/images/:imageId (bearer) -> 200 {msg, itemId, images} */
+int item_images_remove(http_req_t *r)
+{
+	edit_t *e = calloc(1, sizeof *e);
+	int rc;
+
+	if (!e)
+		return http_fail_dm(r, DM_ENOMEM);
+	e->p.user_id = r->user_id;
+	e->p.item_id = path_id(r->param[0]);
+	e->image_id = path_id(r->param[1]);
+	if (!e->p.item_id) {
+		e->p.reason = "ITEM_NOT_FOUND";
+		rc = DM_EINVAL;
+	} else if (!e->image_id) {
+		e->p.reason = "IMAGE_NOT_FOUND";
+		rc = DM_EINVAL;
+	} else
+		rc = jobs_write_then(remove_write, remove_done, e);
+	rc = edit_reply(r, e, rc, 0);
+	free(e);
+	return rc;
+}
+
+/* PUT /items/:itemId/images (bearer) {order: [imageId, ...]} -> 200 {msg, itemId, images} */
+int item_images_order(http_req_t *r)
+{
+	edit_t *e;
+	sqlite3_stmt *st;
+	int rc, bad = 0;
+
+	if (http_json(r) != DM_OK)
+		return DM_OK;
+	if (!(e = calloc(1, sizeof *e)))
+		return http_fail_dm(r, DM_ENOMEM);
+	e->p.user_id = r->user_id;
+	e->p.item_id = path_id(r->param[0]);
+	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or integers) */
+	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1, '$.order') = 'array' THEN"
+			    " (SELECT json_group_array(CASE WHEN type = 'integer' AND value > 0 THEN value"
+			    " WHEN type = 'text' AND value GLOB '[1-9]*' AND NOT value GLOB '*[^0-9]*'"
+			    " AND length(value) <= 18 THEN CAST(value AS INTEGER) ELSE 0 END)"
+			    " FROM json_each(?1, '$.order')) END");
+	if (!st) {
+		free(e);
+		return http_fail_dm(r, DM_ERR);
+	}
+	sqlite3_bind_text(st, 1, r->body, (int)r->body_len, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
+		sqlite3_stmt *each = db_prep(r->db, "SELECT value FROM json_each(?1)");
+		if (each) {
+			sqlite3_bind_text(each, 1, (const char *)sqlite3_column_text(st, 0), -1, SQLITE_TRANSIENT);
+			while (sqlite3_step(each) == SQLITE_ROW) {
+				int64_t id = sqlite3_column_int64(each, 0);
+				if (id <= 0 || e->norder == ITEM_IMAGES_MAX)
+					bad = 1;
+				else
+					e->order[e->norder++] = id;
+			}
+			sqlite3_finalize(each);
+		} else
+			bad = 1;
+	} else
+		bad = 1;
+	sqlite3_finalize(st);
+	if (bad || e->norder == 0) {
+		free(e);
+		return http_fail(r, 400, "INVALID_ORDER", "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다.");
+	}
+	if (!e->p.item_id) {
+		e->p.reason = "ITEM_NOT_FOUND";
+		rc = DM_EINVAL;
+	} else
+		rc = jobs_write_then(order_write, NULL, e);
+	rc = edit_reply(r, e, rc, 0);
+	free(e);
+	return rc;
 }

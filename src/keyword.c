@@ -243,6 +243,24 @@ static int cmp_hit(const void *a, const void *b)
 	return x->user < y->user ? -1 : x->user > y->user;
 }
 
+/* 1 if viewer blocked author or author blocked viewer (block.c's userBlock
+ * table): then viewer gets no alert for author's posts, as they do not see
+ * them. On the writer, inside the post's job. */
+static int blocked_either(sqlite3 *w, int64_t viewer, int64_t author)
+{
+	sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2)"
+				      " OR EXISTS (SELECT 1 FROM userBlock WHERE userId = ?2 AND blockedUserId = ?1)");
+	int hit = 0;
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, viewer);
+	sqlite3_bind_int64(st, 2, author);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		hit = sqlite3_column_int(st, 0);
+	db_done(st);
+	return hit;
+}
+
 /* Statements of the matcher, prepared once on the writer (the lane owns
  * them; keyword_stop finalizes them before the database closes). */
 static sqlite3 *cache_db;
@@ -364,7 +382,7 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 	for (size_t i = 0; i < nhits; i++) {
 		if (i && hits[i].user == hits[i - 1].user)
 			continue;
-		if (keyword_hidden && keyword_hidden(w, hits[i].user, author))
+		if (blocked_either(w, hits[i].user, author))
 			continue;
 		sqlite3_reset(pay_st);
 		sqlite3_bind_int64(pay_st, 1, item_id);

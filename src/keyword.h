@@ -5,7 +5,7 @@
  * without case, as search) notifies them once per post (type "keyword",
  * one unread notification coalesced under the key "keyword", cnt counting
  * posts). Never for their own post, nor for the post of a user they
- * block or who block them (keyword_hidden, below). Prefix: keyword_.
+ * block or who block them (the userBlock table, read in the match). Prefix: keyword_.
  *
  * Routes: GET /keywords, PUT /keywords (see docs/API.md "Keyword alerts").
  */
@@ -26,11 +26,5 @@ void keyword_stop(void);
  * alerts (notify_add, delivered after the commit). Best effort: a failure
  * is logged and never fails the post. */
 void keyword_on_post(sqlite3 *w, int64_t item_id);
-
-/* The blocking hook: when linked (the blocking part defines it), 1 if
- * author's posts are hidden from viewer (either blocks the other) — then
- * viewer gets no alert for them. Runs on the writer inside the post's job,
- * once per user whose keyword matched. */
-int keyword_hidden(sqlite3 *w, int64_t viewer, int64_t author) __attribute__((weak));
 
 #endif

@@ -133,23 +133,27 @@ int notify_type_ok(const char *type)
 /* The chat path, deferred: room ?1's messages with ?2 < id <= ?3 (its
  * notifiedMsgId mark .. its newest message) become, for every member but
  * their authors, the room's coalesced notification at time ?4, counting
- * the TXT01 messages after the member joined that they did not write, with
- * the latest of them as payload. One statement per room, however many
+ * the TXT01 messages after the member joined that they did not write (nor
+ * a user they blocked), with the latest of them as payload. One statement per room, however many
  * messages and members: the messages are grouped by author first (a member
  * who joined before the batch counts every other author's, O(authors)),
  * and a payload is built once per distinct latest message. RETURNING:
  * notificationId, userId, whether the row is new (ids above ?5, the
  * largest before the flush: a coalesced update keeps its id), the message
  * text (for mail). */
+/* An author au whose messages member cu.userId receives: not one they
+ * blocked (a block keeps the blocked user's messages from the blocker,
+ * notifications included). */
+#define NOT_BLOCKED_AU "NOT EXISTS (SELECT 1 FROM userBlock x WHERE x.userId = cu.userId AND x.blockedUserId = au)"
 #define CHAT_SQL                                                                                           \
 	"WITH msgs AS MATERIALIZED (SELECT icruMsgId AS id, userId AS au FROM itemChatRoomUserMsg "      \
 	"WHERE icrId = ?1 AND icruMsgId > ?2 AND icruMsgId <= ?3 AND msgType = 'TXT01'), "                 \
 	"byau AS MATERIALIZED (SELECT au, count(*) AS c, max(id) AS mx FROM msgs GROUP BY au), "          \
 	"per AS MATERIALIZED (SELECT cu.userId AS uid, "                                                  \
-	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT sum(c) FROM byau WHERE au <> cu.userId) "            \
-	"ELSE (SELECT count(*) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId) END AS n, "        \
-	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT max(mx) FROM byau WHERE au <> cu.userId) "           \
-	"ELSE (SELECT max(id) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId) END AS last "       \
+	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT sum(c) FROM byau WHERE au <> cu.userId AND " NOT_BLOCKED_AU ") "            \
+	"ELSE (SELECT count(*) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId AND " NOT_BLOCKED_AU ") END AS n, "        \
+	"CASE WHEN cu.joinedMsgId <= ?2 THEN (SELECT max(mx) FROM byau WHERE au <> cu.userId AND " NOT_BLOCKED_AU ") "           \
+	"ELSE (SELECT max(id) FROM msgs WHERE id > cu.joinedMsgId AND au <> cu.userId AND " NOT_BLOCKED_AU ") END AS last "       \
 	"FROM itemChatRoomUser cu WHERE cu.icrId = ?1), "                                                 \
 	"pl AS MATERIALIZED (SELECT m.icruMsgId AS last, json_object('icrId',CAST(m.icrId AS TEXT),"      \
 	"'itemId',CAST(s.itemId AS TEXT),'title',s.title,'fromUserId',CAST(u.userId AS TEXT),"            \

@@ -66,7 +66,10 @@ test('a thumbnail is stored beside the photo and every item JSON names it', asyn
     assert.equal(x.image, r.json.image, 'image is the photo, unchanged');
     assert.notEqual(x.thumb, x.image);
     const keys = Object.keys(x);
+    // (the detail then adds images, every photo with its thumbnail)
+    if (i === 4) assert.deepEqual(keys.splice(-1), ['images']);
     assert.equal(keys.at(-1), 'thumb', 'thumb comes last');
+    if (i === 4) assert.deepEqual(x.images[0], { imageId: x.images[0].imageId, image: x.image, thumb: x.thumb });
     assert.equal(keys.includes('email'), i === 0 || i === 3, 'the email only to the owner (token)');
   }
   const x = find(feeds[0], id);

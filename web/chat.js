@@ -11,6 +11,7 @@ import { go } from './nav.js';
 import { openSocket, ask } from './sock.js';
 import { avatar, reportUser } from './trade.js';
 import { apptPanel, reportable, msgMenu } from './market.js';
+import { memberInfo, memberLine } from './free.js';
 
 const SYS = new Set(['in', 'out', 'leave', 'system']);
 
@@ -31,6 +32,7 @@ export async function page(main, { params }) {
 
   const msgs = new Map();           // icruMsgId → message
   let members = [];
+  let info = new Map(); // the owner's view of members (free.js)
   let oldest = null;                // smallest id shown
   let olderDone = false;
   let loadingOlder = false;
@@ -114,13 +116,16 @@ export async function page(main, { params }) {
       if (!self && !owner) acts.push(h('button.btn.small', { type: 'button', 'aria-label': `${u.nickname}님 신고`, on: { click: () => reportUser(u.userId, u.nickname, itemId) } }, '신고'));
       return h('li.member',
         h(`span.dot${u.online ? '.on' : ''}`, { role: 'img', 'aria-label': u.online ? '접속 중' : '오프라인' }),
-        h('a.nm', { href: `/u/${u.userId}` }, u.nickname, u.isBoss ? h('span.boss', '방장') : null, self ? ' (나)' : null),
+        h('a.nm', { href: `/u/${u.userId}` }, u.nickname, u.isBoss ? h('span.boss', '방장') : null, self ? ' (나)' : null,
+          owner && !self ? memberLine(info.get(u.userId)) : null),
         temp(u.mannerTemp), acts.length ? h('span.acts', acts) : null);
     }));
   }
 
   function setMembers(ul) {
     if (Array.isArray(ul)) { members = ul; drawMembers(); }
+    // the owner's view: temperature, region, 나눔 received (free.js)
+    if (owner && Array.isArray(ul)) memberInfo(icrId).then((m) => { info = m; if (!gone) drawMembers(); });
   }
 
   async function older() {

@@ -6,6 +6,7 @@ import { icon } from './icons.js';
 import { h, set, timeLeft, ago, temp, CATEGORIES, spinner, empty } from './ui.js';
 import { api, currentUser } from './api.js';
 import { go } from './nav.js';
+import { freeBadge, freeChip } from './free.js';
 
 const PAGE = 20;
 const PICK_KEY = 'dongmul.region';  // a signed-out visitor's neighborhood (not a secret)
@@ -27,7 +28,8 @@ export function card(it, i = 99) {
     h('div.card-body',
       h('h3.card-title', it.title),
       h('div.card-meta', `${it.address || ''} · ${ago(it.createdDt)}`),
-      h('div.want', h('span.wl', '원해요'), it.wantItem),
+      it.freeYn === 'Y' ? h('div.want', freeBadge(it), it.wantItem || '')
+        : h('div.want', h('span.wl', '원해요'), it.wantItem),
       h('div.card-foot',
         it.statusCode && it.statusCode !== 'SI01'
           ? h(`span.status-pill.${it.statusCode}`, statusText(it.statusCode))
@@ -49,6 +51,7 @@ export async function page(main, { query }) {
   const region = u ? u.address || '' : pickedRegion();
   const q = (query.get('q') || '').trim();
   const cat = CATEGORIES.includes(query.get('category')) ? query.get('category') : '';
+  const free = query.get('freeYn') === 'Y';
   document.title = `${region || '우리 동네'} 물물교환 · 동물마켓`;
 
   const regionBtn = h('a.region-btn', { href: '/region' },
@@ -60,6 +63,7 @@ export async function page(main, { query }) {
     const p = new URLSearchParams();
     if (search.value.trim()) p.set('q', search.value.trim());
     if (cat) p.set('category', cat);
+    if (free) p.set('freeYn', 'Y');
     go(`/${p.toString() ? `?${p}` : ''}`, { replace: true });
   } } }, search, h('button.btn', { type: 'submit' }, '검색'));
   const chips = h('div.chips', { role: 'group', 'aria-label': '카테고리' },
@@ -67,8 +71,16 @@ export async function page(main, { query }) {
       const p = new URLSearchParams();
       if (q) p.set('q', q);
       if (c) p.set('category', c);
+      if (free) p.set('freeYn', 'Y');
       go(`/${p.toString() ? `?${p}` : ''}`, { replace: true });
     } } }, c || '전체')));
+  chips.prepend(freeChip(free, (on) => {
+    const p = new URLSearchParams();
+    if (q) p.set('q', q);
+    if (cat) p.set('category', cat);
+    if (on) p.set('freeYn', 'Y');
+    go(`/${p.toString() ? `?${p}` : ''}`, { replace: true });
+  }));
   const list = h('ul.feed', { 'aria-label': '물건 목록' });
   const status = h('div', { 'aria-live': 'polite' });
   const sentinel = h('div.sentinel', { 'aria-hidden': 'true' });
@@ -89,6 +101,7 @@ export async function page(main, { query }) {
   function url(cursor) {
     const p = new URLSearchParams({ limit: String(PAGE) });
     if (cursor) p.set('cursor', cursor);
+    if (free) p.set('freeYn', 'Y');
     if (q || cat) {
       if (q) p.set('q', q);
       if (cat) p.set('category', cat);

@@ -8,6 +8,8 @@ import { api, currentUser } from './api.js';
 import { go } from './nav.js';
 import { openSocket, ask } from './sock.js';
 import { ownerBox, tradePanel, reportUser } from './trade.js';
+import { gallery } from './photos.js';
+import { freeBadge } from './free.js';
 
 export async function page(main, { params }) {
   const [itemId] = params;
@@ -65,14 +67,15 @@ export async function page(main, { params }) {
   const leftText = d.statusCode === 'SI01' ? timeLeft(d.deadLine) : STATUS_TEXT[d.statusCode];
   const reload = () => go(`/item/${itemId}`, { replace: true });
   set(main, h('article.item-wrap',
-    h('div', h('img.hero', { src: d.image, alt: `${d.title} 사진`, width: 680, height: 680 })),
+    h('div', gallery(d, mine && open, reload)),
     h('div',
       profile ? ownerBox(profile) : ownerBox(d),
       h('div.detail',
-        h('p', h(`span.status-pill.${d.statusCode}`, STATUS_TEXT[d.statusCode])),
+        h('p', freeBadge(d), h(`span.status-pill.${d.statusCode}`, STATUS_TEXT[d.statusCode])),
         h('h1', d.title),
         h('p.meta', `${d.category} · ${ago(d.createdDt)} · ${d.address}`),
-        h('div.wantbox', h('div.k', '이런 물건과 바꾸고 싶어요'), h('div.v', d.wantItem)),
+        d.freeYn === 'Y' ? h('div.wantbox', h('div.k', '나눔해요'), h('div.v', d.wantItem || '무료로 드려요'))
+          : h('div.wantbox', h('div.k', '이런 물건과 바꾸고 싶어요'), h('div.v', d.wantItem)),
         h('p.comment', d.comment)),
       me && (mine || partner) ? tradePanel(d, me, reload) : null,
       me && !mine && !partner ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(d.userId, d.nickname, d.itemId) } }, '이 사용자 신고하기')) : null,

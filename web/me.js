@@ -8,6 +8,7 @@ import { go } from './nav.js';
 import { card } from './feed.js';
 import { ownerBox, reportUser } from './trade.js';
 import { myAppointments } from './market.js';
+import { blockButton, blockedList } from './blocks.js';
 
 const TABS = [
   ['progress', '진행 중', (it) => it.statusCode === 'SI01' || it.statusCode === 'SI02'],
@@ -68,7 +69,7 @@ export async function myPage(main, { query }) {
       h('a.btn.small', { href: '/keywords' }, '키워드 알림'),
       me.admin ? h('a.btn.small', { href: '/admin' }, '운영자 콘솔') : null,
       h('button.btn.small', { type: 'button', on: { click: async () => { await pushOff(); await logout(); toast('로그아웃했어요.'); go('/', { replace: true }); } } }, '로그아웃')),
-    myAppointments(), tabs, body);
+    myAppointments(), tabs, body, blockedList());
 }
 
 export async function profilePage(main, { params }) {
@@ -86,6 +87,7 @@ export async function profilePage(main, { params }) {
   const me = currentUser();
   set(main, h('h1.sr-only', `${p.nickname}님의 프로필`), ownerBox(p), reviewsBlock(p),
     me && me.userId !== p.userId
-      ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(p.userId, p.nickname) } }, '이 사용자 신고하기'))
+      ? h('p.page-pad', h('button.link-btn', { type: 'button', on: { click: () => reportUser(p.userId, p.nickname) } }, '이 사용자 신고하기'),
+        ' · ', blockButton(p))
       : null);
 }

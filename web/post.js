@@ -1,6 +1,7 @@
-// post.js — posting an item. The photo (camera or file) is resized here,
-// in the browser, before upload: at most 1600 px on its longest side, plus
-// a 320 px thumbnail for the feeds (the server checks both by content).
+// post.js — posting an item. The photos (camera or files, up to 10; the
+// picker is photos.js) are resized here, in the browser, before upload: at
+// most 1600 px on their longest side, plus a 320 px thumbnail each (the
+// server checks them by content). 나눔 (free.js) needs no wanted item.
 // The API's Korean errorMsg shows under the field it is about.
 
 import { icon } from './icons.js';
@@ -8,9 +9,8 @@ import { h, set, field, toast, CATEGORIES, resizeImage } from './ui.js';
 import { api, currentUser } from './api.js';
 import { go } from './nav.js';
 import { showError } from './auth.js';
-
-const FULL_SIDE = 1600;
-const THUMB_SIDE = 320;
+import { photoPicker } from './photos.js';
+import { freeToggle } from './free.js';
 
 // "YYYY-MM-DDTHH:00" in local time for a datetime-local input.
 function localInput(d) {
@@ -21,33 +21,29 @@ function localInput(d) {
 export async function page(main) {
   document.title = '내 물건 올리기 · 동물마켓';
   const u = currentUser();
-  let photo = null;   // {full: Blob, thumb: Blob}
-  let previewUrl = null;
+  const picker = photoPicker((n) => {
+    set(slot, picker.first() ? h('img', { src: picker.first(), alt: '' }) : [icon('camera', 28), h('span', '사진')]);
+    set(photoInfo, n ? `사진 준비 완료 (${n}장, 첫 사진이 대표 사진)` : '사진 최대 10장 (긴 쪽 1600px로 줄여서 올려요)');
+  });
 
   const slot = h('div.slot', { 'aria-hidden': 'true' }, icon('camera', 28), h('span', '사진'));
-  const fileIn = h('input', { type: 'file', id: 'photo-file', accept: 'image/*' });
+  const fileIn = h('input', { type: 'file', id: 'photo-file', accept: 'image/*', multiple: true });
   const camIn = h('input', { type: 'file', id: 'photo-cam', accept: 'image/*', capture: 'environment' });
   const photoErr = h('p.field-error', { id: 'photo-err', role: 'alert' });
-  const photoInfo = h('p.hint', { id: 'photo-info' }, '사진 1장 (긴 쪽 1600px로 줄여서 올려요)');
+  const photoInfo = h('p.hint', { id: 'photo-info' }, '사진 최대 10장 (긴 쪽 1600px로 줄여서 올려요)');
   const photoField = { input: fileIn, error: (t) => { photoErr.textContent = t || ''; } };
 
   async function picked(input) {
-    const f = input.files && input.files[0];
-    if (!f) return;
+    if (!input.files || !input.files.length) return;
     photoField.error('');
     set(photoInfo, '사진을 줄이는 중…');
     try {
-      const [full, thumb] = await Promise.all([resizeImage(f, FULL_SIDE, 0.85), resizeImage(f, THUMB_SIDE, 0.72)]);
-      photo = { full, thumb };
-      if (previewUrl) URL.revokeObjectURL(previewUrl);
-      previewUrl = URL.createObjectURL(thumb);
-      set(slot, h('img', { src: previewUrl, alt: '' }));
-      set(photoInfo, `사진 준비 완료 (${Math.round(full.size / 1024)} KB)`);
+      await picker.add(input.files);
     } catch {
-      photo = null;
       set(photoInfo, '');
       photoField.error('이 파일은 사진으로 읽을 수 없어요. JPEG, PNG, WebP 사진을 골라 주세요.');
     }
+    input.value = '';
   }
   fileIn.addEventListener('change', () => picked(fileIn));
   camIn.addEventListener('change', () => picked(camIn));
@@ -58,6 +54,7 @@ export async function page(main) {
   const want = field('원하는 물건', 'input', { maxlength: 100, required: true, placeholder: '예) 동화책 몇 권' });
   const comment = field('자세한 설명', 'textarea', { maxlength: 2000, required: true,
     placeholder: '물건 상태, 교환 장소 등 이웃이 알아야 할 것을 적어 주세요.' });
+  const free = freeToggle(want);
   // three days from now, on the next full hour (so it reads "3일 남음")
   const dl = new Date(Date.now() + 3 * 86400e3 + 3600e3);
   dl.setMinutes(0, 0, 0);
@@ -74,10 +71,10 @@ export async function page(main) {
     for (const f of Object.values(fields)) f.error('');
     err.textContent = '';
     const checks = [
-      [!photo, photoField, '사진을 한 장 골라 주세요.'],
+      [!picker.count(), photoField, '사진을 한 장 이상 골라 주세요.'],
       [!title.input.value.trim(), title, '제목을 입력해 주세요.'],
       [!category.input.value, category, '카테고리를 골라 주세요.'],
-      [!want.input.value.trim(), want, '원하는 물건을 입력해 주세요.'],
+      [!free.on() && !want.input.value.trim(), want, '원하는 물건을 입력해 주세요.'],
       [!comment.input.value.trim(), comment, '설명을 입력해 주세요.'],
       [!deadline.input.value, deadline, '마감 시간을 골라 주세요.'],
     ];
@@ -85,11 +82,11 @@ export async function page(main) {
       if (bad) { f.error(msg); (f === photoField ? fileIn : f.input).focus(); return; }
     }
     const fd = new FormData();
-    fd.append('file', photo.full, 'photo.jpg');
-    fd.append('thumb', photo.thumb, 'thumb.jpg');
+    picker.append(fd);
     fd.append('title', title.input.value.trim());
     fd.append('category', category.input.value);
-    fd.append('wantItem', want.input.value.trim());
+    if (free.on()) fd.append('freeYn', 'Y');
+    if (want.input.value.trim() || !free.on()) fd.append('wantItem', want.input.value.trim());
     fd.append('comment', comment.input.value.trim());
     fd.append('deadLine', new Date(deadline.input.value).toISOString());
     btn.disabled = true;
@@ -112,8 +109,8 @@ export async function page(main) {
     h('div.photo-pick', slot,
       h('div.stack', fileIn, h('label.btn', { for: 'photo-file' }, '앨범에서 고르기'),
         camIn, h('label.btn', { for: 'photo-cam' }, '카메라로 찍기'))),
-    photoInfo, photoErr),
-  title.wrap, category.wrap, want.wrap, comment.wrap, deadline.wrap, err, btn);
+    picker.strip, photoInfo, photoErr),
+  free.wrap, title.wrap, category.wrap, want.wrap, comment.wrap, deadline.wrap, err, btn);
   set(main, form);
-  return () => { if (previewUrl) URL.revokeObjectURL(previewUrl); };
+  return () => picker.dispose();
 }

@@ -9,17 +9,21 @@ const { BIN } = require('./dongmul');
 
 let seq = 0;
 
-// POST /mainPage/write as u. o: {title, deadLine (ms), category, wantItem, comment}.
-// Returns {status, json}.
+// POST /mainPage/write as u. o: {title, deadLine (ms), category, wantItem,
+// comment, freeYn ('Y': 나눔; then wantItem is left out unless given),
+// photos (how many, default 1)}. Returns {status, json}.
 async function postItem(srv, u, o = {}) {
   seq += 1;
   const fd = new FormData();
-  // a different picture each time (size and shade)
-  const img = png({ w: 2 + (seq % 50), h: 2 + Math.floor(seq / 50), seed: (seq * 37) & 0xff });
-  fd.append('file', new Blob([img], { type: 'image/png' }), 'photo.png');
+  for (let k = 0; k < (o.photos || 1); k++) {
+    // a different picture each time (size and shade)
+    const img = png({ w: 2 + (seq % 50), h: 2 + Math.floor(seq / 50) + k * 60, seed: (seq * 37) & 0xff });
+    fd.append('file', new Blob([img], { type: 'image/png' }), 'photo.png');
+  }
   fd.append('title', o.title || `물건 ${seq}`);
   fd.append('category', o.category || '기타 중고물품');
-  fd.append('wantItem', o.wantItem || '책');
+  if (o.freeYn) fd.append('freeYn', o.freeYn);
+  if (o.wantItem !== undefined || o.freeYn !== 'Y') fd.append('wantItem', o.wantItem !== undefined ? o.wantItem : '책');
   fd.append('comment', o.comment || '상태 좋아요');
   fd.append('deadLine', new Date(o.deadLine || Date.now() + 2 * 86400000).toISOString());
   const res = await fetch(`${srv.url}/mainPage/write`, { method: 'POST', headers: { authorization: u.token }, body: fd });

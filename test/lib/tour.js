@@ -111,6 +111,65 @@ async function tour(srv) {
   await call('PUT', '/keywords', '/keywords', { token: third.token, body: { keywords: Array.from({ length: 31 }, (_, i) => `k${i}`) } });
   await call('GET', '/keywords', '/keywords', { token: third.token });
   await call('GET', '/keywords', '/keywords');
+  // blocks
+  await call('POST', '/blocks', '/blocks', { token: third.token, body: { userId: partner.userId } });
+  await call('POST', '/blocks', '/blocks', { token: third.token, body: { userId: third.userId } });
+  await call('POST', '/blocks', '/blocks', { token: third.token, body: { userId: 999999 } });
+  await call('POST', '/blocks', '/blocks', { token: third.token, body: { userId: partner.userId } });
+  await call('POST', '/blocks', '/blocks', { token: third.token, body: {} });
+  await call('POST', '/blocks', '/blocks', { body: { userId: partner.userId } });
+  await call('GET', '/blocks', '/blocks', { token: third.token });
+  await call('GET', '/blocks', '/blocks');
+  await call('DELETE', '/blocks/{userId}', `/blocks/${partner.userId}`, { token: third.token });
+  await call('DELETE', '/blocks/{userId}', `/blocks/${partner.userId}`, { token: third.token });
+  await call('DELETE', '/blocks/{userId}', `/blocks/${partner.userId}`);
+  // 나눔 and several photos
+  const fp = await postItem(srv, owner, { freeYn: 'Y', photos: 2 });
+  out.push({ method: 'POST', route: '/mainPage/write', path: '/mainPage/write', status: fp.status, json: fp.json, body: fp.body });
+  await call('GET', '/mainPage/noLogin', '/mainPage/noLogin?freeYn=Y');
+  await call('GET', '/mainPage/noLogin', '/mainPage/noLogin?freeYn=maybe');
+  await call('GET', '/mainPage', '/mainPage?freeYn=Y', { token: partner.token });
+  await call('GET', '/mainPage', '/mainPage?freeYn=x', { token: partner.token });
+  await call('GET', '/mainPage/search', `/mainPage/search?q=${encodeURIComponent('물건')}&freeYn=Y`);
+  await call('GET', '/mainPage/search', `/mainPage/search?q=${encodeURIComponent('물건')}&freeYn=1`);
+  const fd = await call('GET', '/postDetail/{itemId}', `/postDetail/${fp.json.itemId}`, { token: partner.token });
+  await call('GET', '/chat/{icrId}/members', `/chat/${fp.json.icrId}/members`, { token: owner.token });
+  await call('GET', '/chat/{icrId}/members', `/chat/${fp.json.icrId}/members`, { token: partner.token });
+  await call('GET', '/chat/{icrId}/members', '/chat/999999/members', { token: owner.token });
+  await call('GET', '/chat/{icrId}/members', `/chat/${fp.json.icrId}/members`);
+  const photoIds = fd.json.data.images.map((i) => i.imageId);
+  await call('PUT', '/items/{itemId}/images', `/items/${fp.json.itemId}/images`, { token: owner.token, body: { order: [...photoIds].reverse() } });
+  await call('PUT', '/items/{itemId}/images', `/items/${fp.json.itemId}/images`, { token: owner.token, body: { order: [photoIds[0]] } });
+  await call('PUT', '/items/{itemId}/images', `/items/${fp.json.itemId}/images`, { token: partner.token, body: { order: photoIds } });
+  await call('PUT', '/items/{itemId}/images', '/items/999999/images', { token: owner.token, body: { order: photoIds } });
+  await call('PUT', '/items/{itemId}/images', `/items/${t.itemId}/images`, { token: owner.token, body: { order: ['1'] } });
+  await call('PUT', '/items/{itemId}/images', `/items/${fp.json.itemId}/images`, { body: { order: photoIds } });
+  {
+    const { png } = require('./img');
+    const fdata = new FormData();
+    fdata.append('file', new Blob([png({ w: 33, h: 44, seed: 9 })], { type: 'image/png' }), 'p.png');
+    const add = async (id, token, form) => {
+      const res = await fetch(`${srv.url}/items/${id}/images`, { method: 'POST', headers: token ? { authorization: token } : {}, body: form });
+      const text = await res.text();
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      out.push({ method: 'POST', route: '/items/{itemId}/images', path: `/items/${id}/images`, status: res.status, json, body: text });
+    };
+    await add(fp.json.itemId, owner.token, fdata);
+    await add(fp.json.itemId, partner.token, fdata);
+    await add(999999, owner.token, fdata);
+    await add(t.itemId, owner.token, fdata);
+    await add(fp.json.itemId, null, fdata);
+    const bad = new FormData();
+    bad.append('file', new Blob([Buffer.from('not an image')], { type: 'image/png' }), 'x.png');
+    await add(fp.json.itemId, owner.token, bad);
+  }
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/${fp.json.itemId}/images/${photoIds[0]}`, { token: owner.token });
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/${fp.json.itemId}/images/${photoIds[0]}`, { token: owner.token });
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/${fp.json.itemId}/images/${photoIds[1]}`, { token: partner.token });
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/999999/images/${photoIds[1]}`, { token: owner.token });
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/${t.itemId}/images/1`, { token: owner.token });
+  await call('DELETE', '/items/{itemId}/images/{imageId}', `/items/${fp.json.itemId}/images/${photoIds[1]}`);
   // notifications
   await call('GET', '/notifications', '/notifications?limit=10', { token: partner.token });
   await call('POST', '/notifications/read', '/notifications/read', { token: partner.token, body: { all: true } });
