@@ -141,3 +141,28 @@ test('a matching new post in my region alerts me once, coalesced; not my own, no
   const s = await srv.req('PUT', '/notifications/settings', { token: fan.token, body: { email: ['keyword', 'appointment', 'appt_remind'] } });
   assert.equal(s.status, 200, s.body);
 });
+
+test('no keyword alert across a block, either way; lifting the block brings alerts back', async (t) => {
+  const srv = await start({ args: ['--rate-login', '100000'] });
+  t.after(() => srv.stop());
+  const [V, A, W] = [await srv.user({ address: ADDR }), await srv.user({ address: ADDR }), await srv.user({ address: ADDR })];
+  for (const u of [V, W]) assert.equal((await put(srv, u, ['자전거'])).status, 200);
+  // V blocked A; A blocked W: neither hears of A's posts
+  assert.equal((await srv.req('POST', '/blocks', { token: V.token, body: { userId: A.userId } })).status < 300, true);
+  assert.equal((await srv.req('POST', '/blocks', { token: A.token, body: { userId: W.userId } })).status < 300, true);
+  const p1 = await postItem(srv, A, { title: '자전거 나눠요' });
+  assert.equal(p1.status, 201, p1.body);
+  // a control post by someone else reaches both, so the alerts are flowing
+  const C = await srv.user({ address: ADDR });
+  const p2 = await postItem(srv, C, { title: '어린이 자전거' });
+  assert.equal(p2.status, 201, p2.body);
+  for (const u of [V, W]) {
+    await until(async () => (await notes(srv, u)).some((n) => n.payload.itemId === p2.json.itemId), 10000, 'the control alert');
+    assert.equal((await notes(srv, u)).some((n) => n.payload.itemId === p1.json.itemId), false, 'no alert across the block');
+  }
+  // lifted: the next post of A alerts V
+  assert.equal((await srv.req('DELETE', `/blocks/${A.userId}`, { token: V.token })).status < 300, true);
+  const p3 = await postItem(srv, A, { title: '자전거 하나 더' });
+  assert.equal(p3.status, 201, p3.body);
+  await until(async () => (await notes(srv, V)).some((n) => n.payload.itemId === p3.json.itemId), 10000, 'the alert after the block is lifted');
+});
