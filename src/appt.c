@@ -52,22 +52,6 @@
 	"'mine',json(iif(a.proposerId = ?9,'true','false')),'itemStatus',s.status,"                        \
 	"'past',json(iif(a.apptDt <= dm_now(),'true','false')),'createdDt',dm_time(a.createdDt))"
 
-/* A path id: 1–18 digits. DM_OK and *id, or DM_ENOTFOUND. */
-static int path_id(const char *s, int64_t *id)
-{
-	int64_t v = 0;
-	size_t n = 0;
-	if (!s || !*s)
-		return DM_ENOTFOUND;
-	for (; *s; s++, n++) {
-		if (*s < '0' || *s > '9' || n >= 18)
-			return DM_ENOTFOUND;
-		v = v * 10 + (*s - '0');
-	}
-	*id = v;
-	return v > 0 ? DM_OK : DM_ENOTFOUND;
-}
-
 typedef struct step {
 	int64_t item_id, actor, appt_id; /* appt_id: accept's, then the one written */
 	int64_t at;                      /* propose */
@@ -261,7 +245,7 @@ static int h_propose(http_req_t *r)
 	int64_t now = dm_now_ms();
 
 	memset(&t, 0, sizeof t);
-	if (path_id(r->param[0], &t.item_id) != DM_OK)
+	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -295,7 +279,7 @@ static int h_accept(http_req_t *r)
 	step_t t;
 
 	memset(&t, 0, sizeof t);
-	if (path_id(r->param[0], &t.item_id) != DM_OK)
+	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -314,7 +298,7 @@ static int h_get(http_req_t *r)
 	sqlite3_stmt *st;
 	int party = -1;
 
-	if (path_id(r->param[0], &item_id) != DM_OK)
+	if ((item_id = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	st = db_prep(r->db, "SELECT ?2 IN (userId, ifnull(buyerUserId, 0)) FROM saleItem WHERE itemId = ?1");
 	if (!st)

@@ -22,21 +22,6 @@ typedef struct blk {
 	int64_t user_id, target;
 } blk_t;
 
-/* A decimal id of 1-18 digits from a path capture; 0 if not one. */
-static int64_t path_id(const char *s)
-{
-	int64_t v = 0;
-	size_t n = s ? strlen(s) : 0;
-	if (!n || n > 18)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 /* Write job: adds the block. DM_ENOTFOUND (no such user), DM_ECONFLICT
  * (blocked already), DM_ERATE (BLOCKS_MAX reached), DM_OK. */
 static int add_write(sqlite3 *w, void *arg)
@@ -115,7 +100,7 @@ static int h_add(http_req_t *r)
 /* DELETE /blocks/:userId -> 200 {msg, userId} */
 static int h_del(http_req_t *r)
 {
-	blk_t b = {r->user_id, path_id(r->param[0])};
+	blk_t b = {r->user_id, dm_parse_id(r->param[0])};
 	sqlite3_stmt *st;
 	int rc;
 

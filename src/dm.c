@@ -159,6 +159,20 @@ static int digits(const char **p, int n, int *v)
 	return 1;
 }
 
+int64_t dm_parse_id(const char *s)
+{
+	int64_t v = 0;
+	size_t n = 0;
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++, n++) {
+		if (*s < '0' || *s > '9' || n >= 18)
+			return 0;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
 int dm_parse_time(const char *s, int64_t *ms)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

@@ -47,6 +47,10 @@ char *dm_fmt_time(int64_t ms, char buf[32]);
  * with optional Z or ±HH:MM (without one: the configured offset).
  * Returns DM_OK and *ms, or DM_EINVAL. */
 int dm_parse_time(const char *s, int64_t *ms);
+/* A decimal id of 1-18 digits (a path capture: /trade/:itemId, ...): the
+ * id, or 0 when s is not one (ids start at 1). Nothing but digits: no sign,
+ * space or leading "+". */
+int64_t dm_parse_id(const char *s);
 
 /* Randomness from getrandom(2) (no /dev needed). DM_OK or DM_ERR. */
 int dm_random(void *buf, size_t n);

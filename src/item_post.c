@@ -944,21 +944,6 @@ static int edit_reply(http_req_t *r, edit_t *e, int rc, int created)
 	return http_reply_stmt(r, created ? 201 : 200, st);
 }
 
-/* The item id of the path (first capture); 0 if not one. */
-static int64_t path_id(const char *s)
-{
-	int64_t v = 0;
-	size_t n = s ? strlen(s) : 0;
-	if (!n || n > 18)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 /* POST /items/:itemId/images (bearer), multipart: file parts (and thumb
  * parts, the k-th for the k-th file) added after the item's photos, up
  * to ITEM_IMAGES_MAX in all -> 201 {msg, itemId, images}. */
@@ -976,7 +961,7 @@ int item_images_add(http_req_t *r)
 		return http_fail_dm(r, DM_ENOMEM);
 	}
 	e->p.user_id = r->user_id;
-	e->p.item_id = path_id(r->param[0]);
+	e->p.item_id = dm_parse_id(r->param[0]);
 	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
 		drain_body(r);
 		free(e);
@@ -1028,8 +1013,8 @@ int item_images_remove(http_req_t *r)
 	if (!e)
 		return http_fail_dm(r, DM_ENOMEM);
 	e->p.user_id = r->user_id;
-	e->p.item_id = path_id(r->param[0]);
-	e->image_id = path_id(r->param[1]);
+	e->p.item_id = dm_parse_id(r->param[0]);
+	e->image_id = dm_parse_id(r->param[1]);
 	if (!e->p.item_id) {
 		e->p.reason = "ITEM_NOT_FOUND";
 		rc = DM_EINVAL;
@@ -1055,7 +1040,7 @@ int item_images_order(http_req_t *r)
 	if (!(e = calloc(1, sizeof *e)))
 		return http_fail_dm(r, DM_ENOMEM);
 	e->p.user_id = r->user_id;
-	e->p.item_id = path_id(r->param[0]);
+	e->p.item_id = dm_parse_id(r->param[0]);
 	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or integers) */
 	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1, '$.order') = 'array' THEN"
 			    " (SELECT json_group_array(CASE WHEN type = 'integer' AND value > 0 THEN value"

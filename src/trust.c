@@ -121,22 +121,6 @@ static void recompute_tick(void *unused)
 
 /* --------------------------------------------------------- helpers */
 
-/* A path id: 1–18 digits. DM_OK and *id, or DM_ENOTFOUND. */
-static int path_id(const char *s, int64_t *id)
-{
-	int64_t v = 0;
-	size_t n = 0;
-	if (!s || !*s)
-		return DM_ENOTFOUND;
-	for (; *s; s++, n++) {
-		if (*s < '0' || *s > '9' || n >= 18)
-			return DM_ENOTFOUND;
-		v = v * 10 + (*s - '0');
-	}
-	*id = v;
-	return v > 0 ? DM_OK : DM_ENOTFOUND;
-}
-
 /* The parties of an item, read on the writer inside a job. */
 typedef struct parties {
 	int64_t owner, buyer, icr_id;
@@ -325,7 +309,7 @@ static int trade(http_req_t *r, int complete)
 	sqlite3_stmt *st;
 
 	memset(&t, 0, sizeof t);
-	if (path_id(r->param[0], &t.item_id) != DM_OK)
+	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	t.actor = r->user_id;
 	t.complete = complete;
@@ -470,7 +454,7 @@ static int h_review(http_req_t *r)
 	int rc;
 
 	memset(&v, 0, sizeof v);
-	if (path_id(r->param[0], &v.item_id) != DM_OK)
+	if ((v.item_id = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -524,7 +508,7 @@ static int h_user(http_req_t *r)
 	int64_t uid;
 	sqlite3_stmt *st;
 
-	if (path_id(r->param[0], &uid) != DM_OK)
+	if ((uid = dm_parse_id(r->param[0])) == 0)
 		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
 	st = db_prep(r->db,
 		     "SELECT json_object('msg','success','userId',CAST(u.userId AS TEXT),'nickname',u.nickname,"

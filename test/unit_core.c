@@ -42,6 +42,37 @@ static void test_time(void)
 	dm_tz_offset_min = 540;
 }
 
+/* dm_parse_id: the ids of paths like /trade/:itemId (hostile input) */
+static void test_parse_id(void)
+{
+	static const struct {
+		const char *in;
+		int64_t want; /* 0: refused */
+	} v[] = {
+		{"1", 1},
+		{"42", 42},
+		{"007", 7},
+		{"999999999999999999", 999999999999999999LL}, /* 18 digits */
+		{"1000000000000000000", 0},                   /* 19 digits */
+		{"99999999999999999999999", 0},
+		{"0", 0},
+		{"000", 0},
+		{"", 0},
+		{"-1", 0},
+		{"+1", 0},
+		{" 1", 0},
+		{"1 ", 0},
+		{"1a", 0},
+		{"0x10", 0},
+		{"1.0", 0},
+		{"１", 0}, /* a full-width digit */
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		CHECK(dm_parse_id(v[i].in) == v[i].want, "dm_parse_id(\"%s\") = %lld, want %lld", v[i].in,
+		      (long long)dm_parse_id(v[i].in), (long long)v[i].want);
+	CHECK(dm_parse_id(NULL) == 0, "dm_parse_id(NULL)");
+}
+
 static void test_b64_utf8(void)
 {
 	char out[64];
@@ -283,6 +314,7 @@ static void test_stmt_cache(void)
 
 int main(void)
 {
+	test_parse_id();
 	cfg_defaults();
 	if (sqlite3_open(":memory:", &mem) != SQLITE_OK)
 		return 2;
