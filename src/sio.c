@@ -1249,11 +1249,14 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 	} else if (now >= s->ping_next) {
 		blob_t *b = sio_blob_new("2", 1);
 		if (b) {
-			s->ping_sent = now;
+			/* the timeout counts from when the ping was due, as
+			 * the client's own deadline does (a late pass must not
+			 * push the close past pingInterval + pingTimeout) */
+			s->ping_sent = s->ping_next;
 			sio_enqueue_locked(s, b);
 			sio_blob_unref(b);
 		}
-		due = now + pt;
+		due = b ? s->ping_sent + pt : now + REAP_BATCH_MS;
 	} else
 		due = s->ping_next;
 	if (due + 1 < *next)

@@ -310,14 +310,17 @@ static int handshake(http_req_t *r, int eio)
 	return poll_reply(r, body, (size_t)n);
 }
 
-/* Finds the session of a polling request and references it; replies 400
- * and returns NULL when there is none or it does not poll. */
+/* Finds the open session of a polling request and references it; replies
+ * 400 and returns NULL when there is none, it is closing or it does not
+ * poll. */
 static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
 {
 	sio_sock_t *s;
 	pthread_mutex_lock(&sio_lock);
 	s = sio_find_locked(sid);
-	if (s && (s->eio != eio || s->transport != T_POLL))
+	/* a closing session is over for new requests (a waiting GET still
+	 * gets its answer from the loop) */
+	if (s && (s->eio != eio || s->transport != T_POLL || s->state != S_OPEN))
 		s = NULL;
 	if (s)
 		s->refs++;
@@ -401,7 +404,10 @@ static int poll_park(http_req_t *r, sio_sock_t *s, int eio)
 		return DM_EUNAVAIL;
 	r->replied = 1; /* the loop answers */
 	r->status = 200;
-	sio_loop_park_poll(&d, s, eio, hdr, keepalive, dm_mono_ms() + cfg.sio_ping_interval);
+	/* v3: a noop at pingInterval; v4: the server's ping ends the wait,
+	 * the deadline is only a fallback after it */
+	sio_loop_park_poll(&d, s, eio, hdr, keepalive,
+			   dm_mono_ms() + cfg.sio_ping_interval + (eio == 4 ? cfg.sio_ping_timeout : 0));
 	return DM_OK;
 }
 

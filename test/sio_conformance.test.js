@@ -130,6 +130,22 @@ test('client close: the pending GET gets a noop "6", the next request 400', asyn
   assert.equal((await p.get()).status, 400);
 });
 
+// Engine.IO v4: once closed, the session is unknown: a request that comes
+// right after the close packet (before the server has torn it down) too.
+test('client close: requests right after the close packet get 400', async () => {
+  for (let i = 0; i < 5; i++) {
+    const p = new RawPolling(srv, 4);
+    await p.open();
+    const [get, post] = await Promise.all([p.get(), p.post(['1'])]);
+    assert.equal(post.status, 200);
+    assert.equal(get.status, 200);
+    assert.equal(get.body, '6');
+    const [g2, p2] = await Promise.all([p.get(), p.post(['6'])]);
+    assert.equal(g2.status, 400, `GET after close: ${g2.body}`);
+    assert.equal(p2.status, 400, `POST after close: ${p2.body}`);
+  }
+});
+
 test('duplicate GET: the server closes, the pending GET gets the close packet "1" (control)', async () => {
   const p = new RawPolling(srv, 4);
   await p.open();
@@ -156,5 +172,20 @@ test('an upgrade request to a path without a WebSocket endpoint gets a full HTTP
     s.destroy();
     assert.match(got, /^HTTP\/1\.1 (400|404|426) /, `${path}: ${JSON.stringify(got.slice(0, 200))}`);
     assert.match(got, /\r\nContent-Length: \d+\r\n/i, `${path}: ${JSON.stringify(got.slice(0, 300))}`);
+  }
+});
+
+// Engine.IO v4 (polling): the server's ping is what answers a waiting GET;
+// the GET must not end with a noop just before the ping falls due.
+test('heartbeat over raw polling: each waiting GET is answered by the ping "2", round after round', async () => {
+  for (let n = 0; n < 3; n++) {
+    const p = new RawPolling(srv, 4);
+    await p.open();
+    for (let i = 0; i < 4; i++) {
+      const g = await p.get();
+      assert.equal(g.status, 200);
+      assert.deepEqual(g.packets, ['2'], `session ${n} round ${i}`);
+      assert.equal((await p.post(['3'])).status, 200);
+    }
   }
 });
