@@ -100,6 +100,10 @@ const sio_app_t *sio_app;
 int sio_stopping;
 unsigned long long sio_dropped;
 static pthread_cond_t reap_cv;
+/* When the reaper will next look at the sessions by itself (mono ms,
+ * locked; 0 while it is running a pass): a new session due earlier wakes
+ * it, so its first heartbeat and connect deadline are kept. */
+static int64_t reap_wake_at;
 static sio_sock_t *by_sid[NBUCKETS];
 static sio_sock_t *all_head;
 static room_t *rooms[NBUCKETS];
@@ -517,6 +521,8 @@ sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const ch
 	if (all_head)
 		all_head->all_prev = s;
 	all_head = s;
+	if (reap_wake_at && s->ping_next < reap_wake_at)
+		pthread_cond_signal(&reap_cv);
 	pthread_mutex_unlock(&sio_lock);
 	return s;
 }
@@ -1095,12 +1101,21 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 		}
 		return DM_OK;
 	case 2: /* EVENT */
-		if (strcmp(nsp, sio_app->nsp) || state != 2)
-			return DM_OK; /* not connected there: dropped */
+	case 3: /* ACK */
+		if (strcmp(nsp, sio_app->nsp) || state != 2) {
+			/* not connected there: the protocol says the server
+			 * MUST close (v3's "/", connected on open, excepted) */
+			if (s->eio == 3 && !strcmp(nsp, "/"))
+				return DM_OK;
+			dm_info("sio %s: packet type %d before CONNECT on %s: closed", s->sid, type, nsp);
+			return DM_EINVAL;
+		}
+		if (type == 3) /* an answer to an ack we never ask for */
+			return DM_OK;
 		if (i >= n)
 			return DM_EINVAL;
 		return do_event(s, p + i, n - i, ack);
-	default: /* ACK, CONNECT_ERROR from a client: nothing to do */
+	default: /* CONNECT_ERROR from a client: nothing to do */
 		return DM_OK;
 	}
 }
@@ -1126,6 +1141,7 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 	switch (p[0]) {
 	case '1': /* close */
 		pthread_mutex_lock(&sio_lock);
+		s->client_closed = 1; /* a waiting GET gets a noop, not "1" */
 		sio_mark_closing_locked(s, "client close");
 		pthread_mutex_unlock(&sio_lock);
 		return DM_OK;
@@ -1233,11 +1249,14 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 	} else if (now >= s->ping_next) {
 		blob_t *b = sio_blob_new("2", 1);
 		if (b) {
-			s->ping_sent = now;
+			/* the timeout counts from when the ping was due, as
+			 * the client's own deadline does (a late pass must not
+			 * push the close past pingInterval + pingTimeout) */
+			s->ping_sent = s->ping_next;
 			sio_enqueue_locked(s, b);
 			sio_blob_unref(b);
 		}
-		due = now + pt;
+		due = b ? s->ping_sent + pt : now + REAP_BATCH_MS;
 	} else
 		due = s->ping_next;
 	if (due + 1 < *next)
@@ -1278,7 +1297,9 @@ static void *reaper_main(void *unused)
 		if (next < now + REAP_BATCH_MS)
 			next = now + REAP_BATCH_MS;
 		struct timespec ts = sio_mono_after(next - now);
+		reap_wake_at = next;
 		pthread_cond_timedwait(&reap_cv, &sio_lock, &ts);
+		reap_wake_at = 0;
 	}
 	pthread_mutex_unlock(&sio_lock);
 	db_thread_exit();

@@ -81,6 +81,8 @@ struct sio_sock {
 	lconn_t *poll;           /* the parked GET waiting for packets */
 	int upgrading;           /* probe answered: a waiting GET ends with noop */
 	int polling;             /* a GET is being answered or parked */
+	int posting;             /* a POST is being handled */
+	int client_closed;       /* the client sent the close packet */
 	qnode_t *qh, *qt;
 	int qn;
 	int ready_listed;

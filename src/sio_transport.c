@@ -224,9 +224,26 @@ static int ws_data(struct mg_connection *c, int bits, char *data, size_t len, vo
 	return 0;
 }
 
+/* A WebSocket upgrade to any other path: the JSON 404 every unknown path
+ * gets, as a whole HTTP response (civetweb's own answer to an upgrade it
+ * has no handler for has no status line). Always refuses. */
+static int ws_nowhere(const struct mg_connection *cc, void *cb)
+{
+	static const char body[] = "{\"msg\":\"fail\",\"errorMsg\":\"없는 주소입니다.\",\"code\":\"NOT_FOUND\"}";
+	struct mg_connection *c = (struct mg_connection *)cc;
+	(void)cb;
+	mg_printf(c,
+		  "HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+		  sizeof body - 1, body);
+	return 1;
+}
+
 static void on_http_start(struct mg_context *ctx)
 {
 	mg_set_websocket_handler(ctx, "/socket.io", ws_connect, ws_ready, ws_data, NULL, NULL);
+	/* a pattern: looked at after every exact and prefix match */
+	mg_set_websocket_handler(ctx, "**", ws_nowhere, NULL, NULL, NULL, NULL);
 }
 
 /* ----------------------------------------------------------- polling */
@@ -293,14 +310,17 @@ static int handshake(http_req_t *r, int eio)
 	return poll_reply(r, body, (size_t)n);
 }
 
-/* Finds the session of a polling request and references it; replies 400
- * and returns NULL when there is none or it does not poll. */
+/* Finds the open session of a polling request and references it; replies
+ * 400 and returns NULL when there is none, it is closing or it does not
+ * poll. */
 static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
 {
 	sio_sock_t *s;
 	pthread_mutex_lock(&sio_lock);
 	s = sio_find_locked(sid);
-	if (s && (s->eio != eio || s->transport != T_POLL))
+	/* a closing session is over for new requests (a waiting GET still
+	 * gets its answer from the loop) */
+	if (s && (s->eio != eio || s->transport != T_POLL || s->state != S_OPEN))
 		s = NULL;
 	if (s)
 		s->refs++;
@@ -333,8 +353,8 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 	if (s->transport == T_WS && s->qn)
 		sio_ready_push_locked(s);
 	s->polling = 0;
-	if (s->state != S_OPEN)
-		return "1"; /* closed: tell the client */
+	if (s->state != S_OPEN) /* closed: tell the client, unless it closed */
+		return s->client_closed ? "6" : "1";
 	return n ? NULL : "6"; /* nothing (upgrade, timeout, stopping): noop */
 }
 
@@ -384,7 +404,10 @@ static int poll_park(http_req_t *r, sio_sock_t *s, int eio)
 		return DM_EUNAVAIL;
 	r->replied = 1; /* the loop answers */
 	r->status = 200;
-	sio_loop_park_poll(&d, s, eio, hdr, keepalive, dm_mono_ms() + cfg.sio_ping_interval);
+	/* v3: a noop at pingInterval; v4: the server's ping ends the wait,
+	 * the deadline is only a fallback after it */
+	sio_loop_park_poll(&d, s, eio, hdr, keepalive,
+			   dm_mono_ms() + cfg.sio_ping_interval + (eio == 4 ? cfg.sio_ping_timeout : 0));
 	return DM_OK;
 }
 
@@ -457,6 +480,16 @@ static int h_poll_post(http_req_t *r)
 		return eio_error(r, 2);
 	if (!(s = poll_session(r, eio, sid)))
 		return DM_OK;
+	pthread_mutex_lock(&sio_lock);
+	if (s->posting) {
+		/* two POSTs at once: the client is broken */
+		sio_mark_closing_locked(s, "overlapping posts");
+		sio_unref_locked(s);
+		pthread_mutex_unlock(&sio_lock);
+		return eio_error(r, 3);
+	}
+	s->posting = 1;
+	pthread_mutex_unlock(&sio_lock);
 	ct = http_header(r, "Content-Type");
 	if (ct && !strncasecmp(ct, "application/octet-stream", 24)) {
 		rc = DM_EINVAL; /* a binary payload */
@@ -507,10 +540,14 @@ static int h_poll_post(http_req_t *r)
 	}
 	if (rc != DM_OK)
 		goto bad;
+	pthread_mutex_lock(&sio_lock);
+	s->posting = 0;
+	pthread_mutex_unlock(&sio_lock);
 	sio_unref(s);
 	return http_reply_raw(r, 200, "text/html; charset=UTF-8", "Cache-Control: no-store\r\n", "ok", 2);
 bad:
 	pthread_mutex_lock(&sio_lock);
+	s->posting = 0;
 	sio_mark_closing_locked(s, rc == DM_ETOOBIG ? "payload too large" : "bad payload");
 	pthread_mutex_unlock(&sio_lock);
 	sio_unref(s);

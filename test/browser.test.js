@@ -29,7 +29,7 @@ const SHOTS = path.resolve(__dirname, '../build/screenshots');
 const ASAN = /\/asan\//.test(process.env.DONGMUL_BIN || '');
 const PHONE = { width: 360, height: 740 };
 const DESKTOP = { width: 1280, height: 800 };
-const T = 20000; // generous waits: 2 loaded cores
+const T = 45000; // generous waits: 2 loaded cores
 
 let chromium;
 let smtp;

@@ -16,7 +16,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '../build/screenshots');
 const ASAN = /\/asan\//.test(process.env.DONGMUL_BIN || '');
 const PHONE = { width: 360, height: 740 };
-const T = 20000;
+const T = 45000;
 const ADDR = '서울 강남구';
 
 let srv;

@@ -18,7 +18,7 @@ const { connect, emit } = require('./lib/market');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ASAN = /\/asan\//.test(process.env.DONGMUL_BIN || '');
 const SHOTS = path.resolve(__dirname, '../build/screenshots');
-const T = 20000;
+const T = 45000;
 let srv, browser, ctx, page, O, B;
 const problems = [];
 
