@@ -22,6 +22,7 @@
 #include "db.h"
 #include "dm.h"
 #include "http.h"
+#include "refusal.h"
 #include "jobs.h"
 #include "mem.h"
 #include "tls.h"
@@ -197,6 +198,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "version")) {
 		printf("dongmul %s (SQLite %s)\n", DONGMUL_VERSION, sqlite3_libversion());
+		return 0;
+	}
+	if (!strcmp(cmd, "refusals")) {
+		refusal_print(stdout);
 		return 0;
 	}
 	if (!strcmp(cmd, "help")) {

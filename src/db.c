@@ -260,6 +260,97 @@ int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def)
 	return v;
 }
 
+int db_bind_args(sqlite3_stmt *st, const db_arg_t *args, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int rc;
+		switch (args[i].type) {
+		case 'i': rc = sqlite3_bind_int64(st, i + 1, args[i].v.i); break;
+		case 't': rc = args[i].v.t ? sqlite3_bind_text(st, i + 1, args[i].v.t, -1, SQLITE_STATIC)
+					   : sqlite3_bind_null(st, i + 1); break;
+		case 'b': rc = sqlite3_bind_blob(st, i + 1, args[i].v.b, args[i].len, SQLITE_STATIC); break;
+		case 'n': rc = sqlite3_bind_null(st, i + 1); break;
+		default: dm_assert(!"a db_arg_t made by the DB_* macros"); rc = SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK) {
+			dm_error("db: bind %d of %s: %s", i + 1, sqlite3_sql(st), sqlite3_errstr(rc));
+			return DM_ERR;
+		}
+	}
+	return DM_OK;
+}
+
+sqlite3_stmt *db_query_(sqlite3 *db, const char *sql, const db_arg_t *args, int n)
+{
+	sqlite3_stmt *st = db_stmt(db, sql);
+	if (st && db_bind_args(st, args, n) != DM_OK) {
+		db_done(st);
+		return NULL;
+	}
+	return st;
+}
+
+int db_run_(sqlite3 *db, int *changes, const char *sql, const db_arg_t *args, int n)
+{
+	sqlite3_stmt *st = db_query_(db, sql, args, n);
+	int rc;
+	if (!st)
+		return DM_ERR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	db_done(st);
+	if (rc == SQLITE_DONE) {
+		if (changes)
+			*changes = sqlite3_changes(db);
+		return DM_OK;
+	}
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return DM_ECONFLICT;
+	dm_error("db: %s: %s", sql, sqlite3_errmsg(db));
+	return DM_ERR;
+}
+
+int db_get_int_(sqlite3 *db, int64_t *out, const char *sql, const db_arg_t *args, int n)
+{
+	sqlite3_stmt *st = db_query_(db, sql, args, n);
+	int rc, ret;
+	if (!st)
+		return DM_ERR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		ret = DM_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = DM_ENOTFOUND;
+	} else {
+		dm_error("db: %s: %s", sql, sqlite3_errmsg(db));
+		ret = DM_ERR;
+	}
+	db_done(st);
+	return ret;
+}
+
+int db_get_text_(sqlite3 *db, char *buf, size_t cap, const char *sql, const db_arg_t *args, int n)
+{
+	sqlite3_stmt *st = db_query_(db, sql, args, n);
+	int rc, ret = DM_ENOTFOUND;
+	dm_assert(cap > 0);
+	buf[0] = 0;
+	if (!st)
+		return DM_ERR;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (v)
+			ret = dm_strlcpy(buf, v, cap);
+	} else if (rc != SQLITE_DONE) {
+		dm_error("db: %s: %s", sql, sqlite3_errmsg(db));
+		ret = DM_ERR;
+	}
+	db_done(st);
+	return ret;
+}
+
 /* The result of apply_schema when the database is older than this build:
  * db_open migrates it (migrate) and applies again. */
 #define NEEDS_MIGRATION 1

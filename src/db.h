@@ -68,6 +68,57 @@ int db_exec(sqlite3 *db, const char *sql);
  * (NULL for none) as an int64; def if no row. */
 int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def);
 
+/* Steps with typed arguments, on top of db_stmt (so the statement is
+ * cached). Arguments are a list of DB_INT(x), DB_TEXT(s), DB_BLOB(p, n),
+ * DB_NULL, bound to ?1, ?2, ... in order; the compiler checks each one's
+ * type (no format string to get wrong). Text and blobs are bound without
+ * a copy: they must live until the statement is done (for db_run and
+ * db_get_* that is the call itself). DB_TEXT(NULL) binds NULL.
+ *
+ *   rc = db_run(w, "UPDATE saleItem SET state=?2 WHERE itemId=?1",
+ *               DB_INT(item_id), DB_TEXT("closed"));
+ *   rc = db_get_int(r->db, &n, "SELECT count(*) FROM userBlock WHERE userId=?1",
+ *                   DB_INT(uid));
+ */
+typedef struct db_arg {
+	char type; /* 'i' int64, 't' text, 'b' blob, 'n' NULL */
+	int len;   /* blob length */
+	union {
+		int64_t i;
+		const char *t;
+		const void *b;
+	} v;
+} db_arg_t;
+#define DB_INT(x) ((db_arg_t){.type = 'i', .v.i = (int64_t)(x)})
+#define DB_TEXT(s) ((db_arg_t){.type = 't', .v.t = (s)})
+#define DB_BLOB(p, n) ((db_arg_t){.type = 'b', .len = (int)(n), .v.b = (p)})
+#define DB_NULL ((db_arg_t){.type = 'n'})
+#define DB_ARGS_(...) (const db_arg_t[]){__VA_ARGS__}, \
+	(int)(sizeof((db_arg_t[]){__VA_ARGS__}) / sizeof(db_arg_t))
+
+/* Binds args[0..n) to st's parameters 1..n. DM_OK or DM_ERR (logged). */
+int db_bind_args(sqlite3_stmt *st, const db_arg_t *args, int n);
+/* db_stmt(db, sql) with the arguments bound, ready to step; the caller
+ * steps it and gives it back with db_done. NULL on failure (logged). */
+sqlite3_stmt *db_query_(sqlite3 *db, const char *sql, const db_arg_t *args, int n);
+#define db_query(db, sql, ...) db_query_((db), (sql), DB_ARGS_(__VA_ARGS__))
+/* Runs sql (no rows expected, or rows ignored) with the arguments.
+ * DM_OK; DM_ECONFLICT when a constraint failed (UNIQUE, CHECK, FOREIGN
+ * KEY: not logged, the caller decides); DM_ERR otherwise (logged). When
+ * changes is not NULL it gets sqlite3_changes() of the run. */
+int db_run_(sqlite3 *db, int *changes, const char *sql, const db_arg_t *args, int n);
+#define db_run(db, sql, ...) db_run_((db), NULL, (sql), DB_ARGS_(__VA_ARGS__))
+#define db_run_changes(db, changes, sql, ...) db_run_((db), (changes), (sql), DB_ARGS_(__VA_ARGS__))
+/* The first column of the first row as an int64 into *out. DM_OK;
+ * DM_ENOTFOUND when there is no row (*out untouched); DM_ERR (logged). */
+int db_get_int_(sqlite3 *db, int64_t *out, const char *sql, const db_arg_t *args, int n);
+#define db_get_int(db, out, sql, ...) db_get_int_((db), (out), (sql), DB_ARGS_(__VA_ARGS__))
+/* The first column of the first row as text into buf (NUL-terminated).
+ * DM_OK; DM_ENOTFOUND when there is no row or the value is NULL (buf "");
+ * DM_ETOOBIG when it does not fit (buf truncated); DM_ERR (logged). */
+int db_get_text_(sqlite3 *db, char *buf, size_t cap, const char *sql, const db_arg_t *args, int n);
+#define db_get_text(db, buf, cap, sql, ...) db_get_text_((db), (buf), (cap), (sql), DB_ARGS_(__VA_ARGS__))
+
 /* Health: 1 if a trivial query answers on this thread's reader. */
 int db_ping(void);
 

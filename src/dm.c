@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -456,4 +457,10 @@ int dm_snprintf(char *dst, size_t cap, const char *fmt, ...)
 	int n = vsnprintf(dst, cap, fmt, ap);
 	va_end(ap);
 	return (n < 0 || (size_t)n >= cap) ? DM_ETOOBIG : DM_OK;
+}
+
+void dm_assert_fail(const char *cond, const char *file, int line, const char *func)
+{
+	dm_log(DM_LOG_ERROR, "assertion failed: %s (%s:%d, %s)", cond, file, line, func);
+	abort();
 }

@@ -84,6 +84,16 @@ size_t dm_utf8_repair(const char *s, size_t n, char *out);
 int dm_strlcpy(char *dst, const char *src, size_t cap);
 int dm_snprintf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Assertions that stay on in every build of ours (dev, ASan, static):
+ * -DNDEBUG is given to civetweb alone. A failed one logs the condition,
+ * file and line, then aborts (a core or ASan report shows the rest). Use
+ * them for what must hold whatever a client sends: lock ownership in
+ * *_locked functions, reference counts, queue counts, block magic. */
+#define dm_assert(cond) \
+	((cond) ? (void)0 : dm_assert_fail(#cond, __FILE__, __LINE__, __func__))
+void dm_assert_fail(const char *cond, const char *file, int line, const char *func)
+	__attribute__((noreturn));
+
 /* Set by the signal handler; every loop checks it. */
 extern volatile int dm_stopping;
 

@@ -294,6 +294,11 @@ int http_fail(http_req_t *r, int status, const char *code, const char *msg)
 	return fail_with(r, status, code, msg, NULL);
 }
 
+int http_refuse(http_req_t *r, refusal_t rf)
+{
+	return fail_with(r, refusal_status(rf), refusal_code(rf), refusal_msg(rf), NULL);
+}
+
 int http_status_of(int s)
 {
 	switch (s) {
@@ -312,17 +317,9 @@ int http_status_of(int s)
 
 int http_fail_dm(http_req_t *r, int s)
 {
-	switch (s) {
-	case DM_EINVAL: return http_fail(r, 400, "INVALID_INPUT", "입력값이 올바르지 않습니다.");
-	case DM_EAUTH: return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
-	case DM_EFORBID: return http_fail(r, 403, "FORBIDDEN", "권한이 없습니다.");
-	case DM_ENOTFOUND: return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
-	case DM_ECONFLICT: return http_fail(r, 409, "CONFLICT", "현재 상태에서는 할 수 없습니다.");
-	case DM_ETOOBIG: return http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
-	case DM_ERATE: return http_fail_rate(r, 60);
-	case DM_EUNAVAIL: return http_fail(r, 503, "UNAVAILABLE", "잠시 후 다시 시도해 주세요.");
-	default: return http_fail(r, 500, "INTERNAL", "서버 오류가 발생했습니다.");
-	}
+	if (s == DM_ERATE)
+		return http_fail_rate(r, 60);
+	return http_refuse(r, refusal_of_status(s));
 }
 
 int http_fail_rate(http_req_t *r, int retry_after_s)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "refusal.h"
 
 #define HTTP_MAX_PARAMS 4
 
@@ -96,7 +97,11 @@ int http_reply_json(http_req_t *r, int status, const char *json, size_t len);
 int http_reply_stmt(http_req_t *r, int status, sqlite3_stmt *st);
 /* {"msg":"success"} */
 int http_ok(http_req_t *r);
-/* {"msg":"fail","errorMsg":msg,"code":code} with status. Always DM_OK. */
+/* {"msg":"fail","errorMsg":msg,"code":code} with the refusal's status,
+ * code and message from the catalog (refusal.h). Always DM_OK. */
+int http_refuse(http_req_t *r, refusal_t rf);
+/* The same, for code still carrying its own status, code and message.
+ * Being replaced by http_refuse. Always DM_OK. */
 int http_fail(http_req_t *r, int status, const char *code, const char *msg);
 /* The HTTP status for a DM_* status. */
 int http_status_of(int dm_status);

@@ -118,6 +118,23 @@ test('docs/API.md lists every error code', () => {
     for (const m of text.matchAll(/"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"/g)) if (!/^(DONGMUL|SQLITE|MBEDTLS)_/.test(m[1])) found.add(m[1]);
   }
   assert.ok(found.size > 40, `the scan finds the codes (${found.size})`);
+  // the catalog of refusals (src/refusal.h, printed by `dongmul refusals`)
+  const rf = spawnSync(BIN, ['refusals'], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(rf.status, 0, rf.stderr);
+  const rows = rf.stdout.trim().split('\n').map((l) => l.split('\t'));
+  assert.ok(rows.length > 100, `the catalog has its rows (${rows.length})`);
+  for (const [name, code, status, msg] of rows) {
+    assert.match(code, /^[A-Z][A-Z0-9_]+$/, `${name}: a wire code`);
+    assert.ok(+status >= 400 && +status < 600, `${name}: an error status (${status})`);
+    assert.ok(msg && msg.length > 1, `${name}: a message`);
+    found.add(code);
+  }
+  assert.equal(new Set(rows.map((r) => r[0])).size, rows.length, 'each refusal is named once');
+  const said = new Map();
+  for (const [name, code, , msg] of rows) {
+    if (said.has(msg)) assert.notEqual(said.get(msg), code, `${name} repeats another row of ${code} word for word`);
+    said.set(msg, code);
+  }
   const enums = JSON.stringify(doc).match(/"enum":\["[A-Z][A-Z0-9_]+"[^\]]*\]/g) || [];
   for (const e of enums) for (const c of JSON.parse(e.slice(7))) if (/^[A-Z][A-Z0-9_]+$/.test(c) && c.includes('_') || /^(BUSY|KICKED|SUSPENDED|CONFLICT|FORBIDDEN|INTERNAL|UNAUTHORIZED|CANCELLED)$/.test(c)) found.add(c);
   assert.deepEqual([...found].filter((c) => !documented.has(c)).sort(), [], 'codes missing from docs/API.md');

@@ -312,6 +312,48 @@ static void test_stmt_cache(void)
 	CHECK(db_close_conn(db) == SQLITE_OK, "close with cached statements");
 }
 
+/* db_run, db_get_int, db_get_text, db_query: typed arguments, statuses. */
+static void test_db_steps(void)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	int changes = -1;
+	char buf[8];
+	static const unsigned char blob[3] = {0, 1, 2};
+
+	CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK, "open");
+	CHECK(db_run(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT UNIQUE, b BLOB)") == DM_OK, "no arguments");
+	CHECK(db_run(db, "INSERT INTO t(id, s, b) VALUES (?1, ?2, ?3)", DB_INT(5), DB_TEXT("five"),
+		     DB_BLOB(blob, 3)) == DM_OK, "three typed arguments");
+	CHECK(db_run(db, "INSERT INTO t(id, s) VALUES (?1, ?2)", DB_INT(6), DB_TEXT(NULL)) == DM_OK, "text NULL");
+	CHECK(db_run(db, "INSERT INTO t(id, s) VALUES (?1, ?2)", DB_INT(7), DB_TEXT("five")) == DM_ECONFLICT,
+	      "a UNIQUE violation is a conflict");
+	CHECK(db_run(db, "INSERT INTO t(id, s) VALUES (?1, ?2)", DB_INT(8), DB_NULL) == DM_OK, "DB_NULL");
+	CHECK(db_run_changes(db, &changes, "UPDATE t SET b = NULL WHERE id >= ?1", DB_INT(6)) == DM_OK &&
+		      changes == 2, "changes counted (%d)", changes);
+	CHECK(db_get_int(db, &n, "SELECT count(*) FROM t WHERE s IS NULL") == DM_OK && n == 2, "count %lld",
+	      (long long)n);
+	n = -1;
+	CHECK(db_get_int(db, &n, "SELECT id FROM t WHERE s = ?1", DB_TEXT("nine")) == DM_ENOTFOUND && n == -1,
+	      "no row: not found, out untouched");
+	CHECK(db_get_int(db, &n, "SELECT length(b) FROM t WHERE id = ?1", DB_INT(5)) == DM_OK && n == 3,
+	      "the blob was bound with its length");
+	CHECK(db_get_text(db, buf, sizeof buf, "SELECT s FROM t WHERE id = ?1", DB_INT(5)) == DM_OK &&
+		      !strcmp(buf, "five"), "text");
+	CHECK(db_get_text(db, buf, sizeof buf, "SELECT s FROM t WHERE id = ?1", DB_INT(6)) == DM_ENOTFOUND &&
+		      !buf[0], "a NULL value is not found");
+	CHECK(db_get_text(db, buf, sizeof buf, "SELECT 'abcdefghij'") == DM_ETOOBIG && !strcmp(buf, "abcdefg"),
+	      "too long: truncated, said so");
+	CHECK(db_get_int(db, &n, "SELECT nosuch FROM t") == DM_ERR, "a bad statement is an error");
+	CHECK(db_run(db, "INSERT INTO t(id) VALUES (?1)", DB_INT(1), DB_INT(2)) == DM_ERR,
+	      "more arguments than parameters is an error");
+	st = db_query(db, "SELECT id FROM t WHERE id > ?1 ORDER BY id", DB_INT(5));
+	CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 6, "query steps");
+	db_done(st);
+	CHECK(db_close_conn(db) == SQLITE_OK, "close");
+}
+
 int main(void)
 {
 	test_parse_id();
@@ -326,6 +368,7 @@ int main(void)
 	test_keyfile();
 	test_password();
 	test_stmt_cache();
+	test_db_steps();
 	db_close_conn(mem); /* with its cached statements (db_stmt) */
 	UNIT_DONE("unit_core");
 }
