@@ -33,7 +33,9 @@ MAKEFLAGS += -j$(JOBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
 MBEDCFG := -DMBEDTLS_CONFIG_FILE='"$(CURDIR)/vendor/mbedtls_config.h"'
-INC     := -I$(V)/sqlite -I$(V)/civetweb/include -I$(V)/mbedtls/include -Isrc -I$(B)/gen
+# src/ is in three layers (see test/layers.js)
+LAYERS  := core web market
+INC     := -I$(V)/sqlite -I$(V)/civetweb/include -I$(V)/mbedtls/include $(addprefix -Isrc/,$(LAYERS)) -I$(B)/gen
 SQLITE_DEFS := -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_DQS=0 \
   -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
   -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE \
@@ -52,8 +54,10 @@ CIVET_DEFS := -DUSE_MBEDTLS -DUSE_WEBSOCKET -DNO_CGI -DNO_FILES -DNO_CACHING \
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEFS    := -D_GNU_SOURCE $(MBEDCFG) $(CIVET_DEFS) -DDONGMUL_VERSION='"$(VERSION)"'
 
-SRCS    := dongmul.c $(wildcard src/*.c)
-HDRS    := $(wildcard src/*.h)
+# src/ is in three layers (core, web, market: see test/layers.js, which
+# `make test` runs); every header is reachable by its bare name.
+SRCS    := dongmul.c $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+HDRS    := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.h))
 MBED_SRCS := $(wildcard $(V)/mbedtls/library/*.c)
 
 # ---- variants --------------------------------------------------------------
@@ -77,10 +81,10 @@ $(B)/$(1)/gen/%.o: $(B)/gen/%.c | $(5)
 	@mkdir -p $$(dir $$@)
 	@$(2) $(3) -c $$< -o $$@
 
-$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web.h | $(5)
+$(B)/$(1)/gen/web.o: $(B)/gen/web.c src/web/web.h | $(5)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      gen/web.c"
-	@$(2) $(3) -Isrc -c $$< -o $$@
+	@$(2) $(3) -Isrc/web -c $$< -o $$@
 
 $(B)/$(1)/sqlite3.o: $$(STAMP) | $(5)
 	@mkdir -p $$(dir $$@)

@@ -1,4 +1,4 @@
-// Group chat (src/chat.c over src/sio.c): rooms of items, setRoom, join,
+// Group chat (src/market/chat.c over src/web/sio.c): rooms of items, setRoom, join,
 // messages, kick (a permanent ban), exchange, leave, history over HTTP,
 // privacy of emails, every refusal; fan-out to many clients exactly once
 // and in order; durability across SIGKILL; slow clients. Real clients:

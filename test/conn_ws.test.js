@@ -1,6 +1,6 @@
 // Connections that wait cost no thread: open WebSockets (ws and wss) and
 // parked long-polls live on sio's event loop, read and framed by sio itself
-// (src/sio_loop.c, src/ws.c); caps keep one client from taking the server.
+// (src/web/sio_loop.c, src/core/ws.c); caps keep one client from taking the server.
 // Real clients: socket.io-client 4.x and 2.x, plus a hand-rolled RFC 6455
 // client over net/tls for the framing rules a library client never breaks.
 // Bounds on answers are generous (the failure these guard against is no

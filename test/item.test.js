@@ -11,8 +11,8 @@ const { start, sleep, BIN } = require('./lib/dongmul');
 const img = require('./lib/img');
 const { within, connectChat, emitWait } = require('./lib/market');
 
-const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/chat.c'));
-const NO_CHAT = HAVE_CHAT ? false : 'needs the chat part (src/chat.c, kick/exchange over Socket.IO): not built yet';
+const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/market/chat.c'));
+const NO_CHAT = HAVE_CHAT ? false : 'needs the chat part (src/market/chat.c, kick/exchange over Socket.IO): not built yet';
 // the operator command `dongmul user suspend` (trust part)
 const HAVE_SUSPEND = spawnSync(BIN, ['user'], { encoding: 'utf8' }).stderr.indexOf('not available') < 0;
 const NO_SUSPEND = HAVE_SUSPEND ? false : 'needs `dongmul user suspend` (trust part): not in this build';

@@ -13,7 +13,7 @@ const { start, sleep } = require('./lib/dongmul');
 const img = require('./lib/img');
 const { within, connectChat, emitWait } = require('./lib/market');
 
-const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/chat.c'));
+const HAVE_CHAT = fs.existsSync(path.join(__dirname, '../src/market/chat.c'));
 const NO_CHAT = HAVE_CHAT ? false : 'needs the chat part (kick/exchange over Socket.IO)';
 
 // API.md "An item": the keys every viewer gets, in the reply's order; then

@@ -110,7 +110,7 @@ test('docs/API.md lists every error code', () => {
     /'code'\s*,\s*'([A-Z][A-Z0-9_]+)'/g,                     // replies built by SQL
     /to_app\(\s*r\s*,\s*"error"\s*,\s*"([A-Z][A-Z0-9_]+)"/g, // social ?error= redirects
   ];
-  for (const f of fs.readdirSync(src).filter((n) => n.endsWith('.c'))) {
+  for (const f of fs.readdirSync(src, { recursive: true }).filter((n) => n.endsWith('.c'))) {
     const text = fs.readFileSync(path.join(src, f), 'utf8');
     for (const re of patterns) for (const m of text.matchAll(re)) found.add(m[1]);
     // and any other UPPER_SNAKE literal with an underscore (refusal codes
@@ -118,7 +118,7 @@ test('docs/API.md lists every error code', () => {
     for (const m of text.matchAll(/"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"/g)) if (!/^(DONGMUL|SQLITE|MBEDTLS)_/.test(m[1])) found.add(m[1]);
   }
   assert.ok(found.size > 40, `the scan finds the codes (${found.size})`);
-  // the catalog of refusals (src/refusal.h, printed by `dongmul refusals`)
+  // the catalog of refusals (src/core/refusal.h, printed by `dongmul refusals`)
   const rf = spawnSync(BIN, ['refusals'], { encoding: 'utf8', timeout: 30000 });
   assert.equal(rf.status, 0, rf.stderr);
   const rows = rf.stdout.trim().split('\n').map((l) => l.split('\t'));

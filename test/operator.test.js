@@ -1,4 +1,4 @@
-// The operator's API (/operator/..., src/operator.c) and the role behind it
+// The operator's API (/operator/..., src/market/operator.c) and the role behind it
 // (`dongmul user admin [--revoke] EMAIL`): every endpoint refuses anonymous
 // callers (401) and signed-in non-operators (403 NOT_ADMIN); the reports
 // queue, suspend / unsuspend / dismiss with a reason, user lookup and the

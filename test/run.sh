@@ -4,6 +4,7 @@
 #   2. black-box tests (test/*.test.js, node's test runner) against the
 #      real binary, started by test/lib/dongmul.js
 #   3. (dev only) the static binary alone in an empty root (test/emptyroot.sh)
+#   and first (dev only) the source layout's rules (test/layers.js)
 # test/run.sh static-ARCH EMULATOR — a cross (Raspberry Pi) build under a
 #   static qemu-user: its C unit tests, then the smoke suite
 #   (test/cross/smoke.test.js) with the binary in an empty root. The full
@@ -36,6 +37,11 @@ esac
 if [ "$variant" = asan ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+if [ "$variant" = dev ]; then
+  echo "== source layout (test/layers.js)"
+  node test/layers.js || fail=1
 fi
 
 echo "== unit tests ($variant)"

@@ -1,5 +1,5 @@
-// Socket.IO / Engine.IO protocol layer (src/sio.c) with the chat
-// namespace's authentication (src/chat.c): handshakes, framing of both
+// Socket.IO / Engine.IO protocol layer (src/web/sio.c) with the chat
+// namespace's authentication (src/market/chat.c): handshakes, framing of both
 // Engine.IO generations, the upgrade, heartbeats, namespaces, every way to
 // authenticate, refusals, limits, CORS, wss. Real clients from npm
 // (socket.io-client 4.8.1 and the seed's 2.4.0) plus a raw Engine.IO client

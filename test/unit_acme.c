@@ -6,14 +6,14 @@
  * inputs (table-driven), the names we accept, the renewal time, the CSR,
  * and the TLS-ALPN-01 certificate's acmeIdentifier extension.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/net.c"
-#include "../src/tls.c"
-#include "../src/acme.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/net.c"
+#include "../src/core/tls.c"
+#include "../src/web/acme.c"
 
 #include <psa/crypto.h>
 

@@ -6,15 +6,15 @@
  * mail building and RFC 2047 headers, URL parsing, RS256 verification
  * (id_tokens).
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/jobs.c"
-#include "../src/auth.c"
-#include "../src/net.c"
-#include "../src/mail.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/jobs.c"
+#include "../src/core/auth.c"
+#include "../src/core/net.c"
+#include "../src/core/mail.c"
 
 #include <mbedtls/base64.h>
 #include <mbedtls/rsa.h>

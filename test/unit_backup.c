@@ -3,9 +3,9 @@
  * paths and the shape of a manifest, table-driven) and the photo hand-off
  * with a running backup (backup_remove_photo under the backup lock).
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/backup.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/backup.c"
 
 /* backup.c's part init registers a timer: the pool is not linked here */
 int jobs_timer(const char *name, int interval_ms, jobs_task_fn fn, void *arg)

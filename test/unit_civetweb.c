@@ -55,7 +55,7 @@
 #include "psa/crypto.h"
 
 /* dm.c provides mbedtls_hardware_poll() (MBEDTLS_ENTROPY_HARDWARE_ALT) */
-#include "../src/dm.c"
+#include "../src/core/dm.c"
 
 static int passed, failed;
 

@@ -2,12 +2,12 @@
  * unit_core.c — unit tests of the core parts: time, base64url, UTF-8,
  * config parsing, strict JSON, JWT.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/auth.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/auth.c"
 
 #include <stdlib.h>
 #include <unistd.h>

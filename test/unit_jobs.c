@@ -3,11 +3,11 @@
  * alone, completion after commit, waiting for completion (jobs_write_then),
  * drain on stop; timers.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/jobs.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/jobs.c"
 
 #include <stdatomic.h>
 #include <stdlib.h>

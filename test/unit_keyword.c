@@ -7,27 +7,27 @@
  * author, a post that is no longer open — on a real database, against a
  * plain substring search written here.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/auth.c"
-#include "../src/tls.c"
-#include "../src/jobs.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/auth.c"
+#include "../src/core/tls.c"
+#include "../src/core/jobs.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
-#include "../src/http.c"
+#include "../src/web/http.c"
 #undef opts
 /* both parts name their route table `routes` and their statement cache's
  * reset `cache_clear` */
 #define routes notify_routes
-#include "../src/notify.c"
+#include "../src/market/notify.c"
 #undef routes
 #undef cache_clear
 #define cache_clear keyword_cache_clear
 #define routes keyword_routes
-#include "../src/keyword.c"
+#include "../src/market/keyword.c"
 #undef routes
 
 #include <stdlib.h>

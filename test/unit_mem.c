@@ -1,11 +1,11 @@
 /*
- * unit_mem — SQLite's allocator (src/mem.c): size classes, thread caches,
+ * unit_mem — SQLite's allocator (src/core/mem.c): size classes, thread caches,
  * frees from other threads, realloc across classes, the caps, and SQLite
  * running on it. The block functions are called directly too, so the ASan
  * build (where mem_init leaves SQLite on malloc) still checks them.
  */
-#include "../src/dm.c"
-#include "../src/mem.c"
+#include "../src/core/dm.c"
+#include "../src/core/mem.c"
 
 #include <stdio.h>
 

@@ -7,14 +7,14 @@
  * retry backoff. The black-box test (push.test.js) decrypts with an
  * independent implementation.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/net.c"
-#include "../src/tls.c"
-#include "../src/push.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/net.c"
+#include "../src/core/tls.c"
+#include "../src/market/push.c"
 
 #include <psa/crypto.h>
 

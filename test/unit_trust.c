@@ -10,23 +10,23 @@
  * Expected values below are computed here from that formula, independently
  * of the SQL in trust.c.
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
-#include "../src/auth.c"
-#include "../src/tls.c"
-#include "../src/jobs.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
+#include "../src/core/auth.c"
+#include "../src/core/tls.c"
+#include "../src/core/jobs.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
-#include "../src/http.c"
+#include "../src/web/http.c"
 #undef opts
 /* both parts name their route table `routes` */
 #define routes notify_routes
-#include "../src/notify.c"
+#include "../src/market/notify.c"
 #undef routes
-#include "../src/trust.c"
+#include "../src/market/trust.c"
 
 #include <math.h>
 #include <stdlib.h>

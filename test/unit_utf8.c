@@ -4,11 +4,11 @@
  * json_strict_ok / json_parse), the repair of stored text (dm_utf8_repair)
  * and the log escaping (dm.c log_escape).
  */
-#include "../src/dm.c"
-#include "../src/config.c"
-#include "../src/db.c"
-#include "../src/mem.c"
-#include "../src/json.c"
+#include "../src/core/dm.c"
+#include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
+#include "../src/core/json.c"
 
 #include <stdlib.h>
 

@@ -5,8 +5,8 @@
  * functions it registers with are stubbed (only the parsers run here), and
  * a two-row asset table stands in for the generated one.
  */
-#include "../src/dm.c"
-#include "../src/web.c"
+#include "../src/core/dm.c"
+#include "../src/web/web.c"
 
 #include "unit.h"
 

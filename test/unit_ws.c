@@ -1,5 +1,5 @@
 /*
- * unit_ws.c — table-driven tests of src/ws.c, the RFC 6455 frame reader
+ * unit_ws.c — table-driven tests of src/core/ws.c, the RFC 6455 frame reader
  * sio's event loop runs on every byte a WebSocket client sends.
  *
  * Each row is a client byte stream (hex, spaces ignored; "K" stands for a
@@ -9,8 +9,8 @@
  * stream ends inside a frame). Every row is run twice: all bytes at once,
  * and one byte at a time (the loop's reads can split a frame anywhere).
  */
-#include "../src/ws.c"
-#include "../src/dm.c"
+#include "../src/core/ws.c"
+#include "../src/core/dm.c"
 #include "unit.h"
 
 #include <ctype.h>

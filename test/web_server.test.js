@@ -1,4 +1,4 @@
-// The web app as the server serves it (src/web.c, web/build.sh): the
+// The web app as the server serves it (src/web/web.c, web/build.sh): the
 // embedded index.html and hashed assets with their headers (CSP, nosniff,
 // ETag/304, cache lifetimes, gzip), the deep-link fallback against the
 // API's 404s, the build step itself on a scratch folder, GET /regions,

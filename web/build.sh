@@ -3,7 +3,7 @@
 #
 # Turns the web app (the files directly in WEBDIR, plus EXTRA_FILEs such
 # as the pinned socket.io-client browser build) into a C file that the
-# binary serves from memory (src/web.c, table type in src/web.h):
+# binary serves from memory (src/web/web.c, table type in src/web/web.h):
 #
 #  - every file except index.html gets a content-hashed name
 #    /assets/STEM.HASH.EXT (HASH: the first 10 hex of the sha256 of the
