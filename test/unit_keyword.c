@@ -18,6 +18,7 @@
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
+#include "../src/core/refusal.c"
 #undef opts
 /* both parts name their route table `routes` and their statement cache's
  * reset `cache_clear` */

@@ -21,6 +21,7 @@
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
+#include "../src/core/refusal.c"
 #undef opts
 /* both parts name their route table `routes` */
 #define routes notify_routes
