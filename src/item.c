@@ -26,8 +26,7 @@
  *
  * Thread-safety: handlers run on civetweb workers and share nothing but the
  * read-only tables here and the two caches (feed_cache under feed_lock,
- * detail_cache under detail_lock); item_on_expired is written once before
- * threads.
+ * detail_cache under detail_lock).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,9 +43,8 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "notify.h"
 #include "region.h"
-
-void (*item_on_expired)(const int64_t *item_ids, size_t n);
 
 #define FEED_DEFAULT 50
 #define FEED_MAX 200
@@ -1253,45 +1251,91 @@ typedef struct expire {
 	size_t n;
 } expire_t;
 
-/* Turns at most EXPIRE_BATCH open items whose deadline has passed into
- * SI03 (fail), oldest deadline first, and collects their ids. */
-static int expire_write(sqlite3 *w, void *arg)
+/* Runs st (an UPDATE ... RETURNING itemId, bound) and collects up to
+ * EXPIRE_BATCH ids into e. Gives st back. DM_OK or DM_ERR. */
+static int collect_ids(sqlite3_stmt *st, expire_t *e)
 {
-	expire_t *e = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE saleItem SET status = 'SI03', statusDt = dm_now() WHERE itemId IN"
-				      " (SELECT itemId FROM saleItem WHERE status = 'SI01' AND deadLine <= dm_now()"
-				      " ORDER BY deadLine LIMIT ?1) RETURNING itemId");
 	int rc;
+	e->n = 0;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int(st, 1, EXPIRE_BATCH);
-	e->n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (e->n < EXPIRE_BATCH)
 			e->ids[e->n++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	/* NOTIFY: e->ids[0..n) are the items that expired in this job; the
-	 * notify part hears of them through item_on_expired after the commit */
+	db_done(st);
 	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
-/* Timer task (pool worker): expire in batches until none is left. */
+/* The deadline reminder: at most EXPIRE_BATCH open items whose deadline
+ * is an hour away or less are marked reminded (saleItem.remindedYn: once
+ * per item) and their owners get a "deadline" notification, in the same
+ * transaction (so never twice, never lost). Collects their ids. */
+static int remind_write(sqlite3 *w, void *arg)
+{
+	expire_t *e = arg;
+	int rc = collect_ids(db_query(w, "UPDATE saleItem SET remindedYn = 'Y' WHERE itemId IN (SELECT itemId FROM saleItem"
+					 " WHERE status = 'SI01' AND remindedYn = 'N' AND deadLine > ?1"
+					 " AND deadLine <= ?1 + 3600000 LIMIT ?2) RETURNING itemId",
+					 DB_INT(dm_now_ms()), DB_INT(EXPIRE_BATCH)),
+			     e);
+	for (size_t i = 0; rc == DM_OK && i < e->n; i++) {
+		sqlite3_stmt *st = db_query(w, "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),"
+					    "'itemId',CAST(s.itemId AS TEXT),'title',s.title,'deadLine',dm_time(s.deadLine))"
+					    " FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1",
+					    DB_INT(e->ids[i]));
+		int64_t owner = 0;
+		char *payload = NULL;
+		if (st && sqlite3_step(st) == SQLITE_ROW) {
+			owner = sqlite3_column_int64(st, 0);
+			payload = strdup((const char *)sqlite3_column_text(st, 1));
+		}
+		db_done(st); /* notify_add runs statements of its own */
+		if (owner && payload)
+			notify_add(w, owner, NOTIFY_DEADLINE, payload, NULL);
+		free(payload);
+	}
+	return rc;
+}
+
+/* Turns at most EXPIRE_BATCH open items whose deadline has passed into
+ * SI03 (fail), oldest deadline first, collects their ids and stores each
+ * owner's "expired" notice (notify_item_expired: once per item) in the
+ * same transaction. */
+static int expire_write(sqlite3 *w, void *arg)
+{
+	expire_t *e = arg;
+	int rc = collect_ids(db_query(w, "UPDATE saleItem SET status = 'SI03', statusDt = dm_now() WHERE itemId IN"
+					 " (SELECT itemId FROM saleItem WHERE status = 'SI01' AND deadLine <= dm_now()"
+					 " ORDER BY deadLine LIMIT ?1) RETURNING itemId",
+					 DB_INT(EXPIRE_BATCH)),
+			     e);
+	for (size_t i = 0; rc == DM_OK && i < e->n; i++)
+		notify_item_expired(w, e->ids[i]);
+	return rc;
+}
+
+/* Runs job (remind_write or expire_write) in batches until a batch comes
+ * back short; what names the batches in the log. */
+static void in_batches(int (*job)(sqlite3 *, void *), expire_t *e, const char *what)
+{
+	int rc;
+	do {
+		e->n = 0;
+		rc = jobs_write(job, e);
+		if (rc == DM_OK && e->n)
+			dm_info("item: %zu %s", e->n, what);
+	} while (rc == DM_OK && e->n == EXPIRE_BATCH && !dm_stopping);
+}
+
+/* Timer task (pool worker): the deadline reminders, then the expiry. */
 static void expiry_tick(void *unused)
 {
 	expire_t *e = malloc(sizeof *e);
-	int rc;
 	(void)unused;
 	if (!e)
 		return;
-	do {
-		e->n = 0;
-		rc = jobs_write(expire_write, e);
-		if (rc == DM_OK && e->n) {
-			dm_info("item: %zu item(s) expired", e->n);
-			if (item_on_expired)
-				item_on_expired(e->ids, e->n);
-		}
-	} while (rc == DM_OK && e->n == EXPIRE_BATCH && !dm_stopping);
+	in_batches(remind_write, e, "deadline reminder(s)");
+	in_batches(expire_write, e, "item(s) expired");
 	free(e);
 }
 
