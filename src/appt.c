@@ -53,15 +53,17 @@ typedef struct step {
 	int64_t at;                      /* propose */
 	const char *place;               /* propose */
 	int accept;
-	const char *code, *msg;          /* out: a refusal */
+	int refused;                     /* out: the job refused (why) */
+	refusal_t why;
 	int64_t icr_id, msg_id;          /* out: the TXT05 message */
 } step_t;
 
-static int refuse(step_t *t, int rc, const char *code, const char *msg)
+/* Records refusal why in t; returns DM_EINVAL (the job rolls back). */
+static int refuse(step_t *t, refusal_t why)
 {
-	t->code = code;
-	t->msg = msg;
-	return rc;
+	t->refused = 1;
+	t->why = why;
+	return DM_EINVAL;
 }
 
 /* Runs st (bound) expecting no rows; finalizes it. DM_OK or DM_ERR. */
@@ -103,13 +105,13 @@ static int step_job(sqlite3 *w, void *arg)
 	}
 	sqlite3_finalize(st);
 	if (!found)
-		return refuse(t, DM_ENOTFOUND, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return refuse(t, RF_ITEM_NOT_FOUND);
 	if (t->actor != owner && (!buyer || t->actor != buyer))
-		return refuse(t, DM_EFORBID, "NOT_A_PARTY", "교환 당사자(글쓴이와 선택된 상대)만 할 수 있습니다.");
+		return refuse(t, RF_NOT_A_PARTY);
 	if (strcmp(status, "SI02"))
-		return refuse(t, DM_ECONFLICT, "TRADE_NOT_IN_PROGRESS", "진행 중인 교환에만 거래약속을 잡을 수 있습니다.");
+		return refuse(t, RF_APPT_TRADE_NOT_IN_PROGRESS);
 	if (suspended)
-		return refuse(t, DM_EFORBID, "SUSPENDED", "이용이 정지된 계정입니다.");
+		return refuse(t, RF_SUSPENDED);
 	other = t->actor == owner ? buyer : owner;
 
 	if (t->accept) {
@@ -128,12 +130,11 @@ static int step_job(sqlite3 *w, void *arg)
 		}
 		sqlite3_finalize(st);
 		if (!found)
-			return refuse(t, DM_ECONFLICT, "NO_SUCH_PROPOSAL",
-				      "수락할 제안이 없습니다. 이미 수락되었거나 새 제안으로 바뀌었습니다.");
+			return refuse(t, RF_NO_SUCH_PROPOSAL);
 		if (proposer == t->actor)
-			return refuse(t, DM_EFORBID, "OWN_PROPOSAL", "내 제안은 상대가 수락합니다.");
+			return refuse(t, RF_OWN_PROPOSAL);
 		if (at <= now)
-			return refuse(t, DM_ECONFLICT, "APPOINTMENT_PASSED", "이미 지난 시간입니다. 새 시간을 제안해 주세요.");
+			return refuse(t, RF_APPOINTMENT_PASSED);
 		st = db_prep(w, "UPDATE appointment SET status = 'accepted', acceptedDt = ?2 WHERE apptId = ?1");
 		if (!st)
 			return DM_ERR;
@@ -226,8 +227,8 @@ static int reply_appt(http_req_t *r, int status, int64_t appt_id)
 static int run_step(http_req_t *r, step_t *t)
 {
 	int rc = jobs_write_then(step_job, step_done, t);
-	if (rc != DM_OK && t->code)
-		return http_fail(r, http_status_of(rc), t->code, t->msg);
+	if (rc != DM_OK && t->refused)
+		return http_refuse(r, t->why);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	return reply_appt(r, t->accept ? 200 : 201, t->appt_id);
@@ -242,12 +243,12 @@ static int h_propose(http_req_t *r)
 
 	memset(&t, 0, sizeof t);
 	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	at = json_str(&r->json, "at", 1, 40);
 	if (!at || dm_parse_time(at, &t.at) != DM_OK || t.at <= now + MIN_MS || t.at > now + AHEAD_MAX_DAYS * DAY_MS)
-		return http_fail(r, 400, "INVALID_TIME", "약속 시간은 지금부터 90일 안의 앞으로의 시간이어야 합니다.");
+		return http_refuse(r, RF_INVALID_TIME);
 	t.place = json_str(&r->json, "place", 1, PLACE_MAX_CHARS);
 	if (t.place) {
 		/* no control characters, not only spaces */
@@ -264,7 +265,7 @@ static int h_propose(http_req_t *r)
 			t.place = NULL;
 	}
 	if (!t.place)
-		return http_fail(r, 400, "INVALID_PLACE", "약속 장소를 1~100자로 입력해 주세요.");
+		return http_refuse(r, RF_INVALID_PLACE);
 	t.actor = r->user_id;
 	return run_step(r, &t);
 }
@@ -276,11 +277,11 @@ static int h_accept(http_req_t *r)
 
 	memset(&t, 0, sizeof t);
 	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	if (json_int(&r->json, "apptId", 1, &t.appt_id) != DM_OK || t.appt_id <= 0)
-		return http_fail(r, 400, "INVALID_APPOINTMENT", "수락할 약속(apptId)을 지정해 주세요.");
+		return http_refuse(r, RF_INVALID_APPOINTMENT);
 	t.actor = r->user_id;
 	t.accept = 1;
 	return run_step(r, &t);
@@ -295,7 +296,7 @@ static int h_get(http_req_t *r)
 	int party = -1;
 
 	if ((item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	st = db_prep(r->db, "SELECT ?2 IN (userId, ifnull(buyerUserId, 0)) FROM saleItem WHERE itemId = ?1");
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
@@ -305,9 +306,9 @@ static int h_get(http_req_t *r)
 		party = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (party < 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	if (!party)
-		return http_fail(r, 403, "NOT_A_PARTY", "교환 당사자(글쓴이와 선택된 상대)만 볼 수 있습니다.");
+		return http_refuse(r, RF_NOT_A_PARTY);
 	st = db_prep(r->db, "SELECT json_object('msg','success','appointment',(SELECT " APPT_OBJ " FROM appointment a "
 			    "JOIN saleItem s ON s.itemId = a.itemId WHERE a.itemId = ?1 AND a.status IN "
 			    "('proposed','accepted')))");

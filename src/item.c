@@ -289,24 +289,24 @@ static int read_paging(http_req_t *r, paging_t *pg)
 	if (rc == DM_OK) {
 		int64_t v = parse_id(buf);
 		if (v < 1 || v > FEED_MAX) {
-			http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+			http_refuse(r, RF_INVALID_LIMIT);
 			return DM_EINVAL;
 		}
 		pg->limit = v;
 	} else if (rc != DM_ENOTFOUND) {
-		http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+		http_refuse(r, RF_INVALID_LIMIT);
 		return DM_EINVAL;
 	}
 	rc = http_query(r, "cursor", buf, sizeof buf);
 	if (rc == DM_OK && buf[0]) {
 		const char *us = strchr(buf, '_');
 		if (!us || !parse_hex(buf, (size_t)(us - buf), &pg->cd) || !parse_hex(us + 1, strlen(us + 1), &pg->ci)) {
-			http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+			http_refuse(r, RF_INVALID_CURSOR);
 			return DM_EINVAL;
 		}
 		pg->has_cursor = 1;
 	} else if (rc != DM_OK && rc != DM_ENOTFOUND) {
-		http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+		http_refuse(r, RF_INVALID_CURSOR);
 		return DM_EINVAL;
 	}
 	return DM_OK;
@@ -347,7 +347,7 @@ static int query_free(http_req_t *r, list_args_t *a)
 		a->free = 1;
 		return DM_OK;
 	}
-	http_fail(r, 400, "INVALID_INPUT", "freeYn은 Y 또는 N이어야 합니다.");
+	http_refuse(r, RF_INVALID_FREE_FILTER);
 	return DM_EINVAL;
 }
 
@@ -758,7 +758,7 @@ static int query_region(http_req_t *r, char *out)
 	if (rc == DM_ENOTFOUND || (rc == DM_OK && !raw[0]))
 		return DM_ENOTFOUND;
 	if (rc != DM_OK || region_normalize(raw, out, REGION_MAX) != DM_OK) {
-		http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울 강남구");
+		http_refuse(r, RF_INVALID_ADDRESS);
 		return DM_EINVAL;
 	}
 	return DM_OK;
@@ -798,7 +798,7 @@ static int h_feed(http_req_t *r)
 		return DM_OK;
 	rc = user_region(r, region);
 	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 400, "ADDRESS_REQUIRED", "먼저 내 동네를 설정해 주세요.");
+		return http_refuse(r, RF_ADDRESS_REQUIRED);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	a.addr = region;
@@ -834,20 +834,20 @@ static int h_search(http_req_t *r)
 	if (rc == DM_OK) {
 		q = trim(qbuf);
 		if (dm_utf8_len(q, strlen(q)) > SEARCH_MAX_CHARS)
-			return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+			return http_refuse(r, RF_QUERY_TOO_LONG);
 		if (!q[0])
 			q = NULL;
 	} else if (rc != DM_ENOTFOUND)
-		return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+		return http_refuse(r, RF_QUERY_TOO_LONG);
 	rc = http_query(r, "category", cat, sizeof cat);
 	if (rc == DM_OK && cat[0]) {
 		if (!item_category_ok(cat))
-			return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+			return http_refuse(r, RF_INVALID_CATEGORY);
 		a.cat = cat;
 	} else if (rc != DM_OK && rc != DM_ENOTFOUND)
-		return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+		return http_refuse(r, RF_INVALID_CATEGORY);
 	if (!q && !a.cat)
-		return http_fail(r, 400, "INVALID_QUERY", "검색어나 카테고리를 입력해 주세요.");
+		return http_refuse(r, RF_QUERY_REQUIRED);
 	rc = query_region(r, region);
 	if (rc == DM_EINVAL)
 		return DM_OK;
@@ -861,15 +861,15 @@ static int h_search(http_req_t *r)
 
 /* -------------------------------------------------------------- detail */
 
-/* Like http_reply_stmt, but "no row" is a 404 with code and msg. Gives
+/* Like http_reply_stmt, but "no row" is the refusal none (a 404). Gives
  * st back (db_done). */
-static int reply_or_404(http_req_t *r, sqlite3_stmt *st, const char *code, const char *msg)
+static int reply_or_404(http_req_t *r, sqlite3_stmt *st, refusal_t none)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
 		http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
 	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		http_fail(r, 404, code, msg);
+		http_refuse(r, none);
 	else {
 		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
 		http_fail_dm(r, DM_ERR);
@@ -1014,20 +1014,20 @@ static int h_detail(http_req_t *r)
 	int rc, kicked = 0;
 
 	if (!id)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	b = detail_page(r->db, id, &rc);
 	if (!b)
-		return rc == DM_ENOTFOUND ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+		return rc == DM_ENOTFOUND ? http_refuse(r, RF_ITEM_NOT_FOUND)
 					  : http_fail_dm(r, rc);
 	/* blocked by the owner: as if there were no such item */
 	if (r->user_id > 0 && b->who[0] != r->user_id && (kicked = blocked_by(r->db, b->who[0], r->user_id)) != 0) {
 		feed_body_unref(b);
-		return kicked > 0 ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+		return kicked > 0 ? http_refuse(r, RF_ITEM_NOT_FOUND)
 				  : http_fail_dm(r, DM_ERR);
 	}
 	if (r->user_id > 0 && (kicked = kicked_from(r->db, b->who[2], r->user_id)) != 0) {
 		feed_body_unref(b);
-		return kicked > 0 ? http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.")
+		return kicked > 0 ? http_refuse(r, RF_KICKED_ITEM_VIEW)
 				  : http_fail_dm(r, DM_ERR);
 	}
 	if (r->user_id <= 0 || (b->who[0] != r->user_id && b->who[1] != r->user_id)) {
@@ -1042,7 +1042,7 @@ static int h_detail(http_req_t *r)
 	bind_me(st, r->user_id);
 	bind_i64(st, "@id", id);
 	/* deleted in between: 404 as well */
-	return reply_or_404(r, st, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+	return reply_or_404(r, st, RF_ITEM_NOT_FOUND);
 }
 
 /* GET /postDetail/icrId/:icrId (bearer): the join buttons. */
@@ -1052,14 +1052,14 @@ static int h_buttons(http_req_t *r)
 	sqlite3_stmt *st;
 
 	if (!icr)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	st = db_stmt(r->db, buttons_sql);
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	bind_me(st, r->user_id);
 	bind_i64(st, "@now", dm_now_ms());
 	bind_i64(st, "@icr", icr);
-	return reply_or_404(r, st, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+	return reply_or_404(r, st, RF_ROOM_NOT_FOUND);
 }
 
 /* ------------------------------------------------------------- my page */
@@ -1109,9 +1109,9 @@ static int h_address(http_req_t *r)
 		return DM_OK;
 	in = json_str(&r->json, "new_address", 1, 200);
 	if (!in)
-		return http_fail(r, 400, "INVALID_ADDRESS", "주소(new_address)를 200자 이하의 문자열로 보내 주세요.");
+		return http_refuse(r, RF_ADDRESS_TOO_LONG);
 	if (region_normalize(in, region, sizeof region) != DM_OK)
-		return http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울특별시 강남구 역삼동");
+		return http_refuse(r, RF_INVALID_ADDRESS);
 	a.user_id = r->user_id;
 	a.region = region;
 	rc = jobs_write(set_addr_write, &a);
@@ -1223,9 +1223,9 @@ static int h_delete(http_req_t *r)
 		return DM_OK;
 	memset(&d, 0, sizeof d);
 	if (json_int(&r->json, "itemId", 1, &d.item_id) != DM_OK || d.item_id <= 0)
-		return http_fail(r, 400, "INVALID_ITEM_ID", "itemId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_ITEM_ID);
 	if (opt_id(&r->json, "icrId", &d.icr_id) != DM_OK)
-		return http_fail(r, 400, "INVALID_ICR_ID", "icrId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_ICR_ID);
 	d.user_id = r->user_id;
 	rc = jobs_write_then(del_write, del_done, &d);
 	switch (rc) {
@@ -1235,11 +1235,10 @@ static int h_delete(http_req_t *r)
 			sqlite3_bind_int64(st, 1, d.item_id);
 		return http_reply_stmt(r, 200, st);
 	}
-	case DM_ENOTFOUND: return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
-	case DM_EINVAL: return http_fail(r, 400, "ROOM_MISMATCH", "icrId가 이 게시글의 채팅방이 아닙니다.");
-	case DM_EFORBID: return http_fail(r, 403, "NOT_OWNER", "내가 올린 게시글만 삭제할 수 있습니다.");
-	case DM_ECONFLICT:
-		return http_fail(r, 409, "ITEM_NOT_DELETABLE", "거래가 진행 중이거나 끝난 게시글은 삭제할 수 없습니다.");
+	case DM_ENOTFOUND: return http_refuse(r, RF_ITEM_NOT_FOUND);
+	case DM_EINVAL: return http_refuse(r, RF_ROOM_MISMATCH);
+	case DM_EFORBID: return http_refuse(r, RF_NOT_OWNER);
+	case DM_ECONFLICT: return http_refuse(r, RF_ITEM_NOT_DELETABLE);
 	default: return http_fail_dm(r, rc);
 	}
 }

@@ -247,6 +247,56 @@ static int text_ok(const char *s, size_t len, size_t minc, size_t maxc, int mult
 	return visible && n >= minc && n <= maxc;
 }
 
+/* A refusal decided while a request is handled, by a check or inside the
+ * write job, sent once the upload's files are cleaned up (so that a client
+ * seeing the reply sees no temp file either). */
+typedef struct verdict {
+	int refused;             /* 0: none (a failed job's status speaks) */
+	refusal_t rf;
+	int retry_s;             /* RF_RATE_LIMITED: seconds for Retry-After */
+} verdict_t;
+
+/* Records refusal rf in v; returns DM_EINVAL (for checks and jobs). */
+static int refuse(verdict_t *v, refusal_t rf)
+{
+	v->refused = 1;
+	v->rf = rf;
+	return DM_EINVAL;
+}
+
+/* Replies with refusal rf, its catalog message followed by detail: a
+ * limit or a date known only at run time (configured, so not in the
+ * constant catalog). */
+static int refuse_detail(http_req_t *r, refusal_t rf, const char *detail)
+{
+	char msg[400];
+	snprintf(msg, sizeof msg, "%s (%s)", refusal_msg(rf), detail);
+	return http_fail(r, refusal_status(rf), refusal_code(rf), msg);
+}
+
+/* Replies with v's refusal: RATE_LIMITED with Retry-After; a photo too
+ * big, a deadline too far and the storage quota with the limit that
+ * applies. */
+static int send_refusal(http_req_t *r, const verdict_t *v)
+{
+	char detail[64];
+	long kb = cfg.max_upload / 1024;
+
+	switch (v->rf) {
+	case RF_RATE_LIMITED: return http_fail_rate(r, v->retry_s);
+	case RF_PHOTO_TOO_LARGE:
+		if (kb >= 1024)
+			snprintf(detail, sizeof detail, "%ldMB까지", kb / 1024);
+		else
+			snprintf(detail, sizeof detail, "%ldKB까지", kb);
+		break;
+	case RF_DEADLINE_TOO_FAR: snprintf(detail, sizeof detail, "%d일 이내", cfg.max_deadline_days); break;
+	case RF_QUOTA_EXCEEDED: snprintf(detail, sizeof detail, "%dMB", cfg.quota_storage_mb); break;
+	default: return http_refuse(r, v->rf);
+	}
+	return refuse_detail(r, v->rf, detail);
+}
+
 typedef struct post {
 	int64_t user_id;
 	const char *title, *category, *want, *comment;
@@ -258,7 +308,7 @@ typedef struct post {
 	int has_th[ITEM_IMAGES_MAX];
 	int created[ITEM_IMAGES_MAX];    /* up[k]'s file was made by this post */
 	int th_created[ITEM_IMAGES_MAX]; /* th[k]'s file was made by this post */
-	const char *reason;      /* code for a refusal found in the job */
+	verdict_t v;             /* a refusal found by a check or in the job */
 	int64_t item_id, icr_id;
 } post_t;
 
@@ -269,7 +319,7 @@ static int64_t photo_bytes(const post_t *p, int k)
 }
 
 /* Whether user_id's photos plus add bytes pass the storage quota: DM_OK,
- * DM_ERATE (p->reason QUOTA_EXCEEDED) or DM_ERR. */
+ * DM_EINVAL (p->v QUOTA_EXCEEDED) or DM_ERR. */
 static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
 {
 	sqlite3_stmt *st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
@@ -279,10 +329,10 @@ static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
 	sqlite3_bind_int64(st, 1, p->user_id);
 	sqlite3_bind_int64(st, 2, add);
 	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
-	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
+	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_EINVAL : DM_OK) : DM_ERR;
 	sqlite3_finalize(st);
-	if (rc == DM_ERATE)
-		p->reason = "QUOTA_EXCEEDED";
+	if (rc == DM_EINVAL)
+		refuse(&p->v, RF_QUOTA_EXCEEDED);
 	return rc;
 }
 
@@ -332,13 +382,11 @@ static int post_write(sqlite3 *w, void *arg)
 	sqlite3_bind_int64(st, 1, p->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
-		if (sqlite3_column_int(st, 1)) {
-			p->reason = "SUSPENDED";
-			rc = DM_EFORBID;
-		} else if (!a || !a[0] || dm_strlcpy(region, a, sizeof region) != DM_OK) {
-			p->reason = "ADDRESS_REQUIRED";
-			rc = DM_EINVAL;
-		} else
+		if (sqlite3_column_int(st, 1))
+			rc = refuse(&p->v, RF_SUSPENDED);
+		else if (!a || !a[0] || dm_strlcpy(region, a, sizeof region) != DM_OK)
+			rc = refuse(&p->v, RF_ADDRESS_REQUIRED);
+		else
 			rc = DM_OK;
 	}
 	sqlite3_finalize(st);
@@ -436,70 +484,35 @@ static int check_poster(http_req_t *r)
 		return DM_EAUTH;
 	}
 	if (until > dm_now_ms()) {
-		char t[32], msg[200];
+		char t[32], until_s[48];
 		dm_fmt_time(until, t);
 		t[16] = 0; /* "YYYY-MM-DDTHH:MM" */
 		t[10] = ' ';
-		snprintf(msg, sizeof msg, "이용이 정지된 계정입니다 (%s까지). 정지 기간에는 글을 올릴 수 없습니다.", t);
-		http_fail(r, 403, "SUSPENDED", msg);
+		snprintf(until_s, sizeof until_s, "%s까지", t);
+		refuse_detail(r, RF_SUSPENDED, until_s);
 		return DM_EFORBID;
 	}
 	if (!has_addr) {
-		http_fail(r, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
+		http_refuse(r, RF_ADDRESS_REQUIRED);
 		return DM_EINVAL;
 	}
 	return DM_OK;
 }
 
-/* A refusal decided while the request is being handled, sent once the
- * upload's files are cleaned up (so that a client seeing the reply sees
- * no temp file either). */
-typedef struct verdict {
-	int status;              /* 0: no refusal */
-	const char *code;
-	char msg[200];
-	int retry_s;             /* RATE_LIMITED: seconds for Retry-After */
-} verdict_t;
-
-/* Records a refusal; returns DM_EINVAL (for validators). */
-static int refuse(verdict_t *v, int status, const char *code, const char *msg)
-{
-	v->status = status;
-	v->code = code;
-	dm_strlcpy(v->msg, msg, sizeof v->msg);
-	return DM_EINVAL;
-}
-
-static int refuse_too_big(verdict_t *v)
-{
-	char msg[120];
-	long kb = cfg.max_upload / 1024;
-	if (kb >= 1024)
-		snprintf(msg, sizeof msg, "사진은 %ldMB 이하만 올릴 수 있습니다.", kb / 1024);
-	else
-		snprintf(msg, sizeof msg, "사진은 %ldKB 이하만 올릴 수 있습니다.", kb);
-	return refuse(v, 413, "TOO_LARGE", msg);
-}
-
 /* Validates the received form into p; DM_OK, or DM_EINVAL with v set. */
 static int check_form(form_t *f, post_t *p, verdict_t *v)
 {
-	static const struct {
-		const char *code, *msg;
-	} bad[NTEXT] = {
-		[F_TITLE] = {"INVALID_TITLE", "제목은 1~100자로 입력해 주세요."},
-		[F_CATEGORY] = {"INVALID_CATEGORY", "카테고리를 목록에서 골라 주세요."},
-		[F_WANT] = {"INVALID_WANT_ITEM", "원하는 물건은 1~100자로 입력해 주세요."},
-		[F_COMMENT] = {"INVALID_COMMENT", "설명은 1~2,000자로 입력해 주세요."},
-		[F_DEADLINE] = {"INVALID_DEADLINE", "마감 시간 형식이 올바르지 않습니다. 예: 2026-12-01 18:00"},
-		[F_FREE] = {"INVALID_FREE", "freeYn은 Y 또는 N이어야 합니다."},
+	static const refusal_t bad[NTEXT] = {
+		[F_TITLE] = RF_INVALID_TITLE,		[F_CATEGORY] = RF_INVALID_CATEGORY,
+		[F_WANT] = RF_INVALID_WANT_ITEM,	[F_COMMENT] = RF_INVALID_ITEM_COMMENT,
+		[F_DEADLINE] = RF_INVALID_DEADLINE,	[F_FREE] = RF_INVALID_FREE,
 	};
 	int64_t now;
 
 	/* freeYn: optional, Y or N; with Y (나눔) wantItem is optional */
 	if (f->f[F_FREE].seen && (f->f[F_FREE].wrongtype || f->f[F_FREE].toolong ||
 				  (strcmp(f->f[F_FREE].buf, "Y") && strcmp(f->f[F_FREE].buf, "N"))))
-		return refuse(v, 400, bad[F_FREE].code, bad[F_FREE].msg);
+		return refuse(v, bad[F_FREE]);
 	p->free = f->f[F_FREE].seen && !strcmp(f->f[F_FREE].buf, "Y");
 	for (int i = 0; i < NTEXT; i++)
 		if (i == F_FREE || (i == F_WANT && p->free && !f->f[i].wrongtype && !f->f[i].toolong &&
@@ -507,19 +520,16 @@ static int check_form(form_t *f, post_t *p, verdict_t *v)
 			continue;
 		else if (!f->f[i].seen || f->f[i].toolong || f->f[i].wrongtype ||
 		    !text_ok(f->f[i].buf, f->f[i].len, 1, text_fields[i].maxc, i == F_COMMENT))
-			return refuse(v, 400, bad[i].code, bad[i].msg);
+			return refuse(v, bad[i]);
 	if (!item_category_ok(f->f[F_CATEGORY].buf))
-		return refuse(v, 400, bad[F_CATEGORY].code, bad[F_CATEGORY].msg);
+		return refuse(v, bad[F_CATEGORY]);
 	if (dm_parse_time(f->f[F_DEADLINE].buf, &p->deadline) != DM_OK)
-		return refuse(v, 400, bad[F_DEADLINE].code, bad[F_DEADLINE].msg);
+		return refuse(v, bad[F_DEADLINE]);
 	now = dm_now_ms();
 	if (p->deadline <= now)
-		return refuse(v, 400, "DEADLINE_PAST", "마감 시간은 지금 이후여야 합니다.");
-	if (p->deadline > now + (int64_t)cfg.max_deadline_days * 86400000LL) {
-		char msg[120];
-		snprintf(msg, sizeof msg, "마감 시간은 %d일 이내여야 합니다.", cfg.max_deadline_days);
-		return refuse(v, 400, "DEADLINE_TOO_FAR", msg);
-	}
+		return refuse(v, RF_DEADLINE_PAST);
+	if (p->deadline > now + (int64_t)cfg.max_deadline_days * 86400000LL)
+		return refuse(v, RF_DEADLINE_TOO_FAR);
 	p->title = f->f[F_TITLE].buf;
 	p->category = f->f[F_CATEGORY].buf;
 	p->want = f->f[F_WANT].buf;
@@ -545,17 +555,17 @@ static int receive_photos(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	if (f->too_big || f->thumb_too_big || f->dup || f->io_error || f->too_many || n < 0)
 		drain_body(r);
 	if (f->too_big)
-		return refuse_too_big(v);
+		return refuse(v, RF_PHOTO_TOO_LARGE);
 	if (f->thumb_too_big)
-		return refuse(v, 413, "THUMB_TOO_LARGE", "썸네일은 64KB 이하만 올릴 수 있습니다.");
+		return refuse(v, RF_THUMB_TOO_LARGE);
 	if (f->io_error)
 		return DM_ERR;
 	if (n < 0)
-		return refuse(v, 400, "INVALID_MULTIPART", "multipart 본문이 올바르지 않습니다.");
+		return refuse(v, RF_INVALID_MULTIPART);
 	if (f->too_many)
-		return refuse(v, 400, "TOO_MANY_IMAGES", "사진은 물건 하나에 10장까지 올릴 수 있습니다.");
+		return refuse(v, RF_TOO_MANY_IMAGES);
 	if (f->dup || f->nthumb > f->nfile)
-		return refuse(v, 400, "DUPLICATE_FIELD", "같은 항목이 두 번 들어 있습니다.");
+		return refuse(v, RF_DUPLICATE_FIELD);
 	p->up = f->up;
 	p->th = f->th;
 	p->n = f->nfile;
@@ -569,13 +579,13 @@ static int check_photos(form_t *f, post_t *p, verdict_t *v)
 	int rc;
 	for (int k = 0; k < p->n; k++)
 		if (f->up[k].size == 0)
-			return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+			return refuse(v, RF_FILE_REQUIRED);
 	if (p->n == 0)
-		return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+		return refuse(v, RF_FILE_REQUIRED);
 	for (int k = 0; k < p->n; k++) {
 		rc = image_upload_finish(&f->up[k]);
 		if (rc == DM_EINVAL)
-			return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+			return refuse(v, RF_INVALID_IMAGE);
 		if (rc != DM_OK)
 			return DM_ERR;
 	}
@@ -585,8 +595,7 @@ static int check_photos(form_t *f, post_t *p, verdict_t *v)
 		rc = image_upload_finish(&f->th[k]);
 		if (rc == DM_EINVAL || (rc == DM_OK && (f->th[k].info.width > THUMB_MAX_SIDE ||
 							 f->th[k].info.height > THUMB_MAX_SIDE)))
-			return refuse(v, 400, "INVALID_THUMB",
-				      "썸네일은 긴 변이 480px 이하인 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+			return refuse(v, RF_INVALID_THUMB);
 		if (rc != DM_OK)
 			return DM_ERR;
 		p->has_th[k] = 1;
@@ -603,27 +612,11 @@ static int64_t photos_bytes(const post_t *p)
 	return n;
 }
 
-/* The refusal for a job that failed with p->reason (QUOTA_EXCEEDED,
- * SUSPENDED, ADDRESS_REQUIRED); else rc as it was. */
-static int job_refusal(post_t *p, verdict_t *v, int rc)
-{
-	if (rc == DM_ERATE && p->reason && !strcmp(p->reason, "QUOTA_EXCEEDED")) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "사진 저장 공간(%dMB)을 모두 사용했습니다. 지난 물건을 삭제한 뒤 다시 올려 주세요.",
-			 cfg.quota_storage_mb);
-		return refuse(v, 429, "QUOTA_EXCEEDED", msg);
-	}
-	if (rc != DM_OK && p->reason && !strcmp(p->reason, "SUSPENDED"))
-		return refuse(v, 403, "SUSPENDED", "이용이 정지된 계정입니다. 정지 기간에는 글을 올릴 수 없습니다.");
-	if (rc != DM_OK && p->reason && !strcmp(p->reason, "ADDRESS_REQUIRED"))
-		return refuse(v, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
-	return rc;
-}
-
 /* Receives the form, checks it and the photos, and runs the post job.
- * DM_OK (p's ids set), DM_EINVAL (v set), or another DM_* status. */
-static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
+ * DM_OK (p's ids set), DM_EINVAL (p->v set), or another DM_* status. */
+static int receive_and_post(http_req_t *r, form_t *f, post_t *p)
 {
+	verdict_t *v = &p->v;
 	int rc = receive_photos(r, f, p, v);
 
 	if (rc != DM_OK)
@@ -635,9 +628,9 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	/* the rates: every photo received counts, a post once it is valid */
 	if (quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(p), &v->retry_s) != DM_OK ||
 	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
-		return refuse(v, 429, "RATE_LIMITED", "");
+		return refuse(v, RF_RATE_LIMITED);
 	p->user_id = r->user_id;
-	return job_refusal(p, v, jobs_write_then(post_write, post_done, p));
+	return jobs_write_then(post_write, post_done, p);
 }
 
 /* POST /mainPage/write (bearer), multipart: file (1 to ITEM_IMAGES_MAX
@@ -651,45 +644,41 @@ int item_post(http_req_t *r)
 	const char *ct = http_header(r, "Content-Type");
 	form_t *f = NULL;
 	post_t p;
-	verdict_t v;
 	char image[IMAGE_NAME_MAX] = "";
 	sqlite3_stmt *st;
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	memset(&v, 0, sizeof v);
 	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
 		drain_body(r);
-		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+		return http_refuse(r, RF_INVALID_MULTIPART);
 	}
 	if (r->ri->content_length > BODY_MAX) {
 		drain_body(r);
-		refuse_too_big(&v);
-		return http_fail(r, v.status, v.code, v.msg);
+		refuse(&p.v, RF_PHOTO_TOO_LARGE);
+		return send_refusal(r, &p.v);
 	}
 	if (check_poster(r) != DM_OK) {
 		drain_body(r);
 		return DM_OK;
 	}
 	/* over a rate already: refused before the photo is read */
-	if (quota_check(QUOTA_POSTS, r->user_id, &v.retry_s) != DM_OK ||
-	    quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+	if (quota_check(QUOTA_POSTS, r->user_id, &p.v.retry_s) != DM_OK ||
+	    quota_check(QUOTA_UPLOAD, r->user_id, &p.v.retry_s) != DM_OK) {
 		drain_body(r);
-		return http_fail_rate(r, v.retry_s);
+		return http_fail_rate(r, p.v.retry_s);
 	}
 	f = form_new(1);
 	if (!f) {
 		drain_body(r);
 		return http_fail_dm(r, DM_ENOMEM);
 	}
-	rc = receive_and_post(r, f, &p, &v);
+	rc = receive_and_post(r, f, &p);
 	if (rc == DM_OK)
 		dm_strlcpy(image, f->up[0].name, sizeof image);
 	form_free(f); /* temp file gone before anyone hears back */
-	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
-		return http_fail_rate(r, v.retry_s);
-	if (v.status)
-		return http_fail(r, v.status, v.code, v.msg);
+	if (rc != DM_OK && p.v.refused)
+		return send_refusal(r, &p.v);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),'icrId',CAST(?2 AS TEXT),"
@@ -713,32 +702,30 @@ typedef struct edit {
 	char gone[2][IMAGE_NAME_MAX];   /* remove: its files, released after the commit */
 } edit_t;
 
-/* Common start of an edit job: the item exists (else reason
- * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED), the
- * owner is not suspended (SUSPENDED, DM_EFORBID);
+/* Common start of an edit job: the item exists (else the refusal
+ * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED_PHOTOS),
+ * the owner is not suspended (SUSPENDED);
  * an item without itemImage rows gets its one photo as row 0. Sets *n to
- * the number of photos. DM_OK, or DM_EINVAL / DM_EFORBID with p.reason,
- * or DM_ERR. */
+ * the number of photos. DM_OK, DM_EINVAL with e->p.v set, or DM_ERR. */
 static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 {
 	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
 				      " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
 				      " WHERE s.itemId = ?1");
-	int rc = DM_EINVAL;
+	int rc;
 
 	if (!st)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, e->p.item_id);
 	if (sqlite3_step(st) != SQLITE_ROW)
-		e->p.reason = "ITEM_NOT_FOUND";
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
 	else if (sqlite3_column_int64(st, 0) != e->p.user_id)
-		e->p.reason = "NOT_OWNER";
+		rc = refuse(&e->p.v, RF_NOT_OWNER);
 	else if (!sqlite3_column_int(st, 1))
-		e->p.reason = "ITEM_CLOSED";
-	else if (sqlite3_column_int(st, 2)) {
-		e->p.reason = "SUSPENDED"; /* no posting while suspended: nor photos */
-		rc = DM_EFORBID;
-	} else
+		rc = refuse(&e->p.v, RF_ITEM_CLOSED_PHOTOS);
+	else if (sqlite3_column_int(st, 2))
+		rc = refuse(&e->p.v, RF_SUSPENDED); /* no posting while suspended: nor photos */
+	else
 		rc = DM_OK;
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
@@ -818,10 +805,8 @@ static int add_write(sqlite3 *w, void *arg)
 
 	if (rc != DM_OK)
 		return rc;
-	if (n + e->p.n > ITEM_IMAGES_MAX) {
-		e->p.reason = "TOO_MANY_IMAGES";
-		return DM_EINVAL;
-	}
+	if (n + e->p.n > ITEM_IMAGES_MAX)
+		return refuse(&e->p.v, RF_TOO_MANY_IMAGES_ADDED);
 	if ((rc = storage_ok(w, &e->p, photos_bytes(&e->p))) != DM_OK)
 		return rc;
 	if ((rc = place_photos(w, &e->p, 0, n)) != DM_OK)
@@ -848,14 +833,10 @@ static int remove_write(sqlite3 *w, void *arg)
 			found = 1;
 		else
 			keep[k++] = ids[i];
-	if (!found) {
-		e->p.reason = "IMAGE_NOT_FOUND";
-		return DM_EINVAL;
-	}
-	if (k == 0) {
-		e->p.reason = "LAST_IMAGE";
-		return DM_EINVAL;
-	}
+	if (!found)
+		return refuse(&e->p.v, RF_IMAGE_NOT_FOUND);
+	if (k == 0)
+		return refuse(&e->p.v, RF_LAST_IMAGE);
 	st = db_prep(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')");
 	if (!st)
 		return DM_ERR;
@@ -903,40 +884,17 @@ static int order_write(sqlite3 *w, void *arg)
 	}
 	return edit_finish(w, e, e->order, n);
 invalid:
-	e->p.reason = "INVALID_ORDER";
-	return DM_EINVAL;
+	return refuse(&e->p.v, RF_INVALID_ORDER);
 }
 
 /* Replies to a finished edit of item_id: 200 (201 for an add) {msg,
- * itemId, images}, or the refusal for rc / e->p.reason. */
+ * itemId, images}, or the refusal in e->p.v, or the one for rc. */
 static int edit_reply(http_req_t *r, edit_t *e, int rc, int created)
 {
-	static const struct {
-		const char *code;
-		int status;
-		const char *msg;
-	} why[] = {
-		{"ITEM_NOT_FOUND", 404, "게시글을 찾을 수 없습니다."},
-		{"NOT_OWNER", 403, "내가 올린 게시글의 사진만 바꿀 수 있습니다."},
-		{"ITEM_CLOSED", 409, "교환 신청이 마감된 물건의 사진은 바꿀 수 없습니다."},
-		{"TOO_MANY_IMAGES", 409, "사진은 물건 하나에 10장까지 올릴 수 있습니다."},
-		{"IMAGE_NOT_FOUND", 404, "이 게시글에 그 사진이 없습니다."},
-		{"LAST_IMAGE", 409, "사진이 한 장은 있어야 합니다."},
-		{"INVALID_ORDER", 400, "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다."},
-	};
 	sqlite3_stmt *st;
 
-	if (rc != DM_OK && e->p.reason)
-		for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
-			if (!strcmp(e->p.reason, why[i].code))
-				return http_fail(r, why[i].status, why[i].code, why[i].msg);
-	if (rc != DM_OK) {
-		verdict_t v;
-		memset(&v, 0, sizeof v);
-		if (job_refusal(&e->p, &v, rc) == DM_EINVAL && v.status)
-			return http_fail(r, v.status, v.code, v.msg);
-		return http_fail_dm(r, rc);
-	}
+	if (rc != DM_OK)
+		return e->p.v.refused ? send_refusal(r, &e->p.v) : http_fail_dm(r, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
 			    ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1");
 	if (st)
@@ -952,10 +910,8 @@ int item_images_add(http_req_t *r)
 	const char *ct = http_header(r, "Content-Type");
 	edit_t *e = calloc(1, sizeof *e);
 	form_t *f = NULL;
-	verdict_t v;
 	int rc;
 
-	memset(&v, 0, sizeof v);
 	if (!e) {
 		drain_body(r);
 		return http_fail_dm(r, DM_ENOMEM);
@@ -965,41 +921,37 @@ int item_images_add(http_req_t *r)
 	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
 		drain_body(r);
 		free(e);
-		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+		return http_refuse(r, RF_INVALID_MULTIPART);
 	}
 	if (r->ri->content_length > BODY_MAX) {
 		drain_body(r);
+		refuse(&e->p.v, RF_PHOTO_TOO_LARGE);
+		rc = send_refusal(r, &e->p.v);
 		free(e);
-		refuse_too_big(&v);
-		return http_fail(r, v.status, v.code, v.msg);
+		return rc;
 	}
-	if (quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+	if (quota_check(QUOTA_UPLOAD, r->user_id, &e->p.v.retry_s) != DM_OK) {
 		drain_body(r);
+		rc = http_fail_rate(r, e->p.v.retry_s);
 		free(e);
-		return http_fail_rate(r, v.retry_s);
+		return rc;
 	}
 	if (!(f = form_new(0))) {
 		drain_body(r);
 		free(e);
 		return http_fail_dm(r, DM_ENOMEM);
 	}
-	rc = receive_photos(r, f, &e->p, &v);
+	rc = receive_photos(r, f, &e->p, &e->p.v);
 	if (rc == DM_OK)
-		rc = check_photos(f, &e->p, &v);
-	if (rc == DM_OK && quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(&e->p), &v.retry_s) != DM_OK)
-		rc = refuse(&v, 429, "RATE_LIMITED", "");
-	if (rc == DM_OK && !e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else if (rc == DM_OK)
+		rc = check_photos(f, &e->p, &e->p.v);
+	if (rc == DM_OK && quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(&e->p), &e->p.v.retry_s) != DM_OK)
+		rc = refuse(&e->p.v, RF_RATE_LIMITED);
+	if (rc == DM_OK && !e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else if (rc == DM_OK)
 		rc = jobs_write_then(add_write, post_done, &e->p);
 	form_free(f); /* temp files gone before anyone hears back */
-	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
-		rc = http_fail_rate(r, v.retry_s);
-	else if (v.status)
-		rc = http_fail(r, v.status, v.code, v.msg);
-	else
-		rc = edit_reply(r, e, rc, 1);
+	rc = edit_reply(r, e, rc, 1);
 	free(e);
 	return rc;
 }
@@ -1015,13 +967,11 @@ int item_images_remove(http_req_t *r)
 	e->p.user_id = r->user_id;
 	e->p.item_id = dm_parse_id(r->param[0]);
 	e->image_id = dm_parse_id(r->param[1]);
-	if (!e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else if (!e->image_id) {
-		e->p.reason = "IMAGE_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else
+	if (!e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else if (!e->image_id)
+		rc = refuse(&e->p.v, RF_IMAGE_NOT_FOUND);
+	else
 		rc = jobs_write_then(remove_write, remove_done, e);
 	rc = edit_reply(r, e, rc, 0);
 	free(e);
@@ -1071,12 +1021,11 @@ int item_images_order(http_req_t *r)
 	sqlite3_finalize(st);
 	if (bad || e->norder == 0) {
 		free(e);
-		return http_fail(r, 400, "INVALID_ORDER", "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다.");
+		return http_refuse(r, RF_INVALID_ORDER);
 	}
-	if (!e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else
+	if (!e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else
 		rc = jobs_write_then(order_write, NULL, e);
 	rc = edit_reply(r, e, rc, 0);
 	free(e);
