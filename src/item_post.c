@@ -322,18 +322,11 @@ static int64_t photo_bytes(const post_t *p, int k)
  * DM_EINVAL (p->v QUOTA_EXCEEDED) or DM_ERR. */
 static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
-	int rc;
-	if (!st)
+	int64_t over = 0;
+	if (db_get_int(w, &over, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1",
+		       DB_INT(p->user_id), DB_INT(add), DB_INT((int64_t)cfg.quota_storage_mb * 1048576)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_int64(st, 2, add);
-	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
-	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_EINVAL : DM_OK) : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_EINVAL)
-		refuse(&p->v, RF_QUOTA_EXCEEDED);
-	return rc;
+	return over ? refuse(&p->v, RF_QUOTA_EXCEEDED) : DM_OK;
 }
 
 /* Places photos k0..p->n-1 (and their thumbnails) in the images dir and
@@ -342,25 +335,14 @@ static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
 static int place_photos(sqlite3 *w, post_t *p, int k0, int pos0)
 {
 	for (int k = k0; k < p->n; k++) {
-		sqlite3_stmt *st;
-		int rc;
 		if (image_place(&p->up[k], &p->created[k]) != DM_OK)
 			return DM_ERR;
 		if (p->has_th[k] && image_place(&p->th[k], &p->th_created[k]) != DM_OK)
 			return DM_ERR;
-		st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) VALUES (?1, ?2, ?3, ?4, ?5)");
-		if (!st)
+		if (db_run(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+			   DB_INT(p->item_id), DB_INT(pos0 + k - k0), DB_TEXT(p->up[k].name),
+			   DB_TEXT(p->has_th[k] ? p->th[k].name : NULL), DB_INT(photo_bytes(p, k))) != DM_OK)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, p->item_id);
-		sqlite3_bind_int(st, 2, pos0 + k - k0);
-		sqlite3_bind_text(st, 3, p->up[k].name, -1, SQLITE_STATIC);
-		if (p->has_th[k])
-			sqlite3_bind_text(st, 4, p->th[k].name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, photo_bytes(p, k));
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-		if (rc != DM_OK)
-			return rc;
 	}
 	return DM_OK;
 }
@@ -376,10 +358,10 @@ static int post_write(sqlite3 *w, void *arg)
 	int64_t total = 0;
 	int rc = DM_EAUTH;
 
-	st = db_prep(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1");
+	st = db_query(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1",
+		      DB_INT(p->user_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
 		if (sqlite3_column_int(st, 1))
@@ -389,7 +371,7 @@ static int post_write(sqlite3 *w, void *arg)
 		else
 			rc = DM_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		return rc;
 	/* the storage quota: the photos of the user's items, these too */
@@ -398,51 +380,24 @@ static int post_write(sqlite3 *w, void *arg)
 	if ((rc = storage_ok(w, p, total)) != DM_OK)
 		return rc;
 
-	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
-			" status, statusDt, createdDt, imageBytes, thumb, freeYn)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10, ?11)");
-	if (!st)
+	if (db_run(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
+		      " status, statusDt, createdDt, imageBytes, thumb, freeYn)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10, ?11)",
+		   DB_INT(p->user_id), DB_TEXT(p->up[0].name), DB_TEXT(p->title), DB_TEXT(p->category), DB_TEXT(p->want),
+		   DB_TEXT(p->comment), DB_TEXT(region), DB_INT(p->deadline), DB_INT(total),
+		   DB_TEXT(p->has_th[0] ? p->th[0].name : NULL), DB_TEXT(p->free ? "Y" : "N")) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_text(st, 2, p->up[0].name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, p->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, p->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, p->want, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, p->deadline);
-	sqlite3_bind_int64(st, 9, total);
-	if (p->has_th[0])
-		sqlite3_bind_text(st, 10, p->th[0].name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, p->free ? "Y" : "N", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
 	p->item_id = sqlite3_last_insert_rowid(w);
 	if ((rc = place_photos(w, p, 0, 0)) != DM_OK)
 		return rc;
-
-	st = db_prep(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())", DB_INT(p->item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
 	p->icr_id = sqlite3_last_insert_rowid(w);
-
-	st = db_prep(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, createdDt) VALUES (?1, ?2, 'Y', dm_now())");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, createdDt) VALUES (?1, ?2, 'Y', dm_now())",
+		   DB_INT(p->icr_id), DB_INT(p->user_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->icr_id);
-	sqlite3_bind_int64(st, 2, p->user_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_OK)
-		keyword_on_post(w, p->item_id); /* the alerts commit with the post */
-	return rc;
+	keyword_on_post(w, p->item_id); /* the alerts commit with the post */
+	return DM_OK;
 }
 
 /* After the commit (or its failure): the files this post stored go again
@@ -464,7 +419,8 @@ static void post_done(void *arg, int status)
  * the job). Returns DM_OK when the user may post; else replied. */
 static int check_poster(http_req_t *r)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT address, coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
+	sqlite3_stmt *st = db_query(r->db, "SELECT address, coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1",
+				    DB_INT(r->user_id));
 	int64_t until = 0;
 	int has_addr = 0, found = 0;
 
@@ -472,13 +428,12 @@ static int check_poster(http_req_t *r)
 		http_fail_dm(r, DM_ERR);
 		return DM_ERR;
 	}
-	sqlite3_bind_int64(st, 1, r->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		found = 1;
 		has_addr = sqlite3_column_type(st, 0) == SQLITE_TEXT && sqlite3_column_bytes(st, 0) > 0;
 		until = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!found) {
 		http_fail_dm(r, DM_EAUTH);
 		return DM_EAUTH;
@@ -645,7 +600,6 @@ int item_post(http_req_t *r)
 	form_t *f = NULL;
 	post_t p;
 	char image[IMAGE_NAME_MAX] = "";
-	sqlite3_stmt *st;
 	int rc;
 
 	memset(&p, 0, sizeof p);
@@ -681,14 +635,10 @@ int item_post(http_req_t *r)
 		return send_refusal(r, &p.v);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),'icrId',CAST(?2 AS TEXT),"
-			    "'image',dm_image(?3))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, p.item_id);
-		sqlite3_bind_int64(st, 2, p.icr_id);
-		sqlite3_bind_text(st, 3, image, -1, SQLITE_TRANSIENT);
-	}
-	return http_reply_stmt(r, 201, st);
+	return http_reply_stmt(r, 201,
+			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),"
+					       "'icrId',CAST(?2 AS TEXT),'image',dm_image(?3))",
+					DB_INT(p.item_id), DB_INT(p.icr_id), DB_TEXT(image)));
 }
 
 /* ------------------------------------------------------- photo edits */
@@ -709,14 +659,15 @@ typedef struct edit {
  * the number of photos. DM_OK, DM_EINVAL with e->p.v set, or DM_ERR. */
 static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
-				      " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
-				      " WHERE s.itemId = ?1");
+	sqlite3_stmt *st = db_query(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
+				       " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
+				       " WHERE s.itemId = ?1",
+				    DB_INT(e->p.item_id));
+	int64_t count = 0;
 	int rc;
 
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
 	else if (sqlite3_column_int64(st, 0) != e->p.user_id)
@@ -727,23 +678,16 @@ static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 		rc = refuse(&e->p.v, RF_SUSPENDED); /* no posting while suspended: nor photos */
 	else
 		rc = DM_OK;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		return rc;
-	st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) SELECT itemId, 0, image, thumb, imageBytes"
-			" FROM saleItem WHERE itemId = ?1 AND NOT EXISTS (SELECT 1 FROM itemImage WHERE itemId = ?1)");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) SELECT itemId, 0, image, thumb, imageBytes"
+		      " FROM saleItem WHERE itemId = ?1 AND NOT EXISTS (SELECT 1 FROM itemImage WHERE itemId = ?1)",
+		   DB_INT(e->p.item_id)) != DM_OK ||
+	    db_get_int(w, &count, "SELECT count(*) FROM itemImage WHERE itemId = ?1", DB_INT(e->p.item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK || !(st = db_prep(w, "SELECT count(*) FROM itemImage WHERE itemId = ?1")))
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DM_OK : DM_ERR;
-	*n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return rc;
+	*n = (int)count;
+	return DM_OK;
 }
 
 /* Sets the positions of e's item's photos to the order of ids (n of them;
@@ -751,48 +695,35 @@ static int edit_begin(sqlite3 *w, edit_t *e, int *n)
  * on saleItem. DM_OK or DM_ERR. */
 static int edit_finish(sqlite3 *w, edit_t *e, const int64_t *ids, int n)
 {
-	sqlite3_stmt *st = db_prep(w, "UPDATE itemImage SET pos = pos + 1000 WHERE itemId = ?1");
-	int rc;
-
-	if (!st)
+	if (db_run(w, "UPDATE itemImage SET pos = pos + 1000 WHERE itemId = ?1", DB_INT(e->p.item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	for (int i = 0; rc == DM_OK && i < n; i++) {
-		if (!(st = db_prep(w, "UPDATE itemImage SET pos = ?3 WHERE itemId = ?1 AND itemImageId = ?2")))
+	for (int i = 0; i < n; i++) {
+		int changes = 0;
+		if (db_run_changes(w, &changes, "UPDATE itemImage SET pos = ?3 WHERE itemId = ?1 AND itemImageId = ?2",
+				   DB_INT(e->p.item_id), DB_INT(ids[i]), DB_INT(i)) != DM_OK ||
+		    changes != 1)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, e->p.item_id);
-		sqlite3_bind_int64(st, 2, ids[i]);
-		sqlite3_bind_int(st, 3, i);
-		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1 ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
 	}
-	if (rc != DM_OK)
-		return rc;
-	st = db_prep(w, "UPDATE saleItem SET image = (SELECT image FROM itemImage WHERE itemId = ?1 AND pos = 0),"
-			" thumb = (SELECT thumb FROM itemImage WHERE itemId = ?1 AND pos = 0),"
-			" imageBytes = (SELECT sum(bytes) FROM itemImage WHERE itemId = ?1) WHERE itemId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "UPDATE saleItem SET image = (SELECT image FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			 " thumb = (SELECT thumb FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			 " imageBytes = (SELECT sum(bytes) FROM itemImage WHERE itemId = ?1) WHERE itemId = ?1",
+		      DB_INT(e->p.item_id)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* The ids of e's item's photos in their order now into ids (up to
  * ITEM_IMAGES_MAX). Returns how many, -1 on error. */
 static int edit_ids(sqlite3 *w, edit_t *e, int64_t *ids)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT itemImageId FROM itemImage WHERE itemId = ?1 ORDER BY pos");
+	sqlite3_stmt *st = db_query(w, "SELECT itemImageId FROM itemImage WHERE itemId = ?1 ORDER BY pos",
+				    DB_INT(e->p.item_id));
 	int n = 0, rc;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ITEM_IMAGES_MAX)
 		ids[n++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
 }
 
@@ -837,17 +768,17 @@ static int remove_write(sqlite3 *w, void *arg)
 		return refuse(&e->p.v, RF_IMAGE_NOT_FOUND);
 	if (k == 0)
 		return refuse(&e->p.v, RF_LAST_IMAGE);
-	st = db_prep(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')");
+	st = db_query(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')",
+		      DB_INT(e->image_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->image_id);
 	rc = DM_ERR;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		dm_strlcpy(e->gone[0], (const char *)sqlite3_column_text(st, 0), IMAGE_NAME_MAX);
 		dm_strlcpy(e->gone[1], (const char *)sqlite3_column_text(st, 1), IMAGE_NAME_MAX);
 		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == DM_OK ? edit_finish(w, e, keep, k) : rc;
 }
 
@@ -891,15 +822,12 @@ invalid:
  * itemId, images}, or the refusal in e->p.v, or the one for rc. */
 static int edit_reply(http_req_t *r, edit_t *e, int rc, int created)
 {
-	sqlite3_stmt *st;
-
 	if (rc != DM_OK)
 		return e->p.v.refused ? send_refusal(r, &e->p.v) : http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
-			    ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, e->p.item_id);
-	return http_reply_stmt(r, created ? 201 : 200, st);
+	return http_reply_stmt(r, created ? 201 : 200,
+			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
+					ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1",
+					DB_INT(e->p.item_id)));
 }
 
 /* POST /items/:itemId/images (bearer), multipart: file parts (and thumb
@@ -991,34 +919,27 @@ int item_images_order(http_req_t *r)
 		return http_fail_dm(r, DM_ENOMEM);
 	e->p.user_id = r->user_id;
 	e->p.item_id = dm_parse_id(r->param[0]);
-	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or integers) */
-	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1, '$.order') = 'array' THEN"
-			    " (SELECT json_group_array(CASE WHEN type = 'integer' AND value > 0 THEN value"
-			    " WHEN type = 'text' AND value GLOB '[1-9]*' AND NOT value GLOB '*[^0-9]*'"
-			    " AND length(value) <= 18 THEN CAST(value AS INTEGER) ELSE 0 END)"
-			    " FROM json_each(?1, '$.order')) END");
+	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or
+	 * integers; anything else reads as 0); no rows unless an array */
+	st = db_query(r->db, "SELECT CASE WHEN type = 'integer' AND value > 0 THEN value"
+			     " WHEN type = 'text' AND value GLOB '[1-9]*' AND NOT value GLOB '*[^0-9]*'"
+			     " AND length(value) <= 18 THEN CAST(value AS INTEGER) ELSE 0 END"
+			     " FROM json_each(?1, '$.order') WHERE json_type(?1, '$.order') = 'array' ORDER BY key",
+		      DB_TEXT(r->body));
 	if (!st) {
 		free(e);
 		return http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_bind_text(st, 1, r->body, (int)r->body_len, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
-		sqlite3_stmt *each = db_prep(r->db, "SELECT value FROM json_each(?1)");
-		if (each) {
-			sqlite3_bind_text(each, 1, (const char *)sqlite3_column_text(st, 0), -1, SQLITE_TRANSIENT);
-			while (sqlite3_step(each) == SQLITE_ROW) {
-				int64_t id = sqlite3_column_int64(each, 0);
-				if (id <= 0 || e->norder == ITEM_IMAGES_MAX)
-					bad = 1;
-				else
-					e->order[e->norder++] = id;
-			}
-			sqlite3_finalize(each);
-		} else
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id <= 0 || e->norder == ITEM_IMAGES_MAX)
 			bad = 1;
-	} else
+		else
+			e->order[e->norder++] = id;
+	}
+	if (rc != SQLITE_DONE)
 		bad = 1;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (bad || e->norder == 0) {
 		free(e);
 		return http_refuse(r, RF_INVALID_ORDER);
