@@ -319,6 +319,7 @@ static void remind(sqlite3 *w, int64_t now, int minutes)
 			ids = ni;
 			cap = nc;
 		}
+		dm_assert(n < cap);
 		ids[n++] = sqlite3_column_int64(st, 0);
 	}
 	db_done(st);

@@ -4,8 +4,12 @@
  * hashed and counted), its validation, the poster's quotas (rates in
  * quota.c, photo storage in the job), and the one write job that places
  * the images and inserts the item, its room and the owner's membership,
- * and stores the keyword alerts it raises (keyword.c) (see item.h,
- * API.md "Items").
+ * and stores the keyword alerts it raises (keyword.c); and the owner's
+ * photo edits of an open item (add, reorder, remove: /items/:itemId/images),
+ * each one write job as well (see item.h, API.md "Items").
+ *
+ * A refusal found on the way (a check of the form, or inside the job) is a
+ * verdict holding a refusal.h row, sent once the temp files are gone.
  *
  * Thread-safety: a form belongs to the worker receiving it; the job runs
  * on the write lane; nothing here is shared.
@@ -130,7 +134,9 @@ static int form_get(const char *key, const char *value, size_t len, void *ud)
 	if (f->too_big || f->thumb_too_big || f->io_error || f->dup || f->too_many)
 		return MG_FORM_FIELD_HANDLE_ABORT;
 	if (f->cur == F_THUMB) {
-		image_upload_t *th = &f->th[f->nthumb - 1];
+		image_upload_t *th;
+		dm_assert(f->nthumb > 0 && f->nthumb <= ITEM_IMAGES_MAX);
+		th = &f->th[f->nthumb - 1];
 		if (th->size + (int64_t)len > THUMB_MAX_BYTES) {
 			f->thumb_too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
@@ -142,7 +148,9 @@ static int form_get(const char *key, const char *value, size_t len, void *ud)
 		return MG_FORM_FIELD_HANDLE_GET;
 	}
 	if (f->cur == F_FILE) {
-		image_upload_t *up = &f->up[f->nfile - 1];
+		image_upload_t *up;
+		dm_assert(f->nfile > 0 && f->nfile <= ITEM_IMAGES_MAX);
+		up = &f->up[f->nfile - 1];
 		if (up->size + (int64_t)len > (int64_t)cfg.max_upload) {
 			f->too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
@@ -334,6 +342,7 @@ static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
  * DM_ERR. On the write lane. */
 static int place_photos(sqlite3 *w, post_t *p, int k0, int pos0)
 {
+	dm_assert(p->n <= ITEM_IMAGES_MAX && pos0 + p->n - k0 <= ITEM_IMAGES_MAX);
 	for (int k = k0; k < p->n; k++) {
 		if (image_place(&p->up[k], &p->created[k]) != DM_OK)
 			return DM_ERR;

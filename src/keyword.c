@@ -319,6 +319,7 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 					hits = nh;
 					caphits = nc;
 				}
+				dm_assert(nhits < caphits);
 				hits[nhits].user = sqlite3_column_int64(probe, 0);
 				dm_strlcpy(hits[nhits].word, word, sizeof hits[nhits].word);
 				nhits++;
