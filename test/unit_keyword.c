@@ -15,10 +15,10 @@
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
+#include "../src/core/refusal.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
-#include "../src/core/refusal.c"
 #undef opts
 /* both parts name their route table `routes` and their statement cache's
  * reset `cache_clear` */

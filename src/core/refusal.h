@@ -55,10 +55,14 @@
 	X(INVALID_PASSWORD, "INVALID_PASSWORD", 400, "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.") \
 	X(LOGIN_FAILED, "LOGIN_FAILED", 401, "이메일 또는 비밀번호가 올바르지 않습니다.") \
 	/* appt */ \
+	X(APPOINTMENT_PASSED, "APPOINTMENT_PASSED", 409, "이미 지난 시간입니다. 새 시간을 제안해 주세요.") \
+	X(APPT_TRADE_NOT_IN_PROGRESS, "TRADE_NOT_IN_PROGRESS", 409, "진행 중인 교환에만 거래약속을 잡을 수 있습니다.") \
 	X(INVALID_APPOINTMENT, "INVALID_APPOINTMENT", 400, "수락할 약속(apptId)을 지정해 주세요.") \
 	X(INVALID_PLACE, "INVALID_PLACE", 400, "약속 장소를 1~100자로 입력해 주세요.") \
 	X(INVALID_TIME, "INVALID_TIME", 400, "약속 시간은 지금부터 90일 안의 앞으로의 시간이어야 합니다.") \
-	X(NOT_A_PARTY, "NOT_A_PARTY", 403, "교환 당사자(글쓴이와 선택된 상대)만 볼 수 있습니다.") \
+	X(NOT_A_PARTY, "NOT_A_PARTY", 403, "교환 당사자(글쓴이와 선택된 상대)만 할 수 있습니다.") \
+	X(NO_SUCH_PROPOSAL, "NO_SUCH_PROPOSAL", 409, "수락할 제안이 없습니다. 이미 수락되었거나 새 제안으로 바뀌었습니다.") \
+	X(OWN_PROPOSAL, "OWN_PROPOSAL", 403, "내 제안은 상대가 수락합니다.") \
 	/* block */ \
 	X(ALREADY_BLOCKED, "ALREADY_BLOCKED", 409, "이미 차단한 사용자입니다.") \
 	X(CANNOT_BLOCK_SELF, "CANNOT_BLOCK_SELF", 400, "자기 자신은 차단할 수 없습니다.") \
@@ -89,11 +93,11 @@
 	X(ADDRESS_REQUIRED, "ADDRESS_REQUIRED", 400, "먼저 내 동네를 설정해 주세요.") \
 	X(ADDRESS_TOO_LONG, "INVALID_ADDRESS", 400, "주소(new_address)를 200자 이하의 문자열로 보내 주세요.") \
 	X(INVALID_ADDRESS, "INVALID_ADDRESS", 400, "알 수 없는 지역입니다. 예: 서울특별시 강남구 역삼동") \
-	X(INVALID_CATEGORY, "INVALID_CATEGORY", 400, "알 수 없는 카테고리입니다.") \
+	X(INVALID_CATEGORY, "INVALID_CATEGORY", 400, "카테고리를 목록에서 골라 주세요.") \
 	X(INVALID_CURSOR, "INVALID_CURSOR", 400, "다음 페이지 정보(cursor)가 올바르지 않습니다.") \
 	X(INVALID_ICR_ID, "INVALID_ICR_ID", 400, "icrId가 올바르지 않습니다.") \
 	X(INVALID_FREE_FILTER, "INVALID_INPUT", 400, "freeYn은 Y 또는 N이어야 합니다.") \
-	X(INVALID_ITEM_ID, "INVALID_ITEM_ID", 400, "itemId가 올바르지 않습니다.") \
+	X(INVALID_ITEM_ID, "INVALID_ITEM_ID", 400, "삭제할 게시글의 itemId가 올바르지 않습니다.") \
 	X(INVALID_LIMIT, "INVALID_LIMIT", 400, "limit은 1~200 사이의 숫자여야 합니다.") \
 	X(QUERY_TOO_LONG, "INVALID_QUERY", 400, "검색어는 100자 이하여야 합니다.") \
 	X(QUERY_REQUIRED, "INVALID_QUERY", 400, "검색어나 카테고리를 입력해 주세요.") \
@@ -101,8 +105,27 @@
 	X(KICKED_ITEM_VIEW, "KICKED", 403, "강퇴당한 게시글은 볼 수 없습니다.") \
 	X(ROOM_MISMATCH, "ROOM_MISMATCH", 400, "icrId가 이 게시글의 채팅방이 아닙니다.") \
 	/* item_post */ \
+	X(DEADLINE_PAST, "DEADLINE_PAST", 400, "마감 시간은 지금 이후여야 합니다.") \
+	X(DEADLINE_TOO_FAR, "DEADLINE_TOO_FAR", 400, "마감 시간이 너무 멉니다.") \
+	X(DUPLICATE_FIELD, "DUPLICATE_FIELD", 400, "같은 항목이 두 번 들어 있습니다.") \
+	X(FILE_REQUIRED, "FILE_REQUIRED", 400, "사진(file)을 올려 주세요.") \
+	X(IMAGE_NOT_FOUND, "IMAGE_NOT_FOUND", 404, "이 게시글에 그 사진이 없습니다.") \
+	X(INVALID_DEADLINE, "INVALID_DEADLINE", 400, "마감 시간 형식이 올바르지 않습니다. 예: 2026-12-01 18:00") \
+	X(INVALID_FREE, "INVALID_FREE", 400, "나눔 여부(freeYn)는 Y 또는 N으로 보내 주세요.") \
+	X(INVALID_IMAGE, "INVALID_IMAGE", 400, "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.") \
+	X(INVALID_ITEM_COMMENT, "INVALID_COMMENT", 400, "설명은 1~2,000자로 입력해 주세요.") \
 	X(INVALID_MULTIPART, "INVALID_MULTIPART", 400, "multipart/form-data 형식으로 보내 주세요.") \
 	X(INVALID_ORDER, "INVALID_ORDER", 400, "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다.") \
+	X(INVALID_THUMB, "INVALID_THUMB", 400, "썸네일은 긴 변이 480px 이하인 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.") \
+	X(INVALID_TITLE, "INVALID_TITLE", 400, "제목은 1~100자로 입력해 주세요.") \
+	X(INVALID_WANT_ITEM, "INVALID_WANT_ITEM", 400, "원하는 물건은 1~100자로 입력해 주세요.") \
+	X(ITEM_CLOSED_PHOTOS, "ITEM_CLOSED", 409, "교환 신청이 마감된 물건의 사진은 바꿀 수 없습니다.") \
+	X(LAST_IMAGE, "LAST_IMAGE", 409, "사진이 한 장은 있어야 합니다.") \
+	X(PHOTO_TOO_LARGE, "TOO_LARGE", 413, "사진이 올릴 수 있는 크기보다 큽니다.") \
+	X(QUOTA_EXCEEDED, "QUOTA_EXCEEDED", 429, "사진 저장 공간을 모두 사용했습니다. 지난 물건을 삭제한 뒤 다시 올려 주세요.") \
+	X(THUMB_TOO_LARGE, "THUMB_TOO_LARGE", 413, "썸네일은 64KB 이하만 올릴 수 있습니다.") \
+	X(TOO_MANY_IMAGES, "TOO_MANY_IMAGES", 400, "사진은 물건 하나에 10장까지 올릴 수 있습니다.") \
+	X(TOO_MANY_IMAGES_ADDED, "TOO_MANY_IMAGES", 409, "더하면 이 게시글의 사진이 10장을 넘습니다.") \
 	/* keyword */ \
 	X(DUPLICATE_KEYWORD, "DUPLICATE_KEYWORD", 400, "같은 키워드가 두 번 들어 있습니다.") \
 	X(KEYWORDS_NOT_ARRAY, "INVALID_KEYWORD", 400, "keywords는 키워드(글자)의 배열이어야 합니다.") \

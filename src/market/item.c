@@ -20,14 +20,19 @@
  *    with neither it is a 400 INVALID_QUERY;
  *  - /myPage lists all of a user's items (posted or received) unpaged.
  *
- * Hot statements come from the per-connection cache (db_stmt/db_done).
+ * The deadline timer (expiry_tick, every cfg.expiry_interval seconds)
+ * reminds owners an hour before an item's deadline and expires the items
+ * whose deadline passed; each job stores its notifications through
+ * notify.h in the same transaction as the change.
+ *
+ * Statements come from the per-connection cache (db_stmt, through
+ * db_query/db_get_*). Refusals are refusal.h rows (http_refuse).
  * Pages rendered for nobody are cached (feed pages, item details) and
  * served to every caller they do not concern; see "feed cache".
  *
  * Thread-safety: handlers run on civetweb workers and share nothing but the
  * read-only tables here and the two caches (feed_cache under feed_lock,
- * detail_cache under detail_lock); item_on_expired is written once before
- * threads.
+ * detail_cache under detail_lock).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,9 +49,8 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "notify.h"
 #include "region.h"
-
-void (*item_on_expired)(const int64_t *item_ids, size_t n);
 
 #define FEED_DEFAULT 50
 #define FEED_MAX 200
@@ -291,24 +295,24 @@ static int read_paging(http_req_t *r, paging_t *pg)
 	if (rc == DM_OK) {
 		int64_t v = parse_id(buf);
 		if (v < 1 || v > FEED_MAX) {
-			http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+			http_refuse(r, RF_INVALID_LIMIT);
 			return DM_EINVAL;
 		}
 		pg->limit = v;
 	} else if (rc != DM_ENOTFOUND) {
-		http_fail(r, 400, "INVALID_LIMIT", "limit은 1~200 사이의 숫자여야 합니다.");
+		http_refuse(r, RF_INVALID_LIMIT);
 		return DM_EINVAL;
 	}
 	rc = http_query(r, "cursor", buf, sizeof buf);
 	if (rc == DM_OK && buf[0]) {
 		const char *us = strchr(buf, '_');
 		if (!us || !parse_hex(buf, (size_t)(us - buf), &pg->cd) || !parse_hex(us + 1, strlen(us + 1), &pg->ci)) {
-			http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+			http_refuse(r, RF_INVALID_CURSOR);
 			return DM_EINVAL;
 		}
 		pg->has_cursor = 1;
 	} else if (rc != DM_OK && rc != DM_ENOTFOUND) {
-		http_fail(r, 400, "INVALID_CURSOR", "다음 페이지 정보(cursor)가 올바르지 않습니다.");
+		http_refuse(r, RF_INVALID_CURSOR);
 		return DM_EINVAL;
 	}
 	return DM_OK;
@@ -325,16 +329,13 @@ typedef struct list_args {
  * on error. Such a caller never shares a page rendered for nobody. */
 static int has_blocks(sqlite3 *db, int64_t me)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
-				       " OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)");
-	int rc = -1;
-	if (!st)
+	int64_t any = 0;
+	if (db_get_int(db, &any,
+		       "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
+		       " OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)",
+		       DB_INT(me)) != DM_OK)
 		return -1;
-	sqlite3_bind_int64(st, 1, me);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		rc = sqlite3_column_int(st, 0);
-	db_done(st);
-	return rc;
+	return any != 0;
 }
 
 /* ?freeYn=Y (나눔 only) or N / absent (all) into a->free. DM_OK, or
@@ -349,7 +350,7 @@ static int query_free(http_req_t *r, list_args_t *a)
 		a->free = 1;
 		return DM_OK;
 	}
-	http_fail(r, 400, "INVALID_INPUT", "freeYn은 Y 또는 N이어야 합니다.");
+	http_refuse(r, RF_INVALID_FREE_FILTER);
 	return DM_EINVAL;
 }
 
@@ -357,16 +358,13 @@ static int query_free(http_req_t *r, list_args_t *a)
  * -1 on error. */
 static int64_t fts_hits(sqlite3 *db, const char *q)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT count(*) FROM (SELECT 1 FROM saleItemFts WHERE saleItemFts MATCH "
-				       FTS_PHRASE " LIMIT @few + 1)");
 	int64_t n = -1;
-	if (!st)
+	/* named parameters are numbered as they first appear: @q ?1, @few ?2 */
+	if (db_get_int(db, &n,
+		       "SELECT count(*) FROM (SELECT 1 FROM saleItemFts WHERE saleItemFts MATCH " FTS_PHRASE
+		       " LIMIT @few + 1)",
+		       DB_TEXT(q), DB_INT(FTS_FEW)) != DM_OK)
 		return -1;
-	bind_text(st, "@q", q);
-	bind_i64(st, "@few", FTS_FEW);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	db_done(st);
 	return n;
 }
 
@@ -458,7 +456,8 @@ static int reply_list(http_req_t *r, const list_args_t *a, const paging_t *pg)
  * A key being built is listed in feed_building: other callers missing the
  * same key wait (feed_cond) for that build instead of all running the
  * same query at once (after an expiry or a write, every connection would).
- * Thread-safety: feed_cache, feed_seq and feed_building under feed_lock,
+ * Thread-safety: feed_cache, feed_seq and feed_building under feed_lock
+ * (an owned_lock_t: the *_locked functions assert that their caller holds it),
  * held only to look up / take a reference / insert, never while SQL runs;
  * a reply's bytes (feed_body_t) are shared by reference count, freed by
  * whoever drops the last one. item_stop frees. */
@@ -479,7 +478,47 @@ typedef struct feed_entry {
 	feed_body_t *body; /* NULL = free slot */
 } feed_entry_t;
 
-static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A mutex that records which thread holds it, so that a *_locked function
+ * can assert that its caller does (trylock cannot tell who holds it). A
+ * thread is named by the address of its copy of lock_self. */
+typedef struct owned_lock {
+	pthread_mutex_t m;
+	atomic_uintptr_t holder; /* (uintptr_t)&lock_self of the holder; 0: free */
+} owned_lock_t;
+#define OWNED_LOCK_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
+
+static _Thread_local char lock_self;
+
+static void owned_lock(owned_lock_t *l)
+{
+	pthread_mutex_lock(&l->m);
+	dm_assert(atomic_load(&l->holder) == 0);
+	atomic_store(&l->holder, (uintptr_t)&lock_self);
+}
+
+/* 1 if the calling thread holds l. */
+static int owned_held(owned_lock_t *l)
+{
+	return atomic_load(&l->holder) == (uintptr_t)&lock_self;
+}
+
+static void owned_unlock(owned_lock_t *l)
+{
+	dm_assert(owned_held(l));
+	atomic_store(&l->holder, 0);
+	pthread_mutex_unlock(&l->m);
+}
+
+/* pthread_cond_wait on l (held), which is released while waiting. */
+static void owned_wait(owned_lock_t *l, pthread_cond_t *c)
+{
+	dm_assert(owned_held(l));
+	atomic_store(&l->holder, 0);
+	pthread_cond_wait(c, &l->m);
+	atomic_store(&l->holder, (uintptr_t)&lock_self);
+}
+
+static owned_lock_t feed_lock = OWNED_LOCK_INIT;
 static pthread_cond_t feed_cond = PTHREAD_COND_INITIALIZER;
 static feed_entry_t feed_cache[FEED_CACHE_MAX];
 static uint64_t feed_seq;
@@ -514,13 +553,27 @@ static feed_body_t *feed_body_new(const char *json, size_t len, const char *meta
 		p = end;
 	}
 	b->n = words / 3;
+	dm_assert(k == words);
 	return b;
+}
+
+/* Takes one more reference to b, which the caller already holds one of
+ * (directly or through a cache entry it reads under the cache's lock). */
+static void feed_body_ref(feed_body_t *b)
+{
+	int before = atomic_fetch_add(&b->refs, 1);
+	dm_assert(before > 0);
 }
 
 /* Drops one reference to b (NULL is fine); frees it with the last. */
 static void feed_body_unref(feed_body_t *b)
 {
-	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+	int before;
+	if (!b)
+		return;
+	before = atomic_fetch_sub(&b->refs, 1);
+	dm_assert(before > 0);
+	if (before == 1) {
 		free(b->who);
 		free(b);
 	}
@@ -544,11 +597,11 @@ static int feed_for_anyone(sqlite3 *db, const feed_body_t *b, int64_t me)
 	/* a user is kicked from few rooms, if any: their kicks against the
 	 * page's rooms; and a row 0 (no room has that id) when they have a
 	 * block, in one statement (this runs on every cached feed reply) */
-	if (!(st = db_stmt(db, "SELECT icrId FROM kickUser WHERE userId = ?1 UNION ALL SELECT 0 WHERE"
-			       " EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
-			       " OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)")))
+	if (!(st = db_query(db, "SELECT icrId FROM kickUser WHERE userId = ?1 UNION ALL SELECT 0 WHERE"
+				" EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1)"
+				" OR EXISTS (SELECT 1 FROM userBlock WHERE blockedUserId = ?1)",
+			    DB_INT(me))))
 		return -1;
-	sqlite3_bind_int64(st, 1, me);
 	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t icr = sqlite3_column_int64(st, 0);
 		if (icr == 0) {
@@ -567,9 +620,10 @@ static int feed_for_anyone(sqlite3 *db, const feed_body_t *b, int64_t me)
 	return ok;
 }
 
-/* Index of key in feed_building, or -1. Under feed_lock. */
-static int feed_building_find(const char *key)
+/* Index of key in feed_building, or -1. */
+static int feed_building_find_locked(const char *key)
 {
+	dm_assert(owned_held(&feed_lock));
 	for (int i = 0; i < FEED_CACHE_MAX; i++)
 		if (feed_building[i][0] && !strcmp(feed_building[i], key))
 			return i;
@@ -587,7 +641,7 @@ static int feed_cache_get(const char *key, uint64_t *gen, int64_t *now, feed_bod
 {
 	int found = 0;
 	*slot = -1;
-	pthread_mutex_lock(&feed_lock);
+	owned_lock(&feed_lock);
 	for (;;) {
 		*gen = jobs_commit_gen();
 		*now = dm_now_ms();
@@ -596,15 +650,15 @@ static int feed_cache_get(const char *key, uint64_t *gen, int64_t *now, feed_bod
 			if (!e->body || strcmp(e->key, key))
 				continue;
 			if (e->gen == *gen && *now >= e->built && *now < e->until) {
-				atomic_fetch_add(&e->body->refs, 1);
+				feed_body_ref(e->body);
 				*body = e->body;
 				found = 1;
 			}
 			break;
 		}
-		if (found || feed_building_find(key) < 0 || dm_stopping)
+		if (found || feed_building_find_locked(key) < 0 || dm_stopping)
 			break;
-		pthread_cond_wait(&feed_cond, &feed_lock);
+		owned_wait(&feed_lock, &feed_cond);
 	}
 	for (int i = 0; !found && i < FEED_CACHE_MAX; i++)
 		if (!feed_building[i][0]) {
@@ -612,7 +666,7 @@ static int feed_cache_get(const char *key, uint64_t *gen, int64_t *now, feed_bod
 			*slot = i;
 			break;
 		}
-	pthread_mutex_unlock(&feed_lock);
+	owned_unlock(&feed_lock);
 	return found;
 }
 
@@ -622,10 +676,27 @@ static void feed_cache_done(int slot)
 {
 	if (slot < 0)
 		return;
-	pthread_mutex_lock(&feed_lock);
+	dm_assert(slot < FEED_CACHE_MAX);
+	owned_lock(&feed_lock);
 	feed_building[slot][0] = 0;
 	pthread_cond_broadcast(&feed_cond);
-	pthread_mutex_unlock(&feed_lock);
+	owned_unlock(&feed_lock);
+}
+
+/* The entry to keep key in: the one with the same key, else a free one,
+ * else the oldest. */
+static feed_entry_t *feed_slot_locked(const char *key)
+{
+	feed_entry_t *slot = NULL;
+	dm_assert(owned_held(&feed_lock));
+	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
+		feed_entry_t *e = &feed_cache[i];
+		if (e->body && !strcmp(e->key, key))
+			return e;
+		if (!slot || (slot->body && (!e->body || e->seq < slot->seq)))
+			slot = e;
+	}
+	return slot;
 }
 
 /* Keeps body for key (one more reference; replacing an entry with the
@@ -633,18 +704,10 @@ static void feed_cache_done(int slot)
 static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t until, feed_body_t *body)
 {
 	feed_body_t *old = NULL;
-	feed_entry_t *slot = NULL;
-	atomic_fetch_add(&body->refs, 1);
-	pthread_mutex_lock(&feed_lock);
-	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
-		feed_entry_t *e = &feed_cache[i];
-		if (e->body && !strcmp(e->key, key)) {
-			slot = e;
-			break;
-		}
-		if (!slot || (slot->body && (!e->body || e->seq < slot->seq)))
-			slot = e;
-	}
+	feed_entry_t *slot;
+	feed_body_ref(body);
+	owned_lock(&feed_lock);
+	slot = feed_slot_locked(key);
 	old = slot->body;
 	dm_strlcpy(slot->key, key, sizeof slot->key);
 	slot->gen = gen;
@@ -652,19 +715,19 @@ static void feed_cache_put(const char *key, uint64_t gen, int64_t built, int64_t
 	slot->until = until;
 	slot->seq = ++feed_seq;
 	slot->body = body;
-	pthread_mutex_unlock(&feed_lock);
+	owned_unlock(&feed_lock);
 	feed_body_unref(old);
 }
 
 /* Frees every entry. */
 static void feed_cache_clear(void)
 {
-	pthread_mutex_lock(&feed_lock);
+	owned_lock(&feed_lock);
 	for (size_t i = 0; i < FEED_CACHE_MAX; i++) {
 		feed_body_unref(feed_cache[i].body);
 		memset(&feed_cache[i], 0, sizeof feed_cache[i]);
 	}
-	pthread_mutex_unlock(&feed_lock);
+	owned_unlock(&feed_lock);
 }
 
 /* The page for a/pg rendered for nobody, from the cache or by running the
@@ -738,17 +801,13 @@ static int reply_feed(http_req_t *r, const list_args_t *a, const paging_t *pg)
  * set), DM_EAUTH (no such user), DM_ERR. */
 static int user_region(http_req_t *r, char *out)
 {
-	sqlite3_stmt *st = db_stmt(r->db, "SELECT address FROM user WHERE userId = ?1");
-	int rc = DM_EAUTH;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, r->user_id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(st, 0);
-		rc = a && a[0] ? dm_strlcpy(out, a, REGION_MAX) : DM_ENOTFOUND;
-	}
-	db_done(st);
-	return rc == DM_ETOOBIG ? DM_ERR : rc;
+	int rc = db_get_text(r->db, out, REGION_MAX, "SELECT ifnull(address, '') FROM user WHERE userId = ?1",
+			     DB_INT(r->user_id));
+	if (rc == DM_ENOTFOUND)
+		return DM_EAUTH; /* no such user */
+	if (rc == DM_OK && !out[0])
+		return DM_ENOTFOUND;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* ?address= normalized into out; DM_ENOTFOUND when absent or empty;
@@ -760,7 +819,7 @@ static int query_region(http_req_t *r, char *out)
 	if (rc == DM_ENOTFOUND || (rc == DM_OK && !raw[0]))
 		return DM_ENOTFOUND;
 	if (rc != DM_OK || region_normalize(raw, out, REGION_MAX) != DM_OK) {
-		http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울 강남구");
+		http_refuse(r, RF_INVALID_ADDRESS);
 		return DM_EINVAL;
 	}
 	return DM_OK;
@@ -800,7 +859,7 @@ static int h_feed(http_req_t *r)
 		return DM_OK;
 	rc = user_region(r, region);
 	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 400, "ADDRESS_REQUIRED", "먼저 내 동네를 설정해 주세요.");
+		return http_refuse(r, RF_ADDRESS_REQUIRED);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	a.addr = region;
@@ -836,20 +895,20 @@ static int h_search(http_req_t *r)
 	if (rc == DM_OK) {
 		q = trim(qbuf);
 		if (dm_utf8_len(q, strlen(q)) > SEARCH_MAX_CHARS)
-			return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+			return http_refuse(r, RF_QUERY_TOO_LONG);
 		if (!q[0])
 			q = NULL;
 	} else if (rc != DM_ENOTFOUND)
-		return http_fail(r, 400, "INVALID_QUERY", "검색어는 100자 이하여야 합니다.");
+		return http_refuse(r, RF_QUERY_TOO_LONG);
 	rc = http_query(r, "category", cat, sizeof cat);
 	if (rc == DM_OK && cat[0]) {
 		if (!item_category_ok(cat))
-			return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+			return http_refuse(r, RF_INVALID_CATEGORY);
 		a.cat = cat;
 	} else if (rc != DM_OK && rc != DM_ENOTFOUND)
-		return http_fail(r, 400, "INVALID_CATEGORY", "알 수 없는 카테고리입니다.");
+		return http_refuse(r, RF_INVALID_CATEGORY);
 	if (!q && !a.cat)
-		return http_fail(r, 400, "INVALID_QUERY", "검색어나 카테고리를 입력해 주세요.");
+		return http_refuse(r, RF_QUERY_REQUIRED);
 	rc = query_region(r, region);
 	if (rc == DM_EINVAL)
 		return DM_OK;
@@ -863,15 +922,15 @@ static int h_search(http_req_t *r)
 
 /* -------------------------------------------------------------- detail */
 
-/* Like http_reply_stmt, but "no row" is a 404 with code and msg. Gives
+/* Like http_reply_stmt, but "no row" is the refusal none (a 404). Gives
  * st back (db_done). */
-static int reply_or_404(http_req_t *r, sqlite3_stmt *st, const char *code, const char *msg)
+static int reply_or_404(http_req_t *r, sqlite3_stmt *st, refusal_t none)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
 		http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
 	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		http_fail(r, 404, code, msg);
+		http_refuse(r, none);
 	else {
 		dm_error("%s %s: %s", r->method, r->path, sqlite3_errmsg(sqlite3_db_handle(st)));
 		http_fail_dm(r, DM_ERR);
@@ -895,7 +954,7 @@ typedef struct detail_entry {
 	feed_body_t *body; /* NULL = empty */
 } detail_entry_t;
 
-static pthread_mutex_t detail_lock = PTHREAD_MUTEX_INITIALIZER;
+static owned_lock_t detail_lock = OWNED_LOCK_INIT;
 static detail_entry_t detail_cache[DETAIL_CACHE];
 
 /* A reference to item id's cached detail if still valid, else NULL. */
@@ -903,38 +962,44 @@ static feed_body_t *detail_cache_get(int64_t id)
 {
 	detail_entry_t *e = &detail_cache[(uint64_t)id % DETAIL_CACHE];
 	feed_body_t *b = NULL;
-	pthread_mutex_lock(&detail_lock);
+	owned_lock(&detail_lock);
 	if (e->body && e->id == id && e->gen == jobs_commit_gen()) {
 		b = e->body;
-		atomic_fetch_add(&b->refs, 1);
+		feed_body_ref(b);
 	}
-	pthread_mutex_unlock(&detail_lock);
+	owned_unlock(&detail_lock);
 	return b;
+}
+
+/* Sets entry e to body b (NULL: empty) for item id built at gen; returns
+ * the body it held (the caller drops that reference). */
+static feed_body_t *detail_set_locked(detail_entry_t *e, int64_t id, uint64_t gen, feed_body_t *b)
+{
+	feed_body_t *old = e->body;
+	dm_assert(owned_held(&detail_lock));
+	e->id = id;
+	e->gen = gen;
+	e->body = b;
+	return old;
 }
 
 /* Keeps b (one more reference) as item id's detail built at gen. */
 static void detail_cache_put(int64_t id, uint64_t gen, feed_body_t *b)
 {
-	detail_entry_t *e = &detail_cache[(uint64_t)id % DETAIL_CACHE];
 	feed_body_t *old;
-	atomic_fetch_add(&b->refs, 1);
-	pthread_mutex_lock(&detail_lock);
-	old = e->body;
-	e->id = id;
-	e->gen = gen;
-	e->body = b;
-	pthread_mutex_unlock(&detail_lock);
+	feed_body_ref(b);
+	owned_lock(&detail_lock);
+	old = detail_set_locked(&detail_cache[(uint64_t)id % DETAIL_CACHE], id, gen, b);
+	owned_unlock(&detail_lock);
 	feed_body_unref(old);
 }
 
 static void detail_cache_clear(void)
 {
-	pthread_mutex_lock(&detail_lock);
-	for (size_t i = 0; i < DETAIL_CACHE; i++) {
-		feed_body_unref(detail_cache[i].body);
-		memset(&detail_cache[i], 0, sizeof detail_cache[i]);
-	}
-	pthread_mutex_unlock(&detail_lock);
+	owned_lock(&detail_lock);
+	for (size_t i = 0; i < DETAIL_CACHE; i++)
+		feed_body_unref(detail_set_locked(&detail_cache[i], 0, 0, NULL));
+	owned_unlock(&detail_lock);
 }
 
 /* Item id's detail rendered for nobody: from the cache, or by the query
@@ -980,29 +1045,18 @@ static feed_body_t *detail_page(sqlite3 *db, int64_t id, int *status)
 /* Whether me (> 0) is kicked from room icr: 1/0, -1 on error. */
 static int kicked_from(sqlite3 *db, int64_t icr, int64_t me)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM kickUser WHERE icrId = ?1 AND userId = ?2");
-	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, me);
-	rc = sqlite3_step(st);
-	db_done(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int64_t one;
+	int rc = db_get_int(db, &one, "SELECT 1 FROM kickUser WHERE icrId = ?1 AND userId = ?2", DB_INT(icr), DB_INT(me));
+	return rc == DM_OK ? 1 : rc == DM_ENOTFOUND ? 0 : -1;
 }
 
 /* Whether owner blocked me: 1/0, -1 on error. */
 static int blocked_by(sqlite3 *db, int64_t owner, int64_t me)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2");
-	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, owner);
-	sqlite3_bind_int64(st, 2, me);
-	rc = sqlite3_step(st);
-	db_done(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int64_t one;
+	int rc = db_get_int(db, &one, "SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2", DB_INT(owner),
+			    DB_INT(me));
+	return rc == DM_OK ? 1 : rc == DM_ENOTFOUND ? 0 : -1;
 }
 
 /* GET /postDetail/:itemId (optional token): 404 missing, 403 KICKED for a
@@ -1016,20 +1070,21 @@ static int h_detail(http_req_t *r)
 	int rc, kicked = 0;
 
 	if (!id)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	b = detail_page(r->db, id, &rc);
 	if (!b)
-		return rc == DM_ENOTFOUND ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+		return rc == DM_ENOTFOUND ? http_refuse(r, RF_ITEM_NOT_FOUND)
 					  : http_fail_dm(r, rc);
 	/* blocked by the owner: as if there were no such item */
+	dm_assert(b->n == 1); /* who: owner, buyer, icrId */
 	if (r->user_id > 0 && b->who[0] != r->user_id && (kicked = blocked_by(r->db, b->who[0], r->user_id)) != 0) {
 		feed_body_unref(b);
-		return kicked > 0 ? http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.")
+		return kicked > 0 ? http_refuse(r, RF_ITEM_NOT_FOUND)
 				  : http_fail_dm(r, DM_ERR);
 	}
 	if (r->user_id > 0 && (kicked = kicked_from(r->db, b->who[2], r->user_id)) != 0) {
 		feed_body_unref(b);
-		return kicked > 0 ? http_fail(r, 403, "KICKED", "강퇴당한 게시글은 볼 수 없습니다.")
+		return kicked > 0 ? http_refuse(r, RF_KICKED_ITEM_VIEW)
 				  : http_fail_dm(r, DM_ERR);
 	}
 	if (r->user_id <= 0 || (b->who[0] != r->user_id && b->who[1] != r->user_id)) {
@@ -1044,7 +1099,7 @@ static int h_detail(http_req_t *r)
 	bind_me(st, r->user_id);
 	bind_i64(st, "@id", id);
 	/* deleted in between: 404 as well */
-	return reply_or_404(r, st, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
+	return reply_or_404(r, st, RF_ITEM_NOT_FOUND);
 }
 
 /* GET /postDetail/icrId/:icrId (bearer): the join buttons. */
@@ -1054,14 +1109,14 @@ static int h_buttons(http_req_t *r)
 	sqlite3_stmt *st;
 
 	if (!icr)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	st = db_stmt(r->db, buttons_sql);
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	bind_me(st, r->user_id);
 	bind_i64(st, "@now", dm_now_ms());
 	bind_i64(st, "@icr", icr);
-	return reply_or_404(r, st, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+	return reply_or_404(r, st, RF_ROOM_NOT_FOUND);
 }
 
 /* ------------------------------------------------------------- my page */
@@ -1084,17 +1139,11 @@ typedef struct set_addr {
 static int set_addr_write(sqlite3 *w, void *arg)
 {
 	set_addr_t *a = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE user SET address = ?2 WHERE userId = ?1");
-	int rc;
-	if (!st)
+	int changes = 0;
+	if (db_run_changes(w, &changes, "UPDATE user SET address = ?2 WHERE userId = ?1", DB_INT(a->user_id),
+			   DB_TEXT(a->region)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, a->user_id);
-	sqlite3_bind_text(st, 2, a->region, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_OK && sqlite3_changes(w) != 1)
-		rc = DM_EAUTH;
-	return rc;
+	return changes == 1 ? DM_OK : DM_EAUTH;
 }
 
 /* POST /myPage/address {new_address} -> {msg, address}. The body's email
@@ -1104,26 +1153,21 @@ static int h_address(http_req_t *r)
 	const char *in;
 	char region[REGION_MAX];
 	set_addr_t a;
-	sqlite3_stmt *st;
 	int rc;
 
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	in = json_str(&r->json, "new_address", 1, 200);
 	if (!in)
-		return http_fail(r, 400, "INVALID_ADDRESS", "주소(new_address)를 200자 이하의 문자열로 보내 주세요.");
+		return http_refuse(r, RF_ADDRESS_TOO_LONG);
 	if (region_normalize(in, region, sizeof region) != DM_OK)
-		return http_fail(r, 400, "INVALID_ADDRESS", "알 수 없는 지역입니다. 예: 서울특별시 강남구 역삼동");
+		return http_refuse(r, RF_INVALID_ADDRESS);
 	a.user_id = r->user_id;
 	a.region = region;
 	rc = jobs_write(set_addr_write, &a);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','address',?1)");
-	if (!st)
-		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200, db_query(r->db, "SELECT json_object('msg','success','address',?1)", DB_TEXT(region)));
 }
 
 /* -------------------------------------------------------------- delete */
@@ -1142,11 +1186,13 @@ static int del_write(sqlite3 *w, void *arg)
 	sqlite3_stmt *st;
 	int rc = DM_ENOTFOUND;
 
-	st = db_prep(w, "SELECT s.userId, s.status, s.image, c.icrId, coalesce(s.thumb, '') FROM saleItem s"
-			" JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1");
+	int changes = 0;
+
+	st = db_query(w, "SELECT s.userId, s.status, s.image, c.icrId, coalesce(s.thumb, '') FROM saleItem s"
+			 " JOIN itemChatRoom c ON c.itemId = s.itemId WHERE s.itemId = ?1",
+		      DB_INT(d->item_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, d->item_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *status = (const char *)sqlite3_column_text(st, 1);
 		if (d->icr_id && sqlite3_column_int64(st, 3) != d->icr_id)
@@ -1164,27 +1210,23 @@ static int del_write(sqlite3 *w, void *arg)
 			d->icr_id = sqlite3_column_int64(st, 3);
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		return rc;
 	/* every photo of the item, released after the commit */
-	st = db_prep(w, "SELECT image FROM itemImage WHERE itemId = ?1 UNION SELECT thumb FROM itemImage"
-			" WHERE itemId = ?1 AND thumb IS NOT NULL");
+	st = db_query(w, "SELECT image FROM itemImage WHERE itemId = ?1 UNION SELECT thumb FROM itemImage"
+			 " WHERE itemId = ?1 AND thumb IS NOT NULL",
+		      DB_INT(d->item_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, d->item_id);
 	while (d->nmore < 2 * ITEM_IMAGES_MAX && sqlite3_step(st) == SQLITE_ROW)
 		dm_strlcpy(d->more[d->nmore++], (const char *)sqlite3_column_text(st, 0), IMAGE_NAME_MAX);
-	sqlite3_finalize(st);
+	db_done(st);
 	/* the room, its members, messages and kicks go with it (ON DELETE
 	 * CASCADE through itemChatRoom); the FTS row by trigger */
-	st = db_prep(w, "DELETE FROM saleItem WHERE itemId = ?1");
-	if (!st)
+	if (db_run_changes(w, &changes, "DELETE FROM saleItem WHERE itemId = ?1", DB_INT(d->item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, d->item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1 ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return changes == 1 ? DM_OK : DM_ERR;
 }
 
 /* After the commit: every socket leaves the room (none may hear what a
@@ -1225,23 +1267,19 @@ static int h_delete(http_req_t *r)
 		return DM_OK;
 	memset(&d, 0, sizeof d);
 	if (json_int(&r->json, "itemId", 1, &d.item_id) != DM_OK || d.item_id <= 0)
-		return http_fail(r, 400, "INVALID_ITEM_ID", "itemId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_ITEM_ID);
 	if (opt_id(&r->json, "icrId", &d.icr_id) != DM_OK)
-		return http_fail(r, 400, "INVALID_ICR_ID", "icrId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_ICR_ID);
 	d.user_id = r->user_id;
 	rc = jobs_write_then(del_write, del_done, &d);
 	switch (rc) {
-	case DM_OK: {
-		sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT))");
-		if (st)
-			sqlite3_bind_int64(st, 1, d.item_id);
-		return http_reply_stmt(r, 200, st);
-	}
-	case DM_ENOTFOUND: return http_fail(r, 404, "ITEM_NOT_FOUND", "게시글을 찾을 수 없습니다.");
-	case DM_EINVAL: return http_fail(r, 400, "ROOM_MISMATCH", "icrId가 이 게시글의 채팅방이 아닙니다.");
-	case DM_EFORBID: return http_fail(r, 403, "NOT_OWNER", "내가 올린 게시글만 삭제할 수 있습니다.");
-	case DM_ECONFLICT:
-		return http_fail(r, 409, "ITEM_NOT_DELETABLE", "거래가 진행 중이거나 끝난 게시글은 삭제할 수 없습니다.");
+	case DM_OK:
+		return http_reply_stmt(
+			r, 200, db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT))", DB_INT(d.item_id)));
+	case DM_ENOTFOUND: return http_refuse(r, RF_ITEM_NOT_FOUND);
+	case DM_EINVAL: return http_refuse(r, RF_ROOM_MISMATCH);
+	case DM_EFORBID: return http_refuse(r, RF_NOT_OWNER);
+	case DM_ECONFLICT: return http_refuse(r, RF_ITEM_NOT_DELETABLE);
 	default: return http_fail_dm(r, rc);
 	}
 }
@@ -1253,45 +1291,92 @@ typedef struct expire {
 	size_t n;
 } expire_t;
 
-/* Turns at most EXPIRE_BATCH open items whose deadline has passed into
- * SI03 (fail), oldest deadline first, and collects their ids. */
-static int expire_write(sqlite3 *w, void *arg)
+/* Runs st (an UPDATE ... RETURNING itemId, bound) and collects up to
+ * EXPIRE_BATCH ids into e. Gives st back. DM_OK or DM_ERR. */
+static int collect_ids(sqlite3_stmt *st, expire_t *e)
 {
-	expire_t *e = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE saleItem SET status = 'SI03', statusDt = dm_now() WHERE itemId IN"
-				      " (SELECT itemId FROM saleItem WHERE status = 'SI01' AND deadLine <= dm_now()"
-				      " ORDER BY deadLine LIMIT ?1) RETURNING itemId");
 	int rc;
+	e->n = 0;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int(st, 1, EXPIRE_BATCH);
-	e->n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (e->n < EXPIRE_BATCH)
 			e->ids[e->n++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	/* NOTIFY: e->ids[0..n) are the items that expired in this job; the
-	 * notify part hears of them through item_on_expired after the commit */
+	db_done(st);
 	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
-/* Timer task (pool worker): expire in batches until none is left. */
+/* The deadline reminder: at most EXPIRE_BATCH open items whose deadline
+ * is an hour away or less are marked reminded (saleItem.remindedYn: once
+ * per item) and their owners get a "deadline" notification, in the same
+ * transaction (so never twice, never lost). Collects their ids. */
+static int remind_write(sqlite3 *w, void *arg)
+{
+	expire_t *e = arg;
+	int rc = collect_ids(db_query(w, "UPDATE saleItem SET remindedYn = 'Y' WHERE itemId IN (SELECT itemId FROM saleItem"
+					 " WHERE status = 'SI01' AND remindedYn = 'N' AND deadLine > ?1"
+					 " AND deadLine <= ?1 + 3600000 LIMIT ?2) RETURNING itemId",
+					 DB_INT(dm_now_ms()), DB_INT(EXPIRE_BATCH)),
+			     e);
+	for (size_t i = 0; rc == DM_OK && i < e->n; i++) {
+		sqlite3_stmt *st = db_query(w, "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),"
+					    "'itemId',CAST(s.itemId AS TEXT),'title',s.title,'deadLine',dm_time(s.deadLine))"
+					    " FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1",
+					    DB_INT(e->ids[i]));
+		int64_t owner = 0;
+		char *payload = NULL;
+		if (st && sqlite3_step(st) == SQLITE_ROW) {
+			owner = sqlite3_column_int64(st, 0);
+			payload = strdup((const char *)sqlite3_column_text(st, 1));
+		}
+		db_done(st); /* notify_add runs statements of its own */
+		if (owner && payload)
+			notify_add(w, owner, NOTIFY_DEADLINE, payload, NULL);
+		free(payload);
+	}
+	return rc;
+}
+
+/* Turns at most EXPIRE_BATCH open items whose deadline has passed into
+ * SI03 (fail), oldest deadline first, collects their ids and stores each
+ * owner's "expired" notice (notify_item_expired: once per item) in the
+ * same transaction. */
+static int expire_write(sqlite3 *w, void *arg)
+{
+	expire_t *e = arg;
+	int rc = collect_ids(db_query(w, "UPDATE saleItem SET status = 'SI03', statusDt = dm_now() WHERE itemId IN"
+					 " (SELECT itemId FROM saleItem WHERE status = 'SI01' AND deadLine <= dm_now()"
+					 " ORDER BY deadLine LIMIT ?1) RETURNING itemId",
+					 DB_INT(EXPIRE_BATCH)),
+			     e);
+	for (size_t i = 0; rc == DM_OK && i < e->n; i++)
+		notify_item_expired(w, e->ids[i]);
+	return rc;
+}
+
+/* Runs job (remind_write or expire_write) in batches until a batch comes
+ * back short; what names the batches in the log. */
+static void in_batches(int (*job)(sqlite3 *, void *), expire_t *e, const char *what)
+{
+	int rc;
+	do {
+		e->n = 0;
+		rc = jobs_write(job, e);
+		dm_assert(e->n <= EXPIRE_BATCH);
+		if (rc == DM_OK && e->n)
+			dm_info("item: %zu %s", e->n, what);
+	} while (rc == DM_OK && e->n == EXPIRE_BATCH && !dm_stopping);
+}
+
+/* Timer task (pool worker): the deadline reminders, then the expiry. */
 static void expiry_tick(void *unused)
 {
 	expire_t *e = malloc(sizeof *e);
-	int rc;
 	(void)unused;
 	if (!e)
 		return;
-	do {
-		e->n = 0;
-		rc = jobs_write(expire_write, e);
-		if (rc == DM_OK && e->n) {
-			dm_info("item: %zu item(s) expired", e->n);
-			if (item_on_expired)
-				item_on_expired(e->ids, e->n);
-		}
-	} while (rc == DM_OK && e->n == EXPIRE_BATCH && !dm_stopping);
+	in_batches(remind_write, e, "deadline reminder(s)");
+	in_batches(expire_write, e, "item(s) expired");
 	free(e);
 }
 

@@ -1,7 +1,10 @@
 /*
  * item — posts with a photo and a deadline, the feeds (anonymous and per
  * region, keyset-paged), search (FTS5 trigram), detail and join buttons,
- * my page, region setting, delete, and deadline expiry.
+ * my page, region setting, delete, and the deadline: an hour before it
+ * the owner is reminded, at it an item nobody was chosen for expires (SI03)
+ * and its owner is told (both stored through notify.h, in the same
+ * transaction as the change).
  * Routes: /mainPage, /mainPage/noLogin, /mainPage/search, /mainPage/write,
  * /postDetail/:itemId, /postDetail/icrId/:icrId, /myPage, /myPage/address,
  * /myPage/delete, /images/:name, /items/:itemId/images[/:imageId]
@@ -27,17 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Registers the routes and the expiry timer (every cfg.expiry_interval
- * seconds); removes stale upload temp files. DM_OK or DM_ERR. */
+/* Registers the routes and the deadline timer (reminders and expiry,
+ * every cfg.expiry_interval seconds); removes stale upload temp files.
+ * DM_OK or DM_ERR. */
 int item_init(void);
 void item_stop(void);
-
-/* Hook for the notify part: called after each committed expiry batch with
- * the ids of the items that just turned SI01 -> SI03 (ids owned by the
- * caller: copy them to keep them). Runs on a pool worker thread, never on
- * the write lane, so it may itself queue write jobs. Set it once from an
- * init function (before the pool starts); NULL means nobody listens. */
-extern void (*item_on_expired)(const int64_t *item_ids, size_t n);
 
 /* (item_post.c) The POST /mainPage/write handler: a post with its
  * photos. Registered by item_init. */

@@ -4,8 +4,12 @@
  * hashed and counted), its validation, the poster's quotas (rates in
  * quota.c, photo storage in the job), and the one write job that places
  * the images and inserts the item, its room and the owner's membership,
- * and stores the keyword alerts it raises (keyword.c) (see item.h,
- * API.md "Items").
+ * and stores the keyword alerts it raises (keyword.c); and the owner's
+ * photo edits of an open item (add, reorder, remove: /items/:itemId/images),
+ * each one write job as well (see item.h, API.md "Items").
+ *
+ * A refusal found on the way (a check of the form, or inside the job) is a
+ * verdict holding a refusal.h row, sent once the temp files are gone.
  *
  * Thread-safety: a form belongs to the worker receiving it; the job runs
  * on the write lane; nothing here is shared.
@@ -130,7 +134,9 @@ static int form_get(const char *key, const char *value, size_t len, void *ud)
 	if (f->too_big || f->thumb_too_big || f->io_error || f->dup || f->too_many)
 		return MG_FORM_FIELD_HANDLE_ABORT;
 	if (f->cur == F_THUMB) {
-		image_upload_t *th = &f->th[f->nthumb - 1];
+		image_upload_t *th;
+		dm_assert(f->nthumb > 0 && f->nthumb <= ITEM_IMAGES_MAX);
+		th = &f->th[f->nthumb - 1];
 		if (th->size + (int64_t)len > THUMB_MAX_BYTES) {
 			f->thumb_too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
@@ -142,7 +148,9 @@ static int form_get(const char *key, const char *value, size_t len, void *ud)
 		return MG_FORM_FIELD_HANDLE_GET;
 	}
 	if (f->cur == F_FILE) {
-		image_upload_t *up = &f->up[f->nfile - 1];
+		image_upload_t *up;
+		dm_assert(f->nfile > 0 && f->nfile <= ITEM_IMAGES_MAX);
+		up = &f->up[f->nfile - 1];
 		if (up->size + (int64_t)len > (int64_t)cfg.max_upload) {
 			f->too_big = 1;
 			return MG_FORM_FIELD_HANDLE_ABORT;
@@ -247,6 +255,56 @@ static int text_ok(const char *s, size_t len, size_t minc, size_t maxc, int mult
 	return visible && n >= minc && n <= maxc;
 }
 
+/* A refusal decided while a request is handled, by a check or inside the
+ * write job, sent once the upload's files are cleaned up (so that a client
+ * seeing the reply sees no temp file either). */
+typedef struct verdict {
+	int refused;             /* 0: none (a failed job's status speaks) */
+	refusal_t rf;
+	int retry_s;             /* RF_RATE_LIMITED: seconds for Retry-After */
+} verdict_t;
+
+/* Records refusal rf in v; returns DM_EINVAL (for checks and jobs). */
+static int refuse(verdict_t *v, refusal_t rf)
+{
+	v->refused = 1;
+	v->rf = rf;
+	return DM_EINVAL;
+}
+
+/* Replies with refusal rf, its catalog message followed by detail: a
+ * limit or a date known only at run time (configured, so not in the
+ * constant catalog). */
+static int refuse_detail(http_req_t *r, refusal_t rf, const char *detail)
+{
+	char msg[400];
+	snprintf(msg, sizeof msg, "%s (%s)", refusal_msg(rf), detail);
+	return http_fail(r, refusal_status(rf), refusal_code(rf), msg);
+}
+
+/* Replies with v's refusal: RATE_LIMITED with Retry-After; a photo too
+ * big, a deadline too far and the storage quota with the limit that
+ * applies. */
+static int send_refusal(http_req_t *r, const verdict_t *v)
+{
+	char detail[64];
+	long kb = cfg.max_upload / 1024;
+
+	switch (v->rf) {
+	case RF_RATE_LIMITED: return http_fail_rate(r, v->retry_s);
+	case RF_PHOTO_TOO_LARGE:
+		if (kb >= 1024)
+			snprintf(detail, sizeof detail, "%ldMB까지", kb / 1024);
+		else
+			snprintf(detail, sizeof detail, "%ldKB까지", kb);
+		break;
+	case RF_DEADLINE_TOO_FAR: snprintf(detail, sizeof detail, "%d일 이내", cfg.max_deadline_days); break;
+	case RF_QUOTA_EXCEEDED: snprintf(detail, sizeof detail, "%dMB", cfg.quota_storage_mb); break;
+	default: return http_refuse(r, v->rf);
+	}
+	return refuse_detail(r, v->rf, detail);
+}
+
 typedef struct post {
 	int64_t user_id;
 	const char *title, *category, *want, *comment;
@@ -258,7 +316,7 @@ typedef struct post {
 	int has_th[ITEM_IMAGES_MAX];
 	int created[ITEM_IMAGES_MAX];    /* up[k]'s file was made by this post */
 	int th_created[ITEM_IMAGES_MAX]; /* th[k]'s file was made by this post */
-	const char *reason;      /* code for a refusal found in the job */
+	verdict_t v;             /* a refusal found by a check or in the job */
 	int64_t item_id, icr_id;
 } post_t;
 
@@ -269,21 +327,14 @@ static int64_t photo_bytes(const post_t *p, int k)
 }
 
 /* Whether user_id's photos plus add bytes pass the storage quota: DM_OK,
- * DM_ERATE (p->reason QUOTA_EXCEEDED) or DM_ERR. */
+ * DM_EINVAL (p->v QUOTA_EXCEEDED) or DM_ERR. */
 static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1");
-	int rc;
-	if (!st)
+	int64_t over = 0;
+	if (db_get_int(w, &over, "SELECT coalesce(sum(imageBytes), 0) + ?2 > ?3 FROM saleItem WHERE userId = ?1",
+		       DB_INT(p->user_id), DB_INT(add), DB_INT((int64_t)cfg.quota_storage_mb * 1048576)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_int64(st, 2, add);
-	sqlite3_bind_int64(st, 3, (int64_t)cfg.quota_storage_mb * 1048576);
-	rc = sqlite3_step(st) == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? DM_ERATE : DM_OK) : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_ERATE)
-		p->reason = "QUOTA_EXCEEDED";
-	return rc;
+	return over ? refuse(&p->v, RF_QUOTA_EXCEEDED) : DM_OK;
 }
 
 /* Places photos k0..p->n-1 (and their thumbnails) in the images dir and
@@ -291,26 +342,16 @@ static int storage_ok(sqlite3 *w, post_t *p, int64_t add)
  * DM_ERR. On the write lane. */
 static int place_photos(sqlite3 *w, post_t *p, int k0, int pos0)
 {
+	dm_assert(p->n <= ITEM_IMAGES_MAX && pos0 + p->n - k0 <= ITEM_IMAGES_MAX);
 	for (int k = k0; k < p->n; k++) {
-		sqlite3_stmt *st;
-		int rc;
 		if (image_place(&p->up[k], &p->created[k]) != DM_OK)
 			return DM_ERR;
 		if (p->has_th[k] && image_place(&p->th[k], &p->th_created[k]) != DM_OK)
 			return DM_ERR;
-		st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) VALUES (?1, ?2, ?3, ?4, ?5)");
-		if (!st)
+		if (db_run(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+			   DB_INT(p->item_id), DB_INT(pos0 + k - k0), DB_TEXT(p->up[k].name),
+			   DB_TEXT(p->has_th[k] ? p->th[k].name : NULL), DB_INT(photo_bytes(p, k))) != DM_OK)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, p->item_id);
-		sqlite3_bind_int(st, 2, pos0 + k - k0);
-		sqlite3_bind_text(st, 3, p->up[k].name, -1, SQLITE_STATIC);
-		if (p->has_th[k])
-			sqlite3_bind_text(st, 4, p->th[k].name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, photo_bytes(p, k));
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-		if (rc != DM_OK)
-			return rc;
 	}
 	return DM_OK;
 }
@@ -326,22 +367,20 @@ static int post_write(sqlite3 *w, void *arg)
 	int64_t total = 0;
 	int rc = DM_EAUTH;
 
-	st = db_prep(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1");
+	st = db_query(w, "SELECT address, coalesce(suspendedUntil, 0) > dm_now() FROM user WHERE userId = ?1",
+		      DB_INT(p->user_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
-		if (sqlite3_column_int(st, 1)) {
-			p->reason = "SUSPENDED";
-			rc = DM_EFORBID;
-		} else if (!a || !a[0] || dm_strlcpy(region, a, sizeof region) != DM_OK) {
-			p->reason = "ADDRESS_REQUIRED";
-			rc = DM_EINVAL;
-		} else
+		if (sqlite3_column_int(st, 1))
+			rc = refuse(&p->v, RF_SUSPENDED);
+		else if (!a || !a[0] || dm_strlcpy(region, a, sizeof region) != DM_OK)
+			rc = refuse(&p->v, RF_ADDRESS_REQUIRED);
+		else
 			rc = DM_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		return rc;
 	/* the storage quota: the photos of the user's items, these too */
@@ -350,51 +389,24 @@ static int post_write(sqlite3 *w, void *arg)
 	if ((rc = storage_ok(w, p, total)) != DM_OK)
 		return rc;
 
-	st = db_prep(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
-			" status, statusDt, createdDt, imageBytes, thumb, freeYn)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10, ?11)");
-	if (!st)
+	if (db_run(w, "INSERT INTO saleItem(userId, image, title, category, wantItem, comment, address, deadLine,"
+		      " status, statusDt, createdDt, imageBytes, thumb, freeYn)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'SI01', dm_now(), dm_now(), ?9, ?10, ?11)",
+		   DB_INT(p->user_id), DB_TEXT(p->up[0].name), DB_TEXT(p->title), DB_TEXT(p->category), DB_TEXT(p->want),
+		   DB_TEXT(p->comment), DB_TEXT(region), DB_INT(p->deadline), DB_INT(total),
+		   DB_TEXT(p->has_th[0] ? p->th[0].name : NULL), DB_TEXT(p->free ? "Y" : "N")) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->user_id);
-	sqlite3_bind_text(st, 2, p->up[0].name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, p->title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, p->category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, p->want, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, p->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, region, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, p->deadline);
-	sqlite3_bind_int64(st, 9, total);
-	if (p->has_th[0])
-		sqlite3_bind_text(st, 10, p->th[0].name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, p->free ? "Y" : "N", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
 	p->item_id = sqlite3_last_insert_rowid(w);
 	if ((rc = place_photos(w, p, 0, 0)) != DM_OK)
 		return rc;
-
-	st = db_prep(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemChatRoom(itemId, createdDt) VALUES (?1, dm_now())", DB_INT(p->item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
 	p->icr_id = sqlite3_last_insert_rowid(w);
-
-	st = db_prep(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, createdDt) VALUES (?1, ?2, 'Y', dm_now())");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, createdDt) VALUES (?1, ?2, 'Y', dm_now())",
+		   DB_INT(p->icr_id), DB_INT(p->user_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, p->icr_id);
-	sqlite3_bind_int64(st, 2, p->user_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_OK)
-		keyword_on_post(w, p->item_id); /* the alerts commit with the post */
-	return rc;
+	keyword_on_post(w, p->item_id); /* the alerts commit with the post */
+	return DM_OK;
 }
 
 /* After the commit (or its failure): the files this post stored go again
@@ -416,7 +428,8 @@ static void post_done(void *arg, int status)
  * the job). Returns DM_OK when the user may post; else replied. */
 static int check_poster(http_req_t *r)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT address, coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
+	sqlite3_stmt *st = db_query(r->db, "SELECT address, coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1",
+				    DB_INT(r->user_id));
 	int64_t until = 0;
 	int has_addr = 0, found = 0;
 
@@ -424,82 +437,46 @@ static int check_poster(http_req_t *r)
 		http_fail_dm(r, DM_ERR);
 		return DM_ERR;
 	}
-	sqlite3_bind_int64(st, 1, r->user_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		found = 1;
 		has_addr = sqlite3_column_type(st, 0) == SQLITE_TEXT && sqlite3_column_bytes(st, 0) > 0;
 		until = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!found) {
 		http_fail_dm(r, DM_EAUTH);
 		return DM_EAUTH;
 	}
 	if (until > dm_now_ms()) {
-		char t[32], msg[200];
+		char t[32], until_s[48];
 		dm_fmt_time(until, t);
 		t[16] = 0; /* "YYYY-MM-DDTHH:MM" */
 		t[10] = ' ';
-		snprintf(msg, sizeof msg, "이용이 정지된 계정입니다 (%s까지). 정지 기간에는 글을 올릴 수 없습니다.", t);
-		http_fail(r, 403, "SUSPENDED", msg);
+		snprintf(until_s, sizeof until_s, "%s까지", t);
+		refuse_detail(r, RF_SUSPENDED, until_s);
 		return DM_EFORBID;
 	}
 	if (!has_addr) {
-		http_fail(r, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
+		http_refuse(r, RF_ADDRESS_REQUIRED);
 		return DM_EINVAL;
 	}
 	return DM_OK;
 }
 
-/* A refusal decided while the request is being handled, sent once the
- * upload's files are cleaned up (so that a client seeing the reply sees
- * no temp file either). */
-typedef struct verdict {
-	int status;              /* 0: no refusal */
-	const char *code;
-	char msg[200];
-	int retry_s;             /* RATE_LIMITED: seconds for Retry-After */
-} verdict_t;
-
-/* Records a refusal; returns DM_EINVAL (for validators). */
-static int refuse(verdict_t *v, int status, const char *code, const char *msg)
-{
-	v->status = status;
-	v->code = code;
-	dm_strlcpy(v->msg, msg, sizeof v->msg);
-	return DM_EINVAL;
-}
-
-static int refuse_too_big(verdict_t *v)
-{
-	char msg[120];
-	long kb = cfg.max_upload / 1024;
-	if (kb >= 1024)
-		snprintf(msg, sizeof msg, "사진은 %ldMB 이하만 올릴 수 있습니다.", kb / 1024);
-	else
-		snprintf(msg, sizeof msg, "사진은 %ldKB 이하만 올릴 수 있습니다.", kb);
-	return refuse(v, 413, "TOO_LARGE", msg);
-}
-
 /* Validates the received form into p; DM_OK, or DM_EINVAL with v set. */
 static int check_form(form_t *f, post_t *p, verdict_t *v)
 {
-	static const struct {
-		const char *code, *msg;
-	} bad[NTEXT] = {
-		[F_TITLE] = {"INVALID_TITLE", "제목은 1~100자로 입력해 주세요."},
-		[F_CATEGORY] = {"INVALID_CATEGORY", "카테고리를 목록에서 골라 주세요."},
-		[F_WANT] = {"INVALID_WANT_ITEM", "원하는 물건은 1~100자로 입력해 주세요."},
-		[F_COMMENT] = {"INVALID_COMMENT", "설명은 1~2,000자로 입력해 주세요."},
-		[F_DEADLINE] = {"INVALID_DEADLINE", "마감 시간 형식이 올바르지 않습니다. 예: 2026-12-01 18:00"},
-		[F_FREE] = {"INVALID_FREE", "freeYn은 Y 또는 N이어야 합니다."},
+	static const refusal_t bad[NTEXT] = {
+		[F_TITLE] = RF_INVALID_TITLE,		[F_CATEGORY] = RF_INVALID_CATEGORY,
+		[F_WANT] = RF_INVALID_WANT_ITEM,	[F_COMMENT] = RF_INVALID_ITEM_COMMENT,
+		[F_DEADLINE] = RF_INVALID_DEADLINE,	[F_FREE] = RF_INVALID_FREE,
 	};
 	int64_t now;
 
 	/* freeYn: optional, Y or N; with Y (나눔) wantItem is optional */
 	if (f->f[F_FREE].seen && (f->f[F_FREE].wrongtype || f->f[F_FREE].toolong ||
 				  (strcmp(f->f[F_FREE].buf, "Y") && strcmp(f->f[F_FREE].buf, "N"))))
-		return refuse(v, 400, bad[F_FREE].code, bad[F_FREE].msg);
+		return refuse(v, bad[F_FREE]);
 	p->free = f->f[F_FREE].seen && !strcmp(f->f[F_FREE].buf, "Y");
 	for (int i = 0; i < NTEXT; i++)
 		if (i == F_FREE || (i == F_WANT && p->free && !f->f[i].wrongtype && !f->f[i].toolong &&
@@ -507,19 +484,16 @@ static int check_form(form_t *f, post_t *p, verdict_t *v)
 			continue;
 		else if (!f->f[i].seen || f->f[i].toolong || f->f[i].wrongtype ||
 		    !text_ok(f->f[i].buf, f->f[i].len, 1, text_fields[i].maxc, i == F_COMMENT))
-			return refuse(v, 400, bad[i].code, bad[i].msg);
+			return refuse(v, bad[i]);
 	if (!item_category_ok(f->f[F_CATEGORY].buf))
-		return refuse(v, 400, bad[F_CATEGORY].code, bad[F_CATEGORY].msg);
+		return refuse(v, bad[F_CATEGORY]);
 	if (dm_parse_time(f->f[F_DEADLINE].buf, &p->deadline) != DM_OK)
-		return refuse(v, 400, bad[F_DEADLINE].code, bad[F_DEADLINE].msg);
+		return refuse(v, bad[F_DEADLINE]);
 	now = dm_now_ms();
 	if (p->deadline <= now)
-		return refuse(v, 400, "DEADLINE_PAST", "마감 시간은 지금 이후여야 합니다.");
-	if (p->deadline > now + (int64_t)cfg.max_deadline_days * 86400000LL) {
-		char msg[120];
-		snprintf(msg, sizeof msg, "마감 시간은 %d일 이내여야 합니다.", cfg.max_deadline_days);
-		return refuse(v, 400, "DEADLINE_TOO_FAR", msg);
-	}
+		return refuse(v, RF_DEADLINE_PAST);
+	if (p->deadline > now + (int64_t)cfg.max_deadline_days * 86400000LL)
+		return refuse(v, RF_DEADLINE_TOO_FAR);
 	p->title = f->f[F_TITLE].buf;
 	p->category = f->f[F_CATEGORY].buf;
 	p->want = f->f[F_WANT].buf;
@@ -545,17 +519,17 @@ static int receive_photos(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	if (f->too_big || f->thumb_too_big || f->dup || f->io_error || f->too_many || n < 0)
 		drain_body(r);
 	if (f->too_big)
-		return refuse_too_big(v);
+		return refuse(v, RF_PHOTO_TOO_LARGE);
 	if (f->thumb_too_big)
-		return refuse(v, 413, "THUMB_TOO_LARGE", "썸네일은 64KB 이하만 올릴 수 있습니다.");
+		return refuse(v, RF_THUMB_TOO_LARGE);
 	if (f->io_error)
 		return DM_ERR;
 	if (n < 0)
-		return refuse(v, 400, "INVALID_MULTIPART", "multipart 본문이 올바르지 않습니다.");
+		return refuse(v, RF_INVALID_MULTIPART);
 	if (f->too_many)
-		return refuse(v, 400, "TOO_MANY_IMAGES", "사진은 물건 하나에 10장까지 올릴 수 있습니다.");
+		return refuse(v, RF_TOO_MANY_IMAGES);
 	if (f->dup || f->nthumb > f->nfile)
-		return refuse(v, 400, "DUPLICATE_FIELD", "같은 항목이 두 번 들어 있습니다.");
+		return refuse(v, RF_DUPLICATE_FIELD);
 	p->up = f->up;
 	p->th = f->th;
 	p->n = f->nfile;
@@ -569,13 +543,13 @@ static int check_photos(form_t *f, post_t *p, verdict_t *v)
 	int rc;
 	for (int k = 0; k < p->n; k++)
 		if (f->up[k].size == 0)
-			return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+			return refuse(v, RF_FILE_REQUIRED);
 	if (p->n == 0)
-		return refuse(v, 400, "FILE_REQUIRED", "사진(file)을 올려 주세요.");
+		return refuse(v, RF_FILE_REQUIRED);
 	for (int k = 0; k < p->n; k++) {
 		rc = image_upload_finish(&f->up[k]);
 		if (rc == DM_EINVAL)
-			return refuse(v, 400, "INVALID_IMAGE", "사진은 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+			return refuse(v, RF_INVALID_IMAGE);
 		if (rc != DM_OK)
 			return DM_ERR;
 	}
@@ -585,8 +559,7 @@ static int check_photos(form_t *f, post_t *p, verdict_t *v)
 		rc = image_upload_finish(&f->th[k]);
 		if (rc == DM_EINVAL || (rc == DM_OK && (f->th[k].info.width > THUMB_MAX_SIDE ||
 							 f->th[k].info.height > THUMB_MAX_SIDE)))
-			return refuse(v, 400, "INVALID_THUMB",
-				      "썸네일은 긴 변이 480px 이하인 JPEG, PNG, WebP, GIF 이미지만 올릴 수 있습니다.");
+			return refuse(v, RF_INVALID_THUMB);
 		if (rc != DM_OK)
 			return DM_ERR;
 		p->has_th[k] = 1;
@@ -603,27 +576,11 @@ static int64_t photos_bytes(const post_t *p)
 	return n;
 }
 
-/* The refusal for a job that failed with p->reason (QUOTA_EXCEEDED,
- * SUSPENDED, ADDRESS_REQUIRED); else rc as it was. */
-static int job_refusal(post_t *p, verdict_t *v, int rc)
-{
-	if (rc == DM_ERATE && p->reason && !strcmp(p->reason, "QUOTA_EXCEEDED")) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "사진 저장 공간(%dMB)을 모두 사용했습니다. 지난 물건을 삭제한 뒤 다시 올려 주세요.",
-			 cfg.quota_storage_mb);
-		return refuse(v, 429, "QUOTA_EXCEEDED", msg);
-	}
-	if (rc != DM_OK && p->reason && !strcmp(p->reason, "SUSPENDED"))
-		return refuse(v, 403, "SUSPENDED", "이용이 정지된 계정입니다. 정지 기간에는 글을 올릴 수 없습니다.");
-	if (rc != DM_OK && p->reason && !strcmp(p->reason, "ADDRESS_REQUIRED"))
-		return refuse(v, 400, "ADDRESS_REQUIRED", "글을 올리려면 먼저 내 동네를 설정해 주세요.");
-	return rc;
-}
-
 /* Receives the form, checks it and the photos, and runs the post job.
- * DM_OK (p's ids set), DM_EINVAL (v set), or another DM_* status. */
-static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
+ * DM_OK (p's ids set), DM_EINVAL (p->v set), or another DM_* status. */
+static int receive_and_post(http_req_t *r, form_t *f, post_t *p)
 {
+	verdict_t *v = &p->v;
 	int rc = receive_photos(r, f, p, v);
 
 	if (rc != DM_OK)
@@ -635,9 +592,9 @@ static int receive_and_post(http_req_t *r, form_t *f, post_t *p, verdict_t *v)
 	/* the rates: every photo received counts, a post once it is valid */
 	if (quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(p), &v->retry_s) != DM_OK ||
 	    quota_take(QUOTA_POSTS, r->user_id, 1, &v->retry_s) != DM_OK)
-		return refuse(v, 429, "RATE_LIMITED", "");
+		return refuse(v, RF_RATE_LIMITED);
 	p->user_id = r->user_id;
-	return job_refusal(p, v, jobs_write_then(post_write, post_done, p));
+	return jobs_write_then(post_write, post_done, p);
 }
 
 /* POST /mainPage/write (bearer), multipart: file (1 to ITEM_IMAGES_MAX
@@ -651,55 +608,46 @@ int item_post(http_req_t *r)
 	const char *ct = http_header(r, "Content-Type");
 	form_t *f = NULL;
 	post_t p;
-	verdict_t v;
 	char image[IMAGE_NAME_MAX] = "";
-	sqlite3_stmt *st;
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	memset(&v, 0, sizeof v);
 	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
 		drain_body(r);
-		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+		return http_refuse(r, RF_INVALID_MULTIPART);
 	}
 	if (r->ri->content_length > BODY_MAX) {
 		drain_body(r);
-		refuse_too_big(&v);
-		return http_fail(r, v.status, v.code, v.msg);
+		refuse(&p.v, RF_PHOTO_TOO_LARGE);
+		return send_refusal(r, &p.v);
 	}
 	if (check_poster(r) != DM_OK) {
 		drain_body(r);
 		return DM_OK;
 	}
 	/* over a rate already: refused before the photo is read */
-	if (quota_check(QUOTA_POSTS, r->user_id, &v.retry_s) != DM_OK ||
-	    quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+	if (quota_check(QUOTA_POSTS, r->user_id, &p.v.retry_s) != DM_OK ||
+	    quota_check(QUOTA_UPLOAD, r->user_id, &p.v.retry_s) != DM_OK) {
 		drain_body(r);
-		return http_fail_rate(r, v.retry_s);
+		return http_fail_rate(r, p.v.retry_s);
 	}
 	f = form_new(1);
 	if (!f) {
 		drain_body(r);
 		return http_fail_dm(r, DM_ENOMEM);
 	}
-	rc = receive_and_post(r, f, &p, &v);
+	rc = receive_and_post(r, f, &p);
 	if (rc == DM_OK)
 		dm_strlcpy(image, f->up[0].name, sizeof image);
 	form_free(f); /* temp file gone before anyone hears back */
-	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
-		return http_fail_rate(r, v.retry_s);
-	if (v.status)
-		return http_fail(r, v.status, v.code, v.msg);
+	if (rc != DM_OK && p.v.refused)
+		return send_refusal(r, &p.v);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),'icrId',CAST(?2 AS TEXT),"
-			    "'image',dm_image(?3))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, p.item_id);
-		sqlite3_bind_int64(st, 2, p.icr_id);
-		sqlite3_bind_text(st, 3, image, -1, SQLITE_TRANSIENT);
-	}
-	return http_reply_stmt(r, 201, st);
+	return http_reply_stmt(r, 201,
+			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(?1 AS TEXT),"
+					       "'icrId',CAST(?2 AS TEXT),'image',dm_image(?3))",
+					DB_INT(p.item_id), DB_INT(p.icr_id), DB_TEXT(image)));
 }
 
 /* ------------------------------------------------------- photo edits */
@@ -713,50 +661,42 @@ typedef struct edit {
 	char gone[2][IMAGE_NAME_MAX];   /* remove: its files, released after the commit */
 } edit_t;
 
-/* Common start of an edit job: the item exists (else reason
- * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED), the
- * owner is not suspended (SUSPENDED, DM_EFORBID);
+/* Common start of an edit job: the item exists (else the refusal
+ * ITEM_NOT_FOUND), is e's owner's (NOT_OWNER) and open (ITEM_CLOSED_PHOTOS),
+ * the owner is not suspended (SUSPENDED);
  * an item without itemImage rows gets its one photo as row 0. Sets *n to
- * the number of photos. DM_OK, or DM_EINVAL / DM_EFORBID with p.reason,
- * or DM_ERR. */
+ * the number of photos. DM_OK, DM_EINVAL with e->p.v set, or DM_ERR. */
 static int edit_begin(sqlite3 *w, edit_t *e, int *n)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
-				      " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
-				      " WHERE s.itemId = ?1");
-	int rc = DM_EINVAL;
+	sqlite3_stmt *st = db_query(w, "SELECT s.userId, s.status = 'SI01' AND s.deadLine > dm_now(),"
+				       " coalesce(u.suspendedUntil, 0) > dm_now() FROM saleItem s JOIN user u ON u.userId = s.userId"
+				       " WHERE s.itemId = ?1",
+				    DB_INT(e->p.item_id));
+	int64_t count = 0;
+	int rc;
 
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
 	if (sqlite3_step(st) != SQLITE_ROW)
-		e->p.reason = "ITEM_NOT_FOUND";
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
 	else if (sqlite3_column_int64(st, 0) != e->p.user_id)
-		e->p.reason = "NOT_OWNER";
+		rc = refuse(&e->p.v, RF_NOT_OWNER);
 	else if (!sqlite3_column_int(st, 1))
-		e->p.reason = "ITEM_CLOSED";
-	else if (sqlite3_column_int(st, 2)) {
-		e->p.reason = "SUSPENDED"; /* no posting while suspended: nor photos */
-		rc = DM_EFORBID;
-	} else
+		rc = refuse(&e->p.v, RF_ITEM_CLOSED_PHOTOS);
+	else if (sqlite3_column_int(st, 2))
+		rc = refuse(&e->p.v, RF_SUSPENDED); /* no posting while suspended: nor photos */
+	else
 		rc = DM_OK;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc != DM_OK)
 		return rc;
-	st = db_prep(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) SELECT itemId, 0, image, thumb, imageBytes"
-			" FROM saleItem WHERE itemId = ?1 AND NOT EXISTS (SELECT 1 FROM itemImage WHERE itemId = ?1)");
-	if (!st)
+	if (db_run(w, "INSERT INTO itemImage(itemId, pos, image, thumb, bytes) SELECT itemId, 0, image, thumb, imageBytes"
+		      " FROM saleItem WHERE itemId = ?1 AND NOT EXISTS (SELECT 1 FROM itemImage WHERE itemId = ?1)",
+		   DB_INT(e->p.item_id)) != DM_OK ||
+	    db_get_int(w, &count, "SELECT count(*) FROM itemImage WHERE itemId = ?1", DB_INT(e->p.item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK || !(st = db_prep(w, "SELECT count(*) FROM itemImage WHERE itemId = ?1")))
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DM_OK : DM_ERR;
-	*n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return rc;
+	*n = (int)count;
+	return DM_OK;
 }
 
 /* Sets the positions of e's item's photos to the order of ids (n of them;
@@ -764,48 +704,35 @@ static int edit_begin(sqlite3 *w, edit_t *e, int *n)
  * on saleItem. DM_OK or DM_ERR. */
 static int edit_finish(sqlite3 *w, edit_t *e, const int64_t *ids, int n)
 {
-	sqlite3_stmt *st = db_prep(w, "UPDATE itemImage SET pos = pos + 1000 WHERE itemId = ?1");
-	int rc;
-
-	if (!st)
+	if (db_run(w, "UPDATE itemImage SET pos = pos + 1000 WHERE itemId = ?1", DB_INT(e->p.item_id)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	for (int i = 0; rc == DM_OK && i < n; i++) {
-		if (!(st = db_prep(w, "UPDATE itemImage SET pos = ?3 WHERE itemId = ?1 AND itemImageId = ?2")))
+	for (int i = 0; i < n; i++) {
+		int changes = 0;
+		if (db_run_changes(w, &changes, "UPDATE itemImage SET pos = ?3 WHERE itemId = ?1 AND itemImageId = ?2",
+				   DB_INT(e->p.item_id), DB_INT(ids[i]), DB_INT(i)) != DM_OK ||
+		    changes != 1)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, e->p.item_id);
-		sqlite3_bind_int64(st, 2, ids[i]);
-		sqlite3_bind_int(st, 3, i);
-		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1 ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
 	}
-	if (rc != DM_OK)
-		return rc;
-	st = db_prep(w, "UPDATE saleItem SET image = (SELECT image FROM itemImage WHERE itemId = ?1 AND pos = 0),"
-			" thumb = (SELECT thumb FROM itemImage WHERE itemId = ?1 AND pos = 0),"
-			" imageBytes = (SELECT sum(bytes) FROM itemImage WHERE itemId = ?1) WHERE itemId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "UPDATE saleItem SET image = (SELECT image FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			 " thumb = (SELECT thumb FROM itemImage WHERE itemId = ?1 AND pos = 0),"
+			 " imageBytes = (SELECT sum(bytes) FROM itemImage WHERE itemId = ?1) WHERE itemId = ?1",
+		      DB_INT(e->p.item_id)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* The ids of e's item's photos in their order now into ids (up to
  * ITEM_IMAGES_MAX). Returns how many, -1 on error. */
 static int edit_ids(sqlite3 *w, edit_t *e, int64_t *ids)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT itemImageId FROM itemImage WHERE itemId = ?1 ORDER BY pos");
+	sqlite3_stmt *st = db_query(w, "SELECT itemImageId FROM itemImage WHERE itemId = ?1 ORDER BY pos",
+				    DB_INT(e->p.item_id));
 	int n = 0, rc;
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, e->p.item_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ITEM_IMAGES_MAX)
 		ids[n++] = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
 }
 
@@ -818,10 +745,8 @@ static int add_write(sqlite3 *w, void *arg)
 
 	if (rc != DM_OK)
 		return rc;
-	if (n + e->p.n > ITEM_IMAGES_MAX) {
-		e->p.reason = "TOO_MANY_IMAGES";
-		return DM_EINVAL;
-	}
+	if (n + e->p.n > ITEM_IMAGES_MAX)
+		return refuse(&e->p.v, RF_TOO_MANY_IMAGES_ADDED);
 	if ((rc = storage_ok(w, &e->p, photos_bytes(&e->p))) != DM_OK)
 		return rc;
 	if ((rc = place_photos(w, &e->p, 0, n)) != DM_OK)
@@ -848,25 +773,21 @@ static int remove_write(sqlite3 *w, void *arg)
 			found = 1;
 		else
 			keep[k++] = ids[i];
-	if (!found) {
-		e->p.reason = "IMAGE_NOT_FOUND";
-		return DM_EINVAL;
-	}
-	if (k == 0) {
-		e->p.reason = "LAST_IMAGE";
-		return DM_EINVAL;
-	}
-	st = db_prep(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')");
+	if (!found)
+		return refuse(&e->p.v, RF_IMAGE_NOT_FOUND);
+	if (k == 0)
+		return refuse(&e->p.v, RF_LAST_IMAGE);
+	st = db_query(w, "DELETE FROM itemImage WHERE itemImageId = ?1 RETURNING image, coalesce(thumb, '')",
+		      DB_INT(e->image_id));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, e->image_id);
 	rc = DM_ERR;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		dm_strlcpy(e->gone[0], (const char *)sqlite3_column_text(st, 0), IMAGE_NAME_MAX);
 		dm_strlcpy(e->gone[1], (const char *)sqlite3_column_text(st, 1), IMAGE_NAME_MAX);
 		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == DM_OK ? edit_finish(w, e, keep, k) : rc;
 }
 
@@ -903,45 +824,19 @@ static int order_write(sqlite3 *w, void *arg)
 	}
 	return edit_finish(w, e, e->order, n);
 invalid:
-	e->p.reason = "INVALID_ORDER";
-	return DM_EINVAL;
+	return refuse(&e->p.v, RF_INVALID_ORDER);
 }
 
 /* Replies to a finished edit of item_id: 200 (201 for an add) {msg,
- * itemId, images}, or the refusal for rc / e->p.reason. */
+ * itemId, images}, or the refusal in e->p.v, or the one for rc. */
 static int edit_reply(http_req_t *r, edit_t *e, int rc, int created)
 {
-	static const struct {
-		const char *code;
-		int status;
-		const char *msg;
-	} why[] = {
-		{"ITEM_NOT_FOUND", 404, "게시글을 찾을 수 없습니다."},
-		{"NOT_OWNER", 403, "내가 올린 게시글의 사진만 바꿀 수 있습니다."},
-		{"ITEM_CLOSED", 409, "교환 신청이 마감된 물건의 사진은 바꿀 수 없습니다."},
-		{"TOO_MANY_IMAGES", 409, "사진은 물건 하나에 10장까지 올릴 수 있습니다."},
-		{"IMAGE_NOT_FOUND", 404, "이 게시글에 그 사진이 없습니다."},
-		{"LAST_IMAGE", 409, "사진이 한 장은 있어야 합니다."},
-		{"INVALID_ORDER", 400, "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다."},
-	};
-	sqlite3_stmt *st;
-
-	if (rc != DM_OK && e->p.reason)
-		for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
-			if (!strcmp(e->p.reason, why[i].code))
-				return http_fail(r, why[i].status, why[i].code, why[i].msg);
-	if (rc != DM_OK) {
-		verdict_t v;
-		memset(&v, 0, sizeof v);
-		if (job_refusal(&e->p, &v, rc) == DM_EINVAL && v.status)
-			return http_fail(r, v.status, v.code, v.msg);
-		return http_fail_dm(r, rc);
-	}
-	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
-			    ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, e->p.item_id);
-	return http_reply_stmt(r, created ? 201 : 200, st);
+	if (rc != DM_OK)
+		return e->p.v.refused ? send_refusal(r, &e->p.v) : http_fail_dm(r, rc);
+	return http_reply_stmt(r, created ? 201 : 200,
+			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),'images',"
+					ITEM_IMAGES_JSON("s") ") FROM saleItem s WHERE s.itemId = ?1",
+					DB_INT(e->p.item_id)));
 }
 
 /* POST /items/:itemId/images (bearer), multipart: file parts (and thumb
@@ -952,10 +847,8 @@ int item_images_add(http_req_t *r)
 	const char *ct = http_header(r, "Content-Type");
 	edit_t *e = calloc(1, sizeof *e);
 	form_t *f = NULL;
-	verdict_t v;
 	int rc;
 
-	memset(&v, 0, sizeof v);
 	if (!e) {
 		drain_body(r);
 		return http_fail_dm(r, DM_ENOMEM);
@@ -965,41 +858,37 @@ int item_images_add(http_req_t *r)
 	if (!ct || strncasecmp(ct, "multipart/form-data;", 20)) {
 		drain_body(r);
 		free(e);
-		return http_fail(r, 400, "INVALID_MULTIPART", "multipart/form-data 형식으로 보내 주세요.");
+		return http_refuse(r, RF_INVALID_MULTIPART);
 	}
 	if (r->ri->content_length > BODY_MAX) {
 		drain_body(r);
+		refuse(&e->p.v, RF_PHOTO_TOO_LARGE);
+		rc = send_refusal(r, &e->p.v);
 		free(e);
-		refuse_too_big(&v);
-		return http_fail(r, v.status, v.code, v.msg);
+		return rc;
 	}
-	if (quota_check(QUOTA_UPLOAD, r->user_id, &v.retry_s) != DM_OK) {
+	if (quota_check(QUOTA_UPLOAD, r->user_id, &e->p.v.retry_s) != DM_OK) {
 		drain_body(r);
+		rc = http_fail_rate(r, e->p.v.retry_s);
 		free(e);
-		return http_fail_rate(r, v.retry_s);
+		return rc;
 	}
 	if (!(f = form_new(0))) {
 		drain_body(r);
 		free(e);
 		return http_fail_dm(r, DM_ENOMEM);
 	}
-	rc = receive_photos(r, f, &e->p, &v);
+	rc = receive_photos(r, f, &e->p, &e->p.v);
 	if (rc == DM_OK)
-		rc = check_photos(f, &e->p, &v);
-	if (rc == DM_OK && quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(&e->p), &v.retry_s) != DM_OK)
-		rc = refuse(&v, 429, "RATE_LIMITED", "");
-	if (rc == DM_OK && !e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else if (rc == DM_OK)
+		rc = check_photos(f, &e->p, &e->p.v);
+	if (rc == DM_OK && quota_take(QUOTA_UPLOAD, r->user_id, photos_bytes(&e->p), &e->p.v.retry_s) != DM_OK)
+		rc = refuse(&e->p.v, RF_RATE_LIMITED);
+	if (rc == DM_OK && !e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else if (rc == DM_OK)
 		rc = jobs_write_then(add_write, post_done, &e->p);
 	form_free(f); /* temp files gone before anyone hears back */
-	if (v.status == 429 && !strcmp(v.code, "RATE_LIMITED"))
-		rc = http_fail_rate(r, v.retry_s);
-	else if (v.status)
-		rc = http_fail(r, v.status, v.code, v.msg);
-	else
-		rc = edit_reply(r, e, rc, 1);
+	rc = edit_reply(r, e, rc, 1);
 	free(e);
 	return rc;
 }
@@ -1015,13 +904,11 @@ int item_images_remove(http_req_t *r)
 	e->p.user_id = r->user_id;
 	e->p.item_id = dm_parse_id(r->param[0]);
 	e->image_id = dm_parse_id(r->param[1]);
-	if (!e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else if (!e->image_id) {
-		e->p.reason = "IMAGE_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else
+	if (!e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else if (!e->image_id)
+		rc = refuse(&e->p.v, RF_IMAGE_NOT_FOUND);
+	else
 		rc = jobs_write_then(remove_write, remove_done, e);
 	rc = edit_reply(r, e, rc, 0);
 	free(e);
@@ -1041,42 +928,34 @@ int item_images_order(http_req_t *r)
 		return http_fail_dm(r, DM_ENOMEM);
 	e->p.user_id = r->user_id;
 	e->p.item_id = dm_parse_id(r->param[0]);
-	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or integers) */
-	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1, '$.order') = 'array' THEN"
-			    " (SELECT json_group_array(CASE WHEN type = 'integer' AND value > 0 THEN value"
-			    " WHEN type = 'text' AND value GLOB '[1-9]*' AND NOT value GLOB '*[^0-9]*'"
-			    " AND length(value) <= 18 THEN CAST(value AS INTEGER) ELSE 0 END)"
-			    " FROM json_each(?1, '$.order')) END");
+	/* order: an array of 1..ITEM_IMAGES_MAX ids (digit strings or
+	 * integers; anything else reads as 0); no rows unless an array */
+	st = db_query(r->db, "SELECT CASE WHEN type = 'integer' AND value > 0 THEN value"
+			     " WHEN type = 'text' AND value GLOB '[1-9]*' AND NOT value GLOB '*[^0-9]*'"
+			     " AND length(value) <= 18 THEN CAST(value AS INTEGER) ELSE 0 END"
+			     " FROM json_each(?1, '$.order') WHERE json_type(?1, '$.order') = 'array' ORDER BY key",
+		      DB_TEXT(r->body));
 	if (!st) {
 		free(e);
 		return http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_bind_text(st, 1, r->body, (int)r->body_len, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT) {
-		sqlite3_stmt *each = db_prep(r->db, "SELECT value FROM json_each(?1)");
-		if (each) {
-			sqlite3_bind_text(each, 1, (const char *)sqlite3_column_text(st, 0), -1, SQLITE_TRANSIENT);
-			while (sqlite3_step(each) == SQLITE_ROW) {
-				int64_t id = sqlite3_column_int64(each, 0);
-				if (id <= 0 || e->norder == ITEM_IMAGES_MAX)
-					bad = 1;
-				else
-					e->order[e->norder++] = id;
-			}
-			sqlite3_finalize(each);
-		} else
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id <= 0 || e->norder == ITEM_IMAGES_MAX)
 			bad = 1;
-	} else
+		else
+			e->order[e->norder++] = id;
+	}
+	if (rc != SQLITE_DONE)
 		bad = 1;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (bad || e->norder == 0) {
 		free(e);
-		return http_fail(r, 400, "INVALID_ORDER", "order는 이 게시글의 모든 사진 id를 한 번씩 담아야 합니다.");
+		return http_refuse(r, RF_INVALID_ORDER);
 	}
-	if (!e->p.item_id) {
-		e->p.reason = "ITEM_NOT_FOUND";
-		rc = DM_EINVAL;
-	} else
+	if (!e->p.item_id)
+		rc = refuse(&e->p.v, RF_ITEM_NOT_FOUND);
+	else
 		rc = jobs_write_then(order_write, NULL, e);
 	rc = edit_reply(r, e, rc, 0);
 	free(e);

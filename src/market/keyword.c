@@ -76,14 +76,11 @@ static size_t utf8_prefix(const char *s, size_t n)
 /* GET /keywords -> {msg, keywords: [words, oldest first], max} */
 static int h_get(http_req_t *r)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','keywords',(SELECT json_group_array(word) "
-					  "FROM (SELECT word FROM keyword WHERE userId = ?1 ORDER BY createdDt, word)),"
-					  "'max',?2)");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_int(st, 2, KEYWORD_MAX);
-	}
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','keywords',(SELECT json_group_array(word) "
+					       "FROM (SELECT word FROM keyword WHERE userId = ?1 ORDER BY createdDt, word)),"
+					       "'max',?2)",
+					DB_INT(r->user_id), DB_INT(KEYWORD_MAX)));
 }
 
 typedef struct kwset {
@@ -92,35 +89,19 @@ typedef struct kwset {
 	char words[KEYWORD_MAX][KEYWORD_MAX_CHARS * 4 + 1];
 } kwset_t;
 
-/* Replaces the user's list with k's words, in k's order (createdDt). */
+/* Replaces the user's list with k's words, in k's order (createdDt). The
+ * head is the word's first 3 characters (substr counts characters of
+ * UTF-8 text, as utf8_prefix does; the words are valid UTF-8). */
 static int put_job(sqlite3 *w, void *arg)
 {
 	kwset_t *k = arg;
-	sqlite3_stmt *st;
 	int64_t now = dm_now_ms();
-	int rc;
+	int rc = db_run(w, "DELETE FROM keyword WHERE userId = ?1", DB_INT(k->user_id));
 
-	st = db_prep(w, "DELETE FROM keyword WHERE userId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, k->user_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
-	st = db_prep(w, "INSERT INTO keyword(userId, word, head, createdDt) VALUES (?1, ?2, ?3, ?4)");
-	if (!st)
-		return DM_ERR;
-	for (int i = 0; i < k->n && rc == DM_OK; i++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, k->user_id);
-		sqlite3_bind_text(st, 2, k->words[i], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, k->words[i], (int)utf8_prefix(k->words[i], 3), SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, now + i);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	for (int i = 0; i < k->n && rc == DM_OK; i++)
+		rc = db_run(w, "INSERT INTO keyword(userId, word, head, createdDt) VALUES (?1, ?2, substr(?2, 1, 3), ?3)",
+			    DB_INT(k->user_id), DB_TEXT(k->words[i]), DB_INT(now + i));
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* PUT /keywords {keywords: [words]}: the whole list (at most KEYWORD_MAX
@@ -137,28 +118,26 @@ static int h_put(http_req_t *r)
 		return DM_OK;
 	f = json_get(&r->json, "keywords");
 	if (!f || f->type != JSON_ARRAY)
-		return http_fail(r, 400, "INVALID_KEYWORD", "keywords는 키워드(글자)의 배열이어야 합니다.");
-	st = db_prep(r->db, "SELECT count(*), ifnull(sum(type <> 'text'), 0) FROM json_each(?1)");
+		return http_refuse(r, RF_KEYWORDS_NOT_ARRAY);
+	st = db_query(r->db, "SELECT count(*), ifnull(sum(type <> 'text'), 0) FROM json_each(?1)", DB_TEXT(f->text));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0)
 		count = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	if (count < 0)
-		return http_fail(r, 400, "INVALID_KEYWORD", "keywords는 키워드(글자)의 배열이어야 합니다.");
+		return http_refuse(r, RF_KEYWORDS_NOT_ARRAY);
 	if (count > KEYWORD_MAX)
-		return http_fail(r, 400, "TOO_MANY_KEYWORDS", "키워드는 30개까지 등록할 수 있습니다.");
+		return http_refuse(r, RF_TOO_MANY_KEYWORDS);
 	k = calloc(1, sizeof *k);
 	if (!k)
 		return http_fail_dm(r, DM_ENOMEM);
 	k->user_id = r->user_id;
-	st = db_prep(r->db, "SELECT value FROM json_each(?1) ORDER BY key");
+	st = db_query(r->db, "SELECT value FROM json_each(?1) ORDER BY key", DB_TEXT(f->text));
 	if (!st) {
 		free(k);
 		return http_fail_dm(r, DM_ERR);
 	}
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
 	while (rc == DM_OK && sqlite3_step(st) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
 		size_t len = (size_t)sqlite3_column_bytes(st, 0), chars;
@@ -183,14 +162,14 @@ static int h_put(http_req_t *r)
 		if (rc == DM_OK)
 			dm_strlcpy(k->words[k->n++], word, sizeof k->words[0]);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc == DM_EINVAL) {
 		free(k);
-		return http_fail(r, 400, "INVALID_KEYWORD", "키워드는 앞뒤 공백을 빼고 1~20자여야 합니다.");
+		return http_refuse(r, RF_INVALID_KEYWORD);
 	}
 	if (rc == DM_ECONFLICT) {
 		free(k);
-		return http_fail(r, 400, "DUPLICATE_KEYWORD", "같은 키워드가 두 번 들어 있습니다.");
+		return http_refuse(r, RF_DUPLICATE_KEYWORD);
 	}
 	rc = jobs_write(put_job, k);
 	free(k);
@@ -248,53 +227,25 @@ static int cmp_hit(const void *a, const void *b)
  * them. On the writer, inside the post's job. */
 static int blocked_either(sqlite3 *w, int64_t viewer, int64_t author)
 {
-	sqlite3_stmt *st = db_stmt(w, "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2)"
-				      " OR EXISTS (SELECT 1 FROM userBlock WHERE userId = ?2 AND blockedUserId = ?1)");
-	int hit = 0;
-	if (!st)
-		return 0;
-	sqlite3_bind_int64(st, 1, viewer);
-	sqlite3_bind_int64(st, 2, author);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		hit = sqlite3_column_int(st, 0);
-	db_done(st);
-	return hit;
+	int64_t hit = 0;
+	db_get_int(w, &hit,
+		   "SELECT EXISTS (SELECT 1 FROM userBlock WHERE userId = ?1 AND blockedUserId = ?2)"
+		   " OR EXISTS (SELECT 1 FROM userBlock WHERE userId = ?2 AND blockedUserId = ?1)",
+		   DB_INT(viewer), DB_INT(author));
+	return hit != 0;
 }
 
-/* Statements of the matcher, prepared once on the writer (the lane owns
- * them; keyword_stop finalizes them before the database closes). */
-static sqlite3 *cache_db;
-static sqlite3_stmt *probe_st, *pay_st;
-
-static void cache_clear(void)
-{
-	sqlite3_finalize(probe_st);
-	sqlite3_finalize(pay_st);
-	probe_st = pay_st = NULL;
-	cache_db = NULL;
-}
-
-static int cache_ready(sqlite3 *w)
-{
-	if (cache_db == w && probe_st && pay_st)
-		return DM_OK;
-	cache_clear();
-	if (sqlite3_prepare_v3(w,
-			       "SELECT k.userId, k.word FROM keyword k JOIN user u ON u.userId = k.userId "
-			       "WHERE k.head = ?1 AND k.userId <> ?2 AND u.address = ?3",
-			       -1, SQLITE_PREPARE_PERSISTENT, &probe_st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(w,
-			       "SELECT json_object('itemId',CAST(s.itemId AS TEXT),'icrId',(SELECT CAST(icrId AS TEXT) "
-			       "FROM itemChatRoom WHERE itemId = s.itemId),'title',s.title,'keyword',?2,"
-			       "'address',s.address) FROM saleItem s WHERE s.itemId = ?1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &pay_st, NULL) != SQLITE_OK) {
-		dm_error("keyword: sql prepare: %s", sqlite3_errmsg(w));
-		cache_clear();
-		return DM_ERR;
-	}
-	cache_db = w;
-	return DM_OK;
-}
+/* The matcher's statements (on the writer, from db_stmt's cache): the
+ * stored words whose head is ?1, of users other than the author ?2 in the
+ * post's region ?3; and the payload of item ?1's alert for word ?2. */
+#define PROBE_SQL                                                          \
+	"SELECT k.userId, k.word FROM keyword k JOIN user u ON u.userId = k.userId " \
+	"WHERE k.head = ?1 AND k.userId <> ?2 AND u.address = ?3"
+#define PAYLOAD_SQL                                                                                 \
+	"SELECT json_object('itemId',CAST(s.itemId AS TEXT),'icrId',(SELECT CAST(icrId AS TEXT) "       \
+	"FROM itemChatRoom WHERE itemId = s.itemId),'title',s.title,'keyword',?2,'address',s.address) " \
+	"FROM saleItem s WHERE s.itemId = ?1"
+#define PAYLOAD_MAX 4096 /* bytes: a title, a word and a region, JSON-escaped */
 
 void keyword_on_post(sqlite3 *w, int64_t item_id)
 {
@@ -308,13 +259,11 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	if (cache_ready(w) != DM_OK)
-		return;
-	st = db_prep(w, "SELECT userId, address, lower(title) || char(10) || lower(wantItem) || char(10) || "
-			"lower(comment) FROM saleItem WHERE itemId = ?1 AND status = 'SI01' AND address IS NOT NULL");
+	st = db_query(w, "SELECT userId, address, lower(title) || char(10) || lower(wantItem) || char(10) || "
+			 "lower(comment) FROM saleItem WHERE itemId = ?1 AND status = 'SI01' AND address IS NOT NULL",
+		      DB_INT(item_id));
 	if (!st)
 		return;
-	sqlite3_bind_int64(st, 1, item_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		author = sqlite3_column_int64(st, 0);
 		dm_strlcpy(region, (const char *)sqlite3_column_text(st, 1), sizeof region);
@@ -327,7 +276,7 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 			text[len] = '\0';
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!text || !region[0])
 		goto free_text;
 
@@ -346,17 +295,20 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 			continue;
 		for (size_t n = 1; n <= 3; n++) {
 			size_t b = utf8_prefix(text + i, n);
+			char piece[16]; /* 3 characters of at most 4 bytes */
+			sqlite3_stmt *probe;
 			if (memchr(text + i, '\n', b) || utf8_prefix(text + i, n - 1) == b)
 				break; /* across a field, or the text ended */
 			if (!pieces_add(&pc, i, b))
 				continue;
 			probes++;
-			sqlite3_reset(probe_st);
-			sqlite3_bind_text(probe_st, 1, text + i, (int)b, SQLITE_STATIC);
-			sqlite3_bind_int64(probe_st, 2, author);
-			sqlite3_bind_text(probe_st, 3, region, -1, SQLITE_STATIC);
-			while (sqlite3_step(probe_st) == SQLITE_ROW) {
-				const char *word = (const char *)sqlite3_column_text(probe_st, 1);
+			dm_assert(b < sizeof piece);
+			memcpy(piece, text + i, b);
+			piece[b] = '\0';
+			if (!(probe = db_query(w, PROBE_SQL, DB_TEXT(piece), DB_INT(author), DB_TEXT(region))))
+				continue;
+			while (sqlite3_step(probe) == SQLITE_ROW) {
+				const char *word = (const char *)sqlite3_column_text(probe, 1);
 				if (!word || !strstr(text, word))
 					continue;
 				if (nhits == caphits) {
@@ -367,34 +319,28 @@ void keyword_on_post(sqlite3 *w, int64_t item_id)
 					hits = nh;
 					caphits = nc;
 				}
-				hits[nhits].user = sqlite3_column_int64(probe_st, 0);
+				dm_assert(nhits < caphits);
+				hits[nhits].user = sqlite3_column_int64(probe, 0);
 				dm_strlcpy(hits[nhits].word, word, sizeof hits[nhits].word);
 				nhits++;
 			}
+			db_done(probe);
 		}
 	}
-	sqlite3_reset(probe_st);
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* one alert per user (the first word that matched), once per post */
 	if (nhits)
 		qsort(hits, nhits, sizeof *hits, cmp_hit);
 	for (size_t i = 0; i < nhits; i++) {
+		char payload[PAYLOAD_MAX];
 		if (i && hits[i].user == hits[i - 1].user)
 			continue;
 		if (blocked_either(w, hits[i].user, author))
 			continue;
-		sqlite3_reset(pay_st);
-		sqlite3_bind_int64(pay_st, 1, item_id);
-		sqlite3_bind_text(pay_st, 2, hits[i].word, -1, SQLITE_STATIC);
-		if (sqlite3_step(pay_st) == SQLITE_ROW) {
-			char *payload = strdup((const char *)sqlite3_column_text(pay_st, 0));
-			sqlite3_reset(pay_st);
-			if (payload && notify_add(w, hits[i].user, NOTIFY_KEYWORD, payload, "keyword") == DM_OK)
-				users++;
-			free(payload);
-		}
-		sqlite3_reset(pay_st);
+		if (db_get_text(w, payload, sizeof payload, PAYLOAD_SQL, DB_INT(item_id), DB_TEXT(hits[i].word)) == DM_OK &&
+		    notify_add(w, hits[i].user, NOTIFY_KEYWORD, payload, "keyword") == DM_OK)
+			users++;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	dm_debug("keyword: item %lld: %zu probes, %zu matches in %ld µs; %zu alerts stored in %ld µs", (long long)item_id,
@@ -417,8 +363,6 @@ int keyword_init(void)
 	return DM_OK;
 }
 
-/* After the pool stopped, before the database closes. */
 void keyword_stop(void)
 {
-	cache_clear();
 }

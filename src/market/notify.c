@@ -33,7 +33,6 @@
 #include "db.h"
 #include "dm.h"
 #include "http.h"
-#include "item.h"
 #include "jobs.h"
 #include "mail.h"
 #include "notify.h"
@@ -44,9 +43,6 @@
 #pragma weak chat_user_emit
 #pragma weak chat_online
 #pragma weak chat_room_users
-/* The items part's expiry hook (a variable there); weak so that this part
- * links without it. */
-#pragma weak item_on_expired
 /* Web Push; weak so that this part links without it. */
 #pragma weak push_queue
 
@@ -910,30 +906,16 @@ typedef struct tick {
 	int64_t sweep_ms;  /* how far back the expiry catch-up looks */
 } tick_t;
 
-/* The timer's write job: reminders, the expiry catch-up, cleanup. */
+/* The timer's write job: the expiry catch-up, cleanup. */
 static int timer_job(sqlite3 *w, void *arg)
 {
 	int64_t now = dm_now_ms();
-	idlist_t due = {0}, expired = {0};
+	idlist_t expired = {0};
 	sqlite3_stmt *st;
 	const tick_t *tk = arg;
 
-	/* an hour before the deadline, once: remindedYn guards it */
-	st = db_prep(w, "UPDATE saleItem SET remindedYn = 'Y' WHERE status = 'SI01' AND remindedYn = 'N' "
-			"AND deadLine > ?1 AND deadLine <= ?1 + 3600000 RETURNING itemId");
-	if (st)
-		sqlite3_bind_int64(st, 1, now);
-	collect(st, &due);
-	for (size_t i = 0; i < due.n; i++)
-		add_rows(w,
-			 "SELECT s.userId, json_object('icrId',CAST(r.icrId AS TEXT),'itemId',CAST(s.itemId AS TEXT),"
-			 "'title',s.title,'deadLine',dm_time(s.deadLine)) "
-			 "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1",
-			 due.v[i], 0, NOTIFY_DEADLINE, NULL);
-
-	/* expiry notices the items part's hook did not get to: after a start
-	 * (a restart between its commit and ours) a week back, then the last
-	 * hour (a hook call that failed) */
+	/* expiry notices the items part did not store (it stores each with
+	 * the expiry itself): after a start a week back, then the last hour */
 	st = db_prep(w, "SELECT s.itemId FROM saleItem s WHERE s.status = 'SI03' AND s.deadLine > ?1 - ?2 "
 			"AND s.deadLine <= ?1 AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.userId = s.userId "
 			"AND n.coalesceKey = 'expired:' || s.itemId)");
@@ -955,9 +937,8 @@ static int timer_job(sqlite3 *w, void *arg)
 			sqlite3_finalize(st);
 		}
 	}
-	if (due.n || expired.n)
-		dm_info("notify: %zu deadline reminders, %zu expiry notices", due.n, expired.n);
-	free(due.v);
+	if (expired.n)
+		dm_info("notify: %zu expiry notices", expired.n);
 	free(expired.v);
 	return DM_OK;
 }
@@ -974,41 +955,6 @@ static void timer_fn(void *unused)
 		if (tk.cleanup)
 			last_cleanup = now;
 	}
-}
-
-/* The items part's hook: runs on a pool worker after its expiry batch
- * committed; queues our notices (the ids are copied). */
-typedef struct exp_batch {
-	size_t n;
-	int64_t ids[];
-} exp_batch_t;
-
-static int expired_job(sqlite3 *w, void *arg)
-{
-	exp_batch_t *b = arg;
-	for (size_t i = 0; i < b->n; i++)
-		notify_item_expired(w, b->ids[i]);
-	return DM_OK;
-}
-
-static void expired_done(void *arg, int status)
-{
-	(void)status;
-	free(arg);
-}
-
-static void on_expired(const int64_t *ids, size_t n)
-{
-	exp_batch_t *b;
-	if (!n)
-		return;
-	b = malloc(sizeof *b + n * sizeof ids[0]);
-	if (!b)
-		return; /* the timer's sweep catches up */
-	b->n = n;
-	memcpy(b->ids, ids, n * sizeof ids[0]);
-	if (jobs_write_async(expired_job, expired_done, b) != DM_OK)
-		free(b);
 }
 
 /* -------------------------------------------------------------- HTTP */
@@ -1255,8 +1201,6 @@ static const http_route_t routes[] = {
 int notify_init(void)
 {
 	http_routes(routes, sizeof routes / sizeof routes[0]);
-	if (&item_on_expired)
-		item_on_expired = on_expired;
 	if (jobs_timer("notify-chat", CHAT_FLUSH_MS, chat_timer_fn, NULL) != DM_OK)
 		return DM_ERR;
 	return jobs_timer("notify", cfg.expiry_interval * 1000, timer_fn, NULL);

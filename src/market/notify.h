@@ -8,15 +8,14 @@
  *
  * Routes: GET /notifications, POST /notifications/read,
  * GET|PUT /notifications/settings (see API.md "Notifications").
- * Timer: every cfg.expiry_interval seconds, the hour-before-deadline
- * reminder (saleItem.remindedYn makes it exactly once) and a catch-up
- * sweep for expiry notices (exactly once: a notice per item is stored
- * under the key "expired:<itemId>" and never stored twice).
+ * Timer: every cfg.expiry_interval seconds, a catch-up sweep for expiry
+ * notices (exactly once: a notice per item is stored under the key
+ * "expired:<itemId>" and never stored twice).
  *
  * How events arrive: chat calls notify_chat_write (inside its write job)
  * and notify_chat_after (after the commit), declared weak in chat.h; the
- * items part's expiry calls item_on_expired (item.h), which this part sets;
- * trust calls notify_add. The hooks below run INSIDE the caller's write
+ * items part's deadline timer calls notify_add (the hour-before reminder)
+ * and notify_item_expired (item.c); trust calls notify_add. The hooks below run INSIDE the caller's write
  * job, on the write lane, with the writer connection w: the notification
  * commits (or rolls back) with the change. They are best effort: a failure
  * is logged and never fails the caller's job.
