@@ -19,12 +19,8 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
-#include "sio.h"
+#include "metrics.h"
 #include "tls.h"
-
-/* sio's counters for /metrics. Weak, like the parts in dongmul.c: http
- * does not need sio at link time (the unit tests link http alone). */
-#pragma weak sio_get_stats
 
 #define MAX_ROUTE_SETS 32
 
@@ -827,45 +823,42 @@ static int h_healthz(http_req_t *r)
 						      "'time',dm_time(dm_now()))"));
 }
 
+/* GET /metrics: every registered figure (metrics.c), Prometheus' text
+ * format. */
 static int h_metrics(http_req_t *r)
 {
-	char buf[2048];
+	char buf[4096];
+	size_t n = metrics_format(buf, sizeof buf);
+	if (n >= sizeof buf)
+		return http_fail_dm(r, DM_ERR);
+	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, n);
+}
+
+/* http's own figures and the write lane's, for /metrics. */
+static const metrics_def_t http_metrics[] = {
+	{"dongmul_http_requests_total", METRICS_COUNTER},
+	{"dongmul_http_server_errors_total", METRICS_COUNTER},
+	{"dongmul_write_batches_total", METRICS_COUNTER},
+	{"dongmul_write_jobs_total", METRICS_COUNTER},
+	{"dongmul_write_jobs_failed_total", METRICS_COUNTER},
+	{"dongmul_write_queue", METRICS_GAUGE},
+};
+
+static void http_metrics_read(unsigned long long *v)
+{
 	jobs_stats_t js;
 	jobs_get_stats(&js);
-	int n = snprintf(buf, sizeof buf,
-			 "# TYPE dongmul_http_requests_total counter\n"
-			 "dongmul_http_requests_total %llu\n"
-			 "# TYPE dongmul_http_server_errors_total counter\n"
-			 "dongmul_http_server_errors_total %llu\n"
-			 "# TYPE dongmul_write_batches_total counter\n"
-			 "dongmul_write_batches_total %llu\n"
-			 "# TYPE dongmul_write_jobs_total counter\n"
-			 "dongmul_write_jobs_total %llu\n"
-			 "# TYPE dongmul_write_jobs_failed_total counter\n"
-			 "dongmul_write_jobs_failed_total %llu\n"
-			 "# TYPE dongmul_write_queue gauge\n"
-			 "dongmul_write_queue %llu\n",
-			 (unsigned long long)atomic_load(&n_requests), (unsigned long long)atomic_load(&n_errors),
-			 js.batches, js.jobs, js.failed, js.queued);
-	if (sio_get_stats && n > 0 && (size_t)n < sizeof buf) {
-		sio_stats_t ss;
-		sio_get_stats(&ss);
-		n += snprintf(buf + n, sizeof buf - (size_t)n,
-			      "# TYPE dongmul_sio_sessions gauge\n"
-			      "dongmul_sio_sessions %llu\n"
-			      "# TYPE dongmul_sio_websockets gauge\n"
-			      "dongmul_sio_websockets %llu\n"
-			      "# TYPE dongmul_sio_frames_out_total counter\n"
-			      "dongmul_sio_frames_out_total %llu\n"
-			      "# TYPE dongmul_sio_dropped_total counter\n"
-			      "dongmul_sio_dropped_total %llu\n"
-			      "# TYPE dongmul_sio_senders gauge\n"
-			      "dongmul_sio_senders %d\n",
-			      ss.sessions, ss.websockets, ss.frames_out, ss.dropped, ss.senders);
-	}
-	if (n < 0 || (size_t)n >= sizeof buf)
-		return http_fail_dm(r, DM_ERR);
-	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, (size_t)n);
+	v[0] = atomic_load(&n_requests);
+	v[1] = atomic_load(&n_errors);
+	v[2] = js.batches;
+	v[3] = js.jobs;
+	v[4] = js.failed;
+	v[5] = js.queued;
+}
+
+int http_init(void)
+{
+	return metrics_add(http_metrics, sizeof http_metrics / sizeof http_metrics[0], http_metrics_read);
 }
 
 /* docs/openapi.json, compacted and embedded at build time (Makefile) */

@@ -71,6 +71,10 @@ void http_print_routes(FILE *f);
  * before http_start. */
 void http_fallback(http_handler_fn fn);
 
+/* Registers http's figures (requests, server errors) and the write lane's
+ * with /metrics. Call before the parts start (their figures follow).
+ * DM_OK or DM_ERR. */
+int http_init(void);
 /* Starts civetweb on cfg's listeners. DM_OK or DM_ERR (logged). */
 int http_start(void);
 /* Stops accepting, closes connections, joins civetweb's threads. */

@@ -465,7 +465,7 @@ static int etag_matches(const char *inm, const char *etag)
 /* GET/HEAD /images/:name: streams the file with its content type, a long
  * immutable cache lifetime and nosniff; 304 for a matching If-None-Match;
  * 404 for any other name or a missing file. */
-int image_h_get(http_req_t *r)
+static int h_get(http_req_t *r)
 {
 	const char *name = r->param[0], *ctype = NULL;
 	char path[600], dir[520], cors[700], etag[80];
@@ -474,14 +474,14 @@ int image_h_get(http_req_t *r)
 	char *buf;
 
 	if (!name || !name_ok(name, &ctype))
-		return http_fail(r, 404, "NOT_FOUND", "사진을 찾을 수 없습니다.");
+		return http_refuse(r, RF_IMAGE_FILE_NOT_FOUND);
 	if (images_dir(dir, sizeof dir) != DM_OK || dm_snprintf(path, sizeof path, "%s/%s", dir, name) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return http_fail(r, 404, "NOT_FOUND", "사진을 찾을 수 없습니다.");
+		return http_refuse(r, RF_IMAGE_FILE_NOT_FOUND);
 	}
 	buf = malloc(SERVE_CHUNK);
 	if (!buf) {
@@ -519,5 +519,22 @@ int image_h_get(http_req_t *r)
 		}
 	free(buf);
 	close(fd);
+	return DM_OK;
+}
+
+static const http_route_t routes[] = {
+	{"GET", "/images/:name", h_get, HTTP_PUBLIC},
+};
+
+int image_init(void)
+{
+	char dir[520];
+	if (images_dir(dir, sizeof dir) != DM_OK)
+		return DM_ERR;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		dm_error("cannot create %s: %s", dir, strerror(errno));
+		return DM_ERR;
+	}
+	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return DM_OK;
 }
