@@ -18,6 +18,8 @@
 #include "../src/auth.c"
 #include "../src/tls.c"
 #include "../src/jobs.c"
+#include "../src/metrics.c"
+#include "../src/refusal.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/http.c"
