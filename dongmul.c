@@ -81,11 +81,11 @@ static const part_t parts[] = {
 	{"chat", chat_init, chat_stop},
 	{"sio", sio_init, sio_stop},
 	{"region", region_init, region_stop},
-	{"operator", operator_init, operator_stop},
+	{"operator", operator_init, NULL},
 	{"block", block_init, block_stop},
 	{"keyword", keyword_init, keyword_stop},
 	{"appt", appt_init, appt_stop},
-	{"web", web_init, web_stop},
+	{"web", web_init, NULL},
 	{"backup", backup_init, NULL},
 };
 #define NPARTS (sizeof parts / sizeof parts[0])

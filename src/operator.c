@@ -296,7 +296,3 @@ int operator_init(void)
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return DM_OK;
 }
-
-void operator_stop(void)
-{
-}

@@ -8,6 +8,5 @@
 
 /* Registers the /operator/ routes. DM_OK. */
 int operator_init(void);
-void operator_stop(void);
 
 #endif

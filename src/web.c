@@ -177,7 +177,3 @@ int web_init(void)
 		dm_warn("web: no app embedded (web/index.html missing at build time)");
 	return DM_OK;
 }
-
-void web_stop(void)
-{
-}
