@@ -17,65 +17,78 @@
 #include <psa/crypto.h>
 #include <sqlite3.h>
 
+#include "account.h"
+#include "acme.h"
 #include "auth.h"
+#include "backup.h"
+#include "block.h"
+#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
-#include "refusal.h"
+#include "image.h"
+#include "item.h"
 #include "jobs.h"
+#include "keyword.h"
+#include "mail.h"
 #include "mem.h"
+#include "notify.h"
+#include "oidc.h"
+#include "operator.h"
+#include "push.h"
+#include "quota.h"
+#include "refusal.h"
+#include "region.h"
+#include "sio.h"
 #include "tls.h"
+#include "trust.h"
+#include "web.h"
 
 #ifndef DONGMUL_VERSION
 #define DONGMUL_VERSION "dev"
 #endif
 
-/* Feature parts. Each registers its routes and timers in init (called
- * before the pool and HTTP start) and releases what it holds in stop
- * (called after HTTP and the pool stopped). A part not linked in is
- * skipped (weak symbols), so parts can arrive one at a time. */
+/* The parts, in start order. Each registers its routes, timers and
+ * /metrics figures in init (called before the pool and HTTP start) and
+ * releases what it holds in stop (called after HTTP and the pool stopped,
+ * in the reverse order); stop is NULL where init holds nothing. The order
+ * that matters: http's figures first (the /metrics order), image before
+ * item (the photo directory exists before item sweeps it and before
+ * anything stores a photo). */
 typedef struct part {
 	const char *name;
 	int (*init)(void);
 	void (*stop)(void);
 } part_t;
 
-#define PART(n) \
-	int n##_init(void) __attribute__((weak)); \
-	void n##_stop(void) __attribute__((weak));
-PART(acme)
-PART(mail)
-PART(account)
-PART(oidc)
-PART(item)
-PART(sio)
-PART(chat)
-PART(trust)
-PART(notify)
-PART(push)
-PART(quota)
-PART(region)
-PART(web)
-PART(operator)
-PART(backup)
-PART(keyword)
-PART(appt)
-PART(block)
-#undef PART
+/* The appointments part (appt.c) has no header of its own. */
+int appt_init(void);
+void appt_stop(void);
 
-static part_t parts[] = {
-#define P(n) {#n, n##_init, n##_stop},
-	P(acme) P(quota) P(mail) P(account) P(oidc) P(item) P(notify) P(push) P(trust) P(chat) P(sio) P(region) P(operator) P(block) P(keyword) P(appt) P(web) P(backup)
-#undef P
+static const part_t parts[] = {
+	{"http", http_init, NULL},
+	{"acme", acme_init, acme_stop},
+	{"quota", quota_init, quota_stop},
+	{"mail", mail_init, mail_stop},
+	{"account", account_init, account_stop},
+	{"oidc", oidc_init, oidc_stop},
+	{"image", image_init, NULL},
+	{"item", item_init, item_stop},
+	{"notify", notify_init, notify_stop},
+	{"push", push_init, push_stop},
+	{"trust", trust_init, trust_stop},
+	{"chat", chat_init, chat_stop},
+	{"sio", sio_init, sio_stop},
+	{"region", region_init, region_stop},
+	{"operator", operator_init, NULL},
+	{"block", block_init, block_stop},
+	{"keyword", keyword_init, keyword_stop},
+	{"appt", appt_init, appt_stop},
+	{"web", web_init, NULL},
+	{"backup", backup_init, NULL},
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
-
-/* Operator commands `dongmul user ...` (trust part), `dongmul backup` and
- * `dongmul restore` (backup part); weak like the parts. */
-int trust_user_cmd(int argc, char **argv) __attribute__((weak));
-int backup_cmd(int argc, char **argv) __attribute__((weak));
-int backup_restore_cmd(int argc, char **argv) __attribute__((weak));
 
 static int set_log_level(void)
 {
@@ -140,7 +153,7 @@ static int serve(int list_routes)
 	if (auth_init(cfg.data) != DM_OK)
 		goto close_db;
 	for (; started < NPARTS; started++)
-		if (parts[started].init && parts[started].init() != DM_OK) {
+		if (parts[started].init() != DM_OK) {
 			dm_error("%s: start failed", parts[started].name);
 			goto stop_parts;
 		}
@@ -208,21 +221,14 @@ int main(int argc, char **argv)
 		cfg_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "user")) {
-		if (!trust_user_cmd) {
-			fprintf(stderr, "dongmul: 'user' is not available in this build\n");
-			return 2;
-		}
+	/* operator commands: `dongmul user ...` (trust part), `dongmul backup`
+	 * and `dongmul restore` (backup part) */
+	if (!strcmp(cmd, "user"))
 		return trust_user_cmd(argc - first, argv + first);
-	}
-	if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore")) {
-		int (*fn)(int, char **) = !strcmp(cmd, "backup") ? backup_cmd : backup_restore_cmd;
-		if (!fn) {
-			fprintf(stderr, "dongmul: '%s' is not available in this build\n", cmd);
-			return 2;
-		}
-		return fn(argc - first, argv + first);
-	}
+	if (!strcmp(cmd, "backup"))
+		return backup_cmd(argc - first, argv + first);
+	if (!strcmp(cmd, "restore"))
+		return backup_restore_cmd(argc - first, argv + first);
 	if (strcmp(cmd, "serve") && strcmp(cmd, "routes")) {
 		fprintf(stderr, "dongmul: unknown command '%s' (see dongmul --help)\n", cmd);
 		return 2;

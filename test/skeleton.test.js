@@ -148,6 +148,54 @@ test('serving, TLS and configuration', async (t) => {
   });
 });
 
+// The parts register their figures with the registry behind /metrics (http's,
+// the write lane's, sio's): every figure exported so far keeps its name, its
+// type and its order, and counts what it says.
+test('/metrics lists every figure the parts register, in Prometheus text format', async () => {
+  const srv = await start();
+  try {
+    const names = [
+      ['dongmul_http_requests_total', 'counter'],
+      ['dongmul_http_server_errors_total', 'counter'],
+      ['dongmul_write_batches_total', 'counter'],
+      ['dongmul_write_jobs_total', 'counter'],
+      ['dongmul_write_jobs_failed_total', 'counter'],
+      ['dongmul_write_queue', 'gauge'],
+      ['dongmul_sio_sessions', 'gauge'],
+      ['dongmul_sio_websockets', 'gauge'],
+      ['dongmul_sio_frames_out_total', 'counter'],
+      ['dongmul_sio_dropped_total', 'counter'],
+      ['dongmul_sio_senders', 'gauge'],
+    ];
+    const read = async () => {
+      const r = await srv.req('GET', '/metrics');
+      assert.equal(r.status, 200);
+      assert.match(r.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+      const lines = r.body.split('\n').filter((l) => l);
+      const got = {};
+      for (let i = 0; i < lines.length; i += 2) {
+        const t = lines[i].match(/^# TYPE (\S+) (counter|gauge)$/);
+        assert.ok(t, `a TYPE line: ${lines[i]}`);
+        const v = lines[i + 1].match(/^(\S+) (\d+)$/);
+        assert.ok(v && v[1] === t[1], `a value of ${t[1]}: ${lines[i + 1]}`);
+        got[t[1]] = { type: t[2], value: Number(v[2]) };
+      }
+      assert.deepEqual(Object.keys(got).filter((n) => names.some(([m]) => m === n)), names.map(([n]) => n));
+      for (const [n, type] of names) assert.equal(got[n].type, type, n);
+      return got;
+    };
+    const a = await read();
+    await srv.user(); // a sign-up: requests and a write
+    const b = await read();
+    assert.ok(b.dongmul_http_requests_total.value > a.dongmul_http_requests_total.value);
+    assert.ok(b.dongmul_write_jobs_total.value > a.dongmul_write_jobs_total.value);
+    assert.equal(b.dongmul_sio_sessions.value, 0);
+    assert.ok(b.dongmul_sio_senders.value >= 1, 'sio runs its sender threads');
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+  }
+});
+
 test('a token survives a restart (same data dir, same key)', async () => {
   const a = await start();
   const u = await a.user();

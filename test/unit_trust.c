@@ -18,10 +18,11 @@
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
+#include "../src/core/metrics.c"
+#include "../src/core/refusal.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
-#include "../src/core/refusal.c"
 #undef opts
 /* both parts name their route table `routes` */
 #define routes notify_routes

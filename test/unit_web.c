@@ -21,9 +21,9 @@ const unsigned web_nassets = 2;
 /* stubs: web_init is not called here */
 void http_routes(const http_route_t *rt, size_t n) { (void)rt; (void)n; }
 void http_fallback(http_handler_fn fn) { (void)fn; }
-int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+int http_refuse(http_req_t *r, refusal_t rf)
 {
-	(void)r; (void)status; (void)code; (void)msg;
+	(void)r; (void)rf;
 	return DM_OK;
 }
 const char *http_header(const http_req_t *r, const char *name) { (void)r; (void)name; return NULL; }

@@ -608,12 +608,9 @@ static int ensure_dir(const char *path)
 
 int db_open(const char *dir)
 {
-	char sub[1024];
 	int rc;
 
 	if (ensure_dir(dir) != DM_OK)
-		return DM_ERR;
-	if (dm_snprintf(sub, sizeof sub, "%s/images", dir) != DM_OK || ensure_dir(sub) != DM_OK)
 		return DM_ERR;
 	if (dm_snprintf(db_path, sizeof db_path, "%s/dongmul.db", dir) != DM_OK)
 		return DM_ERR;

@@ -2,7 +2,8 @@
  * quota.c — per-user token buckets (see quota.h).
  *
  * Thread-safety: the table is under one mutex; each call holds it for a
- * hash lookup (and, now and then, one pass that drops full buckets).
+ * hash lookup (and, now and then, one pass that drops full buckets). The
+ * holder records itself, so *_locked functions can assert they hold it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,8 +24,27 @@ typedef struct bucket {
 } bucket_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t lock_owner; /* valid while lock_held; both under lock */
+static int lock_held;
 static bucket_t *heads[HEADS];
 static size_t count, prune_at = PRUNE_MIN;
+
+/* This thread holds lock (in every *_locked function). */
+#define ASSERT_LOCKED() dm_assert(lock_held && pthread_equal(lock_owner, pthread_self()))
+
+static void table_lock(void)
+{
+	pthread_mutex_lock(&lock);
+	lock_owner = pthread_self();
+	lock_held = 1;
+}
+
+static void table_unlock(void)
+{
+	ASSERT_LOCKED();
+	lock_held = 0;
+	pthread_mutex_unlock(&lock);
+}
 
 /* kind's capacity (units) and window (ms), from the configuration */
 static void limits(int kind, double *cap, double *window_ms)
@@ -48,6 +68,7 @@ static void limits(int kind, double *cap, double *window_ms)
 static int refill_locked(bucket_t *b, int64_t now)
 {
 	double cap, win;
+	ASSERT_LOCKED();
 	limits(b->kind, &cap, &win);
 	if (now > b->t_ms) {
 		b->tokens += (double)(now - b->t_ms) * cap / win;
@@ -63,12 +84,14 @@ static int refill_locked(bucket_t *b, int64_t now)
 /* Locked. Drops every full bucket (they remember nothing). */
 static void prune_locked(int64_t now)
 {
+	ASSERT_LOCKED();
 	for (size_t h = 0; h < HEADS; h++)
 		for (bucket_t **pp = &heads[h]; *pp;) {
 			bucket_t *b = *pp;
 			if (refill_locked(b, now)) {
 				*pp = b->next;
 				free(b);
+				dm_assert(count > 0);
 				count--;
 			} else
 				pp = &b->next;
@@ -84,6 +107,7 @@ static bucket_t *get_locked(int kind, int64_t uid, int64_t now)
 	bucket_t *b;
 	double cap, win;
 
+	ASSERT_LOCKED();
 	for (b = heads[h]; b; b = b->next)
 		if (b->uid == uid && b->kind == kind) {
 			refill_locked(b, now);
@@ -122,7 +146,7 @@ static int take(int kind, int64_t uid, double amount, int *retry_s)
 
 	if (kind < 0 || kind >= QUOTA_KINDS)
 		return DM_EINVAL;
-	pthread_mutex_lock(&lock);
+	table_lock();
 	b = get_locked(kind, uid, now);
 	if (!b)
 		rc = DM_ENOMEM;
@@ -132,7 +156,7 @@ static int take(int kind, int64_t uid, double amount, int *retry_s)
 			*retry_s = wait_s(b, amount > 0 ? amount : 1);
 	} else
 		b->tokens -= amount;
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 	return rc;
 }
 
@@ -153,7 +177,7 @@ int quota_init(void)
 
 void quota_stop(void)
 {
-	pthread_mutex_lock(&lock);
+	table_lock();
 	for (size_t h = 0; h < HEADS; h++)
 		while (heads[h]) {
 			bucket_t *b = heads[h];
@@ -162,5 +186,5 @@ void quota_stop(void)
 		}
 	count = 0;
 	prune_at = PRUNE_MIN;
-	pthread_mutex_unlock(&lock);
+	table_unlock();
 }

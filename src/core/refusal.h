@@ -39,6 +39,7 @@
 	X(CORS_ORIGIN, "CORS_ORIGIN", 403, "허용되지 않은 출처입니다.") \
 	X(DB_DOWN, "DB_DOWN", 503, "데이터베이스가 응답하지 않습니다.") \
 	X(INVALID_JSON, "INVALID_JSON", 400, "요청 형식(JSON)이 올바르지 않습니다.") \
+	X(METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", 405, "지원하지 않는 메서드입니다.") \
 	X(NO_ROUTE, "NOT_FOUND", 404, "없는 주소입니다.") \
 	/* account */ \
 	X(BAD_ORIGIN, "BAD_ORIGIN", 403, "허용되지 않은 출처의 요청입니다.") \

@@ -311,22 +311,21 @@ int image_place(image_upload_t *u, int *created)
 	"SELECT EXISTS (SELECT 1 FROM saleItem WHERE image = ?1) OR EXISTS (SELECT 1 FROM saleItem WHERE thumb = ?1)" \
 	" OR EXISTS (SELECT 1 FROM itemImage WHERE image = ?1) OR EXISTS (SELECT 1 FROM itemImage WHERE thumb = ?1)"
 
+/* 1 if some item refers to the file name (or on a database error: keep
+ * it), 0 if none does. db: the writer (write lane). */
+static int image_used(sqlite3 *db, const char *name)
+{
+	int64_t used = 1;
+	if (db_get_int(db, &used, IMAGE_USED_SQL, DB_TEXT(name)) != DM_OK)
+		return 1;
+	return used != 0;
+}
+
 void image_release(sqlite3 *w, const char *name)
 {
-	sqlite3_stmt *st;
 	char dir[520];
-	int used = 1;
 
-	if (!name || !name[0])
-		return;
-	st = db_prep(w, IMAGE_USED_SQL);
-	if (!st)
-		return;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		used = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (used || images_dir(dir, sizeof dir) != DM_OK)
+	if (!name || !name[0] || image_used(w, name) || images_dir(dir, sizeof dir) != DM_OK)
 		return;
 	/* (moved aside instead while a backup may still need it) */
 	backup_remove_photo(dir, name);
@@ -373,15 +372,7 @@ static int sweep_write(sqlite3 *w, void *arg)
 		return DM_ERR;
 	for (int i = 0; i < b->n; i++) {
 		/* a photo or a thumbnail */
-		sqlite3_stmt *st = db_stmt(w, IMAGE_USED_SQL);
-		int used = 1;
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, b->name[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			used = sqlite3_column_int(st, 0);
-		db_done(st);
-		if (used || dm_snprintf(path, sizeof path, "%s/%s", dir, b->name[i]) != DM_OK)
+		if (image_used(w, b->name[i]) || dm_snprintf(path, sizeof path, "%s/%s", dir, b->name[i]) != DM_OK)
 			continue;
 		if (unlink(path) == 0) {
 			b->removed++;
@@ -465,7 +456,7 @@ static int etag_matches(const char *inm, const char *etag)
 /* GET/HEAD /images/:name: streams the file with its content type, a long
  * immutable cache lifetime and nosniff; 304 for a matching If-None-Match;
  * 404 for any other name or a missing file. */
-int image_h_get(http_req_t *r)
+static int h_get(http_req_t *r)
 {
 	const char *name = r->param[0], *ctype = NULL;
 	char path[600], dir[520], cors[700], etag[80];
@@ -474,14 +465,14 @@ int image_h_get(http_req_t *r)
 	char *buf;
 
 	if (!name || !name_ok(name, &ctype))
-		return http_fail(r, 404, "NOT_FOUND", "사진을 찾을 수 없습니다.");
+		return http_refuse(r, RF_IMAGE_FILE_NOT_FOUND);
 	if (images_dir(dir, sizeof dir) != DM_OK || dm_snprintf(path, sizeof path, "%s/%s", dir, name) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return http_fail(r, 404, "NOT_FOUND", "사진을 찾을 수 없습니다.");
+		return http_refuse(r, RF_IMAGE_FILE_NOT_FOUND);
 	}
 	buf = malloc(SERVE_CHUNK);
 	if (!buf) {
@@ -519,5 +510,22 @@ int image_h_get(http_req_t *r)
 		}
 	free(buf);
 	close(fd);
+	return DM_OK;
+}
+
+static const http_route_t routes[] = {
+	{"GET", "/images/:name", h_get, HTTP_PUBLIC},
+};
+
+int image_init(void)
+{
+	char dir[520];
+	if (images_dir(dir, sizeof dir) != DM_OK)
+		return DM_ERR;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		dm_error("cannot create %s: %s", dir, strerror(errno));
+		return DM_ERR;
+	}
+	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return DM_OK;
 }

@@ -81,7 +81,9 @@ void image_sweep_tmp(void);
  * removal and a total. A jobs_task: queue it at start. */
 void image_sweep_orphans(void *unused);
 
-/* Route handler for GET /images/:name (public). */
-int image_h_get(http_req_t *r);
+/* Creates DATA/images if it is missing and registers GET /images/:name
+ * (public). Call before any part that stores or sweeps photos starts.
+ * DM_OK or DM_ERR (logged). */
+int image_init(void);
 
 #endif

@@ -1392,7 +1392,6 @@ static const http_route_t routes[] = {
 	{"GET", "/myPage", h_mypage, HTTP_AUTH},
 	{"POST", "/myPage/address", h_address, HTTP_AUTH},
 	{"DELETE", "/myPage/delete", h_delete, HTTP_AUTH},
-	{"GET", "/images/:name", image_h_get, HTTP_PUBLIC},
 	{"POST", "/items/:itemId/images", item_images_add, HTTP_AUTH},
 	{"PUT", "/items/:itemId/images", item_images_order, HTTP_AUTH},
 	{"DELETE", "/items/:itemId/images/:imageId", item_images_remove, HTTP_AUTH},

@@ -21,11 +21,9 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
-#include "sio.h"
+#include "metrics.h"
+#include "operator.h"
 #include "trust.h"
-
-/* sio's counters (sockets online); weak as in http.c. */
-#pragma weak sio_get_stats
 
 #define REASON_MAX_CHARS 200
 #define SUSPEND_MAX_DAYS 365
@@ -35,11 +33,11 @@
  * when they have it; otherwise replied. */
 static int require_admin(http_req_t *r)
 {
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)r->user_id);
-	if (db_int(r->db, "SELECT adminYn = 'Y' FROM user WHERE userId = CAST(?1 AS INTEGER)", id, 0) == 1)
+	int64_t admin = 0;
+	if (db_get_int(r->db, &admin, "SELECT adminYn = 'Y' FROM user WHERE userId = ?1", DB_INT(r->user_id)) == DM_OK &&
+	    admin == 1)
 		return DM_OK;
-	http_fail(r, 403, "NOT_ADMIN", "운영자만 할 수 있습니다.");
+	http_refuse(r, RF_NOT_ADMIN);
 	return DM_EFORBID;
 }
 
@@ -67,20 +65,22 @@ static int h_me(http_req_t *r)
  * over the rowid: a few dozen index lookups instead of a scan. */
 static int64_t first_msg_since(sqlite3 *db, int64_t since_ms)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT icruMsgId, createdDt FROM itemChatRoomUserMsg WHERE icruMsgId >= ?1 "
-				       "ORDER BY icruMsgId LIMIT 1");
-	int64_t lo = 0, hi = db_int(db, "SELECT coalesce(max(icruMsgId), 0) FROM itemChatRoomUserMsg", NULL, 0) + 1;
-	if (!st)
+	int64_t lo = 0, hi = 0;
+	if (db_get_int(db, &hi, "SELECT coalesce(max(icruMsgId), 0) FROM itemChatRoomUserMsg") != DM_OK)
 		return 0;
+	hi++;
 	/* invariant: messages with id < lo are older; id >= hi are not */
 	while (lo < hi) {
 		int64_t mid = lo + (hi - lo) / 2, id = 0, t = 0;
-		sqlite3_bind_int64(st, 1, mid);
+		sqlite3_stmt *st = db_query(db, "SELECT icruMsgId, createdDt FROM itemChatRoomUserMsg "
+						"WHERE icruMsgId >= ?1 ORDER BY icruMsgId LIMIT 1", DB_INT(mid));
+		if (!st)
+			return 0;
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			id = sqlite3_column_int64(st, 0);
 			t = sqlite3_column_int64(st, 1);
 		}
-		sqlite3_reset(st);
+		db_done(st);
 		if (!id) {
 			hi = mid;
 			continue;
@@ -90,7 +90,6 @@ static int64_t first_msg_since(sqlite3 *db, int64_t since_ms)
 		else
 			hi = mid;
 	}
-	db_done(st);
 	return lo;
 }
 
@@ -98,28 +97,20 @@ static int64_t first_msg_since(sqlite3 *db, int64_t since_ms)
  * messagesToday: chat messages since local midnight (--tz). */
 static int h_stats(http_req_t *r)
 {
-	sqlite3_stmt *st;
 	int64_t off = (int64_t)dm_tz_offset_min * 60000, now = dm_now_ms();
 	int64_t midnight = (now + off) / DAY_MS * DAY_MS - off;
-	long long sockets = 0;
+	unsigned long long sockets;
 
 	if (require_admin(r) != DM_OK)
 		return DM_OK;
-	if (sio_get_stats) {
-		sio_stats_t ss;
-		sio_get_stats(&ss);
-		sockets = (long long)ss.sessions;
-	}
-	st = db_stmt(r->db, "SELECT json_object('msg','success','users',(SELECT count(*) FROM user),"
-			    "'openItems',(SELECT count(*) FROM saleItem WHERE status = 'SI01' AND deadLine > dm_now()),"
-			    "'messagesToday',(SELECT count(*) FROM itemChatRoomUserMsg WHERE icruMsgId >= ?1 "
-			    "AND createdDt >= ?2 AND msgType = 'TXT01'),'socketsOnline',?3)");
-	if (st) {
-		sqlite3_bind_int64(st, 1, first_msg_since(r->db, midnight));
-		sqlite3_bind_int64(st, 2, midnight);
-		sqlite3_bind_int64(st, 3, sockets);
-	}
-	return http_reply_stmt(r, 200, st);
+	metrics_value("dongmul_sio_sessions", &sockets); /* sio's; 0 without it */
+	return http_reply_stmt(
+		r, 200,
+		db_query(r->db, "SELECT json_object('msg','success','users',(SELECT count(*) FROM user),"
+				"'openItems',(SELECT count(*) FROM saleItem WHERE status = 'SI01' AND deadLine > dm_now()),"
+				"'messagesToday',(SELECT count(*) FROM itemChatRoomUserMsg WHERE icruMsgId >= ?1 "
+				"AND createdDt >= ?2 AND msgType = 'TXT01'),'socketsOnline',?3)",
+			 DB_INT(first_msg_since(r->db, midnight)), DB_INT(midnight), DB_INT(sockets)));
 }
 
 /* A reported message with the CONTEXT_MSGS before and after it in its
@@ -170,19 +161,18 @@ static int h_reports(http_req_t *r)
 static int h_users(http_req_t *r)
 {
 	char q[256];
-	sqlite3_stmt *st;
 
 	if (require_admin(r) != DM_OK)
 		return DM_OK;
 	if (http_query(r, "q", q, sizeof q) != DM_OK || !q[0] || dm_utf8_len(q, strlen(q)) > 100)
-		return http_fail(r, 400, "INVALID_INPUT", "찾을 이메일이나 닉네임을 1~100자로 입력해 주세요.");
-	st = db_stmt(r->db, "SELECT json_object('msg','success','data',(SELECT json_group_array(json(j)) FROM ("
-			    "SELECT " USER_JSON " AS j FROM user u WHERE u.email = ?1"
-			    " OR (?1 GLOB '[0-9]*' AND ?1 NOT GLOB '*[^0-9]*' AND u.userId = CAST(?1 AS INTEGER))"
-			    " OR instr(u.nickname, ?1) > 0 ORDER BY u.email = ?1 DESC, u.userId LIMIT 20)))");
-	if (st)
-		sqlite3_bind_text(st, 1, q, -1, SQLITE_TRANSIENT);
-	return http_reply_stmt(r, 200, st);
+		return http_refuse(r, RF_INVALID_USER_QUERY);
+	return http_reply_stmt(
+		r, 200,
+		db_query(r->db, "SELECT json_object('msg','success','data',(SELECT json_group_array(json(j)) FROM ("
+				"SELECT " USER_JSON " AS j FROM user u WHERE u.email = ?1"
+				" OR (?1 GLOB '[0-9]*' AND ?1 NOT GLOB '*[^0-9]*' AND u.userId = CAST(?1 AS INTEGER))"
+				" OR instr(u.nickname, ?1) > 0 ORDER BY u.email = ?1 DESC, u.userId LIMIT 20)))",
+			 DB_TEXT(q)));
 }
 
 /* A reason: no control characters, not only spaces (json_str checked the
@@ -212,64 +202,40 @@ typedef struct action {
 	int found;                 /* out: the user exists */
 } action_t;
 
-/* Runs one statement with ?1 user, ?2 now, ?3 operator, ?4 action,
- * ?5 reason (those it uses). DM_OK or DM_ERR. */
-static int act_exec(sqlite3 *w, const char *sql, const action_t *a, int64_t now)
-{
-	sqlite3_stmt *st = db_prep(w, sql);
-	int rc;
-	if (!st)
-		return DM_ERR;
-	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
-		if (i == 1)
-			sqlite3_bind_int64(st, 1, a->user_id);
-		else if (i == 2)
-			sqlite3_bind_int64(st, 2, now);
-		else if (i == 3)
-			sqlite3_bind_int64(st, 3, a->operator_id);
-		else if (i == 4)
-			sqlite3_bind_text(st, 4, act_names[a->act], -1, SQLITE_STATIC);
-		else if (i == 5)
-			sqlite3_bind_text(st, 5, a->reason, -1, SQLITE_STATIC);
-	}
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* Write job: the action on a->user_id, its log row, and the open reports
  * it settles. */
 static int action_write(sqlite3 *w, void *arg)
 {
 	action_t *a = arg;
-	int64_t now = dm_now_ms();
-	char id[24];
+	int64_t now = dm_now_ms(), n = 0;
 	int rc;
 
-	snprintf(id, sizeof id, "%lld", (long long)a->user_id);
-	a->found = db_int(w, "SELECT count(*) FROM user WHERE userId = CAST(?1 AS INTEGER)", id, 0) == 1;
+	a->found = db_get_int(w, &n, "SELECT count(*) FROM user WHERE userId = ?1", DB_INT(a->user_id)) == DM_OK &&
+		   n == 1;
 	if (!a->found)
 		return DM_ENOTFOUND;
 	switch (a->act) {
 	case ACT_SUSPEND:
 		rc = trust_suspend(w, a->user_id, now, a->days, a->reason);
 		if (rc == DM_OK)
-			rc = act_exec(w, "UPDATE report SET handledDt = ?2 WHERE reportedId = ?1 AND handledDt IS NULL", a,
-				      now);
+			rc = db_run(w, "UPDATE report SET handledDt = ?2 WHERE reportedId = ?1 AND handledDt IS NULL",
+				    DB_INT(a->user_id), DB_INT(now));
 		break;
 	case ACT_UNSUSPEND:
-		rc = act_exec(w, "UPDATE user SET suspendedUntil = NULL, suspendReason = NULL WHERE userId = ?1", a, now);
+		rc = db_run(w, "UPDATE user SET suspendedUntil = NULL, suspendReason = NULL WHERE userId = ?1",
+			    DB_INT(a->user_id));
 		break;
 	default: /* ACT_DISMISS: the open reports stop counting */
-		rc = act_exec(w, "UPDATE report SET handledDt = ?2, upheldYn = 'N' WHERE reportedId = ?1 "
-				 "AND handledDt IS NULL", a, now);
+		rc = db_run(w, "UPDATE report SET handledDt = ?2, upheldYn = 'N' WHERE reportedId = ?1 "
+			       "AND handledDt IS NULL", DB_INT(a->user_id), DB_INT(now));
 		if (rc == DM_OK)
 			rc = trust_recompute(w, a->user_id, now);
 		break;
 	}
 	if (rc == DM_OK)
-		rc = act_exec(w, "INSERT INTO operatorLog(operatorId, userId, action, reason, createdDt) "
-				 "VALUES (?3, ?1, ?4, ?5, ?2)", a, now);
+		rc = db_run(w, "INSERT INTO operatorLog(operatorId, userId, action, reason, createdDt) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5)", DB_INT(a->operator_id), DB_INT(a->user_id),
+			    DB_TEXT(act_names[a->act]), DB_TEXT(a->reason), DB_INT(now));
 	return rc;
 }
 
@@ -281,7 +247,6 @@ static int h_action(http_req_t *r)
 	const char *verb = strrchr(r->path, '/') + 1;
 	char *end;
 	int64_t days = 0;
-	sqlite3_stmt *st;
 	int rc;
 
 	if (require_admin(r) != DM_OK)
@@ -291,30 +256,29 @@ static int h_action(http_req_t *r)
 	a.operator_id = r->user_id;
 	a.user_id = strtoll(r->param[0], &end, 10);
 	if (*end || a.user_id <= 0 || r->param[0][0] == '+' || r->param[0][0] == ' ')
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+		return http_refuse(r, RF_USER_NOT_FOUND);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	a.reason = json_str(&r->json, "reason", 1, REASON_MAX_CHARS);
 	if (!reason_ok(a.reason))
-		return http_fail(r, 400, "INVALID_REASON", "사유를 1~200자로 입력해 주세요.");
+		return http_refuse(r, RF_INVALID_SUSPEND_REASON);
 	if (a.act == ACT_SUSPEND) {
 		if (json_int(&r->json, "days", 0, &days) != DM_OK || days < 1 || days > SUSPEND_MAX_DAYS)
-			return http_fail(r, 400, "INVALID_DAYS", "정지 기간은 1~365일로 입력해 주세요.");
+			return http_refuse(r, RF_INVALID_DAYS);
 		a.days = (int)days;
 	}
 	if (a.user_id == r->user_id)
-		return http_fail(r, 400, "SELF_ACTION", "자기 자신에게는 할 수 없습니다.");
+		return http_refuse(r, RF_SELF_ACTION);
 	rc = jobs_write(action_write, &a);
 	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+		return http_refuse(r, RF_USER_NOT_FOUND);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	dm_info("operator %lld: %s user %lld (%s)", (long long)a.operator_id, act_names[a.act], (long long)a.user_id,
 		a.reason);
-	st = db_prep(r->db, "SELECT json_object('msg','success','user'," USER_JSON ") FROM user u WHERE u.userId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, a.user_id);
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','user'," USER_JSON ") FROM user u "
+					       "WHERE u.userId = ?1", DB_INT(a.user_id)));
 }
 
 static const http_route_t routes[] = {
@@ -331,8 +295,4 @@ int operator_init(void)
 {
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	return DM_OK;
-}
-
-void operator_stop(void)
-{
 }

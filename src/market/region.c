@@ -175,19 +175,19 @@ int region_normalize(const char *in, char *out, size_t cap)
 /* ------------------------------------------------------------ /regions */
 
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t list_owner; /* who holds list_mu, while list_held; both under it */
+static int list_held;
 static char *list_json; /* the reply, built on first use; freed by region_stop */
 static size_t list_len;
 
 /* One step of building the list: SELECT sql with ?1 the JSON so far and
- * ?2 a name; replaces *json (sqlite3_malloc'd). DM_OK or DM_ERR. */
+ * ?2 a name (no ?2 when name is NULL); replaces *json (sqlite3_malloc'd). DM_OK or DM_ERR. */
 static int list_step(sqlite3 *db, const char *sql, char **json, const char *name)
 {
-	sqlite3_stmt *st = db_stmt(db, sql);
+	sqlite3_stmt *st = name ? db_query(db, sql, DB_TEXT(*json), DB_TEXT(name)) : db_query(db, sql, DB_TEXT(*json));
 	int rc = DM_ERR;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, *json, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
 		char *n = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
 		if (n) {
@@ -210,10 +210,14 @@ static int former(const province_t *p, const char *d)
 
 /* {"msg":"success","regions":[{"province":"서울","districts":[...]},...]}
  * into list_json (once; the caller holds list_mu). DM_OK or DM_ERR. */
-static int list_build(sqlite3 *db)
+static int list_build_locked(sqlite3 *db)
 {
-	char *json = sqlite3_mprintf("[]");
-	int rc = json ? DM_OK : DM_ERR;
+	char *json;
+	int rc;
+
+	dm_assert(list_held && pthread_equal(list_owner, pthread_self()));
+	json = sqlite3_mprintf("[]");
+	rc = json ? DM_OK : DM_ERR;
 
 	for (size_t i = 0; i < NPROV && rc == DM_OK; i++) {
 		const province_t *p = &provinces[i];
@@ -226,8 +230,7 @@ static int list_build(sqlite3 *db)
 				rc = list_step(db, "SELECT json_insert(?1,'$[#-1].districts[#]',?2)", &json, *d);
 	}
 	if (rc == DM_OK)
-		rc = list_step(db, "SELECT json_object('msg','success','regions',json(?1))", &json,
-			       "");
+		rc = list_step(db, "SELECT json_object('msg','success','regions',json(?1))", &json, NULL);
 	if (rc == DM_OK && !(list_json = strdup(json)))
 		rc = DM_ERR;
 	if (rc == DM_OK)
@@ -243,8 +246,11 @@ static int h_regions(http_req_t *r)
 {
 	int rc = DM_OK;
 	pthread_mutex_lock(&list_mu);
+	list_owner = pthread_self();
+	list_held = 1;
 	if (!list_json)
-		rc = list_build(r->db);
+		rc = list_build_locked(r->db);
+	list_held = 0;
 	pthread_mutex_unlock(&list_mu);
 	if (rc != DM_OK)
 		return http_fail_dm(r, DM_ERR);

@@ -19,12 +19,8 @@
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
-#include "sio.h"
+#include "metrics.h"
 #include "tls.h"
-
-/* sio's counters for /metrics. Weak, like the parts in dongmul.c: http
- * does not need sio at link time (the unit tests link http alone). */
-#pragma weak sio_get_stats
 
 #define MAX_ROUTE_SETS 32
 
@@ -268,23 +264,24 @@ int http_ok(http_req_t *r)
 	return http_reply_json(r, 200, ok, sizeof ok - 1);
 }
 
-/* http_fail with extra header lines ("Name: value\r\n"...) after the
- * usual ones; extra may be NULL. */
+/* Replies with status, code and msg as {msg:"fail", errorMsg, code}, with
+ * extra header lines ("Name: value\r\n"...) after the usual ones; extra
+ * may be NULL. */
 static int fail_with(http_req_t *r, int status, const char *code, const char *msg, const char *extra)
 {
-	sqlite3_stmt *st = r->db ? db_stmt(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)") : NULL;
+	sqlite3_stmt *st = r->db ? db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
+					    DB_TEXT(msg), DB_TEXT(code))
+				 : NULL;
 	char hdr[256];
 	atomic_fetch_add(&n_errors, status >= 500);
-	if (!st) {
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		static const char bad[] = "{\"msg\":\"fail\",\"errorMsg\":\"서버 오류가 발생했습니다.\",\"code\":\"INTERNAL\"}";
+		db_done(st);
 		return http_reply_json(r, 500, bad, sizeof bad - 1);
 	}
 	snprintf(hdr, sizeof hdr, "Cache-Control: no-store\r\n%s", extra ? extra : "");
-	sqlite3_bind_text(st, 1, msg, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		http_reply_raw(r, status, "application/json; charset=utf-8", hdr, sqlite3_column_text(st, 0),
-			       (size_t)sqlite3_column_bytes(st, 0));
+	http_reply_raw(r, status, "application/json; charset=utf-8", hdr, sqlite3_column_text(st, 0),
+		       (size_t)sqlite3_column_bytes(st, 0));
 	db_done(st);
 	return DM_OK;
 }
@@ -294,9 +291,15 @@ int http_fail(http_req_t *r, int status, const char *code, const char *msg)
 	return fail_with(r, status, code, msg, NULL);
 }
 
+/* A refusal's reply with extra header lines (see fail_with). */
+static int refuse_with(http_req_t *r, refusal_t rf, const char *extra)
+{
+	return fail_with(r, refusal_status(rf), refusal_code(rf), refusal_msg(rf), extra);
+}
+
 int http_refuse(http_req_t *r, refusal_t rf)
 {
-	return fail_with(r, refusal_status(rf), refusal_code(rf), refusal_msg(rf), NULL);
+	return refuse_with(r, rf, NULL);
 }
 
 int http_status_of(int s)
@@ -325,19 +328,10 @@ int http_fail_dm(http_req_t *r, int s)
 int http_fail_rate(http_req_t *r, int retry_after_s)
 {
 	char extra[64];
-	sqlite3_stmt *st;
 	if (retry_after_s < 1)
 		retry_after_s = 1;
-	snprintf(extra, sizeof extra, "Retry-After: %d\r\nCache-Control: no-store\r\n", retry_after_s);
-	st = db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',"
-			    "'요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.','code','RATE_LIMITED')");
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		http_reply_raw(r, 429, "application/json; charset=utf-8", extra, sqlite3_column_text(st, 0),
-			       (size_t)sqlite3_column_bytes(st, 0));
-	else
-		http_fail_dm(r, DM_ERR);
-	sqlite3_finalize(st);
-	return DM_OK;
+	snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry_after_s);
+	return refuse_with(r, RF_RATE_LIMITED, extra);
 }
 
 int http_redirect(http_req_t *r, const char *url)
@@ -412,7 +406,7 @@ int http_json(http_req_t *r)
 		return DM_OK;
 	rc = http_read_body(r, (size_t)cfg.max_body);
 	if (rc == DM_ETOOBIG) {
-		http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
+		http_refuse(r, RF_TOO_LARGE);
 		return rc;
 	}
 	if (rc != DM_OK) {
@@ -422,7 +416,7 @@ int http_json(http_req_t *r)
 	rc = json_parse(r->db, r->body, r->body_len, &r->json);
 	if (rc != DM_OK) {
 		if (rc == DM_EINVAL)
-			http_fail(r, 400, "INVALID_JSON", "요청 형식(JSON)이 올바르지 않습니다.");
+			http_refuse(r, RF_INVALID_JSON);
 		else
 			http_fail_dm(r, rc);
 		return rc;
@@ -555,17 +549,17 @@ static int preflight(http_req_t *r)
 	char extra[1500];
 
 	if (!origin || !meth || !origin_allowed(r->conn, origin) || !header_value_safe(origin, 512))
-		return http_fail(r, 403, "CORS_ORIGIN", "허용되지 않은 출처입니다.");
+		return http_refuse(r, RF_CORS_ORIGIN);
 	if (strcmp(meth, "GET") && strcmp(meth, "POST") && strcmp(meth, "PUT") && strcmp(meth, "DELETE") &&
 	    strcmp(meth, "HEAD"))
-		return http_fail(r, 403, "CORS_METHOD", "허용되지 않은 메서드입니다.");
+		return http_refuse(r, RF_CORS_METHOD);
 	/* allow what is asked, if it is a plain header-name list */
 	if (hdrs) {
 		for (const char *h = hdrs; *h; h++)
 			if (!isalnum((unsigned char)*h) && !strchr("-_, ", *h))
-				return http_fail(r, 403, "CORS_HEADERS", "허용되지 않은 헤더입니다.");
+				return http_refuse(r, RF_CORS_HEADERS);
 		if (strlen(hdrs) > 800)
-			return http_fail(r, 403, "CORS_HEADERS", "허용되지 않은 헤더입니다.");
+			return http_refuse(r, RF_CORS_HEADERS);
 	}
 	r->replied = 1;
 	r->status = 204;
@@ -647,11 +641,11 @@ static int dispatch(http_req_t *r)
 			char hdr[128];
 			allow_add(allow, sizeof allow, "OPTIONS");
 			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-			return fail_with(r, 405, "METHOD_NOT_ALLOWED", "지원하지 않는 메서드입니다.", hdr);
+			return refuse_with(r, RF_METHOD_NOT_ALLOWED, hdr);
 		}
 		if (fallback && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")) && !segment_claimed(r->path))
 			return fallback(r);
-		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+		return http_refuse(r, RF_NO_ROUTE);
 	}
 	/* match() again: the loop may have overwritten params with a later
 	 * candidate's captures */
@@ -665,12 +659,12 @@ static int dispatch(http_req_t *r)
 			while (*h == ' ')
 				h++;
 			if (strncasecmp(h, "bearer ", 7) || bearer_check(r->db, h, &c) != DM_OK)
-				return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
+				return http_refuse(r, RF_UNAUTHORIZED);
 			r->user_id = c.sub;
 			r->token_exp = c.exp * 1000;
 			dm_strlcpy(r->jti, c.jti, sizeof r->jti);
 		} else if (found->auth == HTTP_AUTH)
-			return http_fail(r, 401, "UNAUTHORIZED", "로그인이 필요합니다.");
+			return http_refuse(r, RF_UNAUTHORIZED);
 	}
 	return found->fn(r);
 }
@@ -705,7 +699,7 @@ static int on_request(struct mg_connection *conn, void *unused)
 	}
 	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
 	    !dm_utf8_valid(r->path, strlen(r->path)))
-		rc = http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다.");
+		rc = http_refuse(r, RF_BAD_PATH);
 	else if (acme_front(r))
 		rc = DM_OK;
 	else
@@ -751,7 +745,7 @@ static int acme_front(http_req_t *r)
 		if (acme_http01(r->path + sizeof pfx - 1, ka, sizeof ka) == DM_OK)
 			http_reply_raw(r, 200, "application/octet-stream", "Cache-Control: no-store\r\n", ka, strlen(ka));
 		else
-			http_fail(r, 404, "NOT_FOUND", "없는 주소입니다.");
+			http_refuse(r, RF_NO_ROUTE);
 		return 1;
 	}
 	if (r->ri->is_ssl || !strcmp(r->path, "/healthz"))
@@ -770,7 +764,7 @@ static int acme_front(http_req_t *r)
 	if (https_port() != 443)
 		snprintf(port, sizeof port, ":%d", https_port());
 	if (dm_snprintf(loc, sizeof loc, "https://%s%s", host, port) != DM_OK)
-		return http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다."), 1;
+		return http_refuse(r, RF_BAD_PATH), 1;
 	/* the decoded path, percent-encoded again */
 	n = strlen(loc);
 	for (const unsigned char *p = (const unsigned char *)r->path; *p && n + 4 < sizeof loc; p++) {
@@ -783,7 +777,7 @@ static int acme_front(http_req_t *r)
 	q = r->query;
 	if ((q && (strlen(loc) + strlen(q) + 2 > sizeof loc || dm_snprintf(loc + n, sizeof loc - n, "?%s", q) != DM_OK)) ||
 	    !header_value_safe(loc, sizeof loc) || strchr(loc, ' ')) {
-		http_fail(r, 400, "BAD_PATH", "잘못된 경로입니다.");
+		http_refuse(r, RF_BAD_PATH);
 		return 1;
 	}
 	{
@@ -797,7 +791,7 @@ static int acme_front(http_req_t *r)
 static int on_log_message(const struct mg_connection *conn, const char *msg)
 {
 	(void)conn;
-	/* defect 5: every TLS client disconnect would print this */
+	/* every TLS client disconnect would print this */
 	if (strstr(msg, "SSL read failed") || strstr(msg, "-30848"))
 		return 1;
 	dm_warn("civetweb: %s", msg);
@@ -822,50 +816,47 @@ static void on_exit_thread(const struct mg_context *c, int type, void *user)
 static int h_healthz(http_req_t *r)
 {
 	if (!db_ping())
-		return http_fail(r, 503, "DB_DOWN", "데이터베이스가 응답하지 않습니다.");
+		return http_refuse(r, RF_DB_DOWN);
 	return http_reply_stmt(r, 200, db_stmt(r->db, "SELECT json_object('msg','success','status','ok',"
 						      "'time',dm_time(dm_now()))"));
 }
 
+/* GET /metrics: every registered figure (metrics.c), Prometheus' text
+ * format. */
 static int h_metrics(http_req_t *r)
 {
-	char buf[2048];
+	char buf[4096];
+	size_t n = metrics_format(buf, sizeof buf);
+	if (n >= sizeof buf)
+		return http_fail_dm(r, DM_ERR);
+	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, n);
+}
+
+/* http's own figures and the write lane's, for /metrics. */
+static const metrics_def_t http_metrics[] = {
+	{"dongmul_http_requests_total", METRICS_COUNTER},
+	{"dongmul_http_server_errors_total", METRICS_COUNTER},
+	{"dongmul_write_batches_total", METRICS_COUNTER},
+	{"dongmul_write_jobs_total", METRICS_COUNTER},
+	{"dongmul_write_jobs_failed_total", METRICS_COUNTER},
+	{"dongmul_write_queue", METRICS_GAUGE},
+};
+
+static void http_metrics_read(unsigned long long *v)
+{
 	jobs_stats_t js;
 	jobs_get_stats(&js);
-	int n = snprintf(buf, sizeof buf,
-			 "# TYPE dongmul_http_requests_total counter\n"
-			 "dongmul_http_requests_total %llu\n"
-			 "# TYPE dongmul_http_server_errors_total counter\n"
-			 "dongmul_http_server_errors_total %llu\n"
-			 "# TYPE dongmul_write_batches_total counter\n"
-			 "dongmul_write_batches_total %llu\n"
-			 "# TYPE dongmul_write_jobs_total counter\n"
-			 "dongmul_write_jobs_total %llu\n"
-			 "# TYPE dongmul_write_jobs_failed_total counter\n"
-			 "dongmul_write_jobs_failed_total %llu\n"
-			 "# TYPE dongmul_write_queue gauge\n"
-			 "dongmul_write_queue %llu\n",
-			 (unsigned long long)atomic_load(&n_requests), (unsigned long long)atomic_load(&n_errors),
-			 js.batches, js.jobs, js.failed, js.queued);
-	if (sio_get_stats && n > 0 && (size_t)n < sizeof buf) {
-		sio_stats_t ss;
-		sio_get_stats(&ss);
-		n += snprintf(buf + n, sizeof buf - (size_t)n,
-			      "# TYPE dongmul_sio_sessions gauge\n"
-			      "dongmul_sio_sessions %llu\n"
-			      "# TYPE dongmul_sio_websockets gauge\n"
-			      "dongmul_sio_websockets %llu\n"
-			      "# TYPE dongmul_sio_frames_out_total counter\n"
-			      "dongmul_sio_frames_out_total %llu\n"
-			      "# TYPE dongmul_sio_dropped_total counter\n"
-			      "dongmul_sio_dropped_total %llu\n"
-			      "# TYPE dongmul_sio_senders gauge\n"
-			      "dongmul_sio_senders %d\n",
-			      ss.sessions, ss.websockets, ss.frames_out, ss.dropped, ss.senders);
-	}
-	if (n < 0 || (size_t)n >= sizeof buf)
-		return http_fail_dm(r, DM_ERR);
-	return http_reply_raw(r, 200, "text/plain; version=0.0.4", "Cache-Control: no-store\r\n", buf, (size_t)n);
+	v[0] = atomic_load(&n_requests);
+	v[1] = atomic_load(&n_errors);
+	v[2] = js.batches;
+	v[3] = js.jobs;
+	v[4] = js.failed;
+	v[5] = js.queued;
+}
+
+int http_init(void)
+{
+	return metrics_add(http_metrics, sizeof http_metrics / sizeof http_metrics[0], http_metrics_read);
 }
 
 /* docs/openapi.json, compacted and embedded at build time (Makefile) */

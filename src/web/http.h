@@ -71,6 +71,10 @@ void http_print_routes(FILE *f);
  * before http_start. */
 void http_fallback(http_handler_fn fn);
 
+/* Registers http's figures (requests, server errors) and the write lane's
+ * with /metrics. Call before the parts start (their figures follow).
+ * DM_OK or DM_ERR. */
+int http_init(void);
 /* Starts civetweb on cfg's listeners. DM_OK or DM_ERR (logged). */
 int http_start(void);
 /* Stops accepting, closes connections, joins civetweb's threads. */
@@ -107,7 +111,7 @@ int http_fail(http_req_t *r, int status, const char *code, const char *msg);
 int http_status_of(int dm_status);
 /* Fails with the status, code and Korean message that fit a DM_* status. */
 int http_fail_dm(http_req_t *r, int dm_status);
-/* 429 with Retry-After: seconds. */
+/* 429 RATE_LIMITED (refusal.h) with Retry-After: seconds. */
 int http_fail_rate(http_req_t *r, int retry_after_s);
 /* A redirect (302) to url. */
 int http_redirect(http_req_t *r, const char *url);

@@ -76,6 +76,7 @@
 #include "db.h"
 #include "dm.h"
 #include "json.h"
+#include "metrics.h"
 #include "sio.h"
 #include "sio_int.h"
 #include "evloop.h"
@@ -1308,11 +1309,33 @@ static void *reaper_main(void *unused)
 
 /* -------------------------------------------------------- lifecycle */
 
+/* sio's figures for GET /metrics, read from one sio_get_stats snapshot. */
+static const metrics_def_t sio_metrics[] = {
+	{"dongmul_sio_sessions", METRICS_GAUGE},
+	{"dongmul_sio_websockets", METRICS_GAUGE},
+	{"dongmul_sio_frames_out_total", METRICS_COUNTER},
+	{"dongmul_sio_dropped_total", METRICS_COUNTER},
+	{"dongmul_sio_senders", METRICS_GAUGE},
+};
+
+static void sio_metrics_read(unsigned long long *v)
+{
+	sio_stats_t ss;
+	sio_get_stats(&ss);
+	v[0] = ss.sessions;
+	v[1] = ss.websockets;
+	v[2] = ss.frames_out;
+	v[3] = ss.dropped;
+	v[4] = (unsigned long long)ss.senders;
+}
+
 int sio_init(void)
 {
 	if (cond_init_mono(&reap_cv) != DM_OK)
 		return DM_ERR;
 	g_inited = 1;
+	if (metrics_add(sio_metrics, sizeof sio_metrics / sizeof sio_metrics[0], sio_metrics_read) != DM_OK)
+		return DM_ERR;
 	sio_transport_init();
 	sio_stopping = 0;
 	if (pthread_create(&reaper, NULL, reaper_main, NULL) != 0)

@@ -130,7 +130,7 @@ static int h_asset(http_req_t *r)
 {
 	const web_asset_t *a = web_find(r->path);
 	if (!a)
-		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+		return http_refuse(r, RF_NO_ROUTE);
 	return send_asset(r, a, CACHE_IMMUTABLE);
 }
 
@@ -158,10 +158,10 @@ static int h_app(http_req_t *r)
 	const char *accept = http_header(r, "Accept");
 	if (!strcmp(r->path, "/sw.js")) {
 		a = service_worker();
-		return a ? send_asset(r, a, CACHE_INDEX) : http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+		return a ? send_asset(r, a, CACHE_INDEX) : http_refuse(r, RF_NO_ROUTE);
 	}
 	if (!a || (strcmp(r->path, "/") && !(accept && strstr(accept, "text/html"))))
-		return http_fail(r, 404, "NOT_FOUND", "찾을 수 없습니다.");
+		return http_refuse(r, RF_NO_ROUTE);
 	return send_asset(r, a, CACHE_INDEX);
 }
 
@@ -176,8 +176,4 @@ int web_init(void)
 	if (!web_find("/"))
 		dm_warn("web: no app embedded (web/index.html missing at build time)");
 	return DM_OK;
-}
-
-void web_stop(void)
-{
 }

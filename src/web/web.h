@@ -28,7 +28,6 @@ extern const unsigned web_nassets;
 
 /* Registers /assets/:name and the app-path fallback with http. */
 int web_init(void);
-void web_stop(void);
 
 /* The embedded file at path, or NULL. */
 const web_asset_t *web_find(const char *path);
