@@ -15,6 +15,7 @@
  * Thread-safety: st (below) is guarded by st.lock; the account key and the
  * run's nonce belong to the one running attempt (st.running).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1079,6 +1080,77 @@ static int parse_names(const char *list)
 	return st.ndomains ? DM_OK : DM_EINVAL;
 }
 
+/* The HTTPS port redirects go to: that of the first --https listener. */
+static int https_port(void)
+{
+	const char *e = cfg.https + strcspn(cfg.https, ",");
+	const char *c = e;
+	while (c > cfg.https && c[-1] != ':')
+		c--;
+	return atoi(c) > 0 ? atoi(c) : 443;
+}
+
+/* With ACME on: answers HTTP-01 challenges (on either listener) and sends
+ * every plain HTTP request but /healthz to the same path on HTTPS (301).
+ * The redirect's host is the request's Host when it is one of the ACME
+ * names, else the first name (never an arbitrary Host). 1 if it replied. */
+static int front(http_req_t *r)
+{
+	static const char pfx[] = "/.well-known/acme-challenge/";
+	char loc[2600], host[256], port[16] = "";
+	const char *h, *q;
+	size_t n;
+
+	if (!cfg.acme_domain[0])
+		return 0;
+	if (!strncmp(r->path, pfx, sizeof pfx - 1)) {
+		char ka[512];
+		if (acme_http01(r->path + sizeof pfx - 1, ka, sizeof ka) == DM_OK)
+			http_reply_raw(r, 200, "application/octet-stream", "Cache-Control: no-store\r\n", ka, strlen(ka));
+		else
+			http_refuse(r, RF_NO_ROUTE);
+		return 1;
+	}
+	if (r->ri->is_ssl || !strcmp(r->path, "/healthz"))
+		return 0;
+	h = http_header(r, "Host");
+	n = h ? strcspn(h, ":") : 0;
+	if (h && *h == '[')
+		n = 0; /* an IP literal is never an ACME name */
+	host[0] = 0;
+	if (n > 0 && n < sizeof host) {
+		memcpy(host, h, n);
+		host[n] = 0;
+	}
+	if (!host[0] || !acme_is_domain(host))
+		acme_first_domain(host, sizeof host);
+	if (https_port() != 443)
+		snprintf(port, sizeof port, ":%d", https_port());
+	if (dm_snprintf(loc, sizeof loc, "https://%s%s", host, port) != DM_OK)
+		return http_refuse(r, RF_BAD_PATH), 1;
+	/* the decoded path, percent-encoded again */
+	n = strlen(loc);
+	for (const unsigned char *p = (const unsigned char *)r->path; *p && n + 4 < sizeof loc; p++) {
+		if (isalnum(*p) || strchr("-._~/!$&'()*+,;=:@", *p))
+			loc[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(loc + n, 4, "%%%02X", *p);
+	}
+	loc[n] = 0;
+	q = r->query;
+	if ((q && (strlen(loc) + strlen(q) + 2 > sizeof loc || dm_snprintf(loc + n, sizeof loc - n, "?%s", q) != DM_OK)) ||
+	    !http_header_value_safe(loc, sizeof loc) || strchr(loc, ' ')) {
+		http_refuse(r, RF_BAD_PATH);
+		return 1;
+	}
+	{
+		char extra[2700];
+		snprintf(extra, sizeof extra, "Location: %s\r\nCache-Control: no-store\r\n", loc);
+		http_reply_raw(r, 301, "text/plain; charset=utf-8", extra, "", 0);
+	}
+	return 1;
+}
+
 static void on_http_start(struct mg_context *ctx)
 {
 	(void)ctx;
@@ -1132,6 +1204,7 @@ int acme_init(void)
 				(long long)(st.na_ms / 1000), (long long)((st.due_ms - dm_now_ms()) / 1000));
 		free(pem);
 	}
+	http_front(front);
 	http_on_start(on_http_start);
 	return jobs_timer("acme", 1000, tick, NULL);
 }

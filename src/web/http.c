@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acme.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -136,7 +135,7 @@ static int origin_allowed(const struct mg_connection *conn, const char *origin)
 }
 
 /* Only header-safe characters may be echoed back. */
-static int header_value_safe(const char *s, size_t max)
+int http_header_value_safe(const char *s, size_t max)
 {
 	size_t n = 0;
 	for (; *s; s++, n++)
@@ -148,14 +147,14 @@ static int header_value_safe(const char *s, size_t max)
 int http_origin_ok(const http_req_t *r)
 {
 	const char *origin = mg_get_header(r->conn, "Origin");
-	return origin && header_value_safe(origin, 512) && origin_allowed(r->conn, origin);
+	return origin && http_header_value_safe(origin, 512) && origin_allowed(r->conn, origin);
 }
 
 void http_cors_headers(const struct mg_connection *conn, char *buf, size_t cap)
 {
 	const char *origin = mg_get_header(conn, "Origin");
 	buf[0] = 0;
-	if (!origin || !header_value_safe(origin, 512) || !origin_allowed(conn, origin))
+	if (!origin || !http_header_value_safe(origin, 512) || !origin_allowed(conn, origin))
 		return;
 	snprintf(buf, cap,
 		 "Access-Control-Allow-Origin: %s\r\n"
@@ -342,7 +341,7 @@ int http_redirect(http_req_t *r, const char *url)
 int http_redirect_cookie(http_req_t *r, const char *url, const char *set_cookie)
 {
 	char extra[2800];
-	if (!header_value_safe(url, 2000) || (set_cookie && !header_value_safe(set_cookie, 500)))
+	if (!http_header_value_safe(url, 2000) || (set_cookie && !http_header_value_safe(set_cookie, 500)))
 		return http_fail_dm(r, DM_ERR);
 	snprintf(extra, sizeof extra, "Location: %s\r\n%s%s%sCache-Control: no-store\r\n", url,
 		 set_cookie ? "Set-Cookie: " : "", set_cookie ? set_cookie : "", set_cookie ? "\r\n" : "");
@@ -548,7 +547,7 @@ static int preflight(http_req_t *r)
 	const char *hdrs = mg_get_header(r->conn, "Access-Control-Request-Headers");
 	char extra[1500];
 
-	if (!origin || !meth || !origin_allowed(r->conn, origin) || !header_value_safe(origin, 512))
+	if (!origin || !meth || !origin_allowed(r->conn, origin) || !http_header_value_safe(origin, 512))
 		return http_refuse(r, RF_CORS_ORIGIN);
 	if (strcmp(meth, "GET") && strcmp(meth, "POST") && strcmp(meth, "PUT") && strcmp(meth, "DELETE") &&
 	    strcmp(meth, "HEAD"))
@@ -596,6 +595,14 @@ static void allow_add(char *buf, size_t cap, const char *method)
 }
 
 static http_handler_fn fallback;
+/* The handler tried before the route table (http_front), or NULL. */
+static http_front_fn front;
+
+void http_front(http_front_fn fn)
+{
+	dm_assert(!front || front == fn);
+	front = fn;
+}
 
 void http_fallback(http_handler_fn fn)
 {
@@ -670,7 +677,6 @@ static int dispatch(http_req_t *r)
 }
 
 /* civetweb's request handler for every path (return 1: we handled it). */
-static int acme_front(http_req_t *r);
 
 static int on_request(struct mg_connection *conn, void *unused)
 {
@@ -700,7 +706,7 @@ static int on_request(struct mg_connection *conn, void *unused)
 	if (dm_strlcpy(r->path, ri->local_uri ? ri->local_uri : "/", sizeof r->path) != DM_OK ||
 	    !dm_utf8_valid(r->path, strlen(r->path)))
 		rc = http_refuse(r, RF_BAD_PATH);
-	else if (acme_front(r))
+	else if (front && front(r))
 		rc = DM_OK;
 	else
 		rc = dispatch(r);
@@ -715,77 +721,6 @@ static int on_request(struct mg_connection *conn, void *unused)
 	rc = r->status;
 	free(r);
 	return rc;
-}
-
-/* The HTTPS port redirects go to: that of the first --https listener. */
-static int https_port(void)
-{
-	const char *e = cfg.https + strcspn(cfg.https, ",");
-	const char *c = e;
-	while (c > cfg.https && c[-1] != ':')
-		c--;
-	return atoi(c) > 0 ? atoi(c) : 443;
-}
-
-/* With ACME on: answers HTTP-01 challenges (on either listener) and sends
- * every plain HTTP request but /healthz to the same path on HTTPS (301).
- * The redirect's host is the request's Host when it is one of the ACME
- * names, else the first name (never an arbitrary Host). 1 if it replied. */
-static int acme_front(http_req_t *r)
-{
-	static const char pfx[] = "/.well-known/acme-challenge/";
-	char loc[2600], host[256], port[16] = "";
-	const char *h, *q;
-	size_t n;
-
-	if (!cfg.acme_domain[0])
-		return 0;
-	if (!strncmp(r->path, pfx, sizeof pfx - 1)) {
-		char ka[512];
-		if (acme_http01(r->path + sizeof pfx - 1, ka, sizeof ka) == DM_OK)
-			http_reply_raw(r, 200, "application/octet-stream", "Cache-Control: no-store\r\n", ka, strlen(ka));
-		else
-			http_refuse(r, RF_NO_ROUTE);
-		return 1;
-	}
-	if (r->ri->is_ssl || !strcmp(r->path, "/healthz"))
-		return 0;
-	h = mg_get_header(r->conn, "Host");
-	n = h ? strcspn(h, ":") : 0;
-	if (h && *h == '[')
-		n = 0; /* an IP literal is never an ACME name */
-	host[0] = 0;
-	if (n > 0 && n < sizeof host) {
-		memcpy(host, h, n);
-		host[n] = 0;
-	}
-	if (!host[0] || !acme_is_domain(host))
-		acme_first_domain(host, sizeof host);
-	if (https_port() != 443)
-		snprintf(port, sizeof port, ":%d", https_port());
-	if (dm_snprintf(loc, sizeof loc, "https://%s%s", host, port) != DM_OK)
-		return http_refuse(r, RF_BAD_PATH), 1;
-	/* the decoded path, percent-encoded again */
-	n = strlen(loc);
-	for (const unsigned char *p = (const unsigned char *)r->path; *p && n + 4 < sizeof loc; p++) {
-		if (isalnum(*p) || strchr("-._~/!$&'()*+,;=:@", *p))
-			loc[n++] = (char)*p;
-		else
-			n += (size_t)snprintf(loc + n, 4, "%%%02X", *p);
-	}
-	loc[n] = 0;
-	q = r->query;
-	if ((q && (strlen(loc) + strlen(q) + 2 > sizeof loc || dm_snprintf(loc + n, sizeof loc - n, "?%s", q) != DM_OK)) ||
-	    !header_value_safe(loc, sizeof loc) || strchr(loc, ' ')) {
-		http_refuse(r, RF_BAD_PATH);
-		return 1;
-	}
-	{
-		char extra[2700];
-		snprintf(extra, sizeof extra, "Location: %s\r\nCache-Control: no-store\r\n", loc);
-		http_reply_raw(r, 301, "text/plain; charset=utf-8", extra, "", 0);
-	}
-	return 1;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *msg)

@@ -66,6 +66,13 @@ void http_routes(const http_route_t *routes, size_t n);
 /* Prints every registered route as "METHOD PATH" lines (dongmul routes). */
 void http_print_routes(FILE *f);
 
+/* A handler tried before the route table for every request: it returns 1
+ * when it replied, 0 to let the routes answer. ACME sets one (its HTTP-01
+ * challenges and the redirect of plain HTTP to HTTPS), so http needs no
+ * knowledge of ACME. At most one; call before http_start. */
+typedef int (*http_front_fn)(http_req_t *r);
+void http_front(http_front_fn fn);
+
 /* Sets the handler for a GET or HEAD that no route matches and whose first
  * path segment no route claims (the web app's paths: see web.c). Call
  * before http_start. */
@@ -123,6 +130,9 @@ int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *ext
 
 /* A query parameter (decoded) into buf; DM_OK, DM_ENOTFOUND, DM_ETOOBIG. */
 int http_query(const http_req_t *r, const char *name, char *buf, size_t cap);
+/* 1 if s (at most max bytes) is safe inside a reply header: no CR, LF
+ * or other control character. */
+int http_header_value_safe(const char *s, size_t max);
 /* A request header or NULL. */
 const char *http_header(const http_req_t *r, const char *name);
 /* A cookie value (decoded) into buf; DM_OK or DM_ENOTFOUND. */
