@@ -272,16 +272,6 @@ static int refuse(verdict_t *v, refusal_t rf)
 	return DM_EINVAL;
 }
 
-/* Replies with refusal rf, its catalog message followed by detail: a
- * limit or a date known only at run time (configured, so not in the
- * constant catalog). */
-static int refuse_detail(http_req_t *r, refusal_t rf, const char *detail)
-{
-	char msg[400];
-	snprintf(msg, sizeof msg, "%s (%s)", refusal_msg(rf), detail);
-	return http_fail(r, refusal_status(rf), refusal_code(rf), msg);
-}
-
 /* Replies with v's refusal: RATE_LIMITED with Retry-After; a photo too
  * big, a deadline too far and the storage quota with the limit that
  * applies. */
@@ -302,7 +292,7 @@ static int send_refusal(http_req_t *r, const verdict_t *v)
 	case RF_QUOTA_EXCEEDED: snprintf(detail, sizeof detail, "%dMB", cfg.quota_storage_mb); break;
 	default: return http_refuse(r, v->rf);
 	}
-	return refuse_detail(r, v->rf, detail);
+	return http_refuse_detail(r, v->rf, detail);
 }
 
 typedef struct post {
@@ -453,7 +443,7 @@ static int check_poster(http_req_t *r)
 		t[16] = 0; /* "YYYY-MM-DDTHH:MM" */
 		t[10] = ' ';
 		snprintf(until_s, sizeof until_s, "%s까지", t);
-		refuse_detail(r, RF_SUSPENDED, until_s);
+		http_refuse_detail(r, RF_SUSPENDED, until_s);
 		return DM_EFORBID;
 	}
 	if (!has_addr) {

@@ -301,6 +301,13 @@ int http_refuse(http_req_t *r, refusal_t rf)
 	return refuse_with(r, rf, NULL);
 }
 
+int http_refuse_detail(http_req_t *r, refusal_t rf, const char *detail)
+{
+	char msg[400];
+	snprintf(msg, sizeof msg, "%s (%s)", refusal_msg(rf), detail);
+	return fail_with(r, refusal_status(rf), refusal_code(rf), msg, NULL);
+}
+
 int http_status_of(int s)
 {
 	switch (s) {

@@ -111,6 +111,10 @@ int http_ok(http_req_t *r);
 /* {"msg":"fail","errorMsg":msg,"code":code} with the refusal's status,
  * code and message from the catalog (refusal.h). Always DM_OK. */
 int http_refuse(http_req_t *r, refusal_t rf);
+/* The same with the value that applies appended to the message in
+ * brackets ("사진은 ... (1MB까지)"): a configured limit, a date. detail is
+ * our own text, never a client's. Always DM_OK. */
+int http_refuse_detail(http_req_t *r, refusal_t rf, const char *detail);
 /* The same, for code still carrying its own status, code and message.
  * Being replaced by http_refuse. Always DM_OK. */
 int http_fail(http_req_t *r, int status, const char *code, const char *msg);
