@@ -570,7 +570,7 @@ int main(void)
 	test_names();
 	test_csr();
 	test_alpn_cert();
-	sqlite3_close(db);
+	db_close_conn(db);
 	tls_shutdown();
 	mbedtls_psa_crypto_free();
 	UNIT_DONE("unit_acme");
