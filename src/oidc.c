@@ -388,27 +388,46 @@ static int access_token_ok(const char *access)
 	       strspn(access, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") == strlen(access);
 }
 
+/* GETs the JSON document at url with access as the bearer token (checked
+ * by access_token_ok). *doc is malloc'd (caller frees). DM_OK, DM_EAUTH
+ * (an unfit token, or the endpoint refused it: 400, 401, 403),
+ * DM_EUNAVAIL. */
+static int fetch_with_token(sqlite3 *db, const char *url, const char *access, char **doc)
+{
+	char hdr[4200];
+	int status = 0;
+
+	*doc = NULL;
+	if (!access_token_ok(access))
+		return DM_EAUTH;
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
+	if (fetch_json(db, url, hdr, doc, &status) != DM_OK)
+		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	return DM_OK;
+}
+
 /* Kakao {accessToken}: asks the user-info endpoint who it belongs to.
  * Both shapes are read: OpenID ({sub, email, email_verified, nickname})
  * and Kakao's own ({id, kakao_account:{email, is_email_verified,
  * profile:{nickname}}}). DM_OK, DM_EAUTH, DM_EUNAVAIL. */
 static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
 {
-	char hdr[4200], *doc = NULL;
+	char *doc = NULL;
 	disc_t d;
 	sqlite3_stmt *st;
-	int status = 0, rc = DM_EAUTH;
+	int rc;
 
 	memset(id, 0, sizeof *id);
-	if (!access_token_ok(access))
+	if (!access_token_ok(access)) /* before anything goes out */
 		return DM_EAUTH;
 	if (discover(p, db, &d) != DM_OK)
 		return DM_EUNAVAIL;
 	if (!d.userinfo[0] || strncmp(d.userinfo, "https://", 8))
 		return DM_EUNAVAIL;
-	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
-	if (fetch_json(db, d.userinfo, hdr, &doc, &status) != DM_OK)
-		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	rc = fetch_with_token(db, d.userinfo, access, &doc);
+	if (rc != DM_OK)
+		return rc;
+	rc = DM_EAUTH;
 	st = db_query(db, "SELECT CAST(coalesce(json_extract(?1,'$.sub'), json_extract(?1,'$.id')) AS TEXT), "
 			  "coalesce(json_extract(?1,'$.email'), json_extract(?1,'$.kakao_account.email')), "
 			  "coalesce(json_extract(?1,'$.email_verified'), json_extract(?1,'$.kakao_account.is_email_verified')) "
@@ -439,16 +458,15 @@ static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
  * live token), DM_EUNAVAIL. */
 static int token_app_check(sqlite3 *db, const char *access, char *who, size_t cap)
 {
-	char hdr[4200], *doc = NULL;
+	char *doc = NULL;
 	sqlite3_stmt *st;
-	int status = 0, rc = DM_EAUTH;
+	int rc;
 
 	who[0] = 0;
-	if (!access_token_ok(access))
-		return DM_EAUTH;
-	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
-	if (fetch_json(db, cfg.kakao_tokeninfo, hdr, &doc, &status) != DM_OK)
-		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	rc = fetch_with_token(db, cfg.kakao_tokeninfo, access, &doc);
+	if (rc != DM_OK)
+		return rc;
+	rc = DM_EAUTH;
 	st = db_query(db, "SELECT json_type(?1,'$.app_id') = 'integer' AND json_extract(?1,'$.app_id') = "
 			  "CAST(?2 AS INTEGER), CAST(json_extract(?1,'$.id') AS TEXT), json_type(?1,'$.id') "
 			  "IN ('integer','text')",
