@@ -583,6 +583,7 @@ static void log_problem(run_t *r, const char *what, const net_http_resp_t *resp)
 static void pending_set(const char *token, const char *keyauth)
 {
 	pthread_mutex_lock(&st.lock);
+	dm_assert(st.npending >= 0 && st.npending <= MAX_NAMES);
 	if (!keyauth)
 		st.npending = 0;
 	else if (st.npending < MAX_NAMES) {
@@ -1018,6 +1019,7 @@ int acme_http01(const char *token, char *out, size_t cap)
 {
 	int rc = DM_ENOTFOUND;
 	pthread_mutex_lock(&st.lock);
+	dm_assert(st.npending >= 0 && st.npending <= MAX_NAMES);
 	for (int i = 0; i < st.npending; i++)
 		if (!strcmp(st.pending[i].token, token)) {
 			rc = dm_strlcpy(out, st.pending[i].keyauth, cap) == DM_OK ? DM_OK : DM_ERR;
