@@ -94,8 +94,9 @@ int account_nickname_ok(const char *s)
  * after the usual ones. Always DM_OK. */
 static int refuse_with(http_req_t *r, refusal_t rf, const char *extra)
 {
-	sqlite3_stmt *st = db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
-				    DB_TEXT(refusal_msg(rf)), DB_TEXT(refusal_code(rf)));
+	sqlite3_stmt *st = r->db ? db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
+					    DB_TEXT(refusal_msg(rf)), DB_TEXT(refusal_code(rf)))
+				 : NULL;
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		http_reply_raw(r, refusal_status(rf), "application/json; charset=utf-8", extra,
 			       sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
