@@ -101,21 +101,21 @@ static void test_gate(void)
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, gate_worker, &gate_rc[i]);
 	for (int i = 0; i < 2000; i++) {
-		pthread_mutex_lock(&hash_lock);
+		dm_mutex_lock(&hash_lock);
 		waited = hash_waiting;
-		pthread_mutex_unlock(&hash_lock);
+		dm_mutex_unlock(&hash_lock);
 		if (waited == 2)
 			break;
 		usleep(1000);
 	}
 	CHECK(waited == 2, "two requests wait their turn (%d)", waited);
-	pthread_mutex_lock(&hash_lock);
+	dm_mutex_lock(&hash_lock);
 	hash_waiting += 2 * slots + 1; /* as if more were queued: the expected wait passes 5 s */
-	pthread_mutex_unlock(&hash_lock);
+	dm_mutex_unlock(&hash_lock);
 	CHECK(auth_password_hash("abcd1234", phc) == DM_EUNAVAIL, "one past the waiting-time bound is turned away at once");
-	pthread_mutex_lock(&hash_lock);
+	dm_mutex_lock(&hash_lock);
 	hash_waiting -= 2 * slots + 1;
-	pthread_mutex_unlock(&hash_lock);
+	dm_mutex_unlock(&hash_lock);
 	for (int i = 0; i < slots; i++)
 		hash_leave(1000);
 	for (int i = 0; i < 2; i++)

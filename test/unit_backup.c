@@ -5,6 +5,8 @@
  */
 #include "../src/core/dm.c"
 #include "../src/core/config.c"
+#include "../src/core/db.c"
+#include "../src/core/mem.c"
 #include "../src/core/backup.c"
 
 /* backup.c's part init registers a timer: the pool is not linked here */
@@ -114,18 +116,18 @@ static void test_manifests(const char *dir)
 		write_file(path, bad[i]);
 		m = list_open();
 		CHECK(m && load_manifest(dir, m, err, sizeof err) != DM_OK, "manifest %zu was accepted: %s", i, bad[i]);
-		sqlite3_close(m);
+		list_close(m);
 	}
 	write_file(path, good);
 	m = list_open();
 	err[0] = 0;
 	CHECK(m && load_manifest(dir, m, err, sizeof err) == DM_OK, "a well-formed manifest was refused: %s", err);
-	sqlite3_close(m);
+	list_close(m);
 	unlink(path);
 	m = list_open();
 	CHECK(m && load_manifest(dir, m, err, sizeof err) != DM_OK && strstr(err, "did not finish"),
 	      "no manifest: %s", err);
-	sqlite3_close(m);
+	list_close(m);
 }
 
 /* A photo released while a backup holds the lock is moved aside; without

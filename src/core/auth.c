@@ -1,11 +1,16 @@
 /*
- * auth.c — JWT HS256 and bearer verification (see auth.h).
+ * auth.c — JWT HS256 and bearer verification, password hashing behind an
+ * admission gate, emailed-code hashes, RS256 checks and the rate limiter
+ * (see auth.h).
  *
- * Thread-safety: the key is written once by auth_init before any thread
- * starts and only read afterwards.
+ * Thread-safety: the keys are written once by auth_init before any thread
+ * starts and only read afterwards; the hashing gate and the rate limiter's
+ * table each have their own lock (see there).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,44 @@
 #include "auth.h"
 #include "db.h"
 #include "dm.h"
+
+#ifndef DM_MUTEX_INIT
+/* dm.h's mutex that knows its holder, for builds whose dm.h does not have
+ * it yet: the same type, names and rules (this copy goes once it does). */
+typedef struct dm_mutex {
+	pthread_mutex_t mu;
+	_Atomic(pthread_t) owner; /* the holder; 0 while free */
+} dm_mutex_t;
+#define DM_MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
+
+static inline void dm_mutex_lock(dm_mutex_t *m)
+{
+	pthread_mutex_lock(&m->mu);
+	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
+}
+
+static inline int dm_mutex_held(dm_mutex_t *m)
+{
+	return pthread_equal(atomic_load_explicit(&m->owner, memory_order_relaxed), pthread_self());
+}
+
+static inline void dm_mutex_unlock(dm_mutex_t *m)
+{
+	dm_assert(dm_mutex_held(m));
+	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static inline int dm_cond_wait(pthread_cond_t *cv, dm_mutex_t *m, const struct timespec *abs)
+{
+	int rc;
+	dm_assert(dm_mutex_held(m));
+	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
+	rc = abs ? pthread_cond_timedwait(cv, &m->mu, abs) : pthread_cond_wait(cv, &m->mu);
+	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
+	return rc;
+}
+#endif
 
 #define KEY_LEN 32
 static unsigned char jwt_key[KEY_LEN];
@@ -285,7 +328,6 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 
 /* ------------------------------------------------------------ passwords */
 
-#include <pthread.h>
 #include <time.h>
 
 #include <mbedtls/pkcs5.h>
@@ -320,7 +362,7 @@ static int pbkdf2(const char *pw, const unsigned char *salt, size_t saltlen, uns
  * worker would have to wait for the result anyway.
  * Thread-safety: hash_lock guards the counters and the average.
  */
-static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t hash_lock = DM_MUTEX_INIT;
 static pthread_cond_t hash_cond = PTHREAD_COND_INITIALIZER;
 static int hash_running, hash_waiting;
 static int64_t hash_avg_ms = 200; /* moving average of one hash (a guess until the first), under hash_lock */
@@ -330,6 +372,20 @@ static int hash_slots(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 2 ? 2 : 1;
+}
+
+/* 1 when a new hash would wait longer than cfg.hash_wait: the hashes
+ * ahead of it (those waiting, and those running past the slots) divided
+ * by the slots, times the average. Caller holds hash_lock. */
+static int hash_wait_too_long_locked(int slots)
+{
+	int64_t ahead;
+	dm_assert(dm_mutex_held(&hash_lock));
+	dm_assert(hash_running >= 0 && hash_running <= slots && hash_waiting >= 0);
+	if (hash_running < slots)
+		return 0;
+	ahead = hash_waiting + hash_running - slots + 1; /* hashes that end before ours starts */
+	return (ahead + slots - 1) / slots * hash_avg_ms > (int64_t)cfg.hash_wait * 1000;
 }
 
 /* Waits for a hashing slot. DM_OK (then call hash_leave) or DM_EUNAVAIL
@@ -342,35 +398,35 @@ static int hash_enter(void)
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += cfg.hash_wait;
-	pthread_mutex_lock(&hash_lock);
-	if (hash_running >= slots) {
-		int64_t ahead = hash_waiting + hash_running - slots + 1; /* hashes that end before ours starts */
-		if ((ahead + slots - 1) / slots * hash_avg_ms > (int64_t)cfg.hash_wait * 1000) {
-			pthread_mutex_unlock(&hash_lock);
-			return DM_EUNAVAIL;
-		}
+	dm_mutex_lock(&hash_lock);
+	if (hash_wait_too_long_locked(slots)) {
+		dm_mutex_unlock(&hash_lock);
+		return DM_EUNAVAIL;
 	}
 	hash_waiting++;
 	while (hash_running >= slots && rc == DM_OK)
-		if (pthread_cond_timedwait(&hash_cond, &hash_lock, &until) == ETIMEDOUT && hash_running >= slots)
+		if (dm_cond_wait(&hash_cond, &hash_lock, &until) == ETIMEDOUT && hash_running >= slots)
 			rc = DM_EUNAVAIL;
+	dm_assert(hash_waiting > 0);
 	hash_waiting--;
 	if (rc == DM_OK)
 		hash_running++;
-	pthread_mutex_unlock(&hash_lock);
+	dm_assert(hash_running <= slots);
+	dm_mutex_unlock(&hash_lock);
 	return rc;
 }
 
 /* Gives the slot back; took_ms (how long the hash ran) feeds the average. */
 static void hash_leave(int64_t took_ms)
 {
-	pthread_mutex_lock(&hash_lock);
+	dm_mutex_lock(&hash_lock);
+	dm_assert(hash_running > 0);
 	hash_avg_ms = hash_measured++ ? (hash_avg_ms * 7 + took_ms) / 8 : took_ms;
 	if (hash_avg_ms < 1)
 		hash_avg_ms = 1;
 	hash_running--;
 	pthread_cond_signal(&hash_cond);
-	pthread_mutex_unlock(&hash_lock);
+	dm_mutex_unlock(&hash_lock);
 }
 
 /* pbkdf2() through the admission gate. */
@@ -528,7 +584,7 @@ typedef struct rate_ent {
 } rate_ent_t;
 
 static rate_ent_t rate_tab[RATE_SETS][RATE_WAYS];
-static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t rate_lock = DM_MUTEX_INIT;
 
 static uint64_t rate_fp(const char *scope, const char *key)
 {
@@ -552,9 +608,10 @@ static uint64_t rate_fp(const char *scope, const char *key)
 }
 
 /* The entry of fp in its set, or NULL. Caller holds rate_lock. */
-static rate_ent_t *rate_find(uint64_t fp)
+static rate_ent_t *rate_find_locked(uint64_t fp)
 {
 	rate_ent_t *set = rate_tab[fp % RATE_SETS];
+	dm_assert(dm_mutex_held(&rate_lock));
 	for (int i = 0; i < RATE_WAYS; i++)
 		if (set[i].fp == fp)
 			return &set[i];
@@ -564,9 +621,10 @@ static rate_ent_t *rate_find(uint64_t fp)
 /* The entry a new key fp may take (see the table's comment), or NULL when
  * every entry of the set is used up and live; then *first_end is when the
  * first of them ends. Caller holds rate_lock. */
-static rate_ent_t *rate_victim(uint64_t fp, int64_t now, int64_t *first_end)
+static rate_ent_t *rate_victim_locked(uint64_t fp, int64_t now, int64_t *first_end)
 {
 	rate_ent_t *set = rate_tab[fp % RATE_SETS], *best = NULL;
+	dm_assert(dm_mutex_held(&rate_lock));
 	*first_end = INT64_MAX;
 	for (int i = 0; i < RATE_WAYS; i++) {
 		rate_ent_t *e = &set[i];
@@ -590,12 +648,12 @@ int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, i
 	int64_t now = dm_mono_ms(), first_end;
 	int rc = DM_OK;
 
-	pthread_mutex_lock(&rate_lock);
-	e = rate_find(fp);
+	dm_mutex_lock(&rate_lock);
+	e = rate_find_locked(fp);
 	if (!e) {
-		e = rate_victim(fp, now, &first_end);
+		e = rate_victim_locked(fp, now, &first_end);
 		if (!e) {
-			pthread_mutex_unlock(&rate_lock);
+			dm_mutex_unlock(&rate_lock);
 			if (retry_after_s)
 				*retry_after_s = (int)((first_end - now + 999) / 1000);
 			return DM_ERATE;
@@ -615,7 +673,7 @@ int auth_rate_hit(const char *scope, const char *key, int limit, int window_s, i
 		if (retry_after_s)
 			*retry_after_s = (int)((e->ends - now + 999) / 1000);
 	}
-	pthread_mutex_unlock(&rate_lock);
+	dm_mutex_unlock(&rate_lock);
 	return rc;
 }
 
@@ -624,9 +682,9 @@ void auth_rate_undo(const char *scope, const char *key)
 	uint64_t fp = rate_fp(scope, key ? key : "");
 	rate_ent_t *e;
 
-	pthread_mutex_lock(&rate_lock);
-	e = rate_find(fp);
+	dm_mutex_lock(&rate_lock);
+	e = rate_find_locked(fp);
 	if (e && e->ends > dm_mono_ms() && e->count > 0)
 		e->count--;
-	pthread_mutex_unlock(&rate_lock);
+	dm_mutex_unlock(&rate_lock);
 }

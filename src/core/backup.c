@@ -18,7 +18,8 @@
  * A backup writes MANIFEST.json last (through a temporary name, after
  * syncing everything else), so a half-written backup has no manifest and
  * restore refuses it. The manifest is built and parsed by SQLite (an
- * in-memory database holds the file list).
+ * in-memory database holds the file list; its statements go through
+ * db.h's cache, so it is closed with list_close).
  *
  * Thread-safety: no shared state; the scheduled backup runs on one pool
  * worker at a time (a timer never overlaps itself).
@@ -40,6 +41,7 @@
 
 #include "backup.h"
 #include "config.h"
+#include "db.h"
 #include "dm.h"
 #include "jobs.h"
 
@@ -224,6 +226,12 @@ done:
 	return rc;
 }
 
+/* Closes a list (NULL is fine). */
+static void list_close(sqlite3 *m)
+{
+	db_close_conn(m);
+}
+
 /* The file list of a backup or restore: an in-memory table
  * f(path PRIMARY KEY, size, sha256, mode), which also builds and parses the
  * manifest's JSON. */
@@ -235,7 +243,7 @@ static sqlite3 *list_open(void)
 			 "CREATE TABLE f(path TEXT PRIMARY KEY, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 " mode TEXT NOT NULL); BEGIN",
 			 NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_close(m);
+		list_close(m);
 		return NULL;
 	}
 	return m;
@@ -244,44 +252,44 @@ static sqlite3 *list_open(void)
 static int list_add(sqlite3 *m, const char *path, int64_t size, const char *sha, unsigned mode)
 {
 	char ms[8];
-	sqlite3_stmt *st = NULL;
-	int rc;
 	snprintf(ms, sizeof ms, "%04o", mode & 0777);
-	if (sqlite3_prepare_v2(m, "INSERT INTO f VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, size);
-	sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, ms, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(m, "INSERT INTO f VALUES (?1, ?2, ?3, ?4)", DB_TEXT(path), DB_INT(size), DB_TEXT(sha),
+		      DB_TEXT(ms)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
+}
+
+/* Calls fn(root/P) for every path P that sql (on the list m) yields. */
+static void list_each(sqlite3 *m, const char *sql, const char *root, void (*fn)(const char *))
+{
+	char path[PATHN];
+	sqlite3_stmt *st = m ? db_query(m, sql) : NULL;
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		if (dm_snprintf(path, sizeof path, "%s/%s", root, (const char *)sqlite3_column_text(st, 0)) == DM_OK)
+			fn(path);
+	db_done(st);
+}
+
+/* The subdirectories the listed paths are in (photos: always images). */
+#define LIST_DIRS "SELECT DISTINCT substr(path, 1, instr(path, '/') - 1) FROM f WHERE instr(path, '/')"
+
+static void remove_file(const char *path)
+{
+	unlink(path);
+}
+
+static void remove_dir(const char *path)
+{
+	rmdir(path);
 }
 
 /* Removes what a failed backup or restore wrote under root: every path in
  * the list, the subdirectories they made, and root itself if made_root. */
 static void list_undo(sqlite3 *m, const char *root, int made_root)
 {
-	char path[PATHN];
-	sqlite3_stmt *st = NULL;
-
-	if (m && sqlite3_prepare_v2(m, "SELECT path FROM f UNION ALL SELECT 'MANIFEST.json.tmp'", -1, &st, NULL) ==
-			 SQLITE_OK)
-		while (sqlite3_step(st) == SQLITE_ROW)
-			if (dm_snprintf(path, sizeof path, "%s/%s", root, (const char *)sqlite3_column_text(st, 0)) ==
-			    DM_OK)
-				unlink(path);
-	sqlite3_finalize(st);
+	list_each(m, "SELECT path FROM f UNION ALL SELECT 'MANIFEST.json.tmp'", root, remove_file);
 	/* the subdirectories (empty now unless someone else wrote there) */
-	if (m && sqlite3_prepare_v2(m,
-				    "SELECT DISTINCT substr(path, 1, instr(path, '/') - 1) FROM f WHERE instr(path, '/')"
-				    " UNION SELECT 'images'",
-				    -1, &st, NULL) == SQLITE_OK)
-		while (sqlite3_step(st) == SQLITE_ROW)
-			if (dm_snprintf(path, sizeof path, "%s/%s", root, (const char *)sqlite3_column_text(st, 0)) ==
-			    DM_OK)
-				rmdir(path);
-	sqlite3_finalize(st);
+	list_each(m, LIST_DIRS " UNION SELECT 'images'", root, remove_dir);
 	if (made_root)
 		rmdir(root);
 }
@@ -296,7 +304,7 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 	char path[PATHN];
 	sqlite3 *src = NULL, *dst = NULL;
 	sqlite3_backup *b = NULL;
-	sqlite3_stmt *st = NULL, *ins = NULL;
+	sqlite3_stmt *st = NULL;
 	int rc = DM_ERR, step = SQLITE_ERROR, syncfd = -1;
 	long nsteps = 0;
 
@@ -340,8 +348,7 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 	}
 	/* the photos of exactly this snapshot */
 	if (sqlite3_exec(m, "CREATE TABLE photo(name TEXT PRIMARY KEY)", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(src, "SELECT DISTINCT image FROM saleItem", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(m, "INSERT OR IGNORE INTO photo VALUES (?1)", -1, &ins, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(src, "SELECT DISTINCT image FROM saleItem", -1, &st, NULL) != SQLITE_OK) {
 		fail(err, errlen, "listing the photos: %s", sqlite3_errmsg(src));
 		goto close_dst;
 	}
@@ -352,12 +359,10 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 			     name ? name : "(null)");
 			goto close_dst;
 		}
-		sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(ins) != SQLITE_DONE) {
+		if (db_run(m, "INSERT OR IGNORE INTO photo VALUES (?1)", DB_TEXT(name)) != DM_OK) {
 			fail(err, errlen, "out of memory listing the photos");
 			goto close_dst;
 		}
-		sqlite3_reset(ins);
 	}
 	if (step != SQLITE_DONE) {
 		fail(err, errlen, "listing the photos: %s", sqlite3_errmsg(src));
@@ -366,7 +371,6 @@ static int snapshot(const char *data, const char *dest_db, sqlite3 *m, int64_t *
 	rc = DM_OK;
 close_dst:
 	sqlite3_finalize(st);
-	sqlite3_finalize(ins);
 	sqlite3_close(dst);
 close_src:
 	if (src)
@@ -377,27 +381,27 @@ close_src:
 
 /* Makes the copy a self-contained file (rollback journal: no -wal beside
  * it) and checks it. DM_OK or DM_ERR with err. */
-static int check_copy(const char *db_path, int set_delete, char *err, size_t errlen)
+static int check_copy(const char *file, int set_delete, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc = DM_ERR;
 
-	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		fail(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+	if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		fail(err, errlen, "cannot open %s: %s", file, db ? sqlite3_errmsg(db) : "out of memory");
 		goto close;
 	}
 	if (set_delete && sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
-		fail(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		fail(err, errlen, "%s: %s", file, sqlite3_errmsg(db));
 		goto close;
 	}
 	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		fail(err, errlen, "%s: integrity_check: %s", db_path, sqlite3_errmsg(db));
+		fail(err, errlen, "%s: integrity_check: %s", file, sqlite3_errmsg(db));
 		goto close;
 	}
 	if (strcmp((const char *)sqlite3_column_text(st, 0), "ok")) {
-		fail(err, errlen, "%s: integrity_check: %.200s", db_path, sqlite3_column_text(st, 0));
+		fail(err, errlen, "%s: integrity_check: %.200s", file, sqlite3_column_text(st, 0));
 		goto close;
 	}
 	sqlite3_finalize(st);
@@ -406,7 +410,7 @@ static int check_copy(const char *db_path, int set_delete, char *err, size_t err
 				   " EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'saleItem')",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		fail(err, errlen, "%s is not a dongmul database", db_path);
+		fail(err, errlen, "%s is not a dongmul database", file);
 		goto close;
 	}
 	rc = DM_OK;
@@ -427,7 +431,7 @@ static int copy_photos(const char *data, const char *dest, sqlite3 *m, char *err
 	int rc = DM_OK, r;
 	struct stat sb;
 
-	if (sqlite3_prepare_v2(m, "SELECT name FROM photo", -1, &st, NULL) != SQLITE_OK)
+	if (!(st = db_query(m, "SELECT name FROM photo")))
 		return DM_ERR;
 	while (rc == DM_OK && sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -473,7 +477,7 @@ static int copy_photos(const char *data, const char *dest, sqlite3 *m, char *err
 			rc = DM_ERR;
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
@@ -551,8 +555,8 @@ static int copy_others(const char *data, const char *dest, const char *skip1, co
  * syncing the directories of the backup (its files are synced already). */
 static int write_manifest(const char *dest, sqlite3 *m, int64_t snap_ms, char *err, size_t errlen)
 {
-	char tmp[PATHN], fin[PATHN], sub[PATHN], t1[32], t2[32];
-	sqlite3_stmt *st = NULL, *dirs = NULL;
+	char tmp[PATHN], fin[PATHN], t1[32], t2[32];
+	sqlite3_stmt *st = NULL;
 	const char *json;
 	int fd = -1, rc = DM_ERR, n;
 
@@ -561,19 +565,15 @@ static int write_manifest(const char *dest, sqlite3 *m, int64_t snap_ms, char *e
 		return DM_ERR;
 	dm_fmt_time(snap_ms, t1);
 	dm_fmt_time(dm_now_ms(), t2);
-	if (sqlite3_prepare_v2(m,
-			       "SELECT json_object('format', ?1, 'version', ?2, 'dongmul', ?3, 'snapshot', ?4,"
-			       " 'finished', ?5, 'files', (SELECT json_group_array(json_object('path', path, 'size',"
-			       " size, 'sha256', sha256, 'mode', mode)) FROM (SELECT * FROM f ORDER BY path)))",
-			       -1, &st, NULL) != SQLITE_OK) {
+	st = db_query(m,
+		      "SELECT json_object('format', ?1, 'version', ?2, 'dongmul', ?3, 'snapshot', ?4,"
+		      " 'finished', ?5, 'files', (SELECT json_group_array(json_object('path', path, 'size',"
+		      " size, 'sha256', sha256, 'mode', mode)) FROM (SELECT * FROM f ORDER BY path)))",
+		      DB_TEXT(FORMAT), DB_INT(FORMAT_VERSION), DB_TEXT(DONGMUL_VERSION), DB_TEXT(t1), DB_TEXT(t2));
+	if (!st) {
 		fail(err, errlen, "building the manifest: %s", sqlite3_errmsg(m));
 		return DM_ERR;
 	}
-	sqlite3_bind_text(st, 1, FORMAT, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, FORMAT_VERSION);
-	sqlite3_bind_text(st, 3, DONGMUL_VERSION, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, t1, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, t2, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW || !(json = (const char *)sqlite3_column_text(st, 0))) {
 		fail(err, errlen, "building the manifest: %s", sqlite3_errmsg(m));
 		goto done;
@@ -582,12 +582,7 @@ static int write_manifest(const char *dest, sqlite3 *m, int64_t snap_ms, char *e
 	/* everything the manifest vouches for is on disk before it is: every
 	 * copied file was fsync'ed (the database by SQLite's commit), and
 	 * here the directories that name them */
-	if (sqlite3_prepare_v2(m, "SELECT DISTINCT substr(path, 1, instr(path, '/') - 1) FROM f WHERE instr(path, '/')",
-			       -1, &dirs, NULL) != SQLITE_OK)
-		goto done;
-	while (sqlite3_step(dirs) == SQLITE_ROW)
-		if (dm_snprintf(sub, sizeof sub, "%s/%s", dest, (const char *)sqlite3_column_text(dirs, 0)) == DM_OK)
-			sync_path(sub);
+	list_each(m, LIST_DIRS, dest, sync_path);
 	sync_path(dest);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, json, (size_t)n) != n || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
@@ -607,8 +602,7 @@ done:
 		close(fd);
 	if (rc != DM_OK)
 		unlink(tmp);
-	sqlite3_finalize(st);
-	sqlite3_finalize(dirs);
+	db_done(st);
 	return rc;
 }
 
@@ -704,7 +698,7 @@ done:
 		sweep_gone(data, lockfd);
 		close(lockfd);
 	}
-	sqlite3_close(m);
+	list_close(m);
 	return rc;
 }
 
@@ -820,18 +814,18 @@ done:
 	return rc;
 }
 
-/* Does every photo the restored database db_path refers to exist in
+/* Does every photo the restored database file refers to exist in
  * DATA/images? DM_OK, or DM_ERR with err naming the first one missing. */
-static int photos_present(const char *data, const char *db_path, char *err, size_t errlen)
+static int photos_present(const char *data, const char *file, char *err, size_t errlen)
 {
 	char path[PATHN];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc = DM_ERR, step;
 
-	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT DISTINCT image FROM saleItem", -1, &st, NULL) != SQLITE_OK) {
-		fail(err, errlen, "%s: %s", db_path, db ? sqlite3_errmsg(db) : "out of memory");
+		fail(err, errlen, "%s: %s", file, db ? sqlite3_errmsg(db) : "out of memory");
 		goto done;
 	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -846,7 +840,7 @@ static int photos_present(const char *data, const char *db_path, char *err, size
 	if (step == SQLITE_DONE)
 		rc = DM_OK;
 	else
-		fail(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		fail(err, errlen, "%s: %s", file, sqlite3_errmsg(db));
 done:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -890,8 +884,7 @@ static int restore_run(const char *src, const char *data, char *err, size_t errl
 		}
 		made = 1;
 	}
-	if (sqlite3_prepare_v2(m, "SELECT path, size, sha256, mode FROM f ORDER BY path", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (!(st = db_query(m, "SELECT path, size, sha256, mode FROM f ORDER BY path")))
 		goto undo;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 0), *sha = (const char *)sqlite3_column_text(st, 2);
@@ -938,9 +931,9 @@ static int restore_run(const char *src, const char *data, char *err, size_t errl
 undo:
 	list_undo(done_list, data, made);
 done:
-	sqlite3_finalize(st);
-	sqlite3_close(m);
-	sqlite3_close(done_list);
+	db_done(st);
+	list_close(m);
+	list_close(done_list);
 	return rc;
 }
 

@@ -192,21 +192,13 @@ static int addr_ok(const char *a)
 
 int mail_queue(sqlite3 *w, const char *to, const char *subject, const char *text, const char *html)
 {
-	sqlite3_stmt *st;
-	int rc;
 	if (!to || !addr_ok(to) || !subject || !text || !html)
 		return DM_EINVAL;
-	st = db_prep(w, "INSERT INTO outbox(toAddr, subject, textBody, htmlBody, nextTryDt, createdDt) "
-			"VALUES (?1, ?2, ?3, ?4, dm_now(), dm_now())");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, html, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "INSERT INTO outbox(toAddr, subject, textBody, htmlBody, nextTryDt, createdDt) "
+			 "VALUES (?1, ?2, ?3, ?4, dm_now(), dm_now())",
+		      DB_TEXT(to), DB_TEXT(subject), DB_TEXT(text), DB_TEXT(html)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 enum { R_SENT, R_RETRY, R_GIVEUP };
@@ -236,38 +228,28 @@ static int64_t backoff_ms(int tries)
 /* Write job: records every result of a run. */
 static int record_write(sqlite3 *w, void *arg)
 {
+	static const char sql[] = "UPDATE outbox SET tries = tries + ?2, sentDt = ?3, nextTryDt = ?4, lastError = ?5 "
+				  "WHERE outboxId = ?1";
 	run_t *r = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE outbox SET tries = tries + ?2, sentDt = ?3, nextTryDt = ?4, "
-				      "lastError = ?5 WHERE outboxId = ?1");
 	int64_t now = dm_now_ms();
-	if (!st)
-		return DM_ERR;
-	for (int i = 0; i < r->n; i++) {
+	int rc = DM_OK;
+
+	dm_assert(r->n >= 0 && r->n <= BATCH);
+	for (int i = 0; i < r->n && rc == DM_OK; i++) {
 		msg_t *m = &r->m[i];
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, m->id);
-		sqlite3_bind_int(st, 2, m->result != R_SENT);
+		int giveup = m->result == R_GIVEUP || now - m->created > GIVE_UP_MS;
 		if (m->result == R_SENT) {
-			sqlite3_bind_int64(st, 3, now);
-			sqlite3_bind_int64(st, 4, now);
-			sqlite3_bind_null(st, 5);
-		} else {
-			int giveup = m->result == R_GIVEUP || now - m->created > GIVE_UP_MS;
-			sqlite3_bind_null(st, 3);
-			sqlite3_bind_int64(st, 4, giveup ? NEVER : now + backoff_ms(m->tries));
-			sqlite3_bind_text(st, 5, m->err, -1, SQLITE_STATIC);
-			if (giveup)
-				dm_error("mail %lld to %s: giving up: %s", (long long)m->id, m->to, m->err);
-			else
-				dm_warn("mail %lld to %s: will retry: %s", (long long)m->id, m->to, m->err);
+			rc = db_run(w, sql, DB_INT(m->id), DB_INT(0), DB_INT(now), DB_INT(now), DB_NULL);
+			continue;
 		}
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return DM_ERR;
-		}
+		if (giveup)
+			dm_error("mail %lld to %s: giving up: %s", (long long)m->id, m->to, m->err);
+		else
+			dm_warn("mail %lld to %s: will retry: %s", (long long)m->id, m->to, m->err);
+		rc = db_run(w, sql, DB_INT(m->id), DB_INT(1), DB_NULL, DB_INT(giveup ? NEVER : now + backoff_ms(m->tries)),
+			    DB_TEXT(m->err));
 	}
-	sqlite3_finalize(st);
-	return DM_OK;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* ---------------------------------------------------------------- SMTP */
@@ -505,11 +487,11 @@ static void deliver_due(void *unused)
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return;
-	st = db_prep(db, "SELECT outboxId, toAddr, subject, textBody, htmlBody, tries, createdDt FROM outbox "
-			 "WHERE sentDt IS NULL AND nextTryDt <= dm_now() ORDER BY nextTryDt, outboxId LIMIT ?1");
+	st = db_query(db, "SELECT outboxId, toAddr, subject, textBody, htmlBody, tries, createdDt FROM outbox "
+			  "WHERE sentDt IS NULL AND nextTryDt <= dm_now() ORDER BY nextTryDt, outboxId LIMIT ?1",
+		      DB_INT(BATCH));
 	if (!st)
 		goto done;
-	sqlite3_bind_int(st, 1, BATCH);
 	while (r->n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		msg_t *m = &r->m[r->n++];
 		m->id = sqlite3_column_int64(st, 0);
@@ -528,7 +510,7 @@ static void deliver_due(void *unused)
 			break;
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (r->n == 0)
 		goto done;
 	deliver(r);

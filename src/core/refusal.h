@@ -43,6 +43,7 @@
 	X(NO_ROUTE, "NOT_FOUND", 404, "없는 주소입니다.") \
 	/* account */ \
 	X(BAD_ORIGIN, "BAD_ORIGIN", 403, "허용되지 않은 출처의 요청입니다.") \
+	X(BUSY, "BUSY", 503, "요청이 많아 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.") \
 	X(CODE_EXPIRED, "CODE_EXPIRED", 400, "인증번호가 만료되었습니다. 다시 요청해 주세요.") \
 	X(CODE_LOCKED, "CODE_LOCKED", 400, "인증번호를 5회 잘못 입력했습니다. 인증번호를 다시 요청해 주세요.") \
 	X(CODE_MISMATCH, "CODE_MISMATCH", 400, "인증번호가 일치하지 않습니다.") \
@@ -55,6 +56,8 @@
 	X(INVALID_NICKNAME, "INVALID_NICKNAME", 400, "닉네임은 2~20자여야 합니다.") \
 	X(INVALID_PASSWORD, "INVALID_PASSWORD", 400, "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.") \
 	X(LOGIN_FAILED, "LOGIN_FAILED", 401, "이메일 또는 비밀번호가 올바르지 않습니다.") \
+	X(REFRESH_INVALID, "REFRESH_INVALID", 401, "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요.") \
+	X(REFRESH_REUSED, "REFRESH_REUSED", 401, "이미 사용된 토큰입니다. 다시 로그인해 주세요.") \
 	/* appt */ \
 	X(APPOINTMENT_PASSED, "APPOINTMENT_PASSED", 409, "이미 지난 시간입니다. 새 시간을 제안해 주세요.") \
 	X(APPT_TRADE_NOT_IN_PROGRESS, "TRADE_NOT_IN_PROGRESS", 409, "진행 중인 교환에만 거래약속을 잡을 수 있습니다.") \

@@ -90,18 +90,26 @@ int account_nickname_ok(const char *s)
 	return visible;
 }
 
-/* 503 with Retry-After: too many password hashes already waiting. */
-static int fail_busy(http_req_t *r)
+/* Replies with refusal rf and the extra header lines ("Name: value\r\n"...)
+ * after the usual ones. Always DM_OK. */
+static int refuse_with(http_req_t *r, refusal_t rf, const char *extra)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','fail','errorMsg',"
-					  "'요청이 많아 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.','code','BUSY')");
+	sqlite3_stmt *st = r->db ? db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
+					    DB_TEXT(refusal_msg(rf)), DB_TEXT(refusal_code(rf)))
+				 : NULL;
 	if (st && sqlite3_step(st) == SQLITE_ROW)
-		http_reply_raw(r, 503, "application/json; charset=utf-8", "Retry-After: 1\r\nCache-Control: no-store\r\n",
+		http_reply_raw(r, refusal_status(rf), "application/json; charset=utf-8", extra,
 			       sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
 	else
-		http_fail_dm(r, DM_EUNAVAIL);
-	sqlite3_finalize(st);
+		http_fail_dm(r, DM_ERR);
+	db_done(st);
 	return DM_OK;
+}
+
+/* 503 BUSY with Retry-After: too many password hashes already waiting. */
+static int fail_busy(http_req_t *r)
+{
+	return refuse_with(r, RF_BUSY, "Retry-After: 1\r\nCache-Control: no-store\r\n");
 }
 
 /* Counts this request against scope's limit per IP and then (when given)
@@ -211,31 +219,21 @@ typedef struct code_issue {
 static int code_issue_write(sqlite3 *w, void *arg)
 {
 	code_issue_t *c = arg;
-	sqlite3_stmt *st = NULL;
 	char code[8], hash[65], to[256] = "";
 	int64_t now = dm_now_ms(), last = 0;
 	int rc = DM_ERR, mail = 0;
 
-	st = db_prep(w, "SELECT max(createdDt) FROM emailAuth WHERE email = ?1 AND purpose = ?2");
-	if (!st)
+	if (db_get_int(w, &last, "SELECT max(createdDt) FROM emailAuth WHERE email = ?1 AND purpose = ?2",
+		       DB_TEXT(c->email), DB_TEXT(c->purpose)) == DM_ERR)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		last = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	if (last && now - last < CODE_RESEND_MS) {
 		c->retry_ms = CODE_RESEND_MS - (now - last);
 		return DM_ERATE;
 	}
-	st = db_prep(w, "SELECT email FROM user WHERE email = ?1 AND (?2 = 'signup' OR password IS NOT NULL)");
-	if (!st)
+	if (db_get_text(w, to, sizeof to, "SELECT email FROM user WHERE email = ?1 "
+					"AND (?2 = 'signup' OR password IS NOT NULL)",
+			DB_TEXT(c->email), DB_TEXT(c->purpose)) == DM_ERR)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		dm_strlcpy(to, (const char *)sqlite3_column_text(st, 0), sizeof to);
-	sqlite3_finalize(st);
 	if (!strcmp(c->purpose, "signup")) {
 		if (to[0])
 			return DM_ECONFLICT;
@@ -248,26 +246,14 @@ static int code_issue_write(sqlite3 *w, void *arg)
 	snprintf(code, sizeof code, "%06u", 100000u + dm_random_below(900000u));
 	auth_code_hash(c->purpose, c->email, code, hash);
 
-	st = db_prep(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE email = ?1 AND purpose = ?2 AND usedYn = 'N'");
-	if (!st)
+	/* (a failed step is DM_ERR here: DM_ECONFLICT means the email is taken) */
+	if (db_run(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE email = ?1 AND purpose = ?2 AND usedYn = 'N'",
+		   DB_TEXT(c->email), DB_TEXT(c->purpose)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc != DM_OK)
-		return rc;
-	st = db_prep(w, "INSERT INTO emailAuth(email, purpose, codeHash, expiresDt, createdDt) "
-			"VALUES (?1, ?2, ?3, ?4, ?5)");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now + (int64_t)cfg.code_ttl * 1000);
-	sqlite3_bind_int64(st, 5, now);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
+	rc = db_run(w, "INSERT INTO emailAuth(email, purpose, codeHash, expiresDt, createdDt) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5)",
+		    DB_TEXT(c->email), DB_TEXT(c->purpose), DB_TEXT(hash), DB_INT(now + (int64_t)cfg.code_ttl * 1000),
+		    DB_INT(now)) == DM_OK ? DM_OK : DM_ERR;
 	if (rc == DM_OK && mail) {
 		char subj[200], text[1024], html[3000];
 		code_mail(c->purpose, code, subj, text, html);
@@ -277,15 +263,22 @@ static int code_issue_write(sqlite3 *w, void *arg)
 	return rc;
 }
 
-enum { CK_OK, CK_NONE, CK_EXPIRED, CK_WRONG, CK_DEAD };
-
 typedef struct code_check {
 	const char *purpose, *email;
 	char code[8];
 	const char *newphc;    /* reset: the new password's hash */
-	int outcome;           /* CK_* */
+	int refused;           /* out: the code was not accepted ... */
+	refusal_t why;         /* ... for this reason */
 	int64_t user_id;       /* reset: whose password was set */
 } code_check_t;
+
+/* Ends a code check with refusal why. DM_OK (the check itself ran). */
+static int check_refused(code_check_t *c, refusal_t why)
+{
+	c->refused = 1;
+	c->why = why;
+	return DM_OK;
+}
 
 /* Write job: checks a code against the newest live code of (email,
  * purpose). A wrong code counts a try (and the job commits that); the
@@ -300,101 +293,45 @@ static int code_check_write(sqlite3 *w, void *arg)
 	int64_t id = 0, expires = 0, now = dm_now_ms();
 	int tries = 0, rc;
 
-	st = db_prep(w, "SELECT emailAuthId, codeHash, tries, expiresDt FROM emailAuth WHERE email = ?1 "
-			"AND purpose = ?2 AND usedYn = 'N' AND verifiedUntil IS NULL ORDER BY emailAuthId DESC LIMIT 1");
+	st = db_query(w, "SELECT emailAuthId, codeHash, tries, expiresDt FROM emailAuth WHERE email = ?1 "
+			 "AND purpose = ?2 AND usedYn = 'N' AND verifiedUntil IS NULL ORDER BY emailAuthId DESC LIMIT 1",
+		      DB_TEXT(c->email), DB_TEXT(c->purpose));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->purpose, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		dm_strlcpy(stored, (const char *)sqlite3_column_text(st, 1), sizeof stored);
 		tries = sqlite3_column_int(st, 2);
 		expires = sqlite3_column_int64(st, 3);
 	}
-	sqlite3_finalize(st);
-	if (!id) {
-		c->outcome = CK_NONE;
-		return DM_OK;
-	}
-	if (tries >= CODE_TRIES) {
-		c->outcome = CK_DEAD;
-		return DM_OK;
-	}
-	if (expires <= now) {
-		c->outcome = CK_EXPIRED;
-		return DM_OK;
-	}
+	db_done(st);
+	if (!id)
+		return check_refused(c, RF_CODE_NOT_FOUND);
+	if (tries >= CODE_TRIES)
+		return check_refused(c, RF_CODE_LOCKED);
+	if (expires <= now)
+		return check_refused(c, RF_CODE_EXPIRED);
 	auth_code_hash(c->purpose, c->email, c->code, hash);
 	if (strlen(stored) != 64 || !auth_ct_equal(hash, stored, 64)) {
-		st = db_prep(w, "UPDATE emailAuth SET tries = tries + 1 WHERE emailAuthId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, id);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-		c->outcome = tries + 1 >= CODE_TRIES ? CK_DEAD : CK_WRONG;
+		rc = db_run(w, "UPDATE emailAuth SET tries = tries + 1 WHERE emailAuthId = ?1", DB_INT(id));
+		check_refused(c, tries + 1 >= CODE_TRIES ? RF_CODE_LOCKED : RF_CODE_MISMATCH);
 		return rc;
 	}
-	if (!strcmp(c->purpose, "signup")) {
-		st = db_prep(w, "UPDATE emailAuth SET verifiedUntil = ?2 WHERE emailAuthId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, now + VERIFIED_MS);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-		c->outcome = CK_OK;
-		return rc;
-	}
+	if (!strcmp(c->purpose, "signup"))
+		return db_run(w, "UPDATE emailAuth SET verifiedUntil = ?2 WHERE emailAuthId = ?1", DB_INT(id),
+			      DB_INT(now + VERIFIED_MS));
 	/* reset: the code is used up, the password set, every session ends */
-	st = db_prep(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE emailAuthId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
+	rc = db_run(w, "UPDATE emailAuth SET usedYn = 'Y' WHERE emailAuthId = ?1", DB_INT(id));
 	if (rc != DM_OK)
 		return rc;
-	st = db_prep(w, "UPDATE user SET password = ?2, tokenGen = tokenGen + 1 WHERE email = ?1 "
-			"AND password IS NOT NULL RETURNING userId");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, c->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->newphc, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		/* no such account (a code that was never mailed): as if wrong */
-		c->outcome = CK_NONE;
-		return rc == SQLITE_DONE ? DM_OK : DM_ERR;
-	}
-	id = sqlite3_column_int64(st, 0);
-	c->user_id = id;
-	sqlite3_finalize(st);
-	st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	c->outcome = CK_OK;
-	return rc;
-}
-
-/* Replies for a failed check outcome. */
-static int fail_check(http_req_t *r, int outcome)
-{
-	switch (outcome) {
-	case CK_NONE:
-		return http_fail(r, 400, "CODE_NOT_FOUND", "인증번호를 먼저 요청해 주세요.");
-	case CK_EXPIRED:
-		return http_fail(r, 400, "CODE_EXPIRED", "인증번호가 만료되었습니다. 다시 요청해 주세요.");
-	case CK_DEAD:
-		return http_fail(r, 400, "CODE_LOCKED", "인증번호를 5회 잘못 입력했습니다. 인증번호를 다시 요청해 주세요.");
-	default:
-		return http_fail(r, 400, "CODE_MISMATCH", "인증번호가 일치하지 않습니다.");
-	}
+	rc = db_get_int(w, &c->user_id, "UPDATE user SET password = ?2, tokenGen = tokenGen + 1 WHERE email = ?1 "
+					"AND password IS NOT NULL RETURNING userId",
+			DB_TEXT(c->email), DB_TEXT(c->newphc));
+	if (rc == DM_ENOTFOUND) /* no such account (a code that was never mailed): as if never sent */
+		return check_refused(c, RF_CODE_NOT_FOUND);
+	if (rc != DM_OK)
+		return rc;
+	return db_run(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1", DB_INT(c->user_id));
 }
 
 /* Reads a 6-digit code field (a JSON number: API.md types it so, and a
@@ -421,7 +358,7 @@ static const char *code_email(http_req_t *r, const char *scope, int limit)
 	if (limited(r, scope, account_email_ok(email) ? email : NULL, limit) != DM_OK)
 		return NULL;
 	if (!account_email_ok(email)) {
-		http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+		http_refuse(r, RF_INVALID_EMAIL);
 		return NULL;
 	}
 	return email;
@@ -434,8 +371,8 @@ static int check_and_reply(http_req_t *r, code_check_t *c)
 	int rc = jobs_write(code_check_write, c);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (c->outcome != CK_OK)
-		return fail_check(r, c->outcome);
+	if (c->refused)
+		return http_refuse(r, c->why);
 	if (c->user_id)
 		chat_close_sessions(c->user_id, NULL); /* the new password ends every session */
 	return http_ok(r);
@@ -449,10 +386,17 @@ static int issue_and_reply(http_req_t *r, const char *purpose, const char *email
 	if (rc == DM_ERATE)
 		return http_fail_rate(r, (int)((c.retry_ms + 999) / 1000));
 	if (rc == DM_ECONFLICT)
-		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+		return http_refuse(r, RF_EMAIL_EXISTS);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	return http_ok(r);
+}
+
+/* 1 when email has an account (on db, a reader). */
+static int email_taken(sqlite3 *db, const char *email)
+{
+	int64_t one;
+	return db_get_int(db, &one, "SELECT 1 FROM user WHERE email = ?1", DB_TEXT(email)) == DM_OK;
 }
 
 /* POST /account/mail {email}: sends a sign-up code. */
@@ -461,8 +405,8 @@ static int h_mail(http_req_t *r)
 	const char *email = code_email(r, "mail", cfg.rate_mail);
 	if (!email)
 		return DM_OK;
-	if (db_int(r->db, "SELECT count(*) FROM user WHERE email = ?1", email, 0) > 0)
-		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+	if (email_taken(r->db, email))
+		return http_refuse(r, RF_EMAIL_EXISTS);
 	return issue_and_reply(r, "signup", email);
 }
 
@@ -476,7 +420,7 @@ static int h_mail_check(http_req_t *r)
 		return DM_OK;
 	memset(&c, 0, sizeof c);
 	if (read_code(r, "authchkNum", c.code) != DM_OK)
-		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
+		return http_refuse(r, RF_INVALID_CODE);
 	c.purpose = "signup";
 	c.email = email;
 	return check_and_reply(r, &c);
@@ -505,9 +449,9 @@ static int h_changepassword(http_req_t *r)
 	memset(&c, 0, sizeof c);
 	pw = json_str(&r->json, "newpassword", 1, 200);
 	if (read_code(r, "passwordchkNum", c.code) != DM_OK)
-		return http_fail(r, 400, "INVALID_CODE", "인증번호는 6자리 숫자입니다.");
+		return http_refuse(r, RF_INVALID_CODE);
 	if (!password_ok(pw))
-		return http_fail(r, 400, "INVALID_PASSWORD", "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.");
+		return http_refuse(r, RF_INVALID_PASSWORD);
 	rc = auth_password_hash(pw, phc);
 	if (rc == DM_EUNAVAIL)
 		return fail_busy(r);
@@ -530,43 +474,24 @@ typedef struct signup {
 static int signup_write(sqlite3 *w, void *arg)
 {
 	signup_t *s = arg;
-	sqlite3_stmt *st;
-	int rc = DM_ERR;
+	int rc, changed = 0;
 
 	if (!cfg.no_email_verification) {
 		/* a verified, unused sign-up code for this email */
-		st = db_prep(w, "UPDATE emailAuth SET usedYn='Y' WHERE emailAuthId = (SELECT emailAuthId FROM "
-				"emailAuth WHERE email=?1 AND purpose='signup' AND usedYn='N' AND verifiedUntil > "
-				"dm_now() ORDER BY emailAuthId DESC LIMIT 1)");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, s->email, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
+		rc = db_run_changes(w, &changed, "UPDATE emailAuth SET usedYn='Y' WHERE emailAuthId = (SELECT emailAuthId "
+						 "FROM emailAuth WHERE email=?1 AND purpose='signup' AND usedYn='N' AND "
+						 "verifiedUntil > dm_now() ORDER BY emailAuthId DESC LIMIT 1)",
+				    DB_TEXT(s->email));
 		if (rc != DM_OK)
-			return rc;
-		if (sqlite3_changes(w) != 1)
+			return DM_ERR;
+		if (changed != 1)
 			return DM_EFORBID;
 	}
-	st = db_prep(w, "INSERT INTO user(email, nickname, password, createdDt) VALUES (?1, ?2, ?3, dm_now())");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, s->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, s->nickname, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, s->phc, -1, SQLITE_STATIC);
-	switch (sqlite3_step(st)) {
-	case SQLITE_DONE:
+	/* DM_ECONFLICT: the email was taken meanwhile */
+	rc = db_run(w, "INSERT INTO user(email, nickname, password, createdDt) VALUES (?1, ?2, ?3, dm_now())",
+		    DB_TEXT(s->email), DB_TEXT(s->nickname), DB_TEXT(s->phc));
+	if (rc == DM_OK)
 		s->user_id = sqlite3_last_insert_rowid(w);
-		rc = DM_OK;
-		break;
-	case SQLITE_CONSTRAINT:
-	case SQLITE_CONSTRAINT_UNIQUE:
-		rc = DM_ECONFLICT;
-		break;
-	default:
-		rc = DM_ERR;
-	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -574,6 +499,7 @@ static int signup_write(sqlite3 *w, void *arg)
 static int h_signup(http_req_t *r)
 {
 	signup_t s;
+	int64_t n;
 	int rc;
 
 	if (http_json(r) != DM_OK)
@@ -583,17 +509,17 @@ static int h_signup(http_req_t *r)
 	s.nickname = json_str(&r->json, "nickname", 2, 20);
 	const char *pw = json_str(&r->json, "password", 1, 200);
 	if (!s.email || !account_email_ok(s.email))
-		return http_fail(r, 400, "INVALID_EMAIL", "이메일 형식이 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_EMAIL);
 	if (!account_nickname_ok(s.nickname))
-		return http_fail(r, 400, "INVALID_NICKNAME", "닉네임은 2~20자여야 합니다.");
+		return http_refuse(r, RF_INVALID_NICKNAME);
 	if (!password_ok(pw))
-		return http_fail(r, 400, "INVALID_PASSWORD", "비밀번호는 영문과 숫자를 포함한 8~72자여야 합니다.");
-	if (db_int(r->db, "SELECT count(*) FROM user WHERE email = ?1", s.email, 0) > 0)
-		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+		return http_refuse(r, RF_INVALID_PASSWORD);
+	if (email_taken(r->db, s.email))
+		return http_refuse(r, RF_EMAIL_EXISTS);
 	if (!cfg.no_email_verification &&
-	    db_int(r->db, "SELECT count(*) FROM emailAuth WHERE email = ?1 AND purpose = 'signup' AND usedYn = 'N' "
-			  "AND verifiedUntil > dm_now()", s.email, 0) == 0)
-		return http_fail(r, 403, "EMAIL_NOT_VERIFIED", "이메일 인증을 먼저 완료해 주세요.");
+	    db_get_int(r->db, &n, "SELECT 1 FROM emailAuth WHERE email = ?1 AND purpose = 'signup' AND usedYn = 'N' "
+				  "AND verifiedUntil > dm_now()", DB_TEXT(s.email)) != DM_OK)
+		return http_refuse(r, RF_EMAIL_NOT_VERIFIED);
 	rc = auth_password_hash(pw, s.phc);
 	if (rc == DM_EUNAVAIL)
 		return fail_busy(r);
@@ -601,22 +527,16 @@ static int h_signup(http_req_t *r)
 		return http_fail_dm(r, DM_ERR);
 	rc = jobs_write(signup_write, &s);
 	if (rc == DM_ECONFLICT)
-		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
+		return http_refuse(r, RF_EMAIL_EXISTS);
 	if (rc == DM_EFORBID)
-		return http_fail(r, 403, "EMAIL_NOT_VERIFIED", "이메일 인증을 먼저 완료해 주세요.");
+		return http_refuse(r, RF_EMAIL_NOT_VERIFIED);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	{
-		sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','userId',CAST(?1 AS TEXT))");
-		if (st)
-			sqlite3_bind_int64(st, 1, s.user_id);
-		return http_reply_stmt(r, 201, st);
-	}
+	return http_reply_stmt(r, 201, db_query(r->db, "SELECT json_object('msg','success','userId',CAST(?1 AS TEXT))",
+						DB_INT(s.user_id)));
 }
 
 /* ------------------------------------------------------------ sessions */
-
-enum { RF_NEW, RF_ROTATED, RF_BAD, RF_REUSED };
 
 typedef struct session {
 	int64_t user_id;          /* in (new) or out (rotated) */
@@ -624,23 +544,15 @@ typedef struct session {
 	char token[44], hash[65]; /* the new refresh token */
 	char old_hash[65];        /* rotation: the presented token's hash */
 	char rehash_phc[AUTH_PHC_MAX];
-	int outcome;              /* RF_* */
+	int refused;              /* out, rotation: the token was refused ... */
+	refusal_t why;            /* ... for this reason */
 } session_t;
 
 static int insert_refresh(sqlite3 *w, session_t *s)
 {
-	sqlite3_stmt *st = db_prep(w, "INSERT INTO refreshToken(userId, familyId, tokenHash, expiresDt, createdDt) "
-				      "VALUES (?1, ?2, ?3, dm_now() + ?4 * 86400000, dm_now())");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, s->user_id);
-	sqlite3_bind_text(st, 2, s->fam, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, s->hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, cfg.refresh_ttl_days);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "INSERT INTO refreshToken(userId, familyId, tokenHash, expiresDt, createdDt) "
+			 "VALUES (?1, ?2, ?3, dm_now() + ?4 * 86400000, dm_now())",
+		      DB_INT(s->user_id), DB_TEXT(s->fam), DB_TEXT(s->hash), DB_INT(cfg.refresh_ttl_days));
 }
 
 /* Write job: a new session (a new refresh token in s->fam, and the
@@ -648,28 +560,21 @@ static int insert_refresh(sqlite3 *w, session_t *s)
 static int session_write(sqlite3 *w, void *arg)
 {
 	session_t *s = arg;
-	sqlite3_stmt *st;
 	int rc = insert_refresh(w, s);
 	if (rc == DM_OK && s->rehash_phc[0]) {
-		st = db_prep(w, "UPDATE user SET password = ?2 WHERE userId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, s->user_id);
-		sqlite3_bind_text(st, 2, s->rehash_phc, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
+		rc = db_run(w, "UPDATE user SET password = ?2 WHERE userId = ?1", DB_INT(s->user_id),
+			    DB_TEXT(s->rehash_phc));
 		if (rc == DM_OK)
 			dm_info("user %lld: password rehashed with %d iterations", (long long)s->user_id,
 				cfg.pbkdf2_iterations);
 	}
-	s->outcome = RF_NEW;
 	return rc;
 }
 
 /* Write job: rotates the refresh token whose hash is s->old_hash. A token
  * already rotated (or revoked by reuse detection) revokes its whole family
- * (RF_REUSED, committed); unknown, expired or logged-out tokens are
- * RF_BAD. */
+ * (refused REFRESH_REUSED, committed); unknown, expired or logged-out
+ * tokens are refused REFRESH_INVALID. */
 static int rotate_write(sqlite3 *w, void *arg)
 {
 	session_t *s = arg;
@@ -677,11 +582,11 @@ static int rotate_write(sqlite3 *w, void *arg)
 	int64_t id = 0, expires = 0;
 	int used = 0, revoked = 0, rc;
 
-	st = db_prep(w, "SELECT refreshTokenId, userId, familyId, usedYn = 'Y', revokedYn = 'Y', expiresDt "
-			"FROM refreshToken WHERE tokenHash = ?1");
+	st = db_query(w, "SELECT refreshTokenId, userId, familyId, usedYn = 'Y', revokedYn = 'Y', expiresDt "
+			 "FROM refreshToken WHERE tokenHash = ?1",
+		      DB_TEXT(s->old_hash));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, s->old_hash, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		s->user_id = sqlite3_column_int64(st, 1);
@@ -690,40 +595,25 @@ static int rotate_write(sqlite3 *w, void *arg)
 		revoked = sqlite3_column_int(st, 4);
 		expires = sqlite3_column_int64(st, 5);
 	}
-	sqlite3_finalize(st);
-	s->outcome = RF_BAD;
+	db_done(st);
+	s->refused = 1;
+	s->why = RF_REFRESH_INVALID;
 	if (!id || (revoked && !used) || expires <= dm_now_ms())
 		return DM_OK;
 	if (used) {
 		/* a rotated token came back: someone holds a copy. End the
 		 * whole family (and so every access token issued in it). */
-		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, s->fam, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-		s->outcome = RF_REUSED;
+		s->why = RF_REFRESH_REUSED;
 		dm_warn("refresh token reuse for user %lld: session family revoked", (long long)s->user_id);
-		return rc;
+		return db_run(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = ?1", DB_TEXT(s->fam));
 	}
-	st = db_prep(w, "UPDATE refreshToken SET usedYn = 'Y' WHERE refreshTokenId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
+	rc = db_run(w, "UPDATE refreshToken SET usedYn = 'Y' WHERE refreshTokenId = ?1", DB_INT(id));
 	if (rc == DM_OK)
 		rc = insert_refresh(w, s);
 	if (rc == DM_OK)
-		s->outcome = RF_ROTATED;
+		s->refused = 0;
 	return rc;
 }
-
-#define REFRESH_REUSED_MSG "이미 사용된 토큰입니다. 다시 로그인해 주세요."
-#define REFRESH_INVALID_MSG "토큰이 만료되었거나 올바르지 않습니다. 다시 로그인해 주세요."
-#define REFRESH_REUSED_JSON "{\"msg\":\"fail\",\"errorMsg\":\"" REFRESH_REUSED_MSG "\",\"code\":\"REFRESH_REUSED\"}"
-#define REFRESH_INVALID_JSON "{\"msg\":\"fail\",\"errorMsg\":\"" REFRESH_INVALID_MSG "\",\"code\":\"REFRESH_INVALID\"}"
 
 /* The browser-session cookie: the refresh token, HttpOnly (no script
  * reads it), SameSite=Strict (no other site's page sends it), scoped to
@@ -755,35 +645,28 @@ static void session_cookie(const http_req_t *r, const char *token, char *buf, si
  * JSON, with admin (the operator role), and with the cookie instead. */
 static int reply_tokens(http_req_t *r, session_t *s, int cookie)
 {
-	char jwt[700], idtxt[24], extra[400];
+	char jwt[700], extra[400];
 	sqlite3_stmt *st;
 	int64_t gen;
 	int rc;
 
-	snprintf(idtxt, sizeof idtxt, "%lld", (long long)s->user_id);
-	gen = db_int(r->db, "SELECT tokenGen FROM user WHERE userId = CAST(?1 AS INTEGER)", idtxt, -1);
-	if (gen < 0)
+	if (db_get_int(r->db, &gen, "SELECT tokenGen FROM user WHERE userId = ?1", DB_INT(s->user_id)) != DM_OK)
 		return http_fail_dm(r, DM_EAUTH);
 	if (auth_jwt_sign_fam(s->user_id, gen, cfg.access_ttl, s->fam, jwt, sizeof jwt, NULL) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
-	if (!cookie) {
-		st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',"
-				    "address,'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
-				    "'refreshToken',?3) FROM user WHERE userId = ?1");
-		if (st) {
-			sqlite3_bind_int64(st, 1, s->user_id);
-			sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 3, s->token, -1, SQLITE_TRANSIENT);
-		}
-		return http_reply_stmt(r, 200, st);
-	}
-	st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',address,"
-			    "'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
-			    "'admin',json(iif(adminYn = 'Y','true','false'))) FROM user WHERE userId = ?1");
+	if (!cookie)
+		return http_reply_stmt(r, 200,
+				       db_query(r->db, "SELECT json_object('msg','success','email',email,'nickname',"
+						       "nickname,'address',address,'userId',CAST(userId AS TEXT),"
+						       "'mannerTemp',mannerTemp,'token','bearer '||?2,'refreshToken',?3) "
+						       "FROM user WHERE userId = ?1",
+						DB_INT(s->user_id), DB_TEXT(jwt), DB_TEXT(s->token)));
+	st = db_query(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,'address',address,"
+			     "'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp,'token','bearer '||?2,"
+			     "'admin',json(iif(adminYn = 'Y','true','false'))) FROM user WHERE userId = ?1",
+		      DB_INT(s->user_id), DB_TEXT(jwt));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_int64(st, 1, s->user_id);
-	sqlite3_bind_text(st, 2, jwt, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		session_cookie(r, s->token, extra, sizeof extra);
@@ -791,13 +674,13 @@ static int reply_tokens(http_req_t *r, session_t *s, int cookie)
 			       (size_t)sqlite3_column_bytes(st, 0));
 	} else
 		http_fail_dm(r, rc == SQLITE_DONE ? DM_EAUTH : DM_ERR);
-	sqlite3_finalize(st);
+	db_done(st);
 	return DM_OK;
 }
 
 static int fail_origin(http_req_t *r)
 {
-	return http_fail(r, 403, "BAD_ORIGIN", "허용되지 않은 출처의 요청입니다.");
+	return http_refuse(r, RF_BAD_ORIGIN);
 }
 
 int account_cookie_refused(http_req_t *r)
@@ -845,7 +728,7 @@ int account_reply_session(http_req_t *r, int64_t user_id, const char *family)
 
 static int fail_login(http_req_t *r)
 {
-	return http_fail(r, 401, "LOGIN_FAILED", "이메일 또는 비밀번호가 올바르지 않습니다.");
+	return http_refuse(r, RF_LOGIN_FAILED);
 }
 
 /* POST /account/login {email, password}. */
@@ -864,19 +747,18 @@ static int h_login(http_req_t *r)
 	if (login_limited(r, email) != DM_OK)
 		return DM_OK;
 	if (!email || !pw)
-		return http_fail(r, 400, "INVALID_INPUT", "이메일과 비밀번호를 입력해 주세요.");
+		return http_refuse(r, RF_LOGIN_FIELDS_REQUIRED);
 	if (account_cookie_refused(r))
 		return DM_OK;
-	st = db_prep(r->db, "SELECT userId, password FROM user WHERE email = ?1");
+	st = db_query(r->db, "SELECT userId, password FROM user WHERE email = ?1", DB_TEXT(email));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		uid = sqlite3_column_int64(st, 0);
 		if (sqlite3_column_text(st, 1))
 			dm_strlcpy(phc, (const char *)sqlite3_column_text(st, 1), sizeof phc);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!uid || !phc[0]) {
 		/* the same work either way: no timing difference for unknown emails */
 		char dummy[AUTH_PHC_MAX];
@@ -912,20 +794,15 @@ static int rotate_and_reply(http_req_t *r, const char *tok, int cookie)
 	rc = jobs_write(rotate_write, &s);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (s.outcome == RF_ROTATED)
+	if (!s.refused)
 		return reply_tokens(r, &s, cookie);
-	if (s.outcome == RF_REUSED)
+	if (s.why == RF_REFRESH_REUSED)
 		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
-	if (cookie) {
-		/* the cookie is dead: tell the browser to drop it */
-		session_cookie(r, NULL, extra, sizeof extra);
-		return http_reply_raw(r, 401, "application/json; charset=utf-8", extra,
-				      s.outcome == RF_REUSED ? REFRESH_REUSED_JSON : REFRESH_INVALID_JSON,
-				      strlen(s.outcome == RF_REUSED ? REFRESH_REUSED_JSON : REFRESH_INVALID_JSON));
-	}
-	if (s.outcome == RF_REUSED)
-		return http_fail(r, 401, "REFRESH_REUSED", REFRESH_REUSED_MSG);
-	return http_fail(r, 401, "REFRESH_INVALID", REFRESH_INVALID_MSG);
+	if (!cookie)
+		return http_refuse(r, s.why);
+	/* the cookie is dead: tell the browser to drop it */
+	session_cookie(r, NULL, extra, sizeof extra);
+	return refuse_with(r, s.why, extra);
 }
 
 /* POST /account/refresh {refreshToken}: the JSON flow (apps, scripts). */
@@ -939,7 +816,7 @@ static int h_refresh(http_req_t *r)
 	if (limited(r, "refresh", NULL, cfg.rate_login * 10) != DM_OK)
 		return DM_OK;
 	if (!tok)
-		return http_fail(r, 400, "INVALID_INPUT", "refreshToken이 필요합니다.");
+		return http_refuse(r, RF_REFRESH_TOKEN_REQUIRED);
 	return rotate_and_reply(r, tok, 0);
 }
 
@@ -972,37 +849,19 @@ typedef struct logout {
 static int logout_write(sqlite3 *w, void *arg)
 {
 	logout_t *l = arg;
-	sqlite3_stmt *st;
 	int rc;
 
-	st = db_prep(w, "INSERT OR IGNORE INTO revokedToken(jti, expiresDt) VALUES (?1, ?2)");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, l->jti, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, l->exp_ms);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
+	rc = db_run(w, "INSERT OR IGNORE INTO revokedToken(jti, expiresDt) VALUES (?1, ?2)", DB_TEXT(l->jti),
+		    DB_INT(l->exp_ms));
 	if (rc != DM_OK)
 		return rc;
 	if (l->all || !l->fam || !*l->fam)
-		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1");
+		rc = db_run(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1", DB_INT(l->user_id));
 	else
-		st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1 AND familyId = ?2");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, l->user_id);
-	if (!(l->all || !l->fam || !*l->fam))
-		sqlite3_bind_text(st, 2, l->fam, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	if (rc == DM_OK && l->all) {
-		st = db_prep(w, "UPDATE user SET tokenGen = tokenGen + 1 WHERE userId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, l->user_id);
-		rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-		sqlite3_finalize(st);
-	}
+		rc = db_run(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE userId = ?1 AND familyId = ?2",
+			    DB_INT(l->user_id), DB_TEXT(l->fam));
+	if (rc == DM_OK && l->all)
+		rc = db_run(w, "UPDATE user SET tokenGen = tokenGen + 1 WHERE userId = ?1", DB_INT(l->user_id));
 	return rc;
 }
 
@@ -1041,21 +900,15 @@ typedef struct session_logout {
 static int session_logout_write(sqlite3 *w, void *arg)
 {
 	session_logout_t *x = arg;
-	sqlite3_stmt *st;
 	int rc = DM_OK;
 
 	if (x->l.jti)
 		rc = logout_write(w, &x->l);
 	if (rc != DM_OK || !x->hash[0])
 		return rc;
-	st = db_prep(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = "
-			"(SELECT familyId FROM refreshToken WHERE tokenHash = ?1)");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, x->hash, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "UPDATE refreshToken SET revokedYn = 'Y' WHERE familyId = "
+			 "(SELECT familyId FROM refreshToken WHERE tokenHash = ?1)",
+		      DB_TEXT(x->hash));
 }
 
 /* POST /account/session/logout: the browser's logout. Ends the session of
@@ -1094,12 +947,10 @@ static int h_session_logout(http_req_t *r)
 /* POST /account/reset: who am I (the seed calls it on every render). */
 static int h_reset(http_req_t *r)
 {
-	sqlite3_stmt *st = db_prep(r->db, "SELECT json_object('msg','success','email',email,'nickname',nickname,"
-					  "'address',address,'userId',CAST(userId AS TEXT),'mannerTemp',mannerTemp) "
-					  "FROM user WHERE userId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, r->user_id);
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200, db_query(r->db, "SELECT json_object('msg','success','email',email,'nickname',"
+						       "nickname,'address',address,'userId',CAST(userId AS TEXT),"
+						       "'mannerTemp',mannerTemp) FROM user WHERE userId = ?1",
+						DB_INT(r->user_id)));
 }
 
 /* ------------------------------------------------------------- cleanup */

@@ -71,6 +71,7 @@ static int prov_enabled(const prov_t *p)
 static int fetch_json(sqlite3 *db, const char *url, const char *headers, char **doc, int *status)
 {
 	net_http_resp_t resp;
+	int64_t object = 0;
 	int rc = net_http("GET", url, headers, NULL, NULL, 0, MAX_DOC, 0, &resp);
 	*doc = NULL;
 	if (status)
@@ -80,7 +81,7 @@ static int fetch_json(sqlite3 *db, const char *url, const char *headers, char **
 		return DM_EUNAVAIL;
 	}
 	if (resp.status != 200 || !json_strict_ok(db, resp.body, resp.body_len) ||
-	    db_int(db, "SELECT json_type(?1) = 'object'", resp.body, 0) != 1) {
+	    db_get_int(db, &object, "SELECT json_type(?1) = 'object'", DB_TEXT(resp.body)) != DM_OK || object != 1) {
 		dm_warn("oidc: GET %s: status %d or not a JSON object", url, resp.status);
 		free(resp.body);
 		return DM_EUNAVAIL;
@@ -121,19 +122,19 @@ static int discover(prov_t *p, sqlite3 *db, disc_t *out)
 		 p->issuer[strlen(p->issuer) - 1] == '/' ? "" : "/");
 	if (fetch_json(db, url, NULL, &doc, NULL) != DM_OK)
 		goto done;
-	st = db_prep(db, "SELECT json_extract(?1,'$.issuer'), json_extract(?1,'$.authorization_endpoint'), "
-			 "json_extract(?1,'$.token_endpoint'), json_extract(?1,'$.jwks_uri'), "
-			 "json_extract(?1,'$.userinfo_endpoint')");
+	st = db_query(db, "SELECT json_extract(?1,'$.issuer'), json_extract(?1,'$.authorization_endpoint'), "
+			  "json_extract(?1,'$.token_endpoint'), json_extract(?1,'$.jwks_uri'), "
+			  "json_extract(?1,'$.userinfo_endpoint')",
+		      DB_TEXT(doc));
 	if (!st)
 		goto done;
-	sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
 	memset(&d, 0, sizeof d);
 	if (sqlite3_step(st) == SQLITE_ROW && col_copy(st, 0, d.iss, sizeof d.iss, 1) == DM_OK &&
 	    col_copy(st, 1, d.authz, sizeof d.authz, 1) == DM_OK && col_copy(st, 2, d.token, sizeof d.token, 1) == DM_OK &&
 	    col_copy(st, 3, d.jwks, sizeof d.jwks, 1) == DM_OK &&
 	    col_copy(st, 4, d.userinfo, sizeof d.userinfo, 0) == DM_OK)
 		rc = DM_OK;
-	sqlite3_finalize(st);
+	db_done(st);
 	/* the document must be the configured issuer's own (OpenID Connect
 	 * Discovery 4.3), and every endpoint https */
 	if (rc == DM_OK && strcmp(d.iss, p->issuer)) {
@@ -167,17 +168,15 @@ done:
 static int jwks_find(sqlite3 *db, const char *jwks, const char *kid, unsigned char *n, size_t *nlen, unsigned char *e,
 		     size_t *elen)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT json_extract(value,'$.n'), json_extract(value,'$.e') "
-				       "FROM json_each(?1,'$.keys') WHERE json_extract(value,'$.kty') = 'RSA' "
-				       "AND coalesce(json_extract(value,'$.use'),'sig') = 'sig' "
-				       "AND coalesce(json_extract(value,'$.alg'),'RS256') = 'RS256' "
-				       "AND (?2 IS NULL OR json_extract(value,'$.kid') = ?2)");
+	sqlite3_stmt *st = db_query(db, "SELECT json_extract(value,'$.n'), json_extract(value,'$.e') "
+					"FROM json_each(?1,'$.keys') WHERE json_extract(value,'$.kty') = 'RSA' "
+					"AND coalesce(json_extract(value,'$.use'),'sig') = 'sig' "
+					"AND coalesce(json_extract(value,'$.alg'),'RS256') = 'RS256' "
+					"AND (?2 IS NULL OR json_extract(value,'$.kid') = ?2)",
+				    DB_TEXT(jwks), DB_TEXT(kid));
 	int rc = DM_ENOTFOUND, rows = 0;
 	if (!st)
 		return DM_ENOTFOUND;
-	sqlite3_bind_text(st, 1, jwks, -1, SQLITE_STATIC);
-	if (kid)
-		sqlite3_bind_text(st, 2, kid, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *tn = (const char *)sqlite3_column_text(st, 0), *te = (const char *)sqlite3_column_text(st, 1);
 		long ln, le;
@@ -197,7 +196,7 @@ static int jwks_find(sqlite3 *db, const char *jwks, const char *kid, unsigned ch
 		if (kid)
 			break;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
@@ -281,18 +280,19 @@ static int verify_id_token(prov_t *p, sqlite3 *db, const char *tok, const char *
 	header[hl] = 0;
 	if (!json_strict_ok(db, header, (size_t)hl))
 		return DM_EAUTH;
-	st = db_prep(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.alg'), json_extract(?1,'$.kid'), "
-			 "json_type(?1,'$.kid') = 'text', json_type(?1,'$.crit') IS NULL");
+	/* (strict JSON has no NUL: header is all of its hl bytes) */
+	st = db_query(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.alg'), json_extract(?1,'$.kid'), "
+			  "json_type(?1,'$.kid') = 'text', json_type(?1,'$.crit') IS NULL",
+		      DB_TEXT(header));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, header, (int)hl, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1 || sqlite3_column_int(st, 4) != 1 ||
 	    col_copy(st, 1, alg, sizeof alg, 1) != DM_OK) {
-		sqlite3_finalize(st);
+		db_done(st);
 		return DM_EAUTH;
 	}
 	have_kid = sqlite3_column_int(st, 3) == 1 && col_copy(st, 2, kid, sizeof kid, 1) == DM_OK;
-	sqlite3_finalize(st);
+	db_done(st);
 	st = NULL;
 	if (strcmp(alg, "RS256")) {
 		*why = "algorithm";
@@ -318,22 +318,21 @@ static int verify_id_token(prov_t *p, sqlite3 *db, const char *tok, const char *
 	payload[pl] = 0;
 	if (!json_strict_ok(db, payload, (size_t)pl))
 		goto done;
-	st = db_prep(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.iss'), "
-			 "CASE json_type(?1,'$.aud') WHEN 'text' THEN json_extract(?1,'$.aud') = ?2 "
-			 " WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(?1,'$.aud') WHERE value = ?2) "
-			 " AND (json_array_length(?1,'$.aud') = 1 OR json_extract(?1,'$.azp') IS ?2) ELSE 0 END, "
-			 "json_type(?1,'$.exp') IN ('integer','real'), CAST(json_extract(?1,'$.exp') AS INTEGER), "
-			 "json_type(?1,'$.iat') IN ('integer','real'), CAST(json_extract(?1,'$.iat') AS INTEGER), "
-			 "CAST(json_extract(?1,'$.sub') AS TEXT), json_extract(?1,'$.email'), "
-			 "json_extract(?1,'$.email_verified') IN (0, 'false'), "
-			 "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.name')), "
-			 "json_extract(?1,'$.nonce'), json_type(?1,'$.azp') IS NULL OR json_extract(?1,'$.azp') = ?2");
+	st = db_query(db, "SELECT json_type(?1) = 'object', json_extract(?1,'$.iss'), "
+			  "CASE json_type(?1,'$.aud') WHEN 'text' THEN json_extract(?1,'$.aud') = ?2 "
+			  " WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(?1,'$.aud') WHERE value = ?2) "
+			  " AND (json_array_length(?1,'$.aud') = 1 OR json_extract(?1,'$.azp') IS ?2) ELSE 0 END, "
+			  "json_type(?1,'$.exp') IN ('integer','real'), CAST(json_extract(?1,'$.exp') AS INTEGER), "
+			  "json_type(?1,'$.iat') IN ('integer','real'), CAST(json_extract(?1,'$.iat') AS INTEGER), "
+			  "CAST(json_extract(?1,'$.sub') AS TEXT), json_extract(?1,'$.email'), "
+			  "json_extract(?1,'$.email_verified') IN (0, 'false'), "
+			  "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.name')), "
+			  "json_extract(?1,'$.nonce'), json_type(?1,'$.azp') IS NULL OR json_extract(?1,'$.azp') = ?2",
+		      DB_TEXT(payload), DB_TEXT(p->client_id));
 	if (!st) {
 		rc = DM_ERR;
 		goto done;
 	}
-	sqlite3_bind_text(st, 1, payload, (int)pl, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, p->client_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
 		goto done;
 	{
@@ -376,7 +375,7 @@ static int verify_id_token(prov_t *p, sqlite3 *db, const char *tok, const char *
 	}
 	rc = DM_OK;
 done:
-	sqlite3_finalize(st);
+	db_done(st);
 	free(payload);
 	return rc;
 }
@@ -389,35 +388,54 @@ static int access_token_ok(const char *access)
 	       strspn(access, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") == strlen(access);
 }
 
+/* GETs the JSON document at url with access as the bearer token (checked
+ * by access_token_ok). *doc is malloc'd (caller frees). DM_OK, DM_EAUTH
+ * (an unfit token, or the endpoint refused it: 400, 401, 403),
+ * DM_EUNAVAIL. */
+static int fetch_with_token(sqlite3 *db, const char *url, const char *access, char **doc)
+{
+	char hdr[4200];
+	int status = 0;
+
+	*doc = NULL;
+	if (!access_token_ok(access))
+		return DM_EAUTH;
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
+	if (fetch_json(db, url, hdr, doc, &status) != DM_OK)
+		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
+	return DM_OK;
+}
+
 /* Kakao {accessToken}: asks the user-info endpoint who it belongs to.
  * Both shapes are read: OpenID ({sub, email, email_verified, nickname})
  * and Kakao's own ({id, kakao_account:{email, is_email_verified,
  * profile:{nickname}}}). DM_OK, DM_EAUTH, DM_EUNAVAIL. */
 static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
 {
-	char hdr[4200], *doc = NULL;
+	char *doc = NULL;
 	disc_t d;
 	sqlite3_stmt *st;
-	int status = 0, rc = DM_EAUTH;
+	int rc;
 
 	memset(id, 0, sizeof *id);
-	if (!access_token_ok(access))
+	if (!access_token_ok(access)) /* before anything goes out */
 		return DM_EAUTH;
 	if (discover(p, db, &d) != DM_OK)
 		return DM_EUNAVAIL;
 	if (!d.userinfo[0] || strncmp(d.userinfo, "https://", 8))
 		return DM_EUNAVAIL;
-	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
-	if (fetch_json(db, d.userinfo, hdr, &doc, &status) != DM_OK)
-		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
-	st = db_prep(db, "SELECT CAST(coalesce(json_extract(?1,'$.sub'), json_extract(?1,'$.id')) AS TEXT), "
-			 "coalesce(json_extract(?1,'$.email'), json_extract(?1,'$.kakao_account.email')), "
-			 "coalesce(json_extract(?1,'$.email_verified'), json_extract(?1,'$.kakao_account.is_email_verified')) "
-			 "IN (0, 'false'), "
-			 "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.kakao_account.profile.nickname'), "
-			 "json_extract(?1,'$.properties.nickname'))");
+	rc = fetch_with_token(db, d.userinfo, access, &doc);
+	if (rc != DM_OK)
+		return rc;
+	rc = DM_EAUTH;
+	st = db_query(db, "SELECT CAST(coalesce(json_extract(?1,'$.sub'), json_extract(?1,'$.id')) AS TEXT), "
+			  "coalesce(json_extract(?1,'$.email'), json_extract(?1,'$.kakao_account.email')), "
+			  "coalesce(json_extract(?1,'$.email_verified'), json_extract(?1,'$.kakao_account.is_email_verified')) "
+			  "IN (0, 'false'), "
+			  "coalesce(json_extract(?1,'$.nickname'), json_extract(?1,'$.kakao_account.profile.nickname'), "
+			  "json_extract(?1,'$.properties.nickname'))",
+		      DB_TEXT(doc));
 	if (st) {
-		sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW && col_copy(st, 0, id->sub, sizeof id->sub, 1) == DM_OK &&
 		    id->sub[0]) {
 			col_copy(st, 1, id->email, sizeof id->email, 0);
@@ -425,7 +443,7 @@ static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
 			col_copy(st, 3, id->nickname, sizeof id->nickname, 0);
 			rc = DM_OK;
 		}
-		sqlite3_finalize(st);
+		db_done(st);
 	}
 	free(doc);
 	return rc;
@@ -440,26 +458,24 @@ static int userinfo(prov_t *p, sqlite3 *db, const char *access, ident_t *id)
  * live token), DM_EUNAVAIL. */
 static int token_app_check(sqlite3 *db, const char *access, char *who, size_t cap)
 {
-	char hdr[4200], *doc = NULL;
+	char *doc = NULL;
 	sqlite3_stmt *st;
-	int status = 0, rc = DM_EAUTH;
+	int rc;
 
 	who[0] = 0;
-	if (!access_token_ok(access))
-		return DM_EAUTH;
-	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", access);
-	if (fetch_json(db, cfg.kakao_tokeninfo, hdr, &doc, &status) != DM_OK)
-		return status == 401 || status == 403 || status == 400 ? DM_EAUTH : DM_EUNAVAIL;
-	st = db_prep(db, "SELECT json_type(?1,'$.app_id') = 'integer' AND json_extract(?1,'$.app_id') = "
-			 "CAST(?2 AS INTEGER), CAST(json_extract(?1,'$.id') AS TEXT), json_type(?1,'$.id') "
-			 "IN ('integer','text')");
+	rc = fetch_with_token(db, cfg.kakao_tokeninfo, access, &doc);
+	if (rc != DM_OK)
+		return rc;
+	rc = DM_EAUTH;
+	st = db_query(db, "SELECT json_type(?1,'$.app_id') = 'integer' AND json_extract(?1,'$.app_id') = "
+			  "CAST(?2 AS INTEGER), CAST(json_extract(?1,'$.id') AS TEXT), json_type(?1,'$.id') "
+			  "IN ('integer','text')",
+		      DB_TEXT(doc), DB_TEXT(cfg.kakao_app_id));
 	if (st) {
-		sqlite3_bind_text(st, 1, doc, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, cfg.kakao_app_id, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1 && sqlite3_column_int(st, 2) == 1 &&
 		    col_copy(st, 1, who, cap, 1) == DM_OK && who[0])
 			rc = DM_OK;
-		sqlite3_finalize(st);
+		db_done(st);
 	} else
 		rc = DM_ERR;
 	free(doc);
@@ -467,8 +483,6 @@ static int token_app_check(sqlite3 *db, const char *access, char *who, size_t ca
 }
 
 /* -------------------------------------------------------- social login */
-
-enum { SO_OK, SO_REPLAY, SO_EMAIL_EXISTS, SO_NO_EMAIL };
 
 typedef struct social {
 	const char *provider;
@@ -478,7 +492,8 @@ typedef struct social {
 	int want_code;         /* callback: issue a one-time code */
 	char code[44];         /* out */
 	int64_t user_id;       /* out */
-	int outcome;           /* SO_* */
+	int refused;           /* out: the sign-in was refused ... */
+	refusal_t why;         /* ... for this reason */
 } social_t;
 
 /* A nickname from the provider's name, else the email's local part, cut
@@ -524,6 +539,15 @@ static void pick_nickname(const ident_t *id, char *out, size_t cap)
 	snprintf(out, cap, "이웃%04u", dm_random_below(10000));
 }
 
+/* Ends a sign-in with refusal why. DM_OK (the job itself ran, and the
+ * nonce it spent is committed). */
+static int social_refused(social_t *s, refusal_t why)
+{
+	s->refused = 1;
+	s->why = why;
+	return DM_OK;
+}
+
 /* Write job: spends the nonce (a replay is refused), finds the user by
  * (provider, sub) or creates one (refused when the email is taken by any
  * other account), and with want_code issues the one-time login code. The
@@ -531,79 +555,39 @@ static void pick_nickname(const ident_t *id, char *out, size_t cap)
 static int social_write(sqlite3 *w, void *arg)
 {
 	social_t *s = arg;
-	sqlite3_stmt *st;
-	int rc;
+	int changed = 0;
 
 	if (s->replay_key[0]) {
-		st = db_prep(w, "INSERT OR IGNORE INTO oidcNonce(nonce, expiresDt) VALUES (?1, ?2)");
-		if (!st)
+		if (db_run_changes(w, &changed, "INSERT OR IGNORE INTO oidcNonce(nonce, expiresDt) VALUES (?1, ?2)",
+				   DB_TEXT(s->replay_key), DB_INT(s->replay_until)) != DM_OK)
 			return DM_ERR;
-		sqlite3_bind_text(st, 1, s->replay_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, s->replay_until);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return DM_ERR;
-		if (sqlite3_changes(w) != 1) {
-			s->outcome = SO_REPLAY;
-			return DM_OK;
-		}
+		if (changed != 1)
+			return social_refused(s, RF_TOKEN_REPLAYED);
 	}
-	st = db_prep(w, "SELECT userId FROM user WHERE provider = ?1 AND providerSub = ?2");
-	if (!st)
+	if (db_get_int(w, &s->user_id, "SELECT userId FROM user WHERE provider = ?1 AND providerSub = ?2",
+		       DB_TEXT(s->provider), DB_TEXT(s->id->sub)) == DM_ERR)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, s->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, s->id->sub, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		s->user_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	if (!s->user_id) {
 		char nick[128];
-		if (!s->id->email[0] || s->id->email_unverified || !account_email_ok(s->id->email)) {
-			s->outcome = SO_NO_EMAIL;
-			return DM_OK;
-		}
-		st = db_prep(w, "SELECT 1 FROM user WHERE email = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, s->id->email, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc == SQLITE_ROW) {
-			s->outcome = SO_EMAIL_EXISTS;
-			return DM_OK;
-		}
+		int64_t one;
+		if (!s->id->email[0] || s->id->email_unverified || !account_email_ok(s->id->email))
+			return social_refused(s, RF_EMAIL_REQUIRED);
+		if (db_get_int(w, &one, "SELECT 1 FROM user WHERE email = ?1", DB_TEXT(s->id->email)) == DM_OK)
+			return social_refused(s, RF_EMAIL_EXISTS);
 		pick_nickname(s->id, nick, sizeof nick);
-		st = db_prep(w, "INSERT INTO user(email, nickname, password, provider, providerSub, createdDt) "
-				"VALUES (?1, ?2, NULL, ?3, ?4, dm_now())");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, s->id->email, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, nick, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, s->provider, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, s->id->sub, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
+		if (db_run(w, "INSERT INTO user(email, nickname, password, provider, providerSub, createdDt) "
+			      "VALUES (?1, ?2, NULL, ?3, ?4, dm_now())",
+			   DB_TEXT(s->id->email), DB_TEXT(nick), DB_TEXT(s->provider), DB_TEXT(s->id->sub)) != DM_OK)
 			return DM_ERR;
 		s->user_id = sqlite3_last_insert_rowid(w);
 	}
 	if (s->want_code) {
 		char hash[65];
-		if (auth_refresh_new(s->code, hash) != DM_OK)
-			return DM_ERR;
-		st = db_prep(w, "INSERT INTO socialLogin(codeHash, userId, expiresDt) VALUES (?1, ?2, ?3)");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, s->user_id);
-		sqlite3_bind_int64(st, 3, dm_now_ms() + SOCIAL_CODE_TTL_MS);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
+		if (auth_refresh_new(s->code, hash) != DM_OK ||
+		    db_run(w, "INSERT INTO socialLogin(codeHash, userId, expiresDt) VALUES (?1, ?2, ?3)", DB_TEXT(hash),
+			   DB_INT(s->user_id), DB_INT(dm_now_ms() + SOCIAL_CODE_TTL_MS)) != DM_OK)
 			return DM_ERR;
 	}
-	s->outcome = SO_OK;
 	return DM_OK;
 }
 
@@ -683,13 +667,26 @@ static int to_app(http_req_t *r, const char *name, const char *value)
 	else if (base_url(r, url, sizeof url - 2) == DM_OK)
 		strcat(url, "/");
 	else
-		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
+		return http_refuse(r, RF_BAD_HOST);
 	if (add_param(url, sizeof url, name, value) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	if (!p)
 		return http_redirect(r, url);
 	state_cookie(r, p, "", cookie, sizeof cookie);
 	return http_redirect_cookie(r, url, cookie);
+}
+
+/*
+ * A failed callback redirects with ?error=CODE: the web app's codes, not
+ * refusal replies (a redirect carries no status and no message; the app
+ * words it). STATE_INVALID, STATE_MISMATCH, CANCELLED and PROVIDER_ERROR
+ * exist only there; where the same failure is also a refusal of the JSON
+ * endpoints (PROVIDER_UNAVAILABLE, TOKEN_INVALID, BAD_HOST, the sign-in
+ * refusals), the code is that refusal's wire code.
+ */
+static int to_app_refused(http_req_t *r, refusal_t why)
+{
+	return to_app(r, "error", refusal_code(why));
 }
 
 /* Random base64url of n bytes into out (4n/3+2). */
@@ -713,31 +710,22 @@ typedef struct state_row {
 static int state_put_write(sqlite3 *w, void *arg)
 {
 	state_row_t *s = arg;
-	sqlite3_stmt *st = db_prep(w, "INSERT INTO oidcState(state, provider, nonce, verifier, expiresDt) "
-				      "VALUES (?1, ?2, ?3, ?4, ?5)");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, s->state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, s->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, s->nonce, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, s->verifier, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, s->expires);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return db_run(w, "INSERT INTO oidcState(state, provider, nonce, verifier, expiresDt) VALUES (?1, ?2, ?3, ?4, ?5)",
+		      DB_TEXT(s->state), DB_TEXT(s->provider), DB_TEXT(s->nonce), DB_TEXT(s->verifier),
+		      DB_INT(s->expires));
 }
 
 /* Write job: spends a state (single use), returning its row. */
 static int state_take_write(sqlite3 *w, void *arg)
 {
 	state_row_t *s = arg;
-	sqlite3_stmt *st = db_prep(w, "DELETE FROM oidcState WHERE state = ?1 RETURNING provider, nonce, verifier, "
-				      "expiresDt");
+	sqlite3_stmt *st = db_query(w, "DELETE FROM oidcState WHERE state = ?1 "
+				       "RETURNING provider, nonce, verifier, expiresDt",
+				    DB_TEXT(s->state));
 	int rc;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, s->state, -1, SQLITE_STATIC);
+	/* (the row is deleted by the first step) */
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		col_copy(st, 0, s->provider, sizeof s->provider, 0);
@@ -745,10 +733,9 @@ static int state_take_write(sqlite3 *w, void *arg)
 		col_copy(st, 2, s->verifier, sizeof s->verifier, 0);
 		s->expires = sqlite3_column_int64(st, 3);
 		s->found = 1;
-		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+	db_done(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
 /* GET /account/kakao, /account/google: off to the provider. */
@@ -762,11 +749,11 @@ static int h_start(http_req_t *r)
 	int rc;
 
 	if (!p || !prov_enabled(p))
-		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+		return http_refuse(r, RF_PROVIDER_DISABLED);
 	if (base_url(r, base, sizeof base) != DM_OK)
-		return http_fail(r, 400, "BAD_HOST", "요청의 Host가 올바르지 않습니다.");
+		return http_refuse(r, RF_BAD_HOST);
 	if (discover(p, r->db, &d) != DM_OK)
-		return http_fail(r, 502, "PROVIDER_UNAVAILABLE", "로그인 제공자에 연결할 수 없습니다.");
+		return http_refuse(r, RF_PROVIDER_UNAVAILABLE);
 	memset(&s, 0, sizeof s);
 	if (rand_b64(32, s.state) != DM_OK || rand_b64(32, s.nonce) != DM_OK || rand_b64(32, s.verifier) != DM_OK)
 		return http_fail_dm(r, DM_ERR);
@@ -806,16 +793,6 @@ static int sign_in(social_t *s, prov_t *p, const ident_t *id, const char *replay
 	return jobs_write(social_write, s);
 }
 
-static const char *outcome_code(int o)
-{
-	switch (o) {
-	case SO_REPLAY: return "TOKEN_REPLAYED";
-	case SO_EMAIL_EXISTS: return "EMAIL_EXISTS";
-	case SO_NO_EMAIL: return "EMAIL_REQUIRED";
-	default: return "LOGIN_FAILED";
-	}
-}
-
 /* GET /account/{provider}/callback?code&state[&iss] or ?error&state. */
 static int h_callback(http_req_t *r)
 {
@@ -830,7 +807,7 @@ static int h_callback(http_req_t *r)
 	int rc;
 
 	if (!p || !prov_enabled(p))
-		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+		return http_refuse(r, RF_PROVIDER_DISABLED);
 	memset(&s, 0, sizeof s);
 	if (http_query(r, "state", s.state, sizeof s.state) != DM_OK)
 		return to_app(r, "error", "STATE_INVALID");
@@ -848,12 +825,12 @@ static int h_callback(http_req_t *r)
 	if (http_query(r, "code", code, sizeof code) != DM_OK || !code[0])
 		return to_app(r, "error", "PROVIDER_ERROR");
 	if (discover(p, r->db, &d) != DM_OK)
-		return to_app(r, "error", "PROVIDER_UNAVAILABLE");
+		return to_app_refused(r, RF_PROVIDER_UNAVAILABLE);
 	/* RFC 9207: when the provider names itself, it must be the one we asked */
 	if (http_query(r, "iss", iss, sizeof iss) == DM_OK && strcmp(iss, d.iss))
 		return to_app(r, "error", "PROVIDER_ERROR");
 	if (base_url(r, base, sizeof base) != DM_OK)
-		return to_app(r, "error", "BAD_HOST");
+		return to_app_refused(r, RF_BAD_HOST);
 	snprintf(redirect, sizeof redirect, "%s/account/%s/callback", base, p->name);
 	form[0] = 0;
 	if (add_param(form, sizeof form, "grant_type", "authorization_code") != DM_OK ||
@@ -868,16 +845,14 @@ static int h_callback(http_req_t *r)
 	if (rc != DM_OK || resp.status != 200 || !json_strict_ok(r->db, resp.body, resp.body_len)) {
 		dm_warn("oidc %s: token endpoint answered %d", p->name, resp.status);
 		free(resp.body);
-		return to_app(r, "error", rc == DM_OK ? "PROVIDER_ERROR" : "PROVIDER_UNAVAILABLE");
+		return rc == DM_OK ? to_app(r, "error", "PROVIDER_ERROR") : to_app_refused(r, RF_PROVIDER_UNAVAILABLE);
 	}
 	{
-		sqlite3_stmt *st = db_prep(r->db, "SELECT json_extract(?1,'$.id_token')");
-		if (st) {
-			sqlite3_bind_text(st, 1, resp.body, (int)resp.body_len, SQLITE_STATIC);
-			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
-				idtok = strdup((const char *)sqlite3_column_text(st, 0));
-			sqlite3_finalize(st);
-		}
+		/* (strict JSON has no NUL: the body is all of its bytes) */
+		sqlite3_stmt *st = db_query(r->db, "SELECT json_extract(?1,'$.id_token')", DB_TEXT(resp.body));
+		if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+			idtok = strdup((const char *)sqlite3_column_text(st, 0));
+		db_done(st);
 	}
 	free(resp.body);
 	if (!idtok)
@@ -886,13 +861,13 @@ static int h_callback(http_req_t *r)
 	free(idtok);
 	if (rc != DM_OK) {
 		dm_warn("oidc %s: id_token refused (%s)", p->name, why);
-		return to_app(r, "error", rc == DM_EUNAVAIL ? "PROVIDER_UNAVAILABLE" : "TOKEN_INVALID");
+		return to_app_refused(r, rc == DM_EUNAVAIL ? RF_PROVIDER_UNAVAILABLE : RF_TOKEN_INVALID);
 	}
 	rc = sign_in(&so, p, &id, id.nonce, 1);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (so.outcome != SO_OK)
-		return to_app(r, "error", outcome_code(so.outcome));
+	if (so.refused)
+		return to_app_refused(r, so.why);
 	return to_app(r, "code", so.code);
 }
 
@@ -905,19 +880,17 @@ typedef struct exch {
 static int exchange_write(sqlite3 *w, void *arg)
 {
 	exch_t *x = arg;
-	sqlite3_stmt *st = db_prep(w, "DELETE FROM socialLogin WHERE codeHash = ?1 RETURNING userId, expiresDt");
+	sqlite3_stmt *st = db_query(w, "DELETE FROM socialLogin WHERE codeHash = ?1 RETURNING userId, expiresDt",
+				    DB_TEXT(x->hash));
 	int rc;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_text(st, 1, x->hash, -1, SQLITE_STATIC);
+	/* (the row is deleted by the first step) */
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 1) > dm_now_ms())
-			x->user_id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
+	if (rc == SQLITE_ROW && sqlite3_column_int64(st, 1) > dm_now_ms())
+		x->user_id = sqlite3_column_int64(st, 0);
+	db_done(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
 /* POST /account/social/exchange {code}: the one-time code for a session. */
@@ -933,7 +906,7 @@ static int h_exchange(http_req_t *r)
 		return http_fail_rate(r, ra);
 	code = json_str(&r->json, "code", 1, 200);
 	if (!code)
-		return http_fail(r, 400, "INVALID_INPUT", "code가 필요합니다.");
+		return http_refuse(r, RF_OIDC_CODE_REQUIRED);
 	if (account_cookie_refused(r)) /* before the code is spent */
 		return DM_OK;
 	memset(&x, 0, sizeof x);
@@ -942,7 +915,7 @@ static int h_exchange(http_req_t *r)
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	if (!x.user_id)
-		return http_fail(r, 401, "CODE_INVALID", "로그인 코드가 만료되었거나 이미 사용되었습니다.");
+		return http_refuse(r, RF_CODE_INVALID);
 	return account_reply_session(r, x.user_id, NULL);
 }
 
@@ -959,7 +932,7 @@ static int h_sdk(http_req_t *r)
 	int ra = 0, rc;
 
 	if (!p || !prov_enabled(p))
-		return http_fail(r, 404, "PROVIDER_DISABLED", "이 로그인 방식은 설정되어 있지 않습니다.");
+		return http_refuse(r, RF_PROVIDER_DISABLED);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	if (auth_rate_hit("social-sdk/ip", r->ip, cfg.rate_login, cfg.rate_window, &ra) != DM_OK)
@@ -967,15 +940,13 @@ static int h_sdk(http_req_t *r)
 	idtok = json_str(&r->json, "idToken", 1, 16384);
 	access = !strcmp(p->name, "kakao") ? json_str(&r->json, "accessToken", 1, 4000) : NULL;
 	if (!idtok && !access)
-		return http_fail(r, 400, "TOKEN_REQUIRED",
-				 "idToken이 필요합니다. 이메일만으로는 로그인할 수 없습니다.");
+		return http_refuse(r, RF_TOKEN_REQUIRED);
 	if (idtok) {
 		rc = verify_id_token(p, r->db, idtok, NULL, &id, &why);
 		if (rc == DM_OK && !id.nonce[0])
 			auth_sha256_hex(idtok, tokhash); /* no nonce: the token itself is spent */
 	} else if (!cfg.kakao_app_id[0]) {
-		return http_fail(r, 400, "ACCESS_TOKEN_UNSUPPORTED",
-				 "이 서버는 accessToken 로그인을 받지 않습니다. idToken을 보내 주세요.");
+		return http_refuse(r, RF_ACCESS_TOKEN_UNSUPPORTED);
 	} else {
 		char who[256];
 		/* the token must be our app's before its user-info is believed,
@@ -992,24 +963,17 @@ static int h_sdk(http_req_t *r)
 		}
 	}
 	if (rc == DM_EUNAVAIL)
-		return http_fail(r, 502, "PROVIDER_UNAVAILABLE", "로그인 제공자에 연결할 수 없습니다.");
+		return http_refuse(r, RF_PROVIDER_UNAVAILABLE);
 	if (rc != DM_OK) {
 		dm_warn("oidc %s: token refused (%s)", p->name, why);
-		return http_fail(r, 401, "TOKEN_INVALID", "로그인 토큰이 올바르지 않습니다.");
+		return http_refuse(r, RF_TOKEN_INVALID);
 	}
 	rc = sign_in(&so, p, &id, idtok ? (id.nonce[0] ? id.nonce : tokhash) : NULL, 0);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	switch (so.outcome) {
-	case SO_OK:
-		return account_reply_session(r, so.user_id, NULL);
-	case SO_REPLAY:
-		return http_fail(r, 401, "TOKEN_REPLAYED", "이미 사용된 로그인 토큰입니다.");
-	case SO_EMAIL_EXISTS:
-		return http_fail(r, 409, "EMAIL_EXISTS", "이미 가입된 이메일입니다.");
-	default:
-		return http_fail(r, 400, "EMAIL_REQUIRED", "인증된 이메일 정보가 필요합니다.");
-	}
+	if (so.refused)
+		return http_refuse(r, so.why);
+	return account_reply_session(r, so.user_id, NULL);
 }
 
 /* ------------------------------------------------------------- cleanup */
@@ -1033,13 +997,12 @@ static void cleanup(void *unused)
  * providers configured here, so the web app shows only their buttons. */
 static int h_providers(http_req_t *r)
 {
-	sqlite3_stmt *st = db_stmt(r->db, "SELECT json_object('msg','success','providers',"
-					  "(SELECT json_group_array(value) FROM json_each(json_array(?1,?2)) "
-					  "WHERE value IS NOT NULL))");
-	for (int i = 0; st && i < 2; i++)
-		if (prov_enabled(&provs[i]))
-			sqlite3_bind_text(st, i + 1, provs[i].name, -1, SQLITE_STATIC);
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','providers',"
+					       "(SELECT json_group_array(value) FROM json_each(json_array(?1,?2)) "
+					       "WHERE value IS NOT NULL))",
+					DB_TEXT(prov_enabled(&provs[0]) ? provs[0].name : NULL),
+					DB_TEXT(prov_enabled(&provs[1]) ? provs[1].name : NULL)));
 }
 
 static const http_route_t routes[] = {

@@ -202,19 +202,25 @@ static int col(sqlite3_stmt *q, int i, char *dst, size_t cap, int required, int 
 
 /* ------------------------------------------------------------ parsing */
 
+/* 1 when body is there and strict JSON (the parsers' first test). */
+static int strict(sqlite3 *db, const char *body)
+{
+	return body && json_strict_ok(db, body, strlen(body));
+}
+
 /* Directory object (RFC 8555 section 7.1.1). DM_OK or DM_EINVAL. */
 static int parse_dir(sqlite3 *db, const char *body, acme_dir_t *d)
 {
 	sqlite3_stmt *q;
 	int rc = DM_EINVAL;
 	memset(d, 0, sizeof *d);
-	if (!body || !json_strict_ok(db, body, strlen(body)))
+	if (!strict(db, body))
 		return DM_EINVAL;
-	q = db_prep(db, "SELECT json_extract(?1,'$.newNonce'), json_extract(?1,'$.newAccount'), "
-			"json_extract(?1,'$.newOrder'), json_extract(?1,'$.renewalInfo') WHERE json_type(?1)='object'");
+	q = db_query(db, "SELECT json_extract(?1,'$.newNonce'), json_extract(?1,'$.newAccount'), "
+			 "json_extract(?1,'$.newOrder'), json_extract(?1,'$.renewalInfo') WHERE json_type(?1)='object'",
+		     DB_TEXT(body));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0, d->new_nonce, URL_MAX, 1, 1) == DM_OK &&
 	    col(q, 1, d->new_account, URL_MAX, 1, 1) == DM_OK && col(q, 2, d->new_order, URL_MAX, 1, 1) == DM_OK) {
 		/* ARI is optional: a bad entry only turns it off */
@@ -222,7 +228,7 @@ static int parse_dir(sqlite3 *db, const char *body, acme_dir_t *d)
 			d->renewal_info[0] = 0;
 		rc = DM_OK;
 	}
-	sqlite3_finalize(q);
+	db_done(q);
 	return rc;
 }
 
@@ -233,32 +239,31 @@ static int parse_order(sqlite3 *db, const char *body, acme_order_t *o)
 	char status[16];
 	int rc = DM_EINVAL;
 	memset(o, 0, sizeof *o);
-	if (!body || !json_strict_ok(db, body, strlen(body)))
+	if (!strict(db, body))
 		return DM_EINVAL;
-	q = db_prep(db, "SELECT json_extract(?1,'$.status'), json_extract(?1,'$.finalize'), "
-			"json_extract(?1,'$.certificate') WHERE json_type(?1)='object' "
-			"AND json_type(?1,'$.authorizations')='array'");
+	q = db_query(db, "SELECT json_extract(?1,'$.status'), json_extract(?1,'$.finalize'), "
+			 "json_extract(?1,'$.certificate') WHERE json_type(?1)='object' "
+			 "AND json_type(?1,'$.authorizations')='array'",
+		     DB_TEXT(body));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0, status, sizeof status, 1, 0) == DM_OK &&
 	    col(q, 1, o->finalize, URL_MAX, 1, 1) == DM_OK && col(q, 2, o->certificate, URL_MAX, 0, 1) == DM_OK)
 		rc = DM_OK;
-	sqlite3_finalize(q);
+	db_done(q);
 	if (rc != DM_OK)
 		return rc;
 	o->status = status_of(status);
-	q = db_prep(db, "SELECT value FROM json_each(?1,'$.authorizations')");
+	q = db_query(db, "SELECT value FROM json_each(?1,'$.authorizations')", DB_TEXT(body));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	while (rc == DM_OK && sqlite3_step(q) == SQLITE_ROW) {
 		if (o->nauthz >= MAX_NAMES || col(q, 0, o->authz[o->nauthz], URL_MAX, 1, 1) != DM_OK)
 			rc = DM_EINVAL;
 		else
 			o->nauthz++;
 	}
-	sqlite3_finalize(q);
+	db_done(q);
 	if (rc == DM_OK && o->nauthz == 0)
 		rc = DM_EINVAL;
 	return rc;
@@ -273,39 +278,38 @@ static int parse_authz(sqlite3 *db, const char *body, const char *type, acme_aut
 	char status[16], ctype[16];
 	int rc = DM_EINVAL;
 	memset(a, 0, sizeof *a);
-	if (!body || !json_strict_ok(db, body, strlen(body)))
+	if (!strict(db, body))
 		return DM_EINVAL;
-	q = db_prep(db, "SELECT json_extract(?1,'$.status'), json_extract(?1,'$.identifier.value'), "
-			"json_extract(?1,'$.identifier.type') WHERE json_type(?1)='object'");
+	q = db_query(db, "SELECT json_extract(?1,'$.status'), json_extract(?1,'$.identifier.value'), "
+			 "json_extract(?1,'$.identifier.type') WHERE json_type(?1)='object'",
+		     DB_TEXT(body));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0, status, sizeof status, 1, 0) == DM_OK &&
 	    col(q, 1, a->ident, sizeof a->ident, 1, 0) == DM_OK && col(q, 2, ctype, sizeof ctype, 1, 0) == DM_OK &&
 	    !strcmp(ctype, "dns") && name_ok(a->ident))
 		rc = DM_OK;
-	sqlite3_finalize(q);
+	db_done(q);
 	if (rc != DM_OK)
 		return rc;
 	a->status = status_of(status);
 	if (a->status == ST_VALID)
 		return DM_OK;
 	rc = DM_EINVAL;
-	q = db_prep(db, "SELECT json_extract(value,'$.url'), json_extract(value,'$.token'), "
-			"json_extract(value,'$.status') FROM json_each(?1,'$.challenges') "
-			"WHERE json_type(?1,'$.challenges')='array' AND json_type(value)='object' "
-			"AND json_extract(value,'$.type') IS ?2 LIMIT 1");
+	q = db_query(db, "SELECT json_extract(value,'$.url'), json_extract(value,'$.token'), "
+			 "json_extract(value,'$.status') FROM json_each(?1,'$.challenges') "
+			 "WHERE json_type(?1,'$.challenges')='array' AND json_type(value)='object' "
+			 "AND json_extract(value,'$.type') IS ?2 LIMIT 1",
+		     DB_TEXT(body), DB_TEXT(type));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, type, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0, a->url, URL_MAX, 1, 1) == DM_OK &&
 	    col(q, 1, a->token, sizeof a->token, 1, 0) == DM_OK && token_ok(a->token) &&
 	    col(q, 2, status, sizeof status, 1, 0) == DM_OK) {
 		a->chal_status = status_of(status);
 		rc = DM_OK;
 	}
-	sqlite3_finalize(q);
+	db_done(q);
 	return rc;
 }
 
@@ -316,19 +320,19 @@ static int parse_ari(sqlite3 *db, const char *body, int64_t *start, int64_t *end
 {
 	sqlite3_stmt *q;
 	int rc = DM_EINVAL;
-	if (!body || !json_strict_ok(db, body, strlen(body)))
+	if (!strict(db, body))
 		return DM_EINVAL;
-	q = db_prep(db, "SELECT CAST(unixepoch(s,'subsec')*1000 AS INTEGER), CAST(unixepoch(e,'subsec')*1000 AS INTEGER) "
-			"FROM (SELECT json_extract(?1,'$.suggestedWindow.start') s, "
-			"json_extract(?1,'$.suggestedWindow.end') e WHERE json_type(?1)='object' "
-			"AND json_type(?1,'$.suggestedWindow.start')='text' AND json_type(?1,'$.suggestedWindow.end')='text' "
-			"AND json_extract(?1,'$.suggestedWindow.start') GLOB "
-			"'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*' "
-			"AND json_extract(?1,'$.suggestedWindow.end') GLOB "
-			"'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')");
+	q = db_query(db, "SELECT CAST(unixepoch(s,'subsec')*1000 AS INTEGER), CAST(unixepoch(e,'subsec')*1000 AS INTEGER) "
+			 "FROM (SELECT json_extract(?1,'$.suggestedWindow.start') s, "
+			 "json_extract(?1,'$.suggestedWindow.end') e WHERE json_type(?1)='object' "
+			 "AND json_type(?1,'$.suggestedWindow.start')='text' AND json_type(?1,'$.suggestedWindow.end')='text' "
+			 "AND json_extract(?1,'$.suggestedWindow.start') GLOB "
+			 "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*' "
+			 "AND json_extract(?1,'$.suggestedWindow.end') GLOB "
+			 "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][Tt][0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')",
+		     DB_TEXT(body));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
 	    sqlite3_column_type(q, 1) == SQLITE_INTEGER) {
 		*start = sqlite3_column_int64(q, 0);
@@ -336,7 +340,7 @@ static int parse_ari(sqlite3 *db, const char *body, int64_t *start, int64_t *end
 		if (*start < *end)
 			rc = DM_OK;
 	}
-	sqlite3_finalize(q);
+	db_done(q);
 	return rc;
 }
 
@@ -347,12 +351,12 @@ static void parse_problem(sqlite3 *db, const char *body, char *type, size_t tcap
 {
 	sqlite3_stmt *q;
 	type[0] = detail[0] = 0;
-	if (!body || !json_strict_ok(db, body, strlen(body)))
+	if (!strict(db, body))
 		return;
-	q = db_prep(db, "SELECT json_extract(?1,'$.type'), json_extract(?1,'$.detail') WHERE json_type(?1)='object'");
+	q = db_query(db, "SELECT json_extract(?1,'$.type'), json_extract(?1,'$.detail') WHERE json_type(?1)='object'",
+		     DB_TEXT(body));
 	if (!q)
 		return;
-	sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(q, 0), *d = (const char *)sqlite3_column_text(q, 1);
 		if (t && sqlite3_column_type(q, 0) == SQLITE_TEXT)
@@ -360,7 +364,7 @@ static void parse_problem(sqlite3 *db, const char *body, char *type, size_t tcap
 		if (d && sqlite3_column_type(q, 1) == SQLITE_TEXT)
 			snprintf(detail, dcap, "%s", d);
 	}
-	sqlite3_finalize(q);
+	db_done(q);
 	for (char *p = type; *p; p++)
 		if ((unsigned char)*p < ' ' || *p == 0x7f)
 			*p = '?';
@@ -471,13 +475,11 @@ static int jws(sqlite3 *db, akey_t *k, const char *url, const char *nonce, const
 	int rc = DM_ERR;
 
 	*out = NULL;
-	q = db_prep(db, kid ? "SELECT json_object('alg','ES256','kid',?3,'nonce',?1,'url',?2)"
-			    : "SELECT json_object('alg','ES256','jwk',json(?3),'nonce',?1,'url',?2)");
+	q = db_query(db, kid ? "SELECT json_object('alg','ES256','kid',?3,'nonce',?1,'url',?2)"
+			     : "SELECT json_object('alg','ES256','jwk',json(?3),'nonce',?1,'url',?2)",
+		     DB_TEXT(nonce), DB_TEXT(url), DB_TEXT(kid ? kid : k->jwk));
 	if (!q)
 		return DM_ERR;
-	sqlite3_bind_text(q, 1, nonce, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, kid ? kid : k->jwk, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_ROW || !sqlite3_column_text(q, 0))
 		goto done;
 	prot = b64s((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0));
@@ -490,19 +492,17 @@ static int jws(sqlite3 *db, akey_t *k, const char *url, const char *nonce, const
 	if (es256(k, input, strlen(input), sig) != DM_OK)
 		goto done;
 	dm_b64url_encode(sig, sizeof sig, sigb);
-	sqlite3_finalize(q);
-	q = db_prep(db, "SELECT json_object('protected',?1,'payload',?2,'signature',?3)");
+	db_done(q);
+	q = db_query(db, "SELECT json_object('protected',?1,'payload',?2,'signature',?3)", DB_TEXT(prot), DB_TEXT(pay),
+		     DB_TEXT(sigb));
 	if (!q)
 		goto done;
-	sqlite3_bind_text(q, 1, prot, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, pay, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, sigb, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)) {
 		*out = strdup((const char *)sqlite3_column_text(q, 0));
 		rc = *out ? DM_OK : DM_ENOMEM;
 	}
 done:
-	sqlite3_finalize(q);
+	db_done(q);
 	free(prot);
 	free(pay);
 	free(input);
@@ -584,6 +584,7 @@ static void log_problem(run_t *r, const char *what, const net_http_resp_t *resp)
 static void pending_set(const char *token, const char *keyauth)
 {
 	pthread_mutex_lock(&st.lock);
+	dm_assert(st.npending >= 0 && st.npending <= MAX_NAMES);
 	if (!keyauth)
 		st.npending = 0;
 	else if (st.npending < MAX_NAMES) {
@@ -674,26 +675,16 @@ static int authorize(run_t *r, const char *url, const char *type)
 		if (status == ST_VALID)
 			rc = DM_OK;
 		else {
-			char t[128], d[512];
-			sqlite3_stmt *q = db_prep(r->db, "SELECT value FROM json_each(?1,'$.challenges') "
-							 "WHERE json_extract(value,'$.error') IS NOT NULL LIMIT 1");
-			t[0] = d[0] = 0;
-			if (q) {
-				sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
-				if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)) {
-					char *err = strdup((const char *)sqlite3_column_text(q, 0));
-					sqlite3_stmt *q2 = db_prep(r->db, "SELECT json_extract(?1,'$.error')");
-					if (err && q2) {
-						sqlite3_bind_text(q2, 1, err, -1, SQLITE_STATIC);
-						if (sqlite3_step(q2) == SQLITE_ROW && sqlite3_column_text(q2, 0))
-							parse_problem(r->db, (const char *)sqlite3_column_text(q2, 0), t,
-								      sizeof t, d, sizeof d);
-					}
-					sqlite3_finalize(q2);
-					free(err);
-				}
-				sqlite3_finalize(q);
-			}
+			char t[128], d[512], *err = NULL;
+			/* the first challenge's error, a problem document */
+			sqlite3_stmt *q = db_query(r->db, "SELECT json_extract(value,'$.error') FROM json_each(?1,'$.challenges') "
+							  "WHERE json_extract(value,'$.error') IS NOT NULL LIMIT 1",
+						   DB_TEXT(body));
+			if (q && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+				err = strdup((const char *)sqlite3_column_text(q, 0));
+			db_done(q);
+			parse_problem(r->db, err, t, sizeof t, d, sizeof d);
+			free(err);
 			dm_warn("acme: %s for %s failed: %s %s", type, a.ident, t, d);
 		}
 	}
@@ -875,21 +866,15 @@ static int issue(run_t *r)
 	net_http_resp_t resp = {0};
 	acme_order_t o;
 	int rc = DM_EUNAVAIL, status, n;
-	sqlite3_stmt *q;
 
 	r->kid[0] = 0;
 	if (new_nonce(r) != DM_OK)
 		return DM_EUNAVAIL;
 	/* account: newAccount with our key finds or creates it */
-	q = db_prep(r->db, "SELECT CASE WHEN ?1 = '' THEN json_object('termsOfServiceAgreed',json('true')) ELSE "
-			   "json_object('termsOfServiceAgreed',json('true'),'contact',json_array('mailto:'||?1)) END");
-	if (!q)
-		return DM_ERR;
-	sqlite3_bind_text(q, 1, cfg.acme_email, -1, SQLITE_STATIC);
-	n = sqlite3_step(q) == SQLITE_ROW ? dm_strlcpy(payload, (const char *)sqlite3_column_text(q, 0), sizeof payload)
-					  : DM_ERR;
-	sqlite3_finalize(q);
-	if (n != DM_OK)
+	if (db_get_text(r->db, payload, sizeof payload,
+			"SELECT CASE WHEN ?1 = '' THEN json_object('termsOfServiceAgreed',json('true')) ELSE "
+			"json_object('termsOfServiceAgreed',json('true'),'contact',json_array('mailto:'||?1)) END",
+			DB_TEXT(cfg.acme_email)) != DM_OK)
 		return DM_ERR;
 	if (post(r, r->dir.new_account, payload, &resp) != DM_OK || (resp.status != 200 && resp.status != 201) ||
 	    !url_ok(resp.location)) {
@@ -1035,6 +1020,7 @@ int acme_http01(const char *token, char *out, size_t cap)
 {
 	int rc = DM_ENOTFOUND;
 	pthread_mutex_lock(&st.lock);
+	dm_assert(st.npending >= 0 && st.npending <= MAX_NAMES);
 	for (int i = 0; i < st.npending; i++)
 		if (!strcmp(st.pending[i].token, token)) {
 			rc = dm_strlcpy(out, st.pending[i].keyauth, cap) == DM_OK ? DM_OK : DM_ERR;
