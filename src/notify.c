@@ -1029,14 +1029,14 @@ static int h_list(http_req_t *r)
 		char *end;
 		long v = strtol(buf, &end, 10);
 		if (!buf[0] || *end || v < 1 || v > LIST_MAX)
-			return http_fail(r, 400, "INVALID_LIMIT", "limit은 1~100 사이의 숫자여야 합니다.");
+			return http_refuse(r, RF_INVALID_NOTIF_LIMIT);
 		limit = v;
 	}
 	if (http_query(r, "cursor", buf, sizeof buf) == DM_OK && buf[0]) {
 		long long a, b;
 		char tail;
 		if (sscanf(buf, "%lld_%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
-			return http_fail(r, 400, "INVALID_CURSOR", "cursor 값이 올바르지 않습니다.");
+			return http_refuse(r, RF_INVALID_CURSOR);
 		cur_dt = a;
 		cur_id = b;
 		has_cursor = 1;
@@ -1118,13 +1118,13 @@ static int h_read(http_req_t *r)
 	all = json_get(&r->json, "all");
 	ids = json_get(&r->json, "ids");
 	if (all && all->type != JSON_TRUE && all->type != JSON_FALSE)
-		return http_fail(r, 400, "INVALID_INPUT", "all은 true 또는 false여야 합니다.");
+		return http_refuse(r, RF_INVALID_ALL_FLAG);
 	if (all && all->type == JSON_TRUE)
 		q.all = 1;
 	else if (ids && ids->type == JSON_ARRAY && ids_ok(r->db, ids->text, READ_IDS_MAX))
 		q.ids = ids->text;
 	else
-		return http_fail(r, 400, "INVALID_IDS", "ids는 알림 id 배열(최대 500개)이어야 합니다.");
+		return http_refuse(r, RF_INVALID_IDS);
 	chat_flush_wait(); /* reading marks every message committed before it */
 	rc = jobs_write(read_job, &q);
 	if (rc != DM_OK)
@@ -1233,9 +1233,9 @@ static int h_settings_put(http_req_t *r)
 	email = json_get(&r->json, "email");
 	push = json_get(&r->json, "push");
 	if ((!email && !push) || (email && email->type != JSON_ARRAY) || (push && push->type != JSON_ARRAY))
-		return http_fail(r, 400, "INVALID_SETTINGS", "email과 push는 알림 종류의 배열이어야 합니다.");
+		return http_refuse(r, RF_SETTINGS_NOT_ARRAYS);
 	if ((email && !types_ok(r->db, email)) || (push && !types_ok(r->db, push)))
-		return http_fail(r, 400, "INVALID_SETTINGS", "알 수 없는 알림 종류가 있습니다.");
+		return http_refuse(r, RF_INVALID_SETTINGS);
 	q.user_id = r->user_id;
 	q.email = email ? email->text : NULL;
 	q.push = push ? push->text : NULL;

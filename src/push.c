@@ -739,13 +739,13 @@ static int h_vapid(http_req_t *r)
 	return http_reply_json(r, 200, buf, strlen(buf));
 }
 
-enum { SUB_NEW, SUB_UPDATED, SUB_TAKEN, SUB_LIMIT };
-
 typedef struct sub_req {
 	int64_t user_id;
 	const char *endpoint;
 	char p256dh[96], auth[32];  /* canonical base64url */
-	int outcome;                /* SUB_* */
+	int created;                /* out: a new subscription (else updated) */
+	int refused;                /* out: refused with rf */
+	refusal_t rf;
 } sub_req_t;
 
 static int subscribe_job(sqlite3 *w, void *arg)
@@ -756,11 +756,11 @@ static int subscribe_job(sqlite3 *w, void *arg)
 	int rc;
 
 	if (owner && owner != q->user_id) {
-		q->outcome = SUB_TAKEN;
+		q->refused = 1;
+		q->rf = RF_PUSH_ENDPOINT_TAKEN;
 		return DM_OK;
 	}
 	if (owner) {
-		q->outcome = SUB_UPDATED;
 		st = db_prep(w, "UPDATE pushSubscription SET p256dh = ?3, auth = ?4 WHERE endpoint = ?2 AND userId = ?1");
 	} else {
 		st = db_prep(w, "SELECT count(*) FROM pushSubscription WHERE userId = ?1");
@@ -772,10 +772,11 @@ static int subscribe_job(sqlite3 *w, void *arg)
 		if (rc < 0)
 			return DM_ERR;
 		if (rc >= PUSH_MAX_SUBS) {
-			q->outcome = SUB_LIMIT;
+			q->refused = 1;
+			q->rf = RF_PUSH_LIMIT;
 			return DM_OK;
 		}
-		q->outcome = SUB_NEW;
+		q->created = 1;
 		st = db_prep(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) "
 				"VALUES (?1, ?2, ?3, ?4, dm_now())");
 	}
@@ -804,10 +805,10 @@ static int h_subscribe(http_req_t *r)
 		return DM_OK;
 	endpoint = json_str(&r->json, "endpoint", 1, ENDPOINT_MAX);
 	if (!endpoint || !endpoint_ok(endpoint))
-		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 지원하는 푸시 서비스의 https 주소여야 합니다.");
+		return http_refuse(r, RF_PUSH_HOST_NOT_ALLOWED);
 	keys = json_get(&r->json, "keys");
 	if (!keys || keys->type != JSON_OBJECT)
-		return http_fail(r, 400, "INVALID_PUSH_KEYS", "keys {p256dh, auth}가 필요합니다.");
+		return http_refuse(r, RF_PUSH_KEYS_REQUIRED);
 	memset(&q, 0, sizeof q);
 	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1,'$.p256dh') = 'text' THEN ?1->>'p256dh' END, "
 			    "CASE WHEN json_type(?1,'$.auth') = 'text' THEN ?1->>'auth' END");
@@ -820,8 +821,7 @@ static int h_subscribe(http_req_t *r)
 		     b64_exact((const char *)sqlite3_column_text(st, 1), auth, 16);
 	sqlite3_finalize(st);
 	if (!ok)
-		return http_fail(r, 400, "INVALID_PUSH_KEYS",
-				 "keys.p256dh는 P-256 공개키(65바이트), keys.auth는 16바이트여야 합니다.");
+		return http_refuse(r, RF_INVALID_PUSH_KEYS);
 	q.user_id = r->user_id;
 	q.endpoint = endpoint;
 	dm_b64url_encode(pt, 65, q.p256dh);
@@ -829,11 +829,9 @@ static int h_subscribe(http_req_t *r)
 	rc = jobs_write(subscribe_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (q.outcome == SUB_TAKEN)
-		return http_fail(r, 409, "PUSH_ENDPOINT_TAKEN", "다른 계정이 이 브라우저로 푸시 알림을 받고 있습니다.");
-	if (q.outcome == SUB_LIMIT)
-		return http_fail(r, 409, "PUSH_LIMIT", "푸시 알림은 기기 10개까지 받을 수 있습니다.");
-	return http_reply_json(r, q.outcome == SUB_NEW ? 201 : 200, "{\"msg\":\"success\"}", 17);
+	if (q.refused)
+		return http_refuse(r, q.rf);
+	return http_reply_json(r, q.created ? 201 : 200, "{\"msg\":\"success\"}", 17);
 }
 
 typedef struct unsub_req {
@@ -868,13 +866,13 @@ static int h_unsubscribe(http_req_t *r)
 	memset(&q, 0, sizeof q);
 	q.endpoint = json_str(&r->json, "endpoint", 1, ENDPOINT_MAX);
 	if (!q.endpoint)
-		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 https 주소여야 합니다.");
+		return http_refuse(r, RF_INVALID_ENDPOINT);
 	q.user_id = r->user_id;
 	rc = jobs_write(unsubscribe_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	if (!q.deleted)
-		return http_fail(r, 404, "PUSH_SUBSCRIPTION_NOT_FOUND", "이 계정의 푸시 구독이 아닙니다.");
+		return http_refuse(r, RF_PUSH_SUBSCRIPTION_NOT_FOUND);
 	return http_ok(r);
 }
 

@@ -189,13 +189,35 @@ static void notify_with(sqlite3 *w, int64_t user_id, const char *type, const cha
 	sqlite3_finalize(st);
 }
 
+/* What a write job refused, for the reply: set with refuse() when the
+ * job returns a refusal; a job's error without one (DM_ERR, or a status
+ * from the lane itself) is answered by its DM status. */
+typedef struct verdict {
+	int refused;
+	refusal_t rf;
+} verdict_t;
+
+/* Records rf in v; returns status (the job's return value). */
+static int refuse(verdict_t *v, refusal_t rf, int status)
+{
+	v->refused = 1;
+	v->rf = rf;
+	return status;
+}
+
+/* The reply to a write job that returned rc (not DM_OK). */
+static int reply_refused(http_req_t *r, const verdict_t *v, int rc)
+{
+	return v->refused ? http_refuse(r, v->rf) : http_fail_dm(r, rc);
+}
+
 /* ------------------------------------------------------------ trades */
 
 typedef struct trade {
 	int64_t item_id, actor, owner;
 	int complete;            /* 1: SI02 -> SI04; 0: SI02 -> SI05 */
 	const char *reason;      /* cancel only */
-	const char *code;        /* the refusal's code, for the reply */
+	verdict_t no;            /* out: the refusal */
 	int64_t icr_id, msg_id;  /* out: the TXT05 message */
 	char *msg[2];            /* it as chat shows it: with the author's email, without */
 } trade_t;
@@ -216,15 +238,11 @@ static int trade_job(sqlite3 *w, void *arg)
 	int rc;
 
 	if ((rc = read_parties(w, t->item_id, &p)) != DM_OK)
-		return rc;
-	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer)) {
-		t->code = "NOT_A_PARTY";
-		return DM_EFORBID;
-	}
-	if (strcmp(p.status, "SI02")) {
-		t->code = "TRADE_NOT_IN_PROGRESS";
-		return DM_ECONFLICT;
-	}
+		return rc == DM_ENOTFOUND ? refuse(&t->no, RF_ITEM_NOT_FOUND, rc) : rc;
+	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer))
+		return refuse(&t->no, RF_NOT_A_PARTY, DM_EFORBID);
+	if (strcmp(p.status, "SI02"))
+		return refuse(&t->no, RF_TRADE_NOT_IN_PROGRESS, DM_ECONFLICT);
 	st = db_prep(w, "UPDATE saleItem SET status = ?2, statusDt = ?3, cancelReason = ?4, cancelledBy = ?5 "
 			"WHERE itemId = ?1 AND status = 'SI02'");
 	if (!st)
@@ -310,7 +328,7 @@ static int trade(http_req_t *r, int complete)
 
 	memset(&t, 0, sizeof t);
 	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	t.actor = r->user_id;
 	t.complete = complete;
 	if (!complete) {
@@ -318,24 +336,13 @@ static int trade(http_req_t *r, int complete)
 			return DM_OK;
 		t.reason = json_str(&r->json, "reason", 1, REASON_MAX);
 		if (!t.reason)
-			return http_fail(r, 400, "INVALID_REASON", "취소 사유를 1~200자로 입력해 주세요.");
+			return http_refuse(r, RF_INVALID_CANCEL_REASON);
 	}
 	rc = jobs_write_then(trade_job, trade_done, &t);
 	free(t.msg[0]);
 	free(t.msg[1]);
-	switch (rc) {
-	case DM_OK:
-		break;
-	case DM_ENOTFOUND:
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
-	case DM_EFORBID:
-		return http_fail(r, 403, t.code, "교환 당사자(글쓴이와 선택된 상대)만 할 수 있습니다.");
-	case DM_ECONFLICT:
-		return http_fail(r, 409, t.code ? t.code : "CONFLICT",
-				 complete ? "진행 중인 교환만 완료할 수 있습니다." : "진행 중인 교환만 취소할 수 있습니다.");
-	default:
-		return http_fail_dm(r, rc);
-	}
+	if (rc != DM_OK)
+		return reply_refused(r, &t.no, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),"
 			    "'status',c.codeName,'statusCode',s.status,'cancelReason',s.cancelReason) "
 			    "FROM saleItem s JOIN code c ON c.codeId = s.status WHERE s.itemId = ?1");
@@ -358,7 +365,8 @@ static int h_cancel(http_req_t *r)
 
 typedef struct review {
 	int64_t item_id, actor, reviewee, review_id;
-	const char *score, *tags, *comment, *code;
+	const char *score, *tags, *comment;
+	verdict_t no;  /* out: the refusal */
 } review_t;
 
 static int review_job(sqlite3 *w, void *arg)
@@ -371,15 +379,11 @@ static int review_job(sqlite3 *w, void *arg)
 	int rc;
 
 	if ((rc = read_parties(w, v->item_id, &p)) != DM_OK)
-		return rc;
-	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer)) {
-		v->code = "NOT_A_PARTY";
-		return DM_EFORBID;
-	}
-	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05")) {
-		v->code = "TRADE_NOT_FINISHED";
-		return DM_ECONFLICT;
-	}
+		return rc == DM_ENOTFOUND ? refuse(&v->no, RF_ITEM_NOT_FOUND, rc) : rc;
+	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer))
+		return refuse(&v->no, RF_NOT_A_PARTY, DM_EFORBID);
+	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05"))
+		return refuse(&v->no, RF_TRADE_NOT_FINISHED, DM_ECONFLICT);
 	v->reviewee = v->actor == p.owner ? p.buyer : p.owner;
 	st = db_prep(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, tags, comment, createdDt) "
 			"VALUES (?1, ?2, ?3, ?4, json(?5), ?6, ?7)");
@@ -393,11 +397,8 @@ static int review_job(sqlite3 *w, void *arg)
 	if (v->comment && v->comment[0])
 		sqlite3_bind_text(st, 6, v->comment, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, now);
-	if ((rc = step_done(st)) != DM_OK) {
-		if (rc == DM_ECONFLICT)
-			v->code = "ALREADY_REVIEWED";
-		return rc;
-	}
+	if ((rc = step_done(st)) != DM_OK)
+		return rc == DM_ECONFLICT ? refuse(&v->no, RF_ALREADY_REVIEWED, rc) : rc;
 	v->review_id = sqlite3_last_insert_rowid(w);
 	if ((rc = trust_recompute(w, v->reviewee, now)) != DM_OK)
 		return rc;
@@ -455,41 +456,28 @@ static int h_review(http_req_t *r)
 
 	memset(&v, 0, sizeof v);
 	if ((v.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	v.actor = r->user_id;
 	v.score = json_str(&r->json, "score", 3, 4);
 	if (!v.score || (strcmp(v.score, "good") && strcmp(v.score, "bad")))
-		return http_fail(r, 400, "INVALID_SCORE", "score는 \"good\" 또는 \"bad\"여야 합니다.");
+		return http_refuse(r, RF_INVALID_SCORE);
 	f = json_get(&r->json, "tags");
 	if (f && f->type != JSON_NULL) {
 		if (f->type != JSON_ARRAY || !tags_ok(r->db, f->text))
-			return http_fail(r, 400, "INVALID_TAGS",
-					 "tags는 정해진 태그 중 서로 다른 5개 이하의 배열이어야 합니다.");
+			return http_refuse(r, RF_INVALID_TAGS);
 		v.tags = f->text;
 	}
 	f = json_get(&r->json, "comment");
 	if (f && f->type != JSON_NULL) {
 		v.comment = json_str(&r->json, "comment", 0, COMMENT_MAX);
 		if (!v.comment)
-			return http_fail(r, 400, "INVALID_COMMENT", "후기는 500자 이하의 글이어야 합니다.");
+			return http_refuse(r, RF_INVALID_COMMENT);
 	}
 	rc = jobs_write(review_job, &v);
-	switch (rc) {
-	case DM_OK:
-		break;
-	case DM_ENOTFOUND:
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
-	case DM_EFORBID:
-		return http_fail(r, 403, v.code, "교환 당사자(글쓴이와 선택된 상대)만 후기를 남길 수 있습니다.");
-	case DM_ECONFLICT:
-		if (v.code && !strcmp(v.code, "ALREADY_REVIEWED"))
-			return http_fail(r, 409, v.code, "이 교환의 후기는 이미 남겼습니다.");
-		return http_fail(r, 409, "TRADE_NOT_FINISHED", "교환이 완료되거나 취소된 뒤에 후기를 남길 수 있습니다.");
-	default:
-		return http_fail_dm(r, rc);
-	}
+	if (rc != DM_OK)
+		return reply_refused(r, &v.no, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','reviewId',CAST(rv.reviewId AS TEXT),"
 			    "'revieweeUserId',CAST(rv.revieweeId AS TEXT),'score',rv.score,'tags',json(rv.tags),"
 			    "'comment',rv.comment,'mannerTemp',u.mannerTemp) "
@@ -509,7 +497,7 @@ static int h_user(http_req_t *r)
 	sqlite3_stmt *st;
 
 	if ((uid = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+		return http_refuse(r, RF_USER_NOT_FOUND);
 	st = db_prep(r->db,
 		     "SELECT json_object('msg','success','userId',CAST(u.userId AS TEXT),'nickname',u.nickname,"
 		     "'address',u.address,'mannerTemp',u.mannerTemp,"
@@ -538,7 +526,7 @@ static int h_user(http_req_t *r)
 		return http_fail_dm(r, DM_ERR);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+		return http_refuse(r, RF_USER_NOT_FOUND);
 	}
 	sqlite3_reset(st);
 	return http_reply_stmt(r, 200, st);
@@ -550,7 +538,7 @@ typedef struct report {
 	int64_t reporter, reported, item_id, report_id;
 	int64_t msg_id;           /* a reported chat message, else 0 */
 	const char *reason, *detail;
-	const char *code;         /* out: the refusal of a message report */
+	verdict_t no;             /* out: the refusal */
 	int duplicate, suspended;
 	int counts;               /* out: the report counts (see report_counts) */
 } report_t;
@@ -614,7 +602,7 @@ int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char
  * the reporter is in now (not kicked, not left) and shown to them (after
  * they joined), written by someone else, and not reported by them before.
  * Sets q->reported and q->item_id from the message. DM_OK, or a refusal
- * with q->code: DM_ENOTFOUND, DM_EFORBID, DM_EINVAL, DM_ECONFLICT; DM_ERR.
+ * in q->no: DM_ENOTFOUND, DM_EFORBID, DM_EINVAL, DM_ECONFLICT; DM_ERR.
  */
 static int msg_report_check(sqlite3 *w, report_t *q)
 {
@@ -629,22 +617,17 @@ static int msg_report_check(sqlite3 *w, report_t *q)
 		return DM_ERR;
 	sqlite3_bind_int64(st, 1, q->msg_id);
 	sqlite3_bind_int64(st, 2, q->reporter);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		q->code = "MESSAGE_NOT_FOUND";
-		rc = DM_ENOTFOUND;
-	} else if (sqlite3_column_int(st, 3) != 1) {
-		q->code = "NOT_A_MEMBER";
-		rc = DM_EFORBID;
-	} else if (!sqlite3_column_int(st, 1)) {
-		q->code = "NOT_A_CHAT_MESSAGE";
-		rc = DM_EINVAL;
-	} else if (sqlite3_column_int64(st, 0) == q->reporter) {
-		q->code = "CANNOT_REPORT_SELF";
-		rc = DM_EINVAL;
-	} else if (sqlite3_column_int(st, 4)) {
-		q->code = "ALREADY_REPORTED";
-		rc = DM_ECONFLICT;
-	} else {
+	if (sqlite3_step(st) != SQLITE_ROW)
+		rc = refuse(&q->no, RF_MESSAGE_NOT_FOUND, DM_ENOTFOUND);
+	else if (sqlite3_column_int(st, 3) != 1)
+		rc = refuse(&q->no, RF_NOT_A_MEMBER, DM_EFORBID);
+	else if (!sqlite3_column_int(st, 1))
+		rc = refuse(&q->no, RF_NOT_A_CHAT_MESSAGE, DM_EINVAL);
+	else if (sqlite3_column_int64(st, 0) == q->reporter)
+		rc = refuse(&q->no, RF_CANNOT_REPORT_SELF, DM_EINVAL);
+	else if (sqlite3_column_int(st, 4))
+		rc = refuse(&q->no, RF_ALREADY_REPORTED, DM_ECONFLICT);
+	else {
 		q->reported = sqlite3_column_int64(st, 0);
 		q->item_id = sqlite3_column_int64(st, 2);
 		rc = DM_OK;
@@ -671,7 +654,7 @@ static int report_job(sqlite3 *w, void *arg)
 		until = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (rc != DM_OK)
-		return rc;
+		return refuse(&q->no, RF_USER_NOT_FOUND, rc);
 
 	/* one report per reporter and reported user within the window */
 	st = db_prep(w, "SELECT reportId FROM report WHERE reporterId = ?1 AND reportedId = ?2 AND createdDt > ?3 "
@@ -712,11 +695,8 @@ static int report_job(sqlite3 *w, void *arg)
 	if (q->detail && q->detail[0])
 		sqlite3_bind_text(st, 5, q->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
-	if ((rc = step_done(st)) != DM_OK) {
-		if (rc == DM_ECONFLICT) /* report_msg: a racing twin */
-			q->code = "ALREADY_REPORTED";
-		return rc;
-	}
+	if ((rc = step_done(st)) != DM_OK) /* a conflict: a racing twin */
+		return rc == DM_ECONFLICT ? refuse(&q->no, RF_ALREADY_REPORTED, rc) : rc;
 	q->report_id = sqlite3_last_insert_rowid(w);
 	if (!q->counts && counted_before)
 		return DM_OK;
@@ -764,54 +744,36 @@ static int h_report(http_req_t *r)
 	f = json_get(&r->json, "icruMsgId");
 	if (f && f->type != JSON_NULL &&
 	    (json_int(&r->json, "icruMsgId", 1, &q.msg_id) != DM_OK || q.msg_id <= 0))
-		return http_fail(r, 400, "INVALID_MESSAGE", "icruMsgId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_MSG_ID);
 	if (q.msg_id && (json_get(&r->json, "userId") || json_get(&r->json, "itemId")))
-		return http_fail(r, 400, "INVALID_MESSAGE", "메시지 신고에는 userId와 itemId를 보내지 않습니다.");
+		return http_refuse(r, RF_MSG_REPORT_EXTRA_FIELDS);
 	if (!q.msg_id && (json_int(&r->json, "userId", 1, &q.reported) != DM_OK || q.reported <= 0))
-		return http_fail(r, 400, "INVALID_USER", "신고할 사용자(userId)를 지정해 주세요.");
+		return http_refuse(r, RF_REPORT_USER_REQUIRED);
 	if (!q.msg_id && q.reported == q.reporter)
-		return http_fail(r, 400, "CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.");
+		return http_refuse(r, RF_CANNOT_REPORT_SELF);
 	q.reason = json_str(&r->json, "reason", 1, 10);
 	for (size_t i = 0; q.reason && i < sizeof report_reasons / sizeof report_reasons[0]; i++)
 		known |= !strcmp(q.reason, report_reasons[i]);
 	if (!known)
-		return http_fail(r, 400, "INVALID_REASON",
-				 "reason은 noshow, breach, abuse, fraud, other 중 하나여야 합니다.");
+		return http_refuse(r, RF_INVALID_REASON);
 	f = json_get(&r->json, "detail");
 	if (f && f->type != JSON_NULL) {
 		q.detail = json_str(&r->json, "detail", 0, DETAIL_MAX);
 		if (!q.detail)
-			return http_fail(r, 400, "INVALID_DETAIL", "상세 내용은 1000자 이하의 글이어야 합니다.");
+			return http_refuse(r, RF_INVALID_DETAIL);
 	}
 	f = json_get(&r->json, "itemId");
 	if (f && f->type != JSON_NULL) {
 		if (json_int(&r->json, "itemId", 1, &q.item_id) != DM_OK || q.item_id <= 0)
-			return http_fail(r, 400, "INVALID_ITEM", "itemId가 올바르지 않습니다.");
+			return http_refuse(r, RF_INVALID_ITEM);
 		char idtxt[24];
 		snprintf(idtxt, sizeof idtxt, "%lld", (long long)q.item_id);
 		if (db_int(r->db, "SELECT count(*) FROM saleItem WHERE itemId = CAST(?1 AS INTEGER)", idtxt, 0) == 0)
-			return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+			return http_refuse(r, RF_ITEM_NOT_FOUND);
 	}
 	rc = jobs_write(report_job, &q);
-	if (rc != DM_OK && q.code) {
-		static const struct {
-			const char *code, *msg;
-			int status;
-		} refusals[] = {
-			{"MESSAGE_NOT_FOUND", "메시지를 찾을 수 없습니다.", 404},
-			{"NOT_A_MEMBER", "참여 중인 채팅방의 메시지만 신고할 수 있습니다.", 403},
-			{"CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.", 400},
-			{"NOT_A_CHAT_MESSAGE", "이웃이 쓴 채팅 메시지만 신고할 수 있습니다.", 400},
-			{"ALREADY_REPORTED", "이미 신고한 메시지입니다.", 409},
-		};
-		for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
-			if (!strcmp(q.code, refusals[i].code))
-				return http_fail(r, refusals[i].status, q.code, refusals[i].msg);
-	}
-	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
 	if (rc != DM_OK)
-		return http_fail_dm(r, rc);
+		return reply_refused(r, &q.no, rc);
 	st = db_prep(r->db, "SELECT json_object('msg','success','reportId',CAST(?1 AS TEXT),"
 			    "'duplicate',json(CASE WHEN ?2 THEN 'true' ELSE 'false' END))");
 	if (st) {

@@ -11,6 +11,7 @@
 #include "../src/config.c"
 #include "../src/db.c"
 #include "../src/mem.c"
+#include "../src/refusal.c"
 #include "../src/json.c"
 #include "../src/auth.c"
 #include "../src/tls.c"

@@ -32,12 +32,10 @@ int http_json(http_req_t *r)
 	(void)r;
 	return DM_EINVAL;
 }
-int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+int http_refuse(http_req_t *r, refusal_t rf)
 {
 	(void)r;
-	(void)status;
-	(void)code;
-	(void)msg;
+	(void)rf;
 	return DM_OK;
 }
 int http_fail_dm(http_req_t *r, int s)
