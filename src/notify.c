@@ -18,9 +18,9 @@
  * O(1) work for notifications, whatever the room's size.
  *
  * Thread-safety: the pending list and flush_queued are under plock, the
- * deferred chat set under dlock; the
- * hooks, notify_add, the statement cache and in_chat_job belong to the
- * write lane; the timer runs on a pool worker and writes through
+ * deferred chat set under dlock; the hooks, notify_add and in_chat_job
+ * belong to the write lane (its statements are db_stmt's, cached on the
+ * writer); the timer runs on a pool worker and writes through
  * jobs_write.
  */
 #include <pthread.h>
@@ -183,58 +183,12 @@ int notify_type_ok(const char *type)
 	"ON CONFLICT(userId, coalesceKey) WHERE coalesceKey IS NOT NULL AND readYn = 'N' "                \
 	"DO UPDATE SET cnt = cnt + 1, payload = excluded.payload, updatedDt = excluded.updatedDt "
 
-/* --------------------------------------------------- statement cache */
-
-/* The statements of the hot path (every chat message runs them for every
- * member), prepared once per connection and kept: the writer in the
- * server, the operator command's own connection there. Used only by the
- * thread that owns that connection (the write lane); notify_stop
- * finalizes them, and must run before that connection is closed. */
-enum { S_ADD, S_CHAT, S_MAILTO, S_OBJ, S_MARK, S_SETMARK, S_MAXID, S_COUNT };
-static const char *const cached_sql[S_COUNT] = {
-	[S_ADD] = ADD_SQL,
-	[S_CHAT] = CHAT_SQL,
-	[S_MAILTO] = "SELECT email FROM user WHERE userId = ?1 AND "
-		     "EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)",
-	[S_OBJ] = "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2",
-	[S_MARK] = "SELECT r.notifiedMsgId, (SELECT max(icruMsgId) FROM itemChatRoomUserMsg m WHERE m.icrId = r.icrId) "
-		   "FROM itemChatRoom r WHERE r.icrId = ?1",
-	[S_SETMARK] = "UPDATE itemChatRoom SET notifiedMsgId = ?2 WHERE icrId = ?1",
-	[S_MAXID] = "SELECT COALESCE(max(notificationId), 0) FROM notification",
-};
-static struct {
-	sqlite3 *db;
-	sqlite3_stmt *st[S_COUNT];
-} cache;
-
-static void cache_clear(void)
-{
-	for (int i = 0; i < S_COUNT; i++) {
-		sqlite3_finalize(cache.st[i]);
-		cache.st[i] = NULL;
-	}
-	cache.db = NULL;
-}
-
-/* The cached statement `which` on db, reset and unbound; NULL on error
- * (logged). Do not finalize it: reset it when done. */
-static sqlite3_stmt *cached(sqlite3 *db, int which)
-{
-	if (cache.db != db) {
-		cache_clear();
-		cache.db = db;
-	}
-	if (!cache.st[which] &&
-	    sqlite3_prepare_v3(db, cached_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &cache.st[which], NULL) !=
-		    SQLITE_OK) {
-		dm_error("notify: sql prepare: %s", sqlite3_errmsg(db));
-		cache.st[which] = NULL;
-		return NULL;
-	}
-	sqlite3_reset(cache.st[which]);
-	sqlite3_clear_bindings(cache.st[which]);
-	return cache.st[which];
-}
+/* The other statements of the hot path (every chat message runs them for
+ * every member). */
+#define MAILTO_SQL                                                                                         \
+	"SELECT email FROM user WHERE userId = ?1 AND "                                                   \
+	"EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)"
+#define OBJ_ONE_SQL "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2"
 
 /* --------------------------------------------------------- live delivery */
 
@@ -287,7 +241,7 @@ static void flush_now(int from_job)
 	if (!chat_user_emit)
 		goto done;
 	qsort(list, n, sizeof *list, pend_cmp);
-	st = cached(db_writer(), S_OBJ);
+	st = db_stmt(db_writer(), OBJ_ONE_SQL);
 	if (!st)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
@@ -299,6 +253,7 @@ static void flush_now(int from_job)
 			chat_user_emit(list[i].user, "notification", (const char *)sqlite3_column_text(st, 0));
 		sqlite3_reset(st);
 	}
+	db_done(st);
 done:
 	free(list);
 }
@@ -362,25 +317,17 @@ static void html_escape(const char *s, char *out, size_t cap)
 /* Mails message to user_id if they chose email for type. Best effort. */
 static void mail_if_chosen(sqlite3 *w, int64_t user_id, const char *type, const char *message)
 {
-	sqlite3_stmt *st;
-	char subject[160], text[2600], esc[4200], html[4600];
+	char to[400], subject[160], text[2600], esc[4200], html[4600];
 
-	st = cached(w, S_MAILTO);
-	if (!st)
+	if (db_get_text(w, to, sizeof to, MAILTO_SQL, DB_INT(user_id), DB_TEXT(type)) != DM_OK)
 		return;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *to = (const char *)sqlite3_column_text(st, 0);
-		snprintf(subject, sizeof subject, "[동물마켓] %s", subject_of(type));
-		snprintf(text, sizeof text, "%s\n\n%s%s", message, cfg.app_url[0] ? cfg.app_url : "",
-			 cfg.app_url[0] ? "\n" : "");
-		html_escape(message, esc, sizeof esc);
-		snprintf(html, sizeof html, "<p>%s</p>", esc);
-		if (mail_queue(w, to, subject, text, html) != DM_OK)
-			dm_warn("notify: could not queue mail for user %lld", (long long)user_id);
-	}
-	sqlite3_reset(st);
+	snprintf(subject, sizeof subject, "[동물마켓] %s", subject_of(type));
+	snprintf(text, sizeof text, "%s\n\n%s%s", message, cfg.app_url[0] ? cfg.app_url : "",
+		 cfg.app_url[0] ? "\n" : "");
+	html_escape(message, esc, sizeof esc);
+	snprintf(html, sizeof html, "<p>%s</p>", esc);
+	if (mail_queue(w, to, subject, text, html) != DM_OK)
+		dm_warn("notify: could not queue mail for user %lld", (long long)user_id);
 }
 
 /* A new notification (not a coalesced update) of type for user_id with
@@ -397,11 +344,14 @@ static void send_new(sqlite3 *w, int64_t user_id, const char *type, const unsign
 
 /* Steps st, an upsert whose RETURNING rows are (notificationId, userId,
  * cnt, message, itemId): mails and pushes the new ones (cnt 1: a coalesced
- * notification is sent once) and queues each for live delivery. Resets st.
- * Returns the number of rows, or -1 on error (logged). */
+ * notification is sent once) and queues each for live delivery. Gives st
+ * back (db_done; NULL is an error). Returns the number of rows, or -1 on
+ * error (logged). */
 static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 {
 	int n = 0, rc;
+	if (!st)
+		return -1;
 	/* RETURNING: every change is made at the first step, so running
 	 * other statements between the steps is safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -415,21 +365,14 @@ static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 		dm_error("notify: storing a %s notification: %s", type, sqlite3_errmsg(w));
 		n = -1;
 	}
-	sqlite3_reset(st);
+	db_done(st);
 	return n;
 }
 
 int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payload, const char *coalesce)
 {
-	sqlite3_stmt *st = cached(w, S_ADD);
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, payload ? payload : "{}", -1, SQLITE_STATIC);
-	if (coalesce)
-		sqlite3_bind_text(st, 4, coalesce, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, dm_now_ms());
+	sqlite3_stmt *st = db_query(w, ADD_SQL, DB_INT(user_id), DB_TEXT(type), DB_TEXT(payload ? payload : "{}"),
+				    DB_TEXT(coalesce), DB_INT(dm_now_ms()));
 	return stored_rows(w, st, type) == 1 ? DM_OK : DM_ERR;
 }
 
@@ -574,7 +517,7 @@ static void dirty_restore(const cflush_t *f)
  * start: an index seek per room. */
 static int catchup_scan(sqlite3 *w, cflush_t *f)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
+	sqlite3_stmt *st = db_stmt(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
 				      "itemChatRoomUserMsg m WHERE m.icrId = r.icrId AND m.icruMsgId > r.notifiedMsgId)");
 	int64_t t0 = dm_now_ms();
 	size_t n0 = f->nrooms;
@@ -584,7 +527,7 @@ static int catchup_scan(sqlite3 *w, cflush_t *f)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (room_push(f, sqlite3_column_int64(st, 0)) != DM_OK)
 			break;
-	sqlite3_finalize(st);
+	db_done(st);
 	/* the scan read every room once: its pages need not stay in the
 	 * writer's cache (megabytes a small host would keep for nothing) */
 	sqlite3_db_release_memory(w);
@@ -604,28 +547,23 @@ static int cmp_i64(const void *a, const void *b)
  * mark. maxid: the largest notificationId before the flush. DM_OK/DM_ERR. */
 static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64_t now)
 {
-	sqlite3_stmt *st = cached(w, S_MARK);
+	sqlite3_stmt *st = db_query(w, "SELECT r.notifiedMsgId, (SELECT max(icruMsgId) FROM itemChatRoomUserMsg m "
+				       "WHERE m.icrId = r.icrId) FROM itemChatRoom r WHERE r.icrId = ?1", DB_INT(icr));
 	int64_t mark = 0, hi = 0;
 	int rc;
 
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		mark = sqlite3_column_int64(st, 0);
 		hi = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_reset(st);
+	db_done(st);
 	if (hi <= mark)
 		return DM_OK; /* gone, or nothing new */
-	st = cached(w, S_CHAT);
+	st = db_query(w, CHAT_SQL, DB_INT(icr), DB_INT(mark), DB_INT(hi), DB_INT(now), DB_INT(maxid));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, mark);
-	sqlite3_bind_int64(st, 3, hi);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, maxid);
 	/* RETURNING: every change is made at the first step, so the mail
 	 * lookups between steps are safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -647,25 +585,20 @@ static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64
 	}
 	if (rc != SQLITE_DONE) {
 		dm_error("notify: storing chat notifications of room %lld: %s", (long long)icr, sqlite3_errmsg(w));
-		sqlite3_reset(st);
+		db_done(st);
 		return DM_ERR;
 	}
-	sqlite3_reset(st);
-	st = cached(w, S_SETMARK);
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, hi);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_reset(st);
-	return rc;
+	db_done(st);
+	return db_run(w, "UPDATE itemChatRoom SET notifiedMsgId = ?2 WHERE icrId = ?1", DB_INT(icr), DB_INT(hi)) ==
+			       DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* The flush's write job. */
 static int chat_flush_job(sqlite3 *w, void *arg)
 {
 	cflush_t *f = arg;
-	sqlite3_stmt *st;
 	int64_t maxid = 0, now = dm_now_ms();
 
 	if (dirty_take(f) != DM_OK)
@@ -682,11 +615,8 @@ static int chat_flush_job(sqlite3 *w, void *arg)
 		f->more = 1;
 		/* the same room may straddle the cut: it is done twice, harmless */
 	}
-	if (!(st = cached(w, S_MAXID)))
+	if (db_get_int(w, &maxid, "SELECT coalesce(max(notificationId), 0) FROM notification") != DM_OK)
 		return DM_ERR;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		maxid = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
 	for (size_t i = 0; i < f->nrooms && i < CHAT_FLUSH_ROOMS; i++) {
 		if (i && f->rooms[i] == f->rooms[i - 1])
 			continue;
@@ -717,13 +647,13 @@ static void chat_flush_done(void *arg, int status)
 				continue; /* in the room: they have the getMsg */
 			if (!chat_user_emit || (chat_online && !chat_online(c->user)))
 				continue;
-			if (!(st = cached(db_writer(), S_OBJ)))
+			if (!(st = db_stmt(db_writer(), OBJ_ONE_SQL)))
 				continue;
 			sqlite3_bind_int64(st, 1, c->id);
 			sqlite3_bind_int64(st, 2, c->user);
 			if (sqlite3_step(st) == SQLITE_ROW)
 				chat_user_emit(c->user, "notification", (const char *)sqlite3_column_text(st, 0));
-			sqlite3_reset(st);
+			db_done(st);
 		}
 		free(in);
 	}
@@ -756,16 +686,16 @@ static void chat_timer_fn(void *unused)
  * under coalesce (may be NULL). */
 static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const char *type, const char *coalesce)
 {
-	sqlite3_stmt *st = db_prep(w, sql);
+	const db_arg_t args[2] = {DB_INT(p1), DB_INT(p2)};
+	sqlite3_stmt *st = db_stmt(w, sql);
 	int64_t *users = NULL;
 	char **payloads = NULL;
 	size_t n = 0, cap = 0;
 
-	if (!st)
+	if (!st || db_bind_args(st, args, sqlite3_bind_parameter_count(st) >= 2 ? 2 : 1) != DM_OK) {
+		db_done(st);
 		return;
-	sqlite3_bind_int64(st, 1, p1);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		sqlite3_bind_int64(st, 2, p2);
+	}
 	/* collect first: notify_add runs other statements */
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (n == cap) {
@@ -786,7 +716,7 @@ static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const 
 			break;
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	for (size_t i = 0; i < n; i++) {
 		notify_add(w, users[i], type, payloads[i], coalesce);
 		free(payloads[i]);
@@ -1041,7 +971,7 @@ static int h_list(http_req_t *r)
 		cur_id = b;
 		has_cursor = 1;
 	}
-	st = db_prep(r->db,
+	st = db_query(r->db,
 		     "WITH page AS (SELECT * FROM notification n WHERE n.userId = ?1 AND (?2 = 0 OR n.readYn = 'N') "
 		     "AND (?3 = 0 OR n.updatedDt < ?4 OR (n.updatedDt = ?4 AND n.notificationId < ?5)) "
 		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6 + 1) "
@@ -1050,15 +980,8 @@ static int h_list(http_req_t *r)
 		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6)),"
 		     "'next',CASE WHEN (SELECT count(*) FROM page) > ?6 THEN (SELECT updatedDt || '_' || notificationId "
 		     "FROM page ORDER BY updatedDt DESC, notificationId DESC LIMIT 1 OFFSET ?6 - 1) END,"
-		     "'unreadCount',(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_int(st, 2, unread);
-		sqlite3_bind_int(st, 3, has_cursor);
-		sqlite3_bind_int64(st, 4, cur_dt);
-		sqlite3_bind_int64(st, 5, cur_id);
-		sqlite3_bind_int64(st, 6, limit);
-	}
+		     "'unreadCount',(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))",
+		     DB_INT(r->user_id), DB_INT(unread), DB_INT(has_cursor), DB_INT(cur_dt), DB_INT(cur_id), DB_INT(limit));
 	return http_reply_stmt(r, 200, st);
 }
 
@@ -1072,34 +995,26 @@ typedef struct read_req {
 static int read_job(sqlite3 *w, void *arg)
 {
 	read_req_t *q = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE notification SET readYn = 'Y' WHERE userId = ?1 AND readYn = 'N' "
-				      "AND (?2 = 1 OR notificationId IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)))");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_int(st, 2, q->all);
-	sqlite3_bind_text(st, 3, q->ids ? q->ids : "[]", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	q->updated = sqlite3_changes(w);
-	sqlite3_finalize(st);
-	return rc;
+	return db_run_changes(w, &q->updated,
+			      "UPDATE notification SET readYn = 'Y' WHERE userId = ?1 AND readYn = 'N' "
+			      "AND (?2 = 1 OR notificationId IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)))",
+			      DB_INT(q->user_id), DB_INT(q->all), DB_TEXT(q->ids ? q->ids : "[]")) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* An array of ids: at most max elements, each a string of digits or a
  * non-negative integer. 1/0. */
 static int ids_ok(sqlite3 *db, const char *arr, int max)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*), sum(CASE WHEN (type = 'integer' AND value >= 0) OR "
-				       "(type = 'text' AND length(value) BETWEEN 1 AND 18 AND value NOT GLOB '*[^0-9]*') "
-				       "THEN 0 ELSE 1 END) FROM json_each(?1)");
+	sqlite3_stmt *st = db_query(db, "SELECT count(*), sum(CASE WHEN (type = 'integer' AND value >= 0) OR "
+					"(type = 'text' AND length(value) BETWEEN 1 AND 18 AND value NOT GLOB '*[^0-9]*') "
+					"THEN 0 ELSE 1 END) FROM json_each(?1)",
+				    DB_TEXT(arr));
 	int ok = 0;
-	if (!st)
-		return 0;
-	sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		ok = sqlite3_column_int(st, 0) <= max && sqlite3_column_int(st, 1) == 0;
-	sqlite3_finalize(st);
+	db_done(st);
 	return ok;
 }
 
@@ -1109,7 +1024,6 @@ static int h_read(http_req_t *r)
 	const json_field_t *all, *ids;
 	read_req_t q;
 	int rc;
-	sqlite3_stmt *st;
 
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -1129,20 +1043,16 @@ static int h_read(http_req_t *r)
 	rc = jobs_write(read_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','updated',?2,'unreadCount',"
-			    "(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_int(st, 2, q.updated);
-	}
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','updated',?2,'unreadCount',"
+					       "(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))",
+					DB_INT(r->user_id), DB_INT(q.updated)));
 }
 
 /* The settings reply: the chosen types and every type there is. */
 static int reply_settings(http_req_t *r)
 {
 	char all[400] = "[";
-	sqlite3_stmt *st;
 	for (size_t i = 0; i < NTYPES; i++) {
 		/* type names are fixed ASCII identifiers: no escaping needed */
 		strcat(all, i ? ",\"" : "\"");
@@ -1150,13 +1060,10 @@ static int reply_settings(http_req_t *r)
 		strcat(all, "\"");
 	}
 	strcat(all, "]");
-	st = db_prep(r->db, "SELECT json_object('msg','success','email',json(emailNotify),'push',json(pushNotify),"
-			    "'types',json(?2)) FROM user WHERE userId = ?1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_text(st, 2, all, -1, SQLITE_TRANSIENT);
-	}
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','email',json(emailNotify),"
+					       "'push',json(pushNotify),'types',json(?2)) FROM user WHERE userId = ?1",
+					DB_INT(r->user_id), DB_TEXT(all)));
 }
 
 static int h_settings_get(http_req_t *r)
@@ -1176,20 +1083,13 @@ static int settings_job(sqlite3 *w, void *arg)
 	/* distinct, in the order given */
 #define DISTINCT_SQL(p) "(SELECT json_group_array(value) FROM (SELECT value, min(key) k FROM json_each(" p ") " \
 			"GROUP BY value ORDER BY k))"
-	sqlite3_stmt *st = db_prep(w, "UPDATE user SET "
-				      "emailNotify = CASE WHEN ?2 IS NULL THEN emailNotify ELSE " DISTINCT_SQL("?2") " END, "
-				      "pushNotify = CASE WHEN ?3 IS NULL THEN pushNotify ELSE " DISTINCT_SQL("?3") " END "
-				      "WHERE userId = ?1");
+	int rc = db_run(w, "UPDATE user SET "
+			"emailNotify = CASE WHEN ?2 IS NULL THEN emailNotify ELSE " DISTINCT_SQL("?2") " END, "
+			"pushNotify = CASE WHEN ?3 IS NULL THEN pushNotify ELSE " DISTINCT_SQL("?3") " END "
+			"WHERE userId = ?1",
+			DB_INT(q->user_id), DB_TEXT(q->email), DB_TEXT(q->push));
 #undef DISTINCT_SQL
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_text(st, 2, q->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->push, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* 1 if f is a JSON array of known notification types (at most twice as
@@ -1201,22 +1101,18 @@ static int types_ok(sqlite3 *db, const json_field_t *f)
 
 	if (!f || f->type != JSON_ARRAY)
 		return 0;
-	st = db_prep(db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)");
-	if (!st)
-		return 0;
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	st = db_query(db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)", DB_TEXT(f->text));
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		bad = sqlite3_column_int(st, 0) > 2 * (int)NTYPES || sqlite3_column_int(st, 1) != 0;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (bad)
 		return 0;
-	st = db_prep(db, "SELECT value FROM json_each(?1)");
+	st = db_query(db, "SELECT value FROM json_each(?1)", DB_TEXT(f->text));
 	if (!st)
 		return 0;
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
 	while (!bad && sqlite3_step(st) == SQLITE_ROW)
 		bad = !notify_type_ok((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return !bad;
 }
 
@@ -1262,11 +1158,9 @@ int notify_init(void)
 	return jobs_timer("notify", cfg.expiry_interval * 1000, timer_fn, NULL);
 }
 
-/* After the pool stopped and before the database closes: finalizes the
- * cached statements and drops what was never delivered (it is stored). */
+/* After the pool stopped: drops what was never delivered (it is stored). */
 void notify_stop(void)
 {
-	cache_clear();
 	pthread_mutex_lock(&plock);
 	free(pend);
 	pend = NULL;

@@ -15,7 +15,8 @@
  * Thread-safety: vapid (the key, its public point, the JWT subject) is
  * written by push_init before any thread starts; afterwards the public
  * parts are read-only and the private key is used only by the delivery
- * timer. The queue statement cache belongs to the write lane.
+ * timer. push_queue runs on the write lane (its statement is db_stmt's,
+ * cached on the writer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -451,12 +452,6 @@ static int vapid_subject(void)
 
 /* ------------------------------------------------------------ queueing */
 
-/* Lane-only cache of the queue statement (prepared once on the writer). */
-static struct {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-} qcache;
-
 int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title, const char *body,
 	       const char *item_id)
 {
@@ -469,33 +464,12 @@ int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title,
 		"CASE WHEN ?2 IN ('chat','chosen','deadline') THEN 'high' ELSE 'normal' END, ?6, ?6 "
 		"FROM pushSubscription s JOIN user u ON u.userId = s.userId WHERE s.userId = ?1 "
 		"AND EXISTS (SELECT 1 FROM json_each(u.pushNotify) WHERE value = ?2)";
-	int rc;
-
-	if (qcache.db != w) {
-		sqlite3_finalize(qcache.st);
-		qcache.st = NULL;
-		qcache.db = w;
-	}
-	if (!qcache.st && sqlite3_prepare_v3(w, sql, -1, SQLITE_PREPARE_PERSISTENT, &qcache.st, NULL) != SQLITE_OK) {
-		dm_error("push: sql prepare: %s", sqlite3_errmsg(w));
-		qcache.st = NULL;
+	if (db_run(w, sql, DB_INT(user_id), DB_TEXT(type), DB_TEXT(title), DB_TEXT(body ? body : ""), DB_TEXT(item_id),
+		   DB_INT(dm_now_ms())) != DM_OK) {
+		dm_error("push: could not queue a push for user %lld", (long long)user_id);
 		return DM_ERR;
 	}
-	sqlite3_bind_int64(qcache.st, 1, user_id);
-	sqlite3_bind_text(qcache.st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(qcache.st, 3, title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(qcache.st, 4, body ? body : "", -1, SQLITE_STATIC);
-	if (item_id)
-		sqlite3_bind_text(qcache.st, 5, item_id, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(qcache.st, 5);
-	sqlite3_bind_int64(qcache.st, 6, dm_now_ms());
-	rc = sqlite3_step(qcache.st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	if (rc != DM_OK)
-		dm_error("push: queueing for user %lld: %s", (long long)user_id, sqlite3_errmsg(w));
-	sqlite3_reset(qcache.st);
-	sqlite3_clear_bindings(qcache.st);
-	return rc;
+	return DM_OK;
 }
 
 /* ------------------------------------------------------------ delivery */
@@ -591,44 +565,26 @@ static void send_one(pmsg_t *m, int64_t now)
 static int record_write(sqlite3 *w, void *arg)
 {
 	prun_t *r = arg;
-	sqlite3_stmt *del = db_prep(w, "DELETE FROM pushOutbox WHERE pushOutboxId = ?1");
-	sqlite3_stmt *gone = db_prep(w, "DELETE FROM pushSubscription WHERE pushSubId = ?1");
-	sqlite3_stmt *retry = db_prep(w, "UPDATE pushOutbox SET tries = tries + 1, nextTryDt = ?2, lastError = ?3 "
-					 "WHERE pushOutboxId = ?1");
-	int rc = DM_ERR;
 
-	if (!del || !gone || !retry)
-		goto done;
+	dm_assert(r->n >= 0 && r->n <= BATCH);
 	for (int i = 0; i < r->n; i++) {
-		pmsg_t *m = &r->m[i];
-		sqlite3_stmt *st = m->result == R_GONE ? gone : m->result == R_RETRY ? retry : del;
-		sqlite3_bind_int64(st, 1, m->result == R_GONE ? m->sub : m->id);
-		if (m->result == R_RETRY) {
-			sqlite3_bind_int64(st, 2, m->next);
-			sqlite3_bind_text(st, 3, m->err, -1, SQLITE_STATIC);
-		}
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto done;
-		sqlite3_reset(st);
+		const pmsg_t *m = &r->m[i];
+		int rc;
 		if (m->result == R_GONE) {
 			/* its other queued messages go with it (also without foreign keys) */
-			sqlite3_stmt *rest = db_prep(w, "DELETE FROM pushOutbox WHERE pushSubId = ?1");
-			int ok = rest != NULL;
-			if (rest) {
-				sqlite3_bind_int64(rest, 1, m->sub);
-				ok = sqlite3_step(rest) == SQLITE_DONE;
-				sqlite3_finalize(rest);
-			}
-			if (!ok)
-				goto done;
-		}
+			rc = db_run(w, "DELETE FROM pushSubscription WHERE pushSubId = ?1", DB_INT(m->sub));
+			if (rc == DM_OK)
+				rc = db_run(w, "DELETE FROM pushOutbox WHERE pushSubId = ?1", DB_INT(m->sub));
+		} else if (m->result == R_RETRY)
+			rc = db_run(w, "UPDATE pushOutbox SET tries = tries + 1, nextTryDt = ?2, lastError = ?3 "
+				       "WHERE pushOutboxId = ?1",
+				    DB_INT(m->id), DB_INT(m->next), DB_TEXT(m->err));
+		else
+			rc = db_run(w, "DELETE FROM pushOutbox WHERE pushOutboxId = ?1", DB_INT(m->id));
+		if (rc != DM_OK)
+			return DM_ERR;
 	}
-	rc = DM_OK;
-done:
-	sqlite3_finalize(del);
-	sqlite3_finalize(gone);
-	sqlite3_finalize(retry);
-	return rc;
+	return DM_OK;
 }
 
 static char *dup_col(sqlite3_stmt *st, int i)
@@ -651,14 +607,13 @@ static void run_free(prun_t *r)
 /* Reads up to BATCH due messages into r. Returns how many. */
 static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT o.pushOutboxId, o.pushSubId, s.endpoint, o.payload, s.p256dh, s.auth, "
-				       "o.urgency = 'high', o.tries, o.createdDt FROM pushOutbox o "
-				       "JOIN pushSubscription s ON s.pushSubId = o.pushSubId "
-				       "WHERE o.nextTryDt <= ?1 ORDER BY o.nextTryDt, o.pushOutboxId LIMIT ?2");
+	sqlite3_stmt *st = db_query(db, "SELECT o.pushOutboxId, o.pushSubId, s.endpoint, o.payload, s.p256dh, s.auth, "
+					"o.urgency = 'high', o.tries, o.createdDt FROM pushOutbox o "
+					"JOIN pushSubscription s ON s.pushSubId = o.pushSubId "
+					"WHERE o.nextTryDt <= ?1 ORDER BY o.nextTryDt, o.pushOutboxId LIMIT ?2",
+				    DB_INT(now), DB_INT(BATCH));
 	if (!st)
 		return 0;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, BATCH);
 	while (r->n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		pmsg_t *m = &r->m[r->n];
 		memset(m, 0, sizeof *m);
@@ -681,7 +636,8 @@ static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 		}
 		r->n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
+	dm_assert(r->n <= BATCH);
 	return r->n;
 }
 
@@ -751,44 +707,33 @@ typedef struct sub_req {
 static int subscribe_job(sqlite3 *w, void *arg)
 {
 	sub_req_t *q = arg;
-	int64_t owner = db_int(w, "SELECT userId FROM pushSubscription WHERE endpoint = ?1", q->endpoint, 0);
-	sqlite3_stmt *st;
-	int rc;
+	int64_t owner = 0, n = 0;
+	int rc = db_get_int(w, &owner, "SELECT userId FROM pushSubscription WHERE endpoint = ?1", DB_TEXT(q->endpoint));
 
+	if (rc != DM_OK && rc != DM_ENOTFOUND)
+		return DM_ERR;
 	if (owner && owner != q->user_id) {
 		q->refused = 1;
 		q->rf = RF_PUSH_ENDPOINT_TAKEN;
 		return DM_OK;
 	}
-	if (owner) {
-		st = db_prep(w, "UPDATE pushSubscription SET p256dh = ?3, auth = ?4 WHERE endpoint = ?2 AND userId = ?1");
-	} else {
-		st = db_prep(w, "SELECT count(*) FROM pushSubscription WHERE userId = ?1");
-		if (!st)
+	if (owner)
+		rc = db_run(w, "UPDATE pushSubscription SET p256dh = ?3, auth = ?4 WHERE endpoint = ?2 AND userId = ?1",
+			    DB_INT(q->user_id), DB_TEXT(q->endpoint), DB_TEXT(q->p256dh), DB_TEXT(q->auth));
+	else {
+		if (db_get_int(w, &n, "SELECT count(*) FROM pushSubscription WHERE userId = ?1", DB_INT(q->user_id)) != DM_OK)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, q->user_id);
-		rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-		sqlite3_finalize(st);
-		if (rc < 0)
-			return DM_ERR;
-		if (rc >= PUSH_MAX_SUBS) {
+		if (n >= PUSH_MAX_SUBS) {
 			q->refused = 1;
 			q->rf = RF_PUSH_LIMIT;
 			return DM_OK;
 		}
 		q->created = 1;
-		st = db_prep(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) "
-				"VALUES (?1, ?2, ?3, ?4, dm_now())");
+		rc = db_run(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) "
+			       "VALUES (?1, ?2, ?3, ?4, dm_now())",
+			    DB_INT(q->user_id), DB_TEXT(q->endpoint), DB_TEXT(q->p256dh), DB_TEXT(q->auth));
 	}
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_text(st, 2, q->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->p256dh, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, q->auth, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* POST /push/subscriptions {endpoint, keys:{p256dh, auth}} */
@@ -810,16 +755,16 @@ static int h_subscribe(http_req_t *r)
 	if (!keys || keys->type != JSON_OBJECT)
 		return http_refuse(r, RF_PUSH_KEYS_REQUIRED);
 	memset(&q, 0, sizeof q);
-	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1,'$.p256dh') = 'text' THEN ?1->>'p256dh' END, "
-			    "CASE WHEN json_type(?1,'$.auth') = 'text' THEN ?1->>'auth' END");
+	st = db_query(r->db, "SELECT CASE WHEN json_type(?1,'$.p256dh') = 'text' THEN ?1->>'p256dh' END, "
+			     "CASE WHEN json_type(?1,'$.auth') = 'text' THEN ?1->>'auth' END",
+		      DB_TEXT(keys->text));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_text(st, 1, keys->text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) && sqlite3_column_text(st, 1) &&
 	    sqlite3_column_bytes(st, 0) < 100 && sqlite3_column_bytes(st, 1) < 40)
 		ok = b64_exact((const char *)sqlite3_column_text(st, 0), pt, 65) && point_ok(pt) &&
 		     b64_exact((const char *)sqlite3_column_text(st, 1), auth, 16);
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!ok)
 		return http_refuse(r, RF_INVALID_PUSH_KEYS);
 	q.user_id = r->user_id;
@@ -843,16 +788,10 @@ typedef struct unsub_req {
 static int unsubscribe_job(sqlite3 *w, void *arg)
 {
 	unsub_req_t *q = arg;
-	sqlite3_stmt *st = db_prep(w, "DELETE FROM pushSubscription WHERE endpoint = ?1 AND userId = ?2");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, q->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, q->user_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	q->deleted = sqlite3_changes(w);
-	sqlite3_finalize(st);
-	return rc;
+	return db_run_changes(w, &q->deleted, "DELETE FROM pushSubscription WHERE endpoint = ?1 AND userId = ?2",
+			      DB_TEXT(q->endpoint), DB_INT(q->user_id)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* DELETE /push/subscriptions {endpoint}: only one's own. */
@@ -899,9 +838,6 @@ int push_init(void)
 /* After the pool stopped and before the database closes. */
 void push_stop(void)
 {
-	sqlite3_finalize(qcache.st);
-	qcache.st = NULL;
-	qcache.db = NULL;
 	mbedtls_mpi_free(&vapid.d);
 	mbedtls_ecp_group_free(&vapid.grp);
 	memset(jwt_cache, 0, sizeof jwt_cache);
