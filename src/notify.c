@@ -47,8 +47,6 @@
 /* The items part's expiry hook (a variable there); weak so that this part
  * links without it. */
 #pragma weak item_on_expired
-/* Web Push; weak so that this part links without it. */
-#pragma weak push_queue
 
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
@@ -338,8 +336,7 @@ static void send_new(sqlite3 *w, int64_t user_id, const char *type, const unsign
 {
 	const char *m = message ? (const char *)message : "";
 	mail_if_chosen(w, user_id, type, m);
-	if (push_queue)
-		push_queue(w, user_id, type, subject_of(type), m, (const char *)item_id);
+	push_queue(w, user_id, type, subject_of(type), m, (const char *)item_id);
 }
 
 /* Steps st, an upsert whose RETURNING rows are (notificationId, userId,
@@ -1141,7 +1138,7 @@ static int h_settings_put(http_req_t *r)
 	return reply_settings(r);
 }
 
-static const http_route_t routes[] = {
+static const http_route_t notify_routes[] = {
 	{"GET", "/notifications", h_list, HTTP_AUTH},
 	{"POST", "/notifications/read", h_read, HTTP_AUTH},
 	{"GET", "/notifications/settings", h_settings_get, HTTP_AUTH},
@@ -1150,7 +1147,7 @@ static const http_route_t routes[] = {
 
 int notify_init(void)
 {
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(notify_routes, sizeof notify_routes / sizeof notify_routes[0]);
 	if (&item_on_expired)
 		item_on_expired = on_expired;
 	if (jobs_timer("notify-chat", CHAT_FLUSH_MS, chat_timer_fn, NULL) != DM_OK)

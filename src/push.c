@@ -815,7 +815,7 @@ static int h_unsubscribe(http_req_t *r)
 	return http_ok(r);
 }
 
-static const http_route_t routes[] = {
+static const http_route_t push_routes[] = {
 	{"GET", "/push/vapid", h_vapid, HTTP_PUBLIC},
 	{"POST", "/push/subscriptions", h_subscribe, HTTP_AUTH},
 	{"DELETE", "/push/subscriptions", h_unsubscribe, HTTP_AUTH},
@@ -831,7 +831,7 @@ int push_init(void)
 	}
 	if (vapid_load(cfg.data) != DM_OK)
 		return DM_ERR;
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(push_routes, sizeof push_routes / sizeof push_routes[0]);
 	return jobs_timer("push", TIMER_MS, deliver_due, NULL);
 }
 

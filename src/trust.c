@@ -663,7 +663,7 @@ static int h_report(http_req_t *r)
 					DB_INT(q.report_id), DB_INT(q.duplicate)));
 }
 
-static const http_route_t routes[] = {
+static const http_route_t trust_routes[] = {
 	{"POST", "/trade/:itemId/complete", h_complete, HTTP_AUTH},
 	{"POST", "/trade/:itemId/cancel", h_cancel, HTTP_AUTH},
 	{"POST", "/trade/:itemId/review", h_review, HTTP_AUTH},
@@ -673,7 +673,7 @@ static const http_route_t routes[] = {
 
 int trust_init(void)
 {
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(trust_routes, sizeof trust_routes / sizeof trust_routes[0]);
 	return jobs_timer("manner", 3600 * 1000, recompute_tick, NULL);
 }
 

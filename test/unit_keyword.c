@@ -16,20 +16,16 @@
 #include "../src/auth.c"
 #include "../src/tls.c"
 #include "../src/jobs.c"
+#include "../src/net.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/http.c"
 #undef opts
-/* both parts name their route table `routes` and their statement cache's
- * reset `cache_clear` */
-#define routes notify_routes
+/* notify queues Web Push with a plain call: the real push.c (and the net.c
+ * it needs) comes along; no user here has a push subscription */
+#include "../src/push.c"
 #include "../src/notify.c"
-#undef routes
-#undef cache_clear
-#define cache_clear keyword_cache_clear
-#define routes keyword_routes
 #include "../src/keyword.c"
-#undef routes
 
 #include <stdlib.h>
 
