@@ -279,6 +279,7 @@ static void pending_push(int64_t id, int64_t user)
 		pend = np;
 		cappend = ncap;
 	}
+	dm_assert(npend < cappend);
 	pend[npend].id = id;
 	pend[npend].user = user;
 	npend++;
@@ -431,6 +432,8 @@ static void dirty_add(int64_t icr)
 		dset = nv;
 		dcap = ncap;
 	}
+	/* at most half full: a probe always ends at an empty slot */
+	dm_assert(dcap && (dn + 1) * 2 <= dcap);
 	for (i = dslot(icr, dcap); dset[i]; i = (i + 1) & (dcap - 1))
 		if (dset[i] == icr)
 			goto done;
@@ -483,12 +486,14 @@ static int room_push(cflush_t *f, int64_t icr)
 /* Moves the set into f (and the catch-up flag). Lane, inside the flush. */
 static int dirty_take(cflush_t *f)
 {
+	size_t n0 = f->nrooms;
 	int rc = DM_OK;
 	pthread_mutex_lock(&dlock);
 	for (size_t k = 0; k < dcap && rc == DM_OK; k++)
 		if (dset[k])
 			rc = room_push(f, dset[k]);
 	if (rc == DM_OK) {
+		dm_assert(f->nrooms - n0 == dn); /* the count matches the set */
 		if (dcap)
 			memset(dset, 0, dcap * sizeof *dset);
 		dn = 0;
@@ -575,6 +580,7 @@ static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64
 			f->out = nv;
 			f->capout = ncap;
 		}
+		dm_assert(f->nout < f->capout);
 		f->out[f->nout].id = id;
 		f->out[f->nout].user = uid;
 		f->out[f->nout].icr = icr;

@@ -155,6 +155,7 @@ typedef struct verdict {
 /* Records rf in v; returns status (the job's return value). */
 static int refuse(verdict_t *v, refusal_t rf, int status)
 {
+	dm_assert(status != DM_OK && status != DM_ERR && rf < RF_COUNT);
 	v->refused = 1;
 	v->rf = rf;
 	return status;
@@ -163,6 +164,7 @@ static int refuse(verdict_t *v, refusal_t rf, int status)
 /* The reply to a write job that returned rc (not DM_OK). */
 static int reply_refused(http_req_t *r, const verdict_t *v, int rc)
 {
+	dm_assert(rc != DM_OK);
 	return v->refused ? http_refuse(r, v->rf) : http_fail_dm(r, rc);
 }
 
