@@ -374,6 +374,26 @@ int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payloa
 	return stored_rows(w, st, type) == 1 ? DM_OK : DM_ERR;
 }
 
+/* A growing list of ids (rooms, items). */
+typedef struct idlist {
+	int64_t *v;
+	size_t n, cap;
+} idlist_t;
+
+static int idlist_add(idlist_t *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		int64_t *nv = realloc(l->v, ncap * sizeof *nv);
+		if (!nv)
+			return DM_ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return DM_OK;
+}
+
 /* ----------------------------------------------------- chat, deferred */
 
 /* Chat notifications are not stored by the message's own job: that job
@@ -461,39 +481,24 @@ typedef struct cnote {
 /* A flush: its rooms (taken from the set when it runs) and what it stored.
  * Owned by whoever runs it (chat_flush_wait). */
 typedef struct cflush {
-	int64_t *rooms;
-	size_t nrooms, caprooms;
+	idlist_t rooms;
 	int catchup;
 	int more;  /* rooms were left for the next job */
 	cnote_t *out;
 	size_t nout, capout;
 } cflush_t;
 
-static int room_push(cflush_t *f, int64_t icr)
-{
-	if (f->nrooms == f->caprooms) {
-		size_t ncap = f->caprooms ? f->caprooms * 2 : 64;
-		int64_t *nv = realloc(f->rooms, ncap * sizeof *nv);
-		if (!nv)
-			return DM_ENOMEM;
-		f->rooms = nv;
-		f->caprooms = ncap;
-	}
-	f->rooms[f->nrooms++] = icr;
-	return DM_OK;
-}
-
 /* Moves the set into f (and the catch-up flag). Lane, inside the flush. */
 static int dirty_take(cflush_t *f)
 {
-	size_t n0 = f->nrooms;
+	size_t n0 = f->rooms.n;
 	int rc = DM_OK;
 	pthread_mutex_lock(&dlock);
 	for (size_t k = 0; k < dcap && rc == DM_OK; k++)
 		if (dset[k])
-			rc = room_push(f, dset[k]);
+			rc = idlist_add(&f->rooms, dset[k]);
 	if (rc == DM_OK) {
-		dm_assert(f->nrooms - n0 == dn); /* the count matches the set */
+		dm_assert(f->rooms.n - n0 == dn); /* the count matches the set */
 		if (dcap)
 			memset(dset, 0, dcap * sizeof *dset);
 		dn = 0;
@@ -507,8 +512,8 @@ static int dirty_take(cflush_t *f)
 /* A flush failed (rolled back): everything it took is pending again. */
 static void dirty_restore(const cflush_t *f)
 {
-	for (size_t i = 0; i < f->nrooms; i++)
-		dirty_add(f->rooms[i]);
+	for (size_t i = 0; i < f->rooms.n; i++)
+		dirty_add(f->rooms.v[i]);
 	pthread_mutex_lock(&dlock);
 	if (f->catchup)
 		catchup = 1;
@@ -522,20 +527,20 @@ static int catchup_scan(sqlite3 *w, cflush_t *f)
 	sqlite3_stmt *st = db_stmt(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
 				      "itemChatRoomUserMsg m WHERE m.icrId = r.icrId AND m.icruMsgId > r.notifiedMsgId)");
 	int64_t t0 = dm_now_ms();
-	size_t n0 = f->nrooms;
+	size_t n0 = f->rooms.n;
 	int rc;
 	if (!st)
 		return DM_ERR;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (room_push(f, sqlite3_column_int64(st, 0)) != DM_OK)
+		if (idlist_add(&f->rooms, sqlite3_column_int64(st, 0)) != DM_OK)
 			break;
 	db_done(st);
 	/* the scan read every room once: its pages need not stay in the
 	 * writer's cache (megabytes a small host would keep for nothing) */
 	sqlite3_db_release_memory(w);
-	if (f->nrooms > n0)
+	if (f->rooms.n > n0)
 		dm_info("notify: %zu chat rooms have messages left to count from before (scan: %lld ms)",
-			f->nrooms - n0, (long long)(dm_now_ms() - t0));
+			f->rooms.n - n0, (long long)(dm_now_ms() - t0));
 	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
@@ -608,22 +613,22 @@ static int chat_flush_job(sqlite3 *w, void *arg)
 		return DM_ERR;
 	if (f->catchup && catchup_scan(w, f) != DM_OK)
 		return DM_ERR;
-	if (!f->nrooms)
+	if (!f->rooms.n)
 		return DM_OK;
-	qsort(f->rooms, f->nrooms, sizeof *f->rooms, cmp_i64);
-	if (f->nrooms > CHAT_FLUSH_ROOMS) {
+	qsort(f->rooms.v, f->rooms.n, sizeof *f->rooms.v, cmp_i64);
+	if (f->rooms.n > CHAT_FLUSH_ROOMS) {
 		/* the rest is pending again (a failure restores all of f) */
-		for (size_t i = CHAT_FLUSH_ROOMS; i < f->nrooms; i++)
-			dirty_add(f->rooms[i]);
+		for (size_t i = CHAT_FLUSH_ROOMS; i < f->rooms.n; i++)
+			dirty_add(f->rooms.v[i]);
 		f->more = 1;
 		/* the same room may straddle the cut: it is done twice, harmless */
 	}
 	if (db_get_int(w, &maxid, "SELECT coalesce(max(notificationId), 0) FROM notification") != DM_OK)
 		return DM_ERR;
-	for (size_t i = 0; i < f->nrooms && i < CHAT_FLUSH_ROOMS; i++) {
-		if (i && f->rooms[i] == f->rooms[i - 1])
+	for (size_t i = 0; i < f->rooms.n && i < CHAT_FLUSH_ROOMS; i++) {
+		if (i && f->rooms.v[i] == f->rooms.v[i - 1])
 			continue;
-		if (flush_room(w, f, f->rooms[i], maxid, now) != DM_OK)
+		if (flush_room(w, f, f->rooms.v[i], maxid, now) != DM_OK)
 			return DM_ERR;
 	}
 	return DM_OK;
@@ -671,7 +676,7 @@ static void chat_flush_wait(void)
 	while (more) {
 		memset(&f, 0, sizeof f);
 		more = jobs_write_then(chat_flush_job, chat_flush_done, &f) == DM_OK && f.more;
-		free(f.rooms);
+		free(f.rooms.v);
 		free(f.out);
 	}
 }
@@ -803,25 +808,6 @@ void notify_chat_after(const chat_note_t *n)
 }
 
 /* ------------------------------------------------------------- timer */
-
-typedef struct idlist {
-	int64_t *v;
-	size_t n, cap;
-} idlist_t;
-
-static int idlist_add(idlist_t *l, int64_t id)
-{
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 32;
-		int64_t *nv = realloc(l->v, ncap * sizeof *nv);
-		if (!nv)
-			return DM_ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n++] = id;
-	return DM_OK;
-}
 
 /* Collects the first column of every row of st (finalized here). */
 static void collect(sqlite3_stmt *st, idlist_t *l)
