@@ -544,7 +544,7 @@ static int catchup_scan(sqlite3 *w, cflush_t *f)
 	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_id(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 	return x < y ? -1 : x > y;
@@ -615,7 +615,7 @@ static int chat_flush_job(sqlite3 *w, void *arg)
 		return DM_ERR;
 	if (!f->rooms.n)
 		return DM_OK;
-	qsort(f->rooms.v, f->rooms.n, sizeof *f->rooms.v, cmp_i64);
+	qsort(f->rooms.v, f->rooms.n, sizeof *f->rooms.v, cmp_id);
 	if (f->rooms.n > CHAT_FLUSH_ROOMS) {
 		/* the rest is pending again (a failure restores all of f) */
 		for (size_t i = CHAT_FLUSH_ROOMS; i < f->rooms.n; i++)
@@ -651,7 +651,7 @@ static void chat_flush_done(void *arg, int status)
 		for (; i < f->nout && f->out[i].icr == icr; i++) {
 			const cnote_t *c = &f->out[i];
 			sqlite3_stmt *st;
-			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_i64))
+			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_id))
 				continue; /* in the room: they have the getMsg */
 			if (!chat_user_emit || (chat_online && !chat_online(c->user)))
 				continue;
@@ -933,7 +933,7 @@ static void on_expired(const int64_t *ids, size_t n)
 /* -------------------------------------------------------------- HTTP */
 
 /* GET /notifications?unread=1&limit=30&cursor=... newest first. */
-static int h_list(http_req_t *r)
+static int h_notifications(http_req_t *r)
 {
 	char buf[64];
 	int unread = 0;
@@ -1131,7 +1131,7 @@ static int h_settings_put(http_req_t *r)
 }
 
 static const http_route_t notify_routes[] = {
-	{"GET", "/notifications", h_list, HTTP_AUTH},
+	{"GET", "/notifications", h_notifications, HTTP_AUTH},
 	{"POST", "/notifications/read", h_read, HTTP_AUTH},
 	{"GET", "/notifications/settings", h_settings_get, HTTP_AUTH},
 	{"PUT", "/notifications/settings", h_settings_put, HTTP_AUTH},

@@ -46,17 +46,17 @@
 #define PUSH_MAX_SUBS 10          /* subscriptions per user */
 #define ENDPOINT_MAX 1024         /* characters of an endpoint URL */
 #define TTL_S 86400               /* how long a push service keeps a message */
-#define GIVE_UP_MS (TTL_S * 1000LL)
+#define PUSH_GIVE_UP_MS (TTL_S * 1000LL)
 #define MAX_TRIES 16
 #define BACKOFF_FIRST_MS 2000LL   /* doubles with every try */
 #define BACKOFF_MAX_MS 3600000LL
-#define BATCH 50
+#define PUSH_BATCH 50
 #define TIMER_MS 500
 #define SEND_TIMEOUT_BODY 4096    /* largest reply body we read */
 #define RECORD_SIZE 4096          /* rs of the aes128gcm header */
 #define HEADER_LEN (16 + 4 + 1 + 65)
 #define PLAIN_MAX 3000            /* largest payload we encrypt (one record) */
-#define BODY_MAX (HEADER_LEN + PLAIN_MAX + 1 + 16)
+#define PUSH_BODY_MAX (HEADER_LEN + PLAIN_MAX + 1 + 16)
 #define JWT_LIFE_S (12 * 3600)    /* RFC 8292: at most 24 hours */
 
 static struct {
@@ -489,13 +489,13 @@ typedef struct pmsg {
 
 typedef struct prun {
 	int n;
-	pmsg_t m[BATCH];
+	pmsg_t m[PUSH_BATCH];
 } prun_t;
 
 /* The backoff before try number tries+1: BACKOFF_FIRST_MS doubled per
  * try, at most BACKOFF_MAX_MS; at least retry_after_s when the service
  * said so. */
-static int64_t backoff_ms(int tries, long retry_after_s)
+static int64_t push_backoff(int tries, long retry_after_s)
 {
 	int64_t ms = BACKOFF_FIRST_MS << (tries < 20 ? tries : 20);
 	if (ms > BACKOFF_MAX_MS)
@@ -506,9 +506,9 @@ static int64_t backoff_ms(int tries, long retry_after_s)
 }
 
 /* Sends one message; sets m->result (and m->next, m->err). */
-static void send_one(pmsg_t *m, int64_t now)
+static void send_push(pmsg_t *m, int64_t now)
 {
-	unsigned char ua[65], auth[16], body[BODY_MAX];
+	unsigned char ua[65], auth[16], body[PUSH_BODY_MAX];
 	char headers[1800];
 	net_http_resp_t resp;
 	long len;
@@ -555,18 +555,18 @@ static void send_one(pmsg_t *m, int64_t now)
 	/* anything but 429 and 5xx is a refusal that a retry will not change */
 	if (rc == DM_OK && resp.status != 429 && resp.status < 500)
 		return;
-	if (m->tries + 1 >= MAX_TRIES || now - m->created >= GIVE_UP_MS)
+	if (m->tries + 1 >= MAX_TRIES || now - m->created >= PUSH_GIVE_UP_MS)
 		return;
 	m->result = R_RETRY;
-	m->next = now + backoff_ms(m->tries, rc == DM_OK ? resp.retry_after : -1);
+	m->next = now + push_backoff(m->tries, rc == DM_OK ? resp.retry_after : -1);
 }
 
 /* The write job: records every result of a run. */
-static int record_write(sqlite3 *w, void *arg)
+static int record_results(sqlite3 *w, void *arg)
 {
 	prun_t *r = arg;
 
-	dm_assert(r->n >= 0 && r->n <= BATCH);
+	dm_assert(r->n >= 0 && r->n <= PUSH_BATCH);
 	for (int i = 0; i < r->n; i++) {
 		const pmsg_t *m = &r->m[i];
 		int rc;
@@ -587,7 +587,7 @@ static int record_write(sqlite3 *w, void *arg)
 	return DM_OK;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i)
+static char *col_dup(sqlite3_stmt *st, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(st, i);
 	return strdup(t ? t : "");
@@ -604,25 +604,25 @@ static void run_free(prun_t *r)
 	r->n = 0;
 }
 
-/* Reads up to BATCH due messages into r. Returns how many. */
+/* Reads up to PUSH_BATCH due messages into r. Returns how many. */
 static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 {
 	sqlite3_stmt *st = db_query(db, "SELECT o.pushOutboxId, o.pushSubId, s.endpoint, o.payload, s.p256dh, s.auth, "
 					"o.urgency = 'high', o.tries, o.createdDt FROM pushOutbox o "
 					"JOIN pushSubscription s ON s.pushSubId = o.pushSubId "
 					"WHERE o.nextTryDt <= ?1 ORDER BY o.nextTryDt, o.pushOutboxId LIMIT ?2",
-				    DB_INT(now), DB_INT(BATCH));
+				    DB_INT(now), DB_INT(PUSH_BATCH));
 	if (!st)
 		return 0;
-	while (r->n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+	while (r->n < PUSH_BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		pmsg_t *m = &r->m[r->n];
 		memset(m, 0, sizeof *m);
 		m->id = sqlite3_column_int64(st, 0);
 		m->sub = sqlite3_column_int64(st, 1);
-		m->endpoint = dup_col(st, 2);
-		m->payload = dup_col(st, 3);
-		m->p256dh = dup_col(st, 4);
-		m->auth = dup_col(st, 5);
+		m->endpoint = col_dup(st, 2);
+		m->payload = col_dup(st, 3);
+		m->p256dh = col_dup(st, 4);
+		m->auth = col_dup(st, 5);
 		m->high = sqlite3_column_int(st, 6);
 		m->tries = sqlite3_column_int(st, 7);
 		m->created = sqlite3_column_int64(st, 8);
@@ -637,12 +637,12 @@ static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 		r->n++;
 	}
 	db_done(st);
-	dm_assert(r->n <= BATCH);
+	dm_assert(r->n <= PUSH_BATCH);
 	return r->n;
 }
 
 /* The timer task: delivers what is due, batch after batch. */
-static void deliver_due(void *unused)
+static void deliver_pushes(void *unused)
 {
 	sqlite3 *db = db_reader();
 	prun_t *r;
@@ -660,7 +660,7 @@ static void deliver_due(void *unused)
 			break;
 		for (int i = 0; i < n && !dm_stopping; i++) {
 			pmsg_t *m = &r->m[i];
-			send_one(m, dm_now_ms());
+			send_push(m, dm_now_ms());
 			if (m->result == R_GONE)
 				dm_info("push: subscription %lld is gone (%s); deleted", (long long)m->sub, m->err);
 			else if (m->result == R_GIVEUP)
@@ -673,12 +673,12 @@ static void deliver_due(void *unused)
 			/* nothing recorded: what was sent in this batch may be sent again */
 			break;
 		}
-		if (jobs_write(record_write, r) != DM_OK) {
+		if (jobs_write(record_results, r) != DM_OK) {
 			dm_error("push: cannot record delivery results (they will be sent again)");
 			bad = 1;
 		}
 		run_free(r);
-		if (bad || n < BATCH)
+		if (bad || n < PUSH_BATCH)
 			break;
 	}
 	run_free(r);
@@ -832,7 +832,7 @@ int push_init(void)
 	if (vapid_load(cfg.data) != DM_OK)
 		return DM_ERR;
 	http_routes(push_routes, sizeof push_routes / sizeof push_routes[0]);
-	return jobs_timer("push", TIMER_MS, deliver_due, NULL);
+	return jobs_timer("push", TIMER_MS, deliver_pushes, NULL);
 }
 
 /* After the pool stopped and before the database closes. */

@@ -144,16 +144,16 @@ static void notify_with_(sqlite3 *w, int64_t user_id, const char *type, const ch
 	db_done(st);
 }
 
-/* What a write job refused, for the reply: set with refuse() when the
- * job returns a refusal; a job's error without one (DM_ERR, or a status
- * from the lane itself) is answered by its DM status. */
+/* What a write job refused, for the reply: set with verdict_refuse()
+ * when the job returns a refusal; a job's error without one (DM_ERR, or a
+ * status from the lane itself) is answered by its DM status. */
 typedef struct verdict {
 	int refused;
 	refusal_t rf;
 } verdict_t;
 
 /* Records rf in v; returns status (the job's return value). */
-static int refuse(verdict_t *v, refusal_t rf, int status)
+static int verdict_refuse(verdict_t *v, refusal_t rf, int status)
 {
 	dm_assert(status != DM_OK && status != DM_ERR && rf < RF_COUNT);
 	v->refused = 1;
@@ -162,7 +162,7 @@ static int refuse(verdict_t *v, refusal_t rf, int status)
 }
 
 /* The reply to a write job that returned rc (not DM_OK). */
-static int reply_refused(http_req_t *r, const verdict_t *v, int rc)
+static int verdict_reply(http_req_t *r, const verdict_t *v, int rc)
 {
 	dm_assert(rc != DM_OK);
 	return v->refused ? http_refuse(r, v->rf) : http_fail_dm(r, rc);
@@ -195,11 +195,11 @@ static int trade_job(sqlite3 *w, void *arg)
 	int rc, added = 0;
 
 	if ((rc = read_parties(w, t->item_id, &p)) != DM_OK)
-		return rc == DM_ENOTFOUND ? refuse(&t->no, RF_ITEM_NOT_FOUND, rc) : rc;
+		return rc == DM_ENOTFOUND ? verdict_refuse(&t->no, RF_ITEM_NOT_FOUND, rc) : rc;
 	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer))
-		return refuse(&t->no, RF_NOT_A_PARTY, DM_EFORBID);
+		return verdict_refuse(&t->no, RF_NOT_A_PARTY, DM_EFORBID);
 	if (strcmp(p.status, "SI02"))
-		return refuse(&t->no, RF_TRADE_NOT_IN_PROGRESS, DM_ECONFLICT);
+		return verdict_refuse(&t->no, RF_TRADE_NOT_IN_PROGRESS, DM_ECONFLICT);
 	rc = db_run(w, "UPDATE saleItem SET status = ?2, statusDt = ?3, cancelReason = ?4, cancelledBy = ?5 "
 		       "WHERE itemId = ?1 AND status = 'SI02'",
 		    DB_INT(t->item_id), DB_TEXT(t->complete ? "SI04" : "SI05"), DB_INT(now),
@@ -287,7 +287,7 @@ static int trade(http_req_t *r, int complete)
 	free(t.msg[0]);
 	free(t.msg[1]);
 	if (rc != DM_OK)
-		return reply_refused(r, &t.no, rc);
+		return verdict_reply(r, &t.no, rc);
 	return http_reply_stmt(r, 200,
 			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),"
 					       "'status',c.codeName,'statusCode',s.status,'cancelReason',s.cancelReason) "
@@ -321,18 +321,18 @@ static int review_job(sqlite3 *w, void *arg)
 	int rc;
 
 	if ((rc = read_parties(w, v->item_id, &p)) != DM_OK)
-		return rc == DM_ENOTFOUND ? refuse(&v->no, RF_ITEM_NOT_FOUND, rc) : rc;
+		return rc == DM_ENOTFOUND ? verdict_refuse(&v->no, RF_ITEM_NOT_FOUND, rc) : rc;
 	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer))
-		return refuse(&v->no, RF_NOT_A_PARTY, DM_EFORBID);
+		return verdict_refuse(&v->no, RF_NOT_A_PARTY, DM_EFORBID);
 	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05"))
-		return refuse(&v->no, RF_TRADE_NOT_FINISHED, DM_ECONFLICT);
+		return verdict_refuse(&v->no, RF_TRADE_NOT_FINISHED, DM_ECONFLICT);
 	v->reviewee = v->actor == p.owner ? p.buyer : p.owner;
 	rc = db_run(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, tags, comment, createdDt) "
 		       "VALUES (?1, ?2, ?3, ?4, json(?5), ?6, ?7)",
 		    DB_INT(v->item_id), DB_INT(v->actor), DB_INT(v->reviewee), DB_TEXT(v->score),
 		    DB_TEXT(v->tags ? v->tags : "[]"), DB_TEXT(v->comment && v->comment[0] ? v->comment : NULL), DB_INT(now));
 	if (rc != DM_OK)
-		return rc == DM_ECONFLICT ? refuse(&v->no, RF_ALREADY_REVIEWED, rc) : rc;
+		return rc == DM_ECONFLICT ? verdict_refuse(&v->no, RF_ALREADY_REVIEWED, rc) : rc;
 	v->review_id = sqlite3_last_insert_rowid(w);
 	if ((rc = trust_recompute(w, v->reviewee, now)) != DM_OK)
 		return rc;
@@ -408,7 +408,7 @@ static int h_review(http_req_t *r)
 	}
 	rc = jobs_write(review_job, &v);
 	if (rc != DM_OK)
-		return reply_refused(r, &v.no, rc);
+		return verdict_reply(r, &v.no, rc);
 	return http_reply_stmt(r, 201,
 			       db_query(r->db, "SELECT json_object('msg','success','reviewId',CAST(rv.reviewId AS TEXT),"
 					       "'revieweeUserId',CAST(rv.revieweeId AS TEXT),'score',rv.score,'tags',json(rv.tags),"
@@ -531,15 +531,15 @@ static int msg_report_check(sqlite3 *w, report_t *q)
 	if (!st)
 		return DM_ERR;
 	if (sqlite3_step(st) != SQLITE_ROW)
-		rc = refuse(&q->no, RF_MESSAGE_NOT_FOUND, DM_ENOTFOUND);
+		rc = verdict_refuse(&q->no, RF_MESSAGE_NOT_FOUND, DM_ENOTFOUND);
 	else if (sqlite3_column_int(st, 3) != 1)
-		rc = refuse(&q->no, RF_NOT_A_MEMBER, DM_EFORBID);
+		rc = verdict_refuse(&q->no, RF_NOT_A_MEMBER, DM_EFORBID);
 	else if (!sqlite3_column_int(st, 1))
-		rc = refuse(&q->no, RF_NOT_A_CHAT_MESSAGE, DM_EINVAL);
+		rc = verdict_refuse(&q->no, RF_NOT_A_CHAT_MESSAGE, DM_EINVAL);
 	else if (sqlite3_column_int64(st, 0) == q->reporter)
-		rc = refuse(&q->no, RF_CANNOT_REPORT_SELF, DM_EINVAL);
+		rc = verdict_refuse(&q->no, RF_CANNOT_REPORT_SELF, DM_EINVAL);
 	else if (sqlite3_column_int(st, 4))
-		rc = refuse(&q->no, RF_ALREADY_REPORTED, DM_ECONFLICT);
+		rc = verdict_refuse(&q->no, RF_ALREADY_REPORTED, DM_ECONFLICT);
 	else {
 		q->reported = sqlite3_column_int64(st, 0);
 		q->item_id = sqlite3_column_int64(st, 2);
@@ -559,7 +559,7 @@ static int report_job(sqlite3 *w, void *arg)
 		return rc;
 	rc = db_get_int(w, &until, "SELECT coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1", DB_INT(q->reported));
 	if (rc != DM_OK)
-		return rc == DM_ENOTFOUND ? refuse(&q->no, RF_USER_NOT_FOUND, rc) : rc;
+		return rc == DM_ENOTFOUND ? verdict_refuse(&q->no, RF_USER_NOT_FOUND, rc) : rc;
 
 	/* one report per reporter and reported user within the window */
 	rc = db_get_int(w, &q->report_id,
@@ -586,7 +586,7 @@ static int report_job(sqlite3 *w, void *arg)
 		    DB_TEXT(q->reason), DB_TEXT(q->detail && q->detail[0] ? q->detail : NULL), DB_INT(now),
 		    DB_TEXT(q->counts ? "Y" : "U"), q->msg_id ? DB_INT(q->msg_id) : DB_NULL);
 	if (rc != DM_OK) /* a conflict: a racing twin */
-		return rc == DM_ECONFLICT ? refuse(&q->no, RF_ALREADY_REPORTED, rc) : rc;
+		return rc == DM_ECONFLICT ? verdict_refuse(&q->no, RF_ALREADY_REPORTED, rc) : rc;
 	q->report_id = sqlite3_last_insert_rowid(w);
 	if (!q->counts && counted_before)
 		return DM_OK;
@@ -658,7 +658,7 @@ static int h_report(http_req_t *r)
 	}
 	rc = jobs_write(report_job, &q);
 	if (rc != DM_OK)
-		return reply_refused(r, &q.no, rc);
+		return verdict_reply(r, &q.no, rc);
 	return http_reply_stmt(r, q.duplicate ? 200 : 201,
 			       db_query(r->db, "SELECT json_object('msg','success','reportId',CAST(?1 AS TEXT),"
 					       "'duplicate',json(CASE WHEN ?2 THEN 'true' ELSE 'false' END))",
