@@ -11,26 +11,22 @@
 #include "../src/core/config.c"
 #include "../src/core/db.c"
 #include "../src/core/mem.c"
+#include "../src/core/refusal.c"
+#include "../src/core/metrics.c"
 #include "../src/core/json.c"
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
-#include "../src/core/metrics.c"
-#include "../src/core/refusal.c"
+#include "../src/core/net.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
 #undef opts
-/* both parts name their route table `routes` and their statement cache's
- * reset `cache_clear` */
-#define routes notify_routes
+/* notify queues Web Push with a plain call: the real push.c (and the net.c
+ * it needs) comes along; no user here has a push subscription */
+#include "../src/market/push.c"
 #include "../src/market/notify.c"
-#undef routes
-#undef cache_clear
-#define cache_clear keyword_cache_clear
-#define routes keyword_routes
 #include "../src/market/keyword.c"
-#undef routes
 
 #include <stdlib.h>
 

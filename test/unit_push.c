@@ -32,12 +32,10 @@ int http_json(http_req_t *r)
 	(void)r;
 	return DM_EINVAL;
 }
-int http_fail(http_req_t *r, int status, const char *code, const char *msg)
+int http_refuse(http_req_t *r, refusal_t rf)
 {
 	(void)r;
-	(void)status;
-	(void)code;
-	(void)msg;
+	(void)rf;
 	return DM_OK;
 }
 int http_fail_dm(http_req_t *r, int s)
@@ -97,7 +95,7 @@ static void test_rfc8291(void)
 		 "C8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN"},
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-		unsigned char asd[32], asp[65], ua[65], auth[16], salt[16], want[300], out[BODY_MAX], again[BODY_MAX];
+		unsigned char asd[32], asp[65], ua[65], auth[16], salt[16], want[300], out[PUSH_BODY_MAX], again[PUSH_BODY_MAX];
 		long wn, n, n2;
 		CHECK(unb64(v[i].as_private, asd, 32) == 32 && unb64(v[i].as_public, asp, 65) == 65 &&
 			      unb64(v[i].ua_public, ua, 65) == 65 && unb64(v[i].auth, auth, 16) == 16 &&
@@ -328,8 +326,8 @@ static void test_backoff(void)
 		{40, -1, 3600000},  {0, 30, 30000},      {3, 1, 16000},      {0, 999999, 3600000},
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-		CHECK(backoff_ms(v[i].tries, v[i].retry_after) == v[i].ms, "backoff(%d, %ld) = %lld", v[i].tries,
-		      v[i].retry_after, (long long)backoff_ms(v[i].tries, v[i].retry_after));
+		CHECK(push_backoff(v[i].tries, v[i].retry_after) == v[i].ms, "backoff(%d, %ld) = %lld", v[i].tries,
+		      v[i].retry_after, (long long)push_backoff(v[i].tries, v[i].retry_after));
 }
 
 int main(void)

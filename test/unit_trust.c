@@ -14,20 +14,21 @@
 #include "../src/core/config.c"
 #include "../src/core/db.c"
 #include "../src/core/mem.c"
+#include "../src/core/refusal.c"
+#include "../src/core/metrics.c"
 #include "../src/core/json.c"
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
-#include "../src/core/metrics.c"
-#include "../src/core/refusal.c"
+#include "../src/core/net.c"
 /* http_start's local `opts` would shadow config.c's table */
 #define opts http_opts
 #include "../src/web/http.c"
 #undef opts
-/* both parts name their route table `routes` */
-#define routes notify_routes
+/* notify queues Web Push with a plain call: the real push.c (and the net.c
+ * it needs) comes along; no user here has a push subscription */
+#include "../src/market/push.c"
 #include "../src/market/notify.c"
-#undef routes
 #include "../src/market/trust.c"
 
 #include <math.h>
@@ -54,7 +55,8 @@ void acme_first_domain(char *out, size_t cap)
 	dm_strlcpy(out, "", cap);
 }
 
-/* notify.c mails through the outbox: count instead */
+/* notify.c mails through the outbox: count instead (mail.c's outbox and
+ * SMTP are mail.test.js's) */
 static int mails;
 int mail_queue(sqlite3 *w, const char *to, const char *subject, const char *text, const char *html)
 {
@@ -74,48 +76,35 @@ static int64_t next_item = 1000;
 
 static int64_t add_user(const char *email)
 {
-	sqlite3_stmt *st = db_prep(w, "INSERT INTO user(email, nickname, createdDt) VALUES (?1, 'n', 0)");
-	sqlite3_bind_text(st, 1, email, -1, SQLITE_TRANSIENT);
-	sqlite3_step(st);
-	sqlite3_finalize(st);
+	CHECK(db_run(w, "INSERT INTO user(email, nickname, createdDt) VALUES (?1, 'n', 0)", DB_TEXT(email)) == DM_OK,
+	      "user %s inserted", email);
 	return sqlite3_last_insert_rowid(w);
 }
 
 static void add_review(int64_t reviewer, int64_t reviewee, const char *score, double age_days)
 {
-	sqlite3_stmt *st = db_prep(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, createdDt) "
-				      "VALUES (?1, ?2, ?3, ?4, ?5)");
-	sqlite3_bind_int64(st, 1, next_item++);
-	sqlite3_bind_int64(st, 2, reviewer);
-	sqlite3_bind_int64(st, 3, reviewee);
-	sqlite3_bind_text(st, 4, score, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, NOW - (int64_t)(age_days * 86400000.0));
-	CHECK(sqlite3_step(st) == SQLITE_DONE, "review inserted: %s", sqlite3_errmsg(w));
-	sqlite3_finalize(st);
+	CHECK(db_run(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, createdDt) VALUES (?1, ?2, ?3, ?4, ?5)",
+		     DB_INT(next_item++), DB_INT(reviewer), DB_INT(reviewee), DB_TEXT(score),
+		     DB_INT(NOW - (int64_t)(age_days * 86400000.0))) == DM_OK,
+	      "review inserted");
 }
 
 static void add_report(int64_t reporter, int64_t reported, double age_days, int upheld)
 {
-	sqlite3_stmt *st = db_prep(w, "INSERT INTO report(reporterId, reportedId, reason, upheldYn, createdDt) "
-				      "VALUES (?1, ?2, 'noshow', ?3, ?4)");
-	sqlite3_bind_int64(st, 1, reporter);
-	sqlite3_bind_int64(st, 2, reported);
-	sqlite3_bind_text(st, 3, upheld ? "Y" : "N", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, NOW - (int64_t)(age_days * 86400000.0));
-	CHECK(sqlite3_step(st) == SQLITE_DONE, "report inserted: %s", sqlite3_errmsg(w));
-	sqlite3_finalize(st);
+	CHECK(db_run(w, "INSERT INTO report(reporterId, reportedId, reason, upheldYn, createdDt) "
+			"VALUES (?1, ?2, 'noshow', ?3, ?4)",
+		     DB_INT(reporter), DB_INT(reported), DB_TEXT(upheld ? "Y" : "N"),
+		     DB_INT(NOW - (int64_t)(age_days * 86400000.0))) == DM_OK,
+	      "report inserted");
 }
 
 static double temp_of(int64_t uid)
 {
-	char id[24];
-	sqlite3_stmt *st = db_prep(w, "SELECT mannerTemp FROM user WHERE userId = ?1");
+	sqlite3_stmt *st = db_query(w, "SELECT mannerTemp FROM user WHERE userId = ?1", DB_INT(uid));
 	double t = -1;
-	snprintf(id, sizeof id, "%lld", (long long)uid);
-	sqlite3_bind_int64(st, 1, uid);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		t = sqlite3_column_double(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return t;
 }
 
@@ -226,8 +215,15 @@ int main(void)
 	CHECK(trust_suspended(w, b) == 0, "a past suspension is over");
 	CHECK(trust_suspended(w, 999999) == 0, "unknown user");
 
-	/* notify_add coalescing and mail-once (no lane: nothing is delivered live) */
-	db_exec(w, "UPDATE user SET emailNotify = '[\"chat\"]' WHERE email = 'a@example.com'");
+	/* notify_add coalescing, mail-once and push-once (no lane: nothing is
+	 * delivered live); a has a push subscription and chose push for chat, b
+	 * has one and chose no push */
+	db_exec(w, "UPDATE user SET emailNotify = '[\"chat\"]', pushNotify = '[\"chat\"]' WHERE email = 'a@example.com'");
+	db_exec(w, "UPDATE user SET pushNotify = '[]' WHERE email = 'b@example.com'");
+	CHECK(db_run(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) VALUES "
+			"(?1, 'https://push.example/a', 'k', 'x', 0), (?2, 'https://push.example/b', 'k', 'x', 0)",
+		     DB_INT(a), DB_INT(b)) == DM_OK,
+	      "subscriptions");
 	mails = 0;
 	for (int i = 0; i < 3; i++)
 		CHECK(notify_add(w, a, NOTIFY_CHAT, "{\"lastMsg\":\"hi\"}", "room:7") == DM_OK, "chat %d", i);
@@ -241,6 +237,11 @@ int main(void)
 	      "a new unread row after the first was read");
 	CHECK(mails == 2, "and a new mail, got %d", mails);
 	CHECK(notify_add(w, b, NOTIFY_CHAT, "{}", "room:7") == DM_OK && mails == 2, "no mail for who did not ask");
+	CHECK(db_int(w, "SELECT count(*) FROM pushOutbox o JOIN pushSubscription s USING (pushSubId) "
+			"WHERE s.endpoint = 'https://push.example/a' AND o.payload->>'type' = 'chat' "
+			"AND o.payload->>'url' = '/alerts' AND o.urgency = 'high'", NULL, 0) == 2,
+	      "pushed once per new unread row (2), through push.c");
+	CHECK(db_int(w, "SELECT count(*) FROM pushOutbox", NULL, 0) == 2, "no push for who did not ask");
 
 	notify_stop();
 	db_close();

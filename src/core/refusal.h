@@ -167,18 +167,24 @@
 	X(PUSH_LIMIT, "PUSH_LIMIT", 409, "푸시 알림은 기기 10개까지 받을 수 있습니다.") \
 	X(PUSH_SUBSCRIPTION_NOT_FOUND, "PUSH_SUBSCRIPTION_NOT_FOUND", 404, "이 계정의 푸시 구독이 아닙니다.") \
 	/* trust */ \
+	X(ALREADY_REPORTED, "ALREADY_REPORTED", 409, "이미 신고한 메시지입니다.") \
+	X(ALREADY_REVIEWED, "ALREADY_REVIEWED", 409, "이 교환의 후기는 이미 남겼습니다.") \
 	X(CANNOT_REPORT_SELF, "CANNOT_REPORT_SELF", 400, "자기 자신은 신고할 수 없습니다.") \
 	X(INVALID_COMMENT, "INVALID_COMMENT", 400, "후기는 500자 이하의 글이어야 합니다.") \
 	X(INVALID_DETAIL, "INVALID_DETAIL", 400, "상세 내용은 1000자 이하의 글이어야 합니다.") \
 	X(INVALID_ITEM, "INVALID_ITEM", 400, "itemId가 올바르지 않습니다.") \
 	X(INVALID_MSG_ID, "INVALID_MESSAGE", 400, "icruMsgId가 올바르지 않습니다.") \
+	X(MESSAGE_NOT_FOUND, "MESSAGE_NOT_FOUND", 404, "메시지를 찾을 수 없습니다.") \
 	X(MSG_REPORT_EXTRA_FIELDS, "INVALID_MESSAGE", 400, "메시지 신고에는 userId와 itemId를 보내지 않습니다.") \
 	X(INVALID_CANCEL_REASON, "INVALID_REASON", 400, "취소 사유를 1~200자로 입력해 주세요.") \
 	X(INVALID_REASON, "INVALID_REASON", 400, "reason은 noshow, breach, abuse, fraud, other 중 하나여야 합니다.") \
 	X(INVALID_SCORE, "INVALID_SCORE", 400, "score는 \"good\" 또는 \"bad\"여야 합니다.") \
 	X(INVALID_TAGS, "INVALID_TAGS", 400, "tags는 정해진 태그 중 서로 다른 5개 이하의 배열이어야 합니다.") \
+	X(NOT_A_CHAT_MESSAGE, "NOT_A_CHAT_MESSAGE", 400, "이웃이 쓴 채팅 메시지만 신고할 수 있습니다.") \
+	X(NOT_A_MEMBER, "NOT_A_MEMBER", 403, "참여 중인 채팅방의 메시지만 신고할 수 있습니다.") \
 	X(REPORT_USER_REQUIRED, "INVALID_USER", 400, "신고할 사용자(userId)를 지정해 주세요.") \
-	X(TRADE_NOT_FINISHED, "TRADE_NOT_FINISHED", 409, "교환이 완료되거나 취소된 뒤에 후기를 남길 수 있습니다.")
+	X(TRADE_NOT_FINISHED, "TRADE_NOT_FINISHED", 409, "교환이 완료되거나 취소된 뒤에 후기를 남길 수 있습니다.") \
+	X(TRADE_NOT_IN_PROGRESS, "TRADE_NOT_IN_PROGRESS", 409, "진행 중인 교환에서만 할 수 있습니다.")
 
 typedef enum {
 #define X(name, wire, status, msg) RF_##name,

@@ -18,9 +18,9 @@
  * O(1) work for notifications, whatever the room's size.
  *
  * Thread-safety: the pending list and flush_queued are under plock, the
- * deferred chat set under dlock; the
- * hooks, notify_add, the statement cache and in_chat_job belong to the
- * write lane; the timer runs on a pool worker and writes through
+ * deferred chat set under dlock; the hooks, notify_add and in_chat_job
+ * belong to the write lane (its statements are db_stmt's, cached on the
+ * writer); the timer runs on a pool worker and writes through
  * jobs_write.
  */
 #include <pthread.h>
@@ -43,8 +43,6 @@
 #pragma weak chat_user_emit
 #pragma weak chat_online
 #pragma weak chat_room_users
-/* Web Push; weak so that this part links without it. */
-#pragma weak push_queue
 
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
@@ -179,58 +177,12 @@ int notify_type_ok(const char *type)
 	"ON CONFLICT(userId, coalesceKey) WHERE coalesceKey IS NOT NULL AND readYn = 'N' "                \
 	"DO UPDATE SET cnt = cnt + 1, payload = excluded.payload, updatedDt = excluded.updatedDt "
 
-/* --------------------------------------------------- statement cache */
-
-/* The statements of the hot path (every chat message runs them for every
- * member), prepared once per connection and kept: the writer in the
- * server, the operator command's own connection there. Used only by the
- * thread that owns that connection (the write lane); notify_stop
- * finalizes them, and must run before that connection is closed. */
-enum { S_ADD, S_CHAT, S_MAILTO, S_OBJ, S_MARK, S_SETMARK, S_MAXID, S_COUNT };
-static const char *const cached_sql[S_COUNT] = {
-	[S_ADD] = ADD_SQL,
-	[S_CHAT] = CHAT_SQL,
-	[S_MAILTO] = "SELECT email FROM user WHERE userId = ?1 AND "
-		     "EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)",
-	[S_OBJ] = "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2",
-	[S_MARK] = "SELECT r.notifiedMsgId, (SELECT max(icruMsgId) FROM itemChatRoomUserMsg m WHERE m.icrId = r.icrId) "
-		   "FROM itemChatRoom r WHERE r.icrId = ?1",
-	[S_SETMARK] = "UPDATE itemChatRoom SET notifiedMsgId = ?2 WHERE icrId = ?1",
-	[S_MAXID] = "SELECT COALESCE(max(notificationId), 0) FROM notification",
-};
-static struct {
-	sqlite3 *db;
-	sqlite3_stmt *st[S_COUNT];
-} cache;
-
-static void cache_clear(void)
-{
-	for (int i = 0; i < S_COUNT; i++) {
-		sqlite3_finalize(cache.st[i]);
-		cache.st[i] = NULL;
-	}
-	cache.db = NULL;
-}
-
-/* The cached statement `which` on db, reset and unbound; NULL on error
- * (logged). Do not finalize it: reset it when done. */
-static sqlite3_stmt *cached(sqlite3 *db, int which)
-{
-	if (cache.db != db) {
-		cache_clear();
-		cache.db = db;
-	}
-	if (!cache.st[which] &&
-	    sqlite3_prepare_v3(db, cached_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &cache.st[which], NULL) !=
-		    SQLITE_OK) {
-		dm_error("notify: sql prepare: %s", sqlite3_errmsg(db));
-		cache.st[which] = NULL;
-		return NULL;
-	}
-	sqlite3_reset(cache.st[which]);
-	sqlite3_clear_bindings(cache.st[which]);
-	return cache.st[which];
-}
+/* The other statements of the hot path (every chat message runs them for
+ * every member). */
+#define MAILTO_SQL                                                                                         \
+	"SELECT email FROM user WHERE userId = ?1 AND "                                                   \
+	"EXISTS (SELECT 1 FROM json_each(emailNotify) WHERE value = ?2)"
+#define OBJ_ONE_SQL "SELECT " OBJ_SQL " FROM notification n WHERE n.notificationId = ?1 AND n.userId = ?2"
 
 /* --------------------------------------------------------- live delivery */
 
@@ -283,7 +235,7 @@ static void flush_now(int from_job)
 	if (!chat_user_emit)
 		goto done;
 	qsort(list, n, sizeof *list, pend_cmp);
-	st = cached(db_writer(), S_OBJ);
+	st = db_stmt(db_writer(), OBJ_ONE_SQL);
 	if (!st)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
@@ -295,6 +247,7 @@ static void flush_now(int from_job)
 			chat_user_emit(list[i].user, "notification", (const char *)sqlite3_column_text(st, 0));
 		sqlite3_reset(st);
 	}
+	db_done(st);
 done:
 	free(list);
 }
@@ -322,6 +275,7 @@ static void pending_push(int64_t id, int64_t user)
 		pend = np;
 		cappend = ncap;
 	}
+	dm_assert(npend < cappend);
 	pend[npend].id = id;
 	pend[npend].user = user;
 	npend++;
@@ -358,25 +312,17 @@ static void html_escape(const char *s, char *out, size_t cap)
 /* Mails message to user_id if they chose email for type. Best effort. */
 static void mail_if_chosen(sqlite3 *w, int64_t user_id, const char *type, const char *message)
 {
-	sqlite3_stmt *st;
-	char subject[160], text[2600], esc[4200], html[4600];
+	char to[400], subject[160], text[2600], esc[4200], html[4600];
 
-	st = cached(w, S_MAILTO);
-	if (!st)
+	if (db_get_text(w, to, sizeof to, MAILTO_SQL, DB_INT(user_id), DB_TEXT(type)) != DM_OK)
 		return;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *to = (const char *)sqlite3_column_text(st, 0);
-		snprintf(subject, sizeof subject, "[동물마켓] %s", subject_of(type));
-		snprintf(text, sizeof text, "%s\n\n%s%s", message, cfg.app_url[0] ? cfg.app_url : "",
-			 cfg.app_url[0] ? "\n" : "");
-		html_escape(message, esc, sizeof esc);
-		snprintf(html, sizeof html, "<p>%s</p>", esc);
-		if (mail_queue(w, to, subject, text, html) != DM_OK)
-			dm_warn("notify: could not queue mail for user %lld", (long long)user_id);
-	}
-	sqlite3_reset(st);
+	snprintf(subject, sizeof subject, "[동물마켓] %s", subject_of(type));
+	snprintf(text, sizeof text, "%s\n\n%s%s", message, cfg.app_url[0] ? cfg.app_url : "",
+		 cfg.app_url[0] ? "\n" : "");
+	html_escape(message, esc, sizeof esc);
+	snprintf(html, sizeof html, "<p>%s</p>", esc);
+	if (mail_queue(w, to, subject, text, html) != DM_OK)
+		dm_warn("notify: could not queue mail for user %lld", (long long)user_id);
 }
 
 /* A new notification (not a coalesced update) of type for user_id with
@@ -387,17 +333,19 @@ static void send_new(sqlite3 *w, int64_t user_id, const char *type, const unsign
 {
 	const char *m = message ? (const char *)message : "";
 	mail_if_chosen(w, user_id, type, m);
-	if (push_queue)
-		push_queue(w, user_id, type, subject_of(type), m, (const char *)item_id);
+	push_queue(w, user_id, type, subject_of(type), m, (const char *)item_id);
 }
 
 /* Steps st, an upsert whose RETURNING rows are (notificationId, userId,
  * cnt, message, itemId): mails and pushes the new ones (cnt 1: a coalesced
- * notification is sent once) and queues each for live delivery. Resets st.
- * Returns the number of rows, or -1 on error (logged). */
+ * notification is sent once) and queues each for live delivery. Gives st
+ * back (db_done; NULL is an error). Returns the number of rows, or -1 on
+ * error (logged). */
 static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 {
 	int n = 0, rc;
+	if (!st)
+		return -1;
 	/* RETURNING: every change is made at the first step, so running
 	 * other statements between the steps is safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -411,22 +359,35 @@ static int stored_rows(sqlite3 *w, sqlite3_stmt *st, const char *type)
 		dm_error("notify: storing a %s notification: %s", type, sqlite3_errmsg(w));
 		n = -1;
 	}
-	sqlite3_reset(st);
+	db_done(st);
 	return n;
 }
 
 int notify_add(sqlite3 *w, int64_t user_id, const char *type, const char *payload, const char *coalesce)
 {
-	sqlite3_stmt *st = cached(w, S_ADD);
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, payload ? payload : "{}", -1, SQLITE_STATIC);
-	if (coalesce)
-		sqlite3_bind_text(st, 4, coalesce, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, dm_now_ms());
+	sqlite3_stmt *st = db_query(w, ADD_SQL, DB_INT(user_id), DB_TEXT(type), DB_TEXT(payload ? payload : "{}"),
+				    DB_TEXT(coalesce), DB_INT(dm_now_ms()));
 	return stored_rows(w, st, type) == 1 ? DM_OK : DM_ERR;
+}
+
+/* A growing list of ids (rooms, items). */
+typedef struct idlist {
+	int64_t *v;
+	size_t n, cap;
+} idlist_t;
+
+static int idlist_add(idlist_t *l, int64_t id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		int64_t *nv = realloc(l->v, ncap * sizeof *nv);
+		if (!nv)
+			return DM_ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = id;
+	return DM_OK;
 }
 
 /* ----------------------------------------------------- chat, deferred */
@@ -487,6 +448,8 @@ static void dirty_add(int64_t icr)
 		dset = nv;
 		dcap = ncap;
 	}
+	/* at most half full: a probe always ends at an empty slot */
+	dm_assert(dcap && (dn + 1) * 2 <= dcap);
 	for (i = dslot(icr, dcap); dset[i]; i = (i + 1) & (dcap - 1))
 		if (dset[i] == icr)
 			goto done;
@@ -514,37 +477,24 @@ typedef struct cnote {
 /* A flush: its rooms (taken from the set when it runs) and what it stored.
  * Owned by whoever runs it (chat_flush_wait). */
 typedef struct cflush {
-	int64_t *rooms;
-	size_t nrooms, caprooms;
+	idlist_t rooms;
 	int catchup;
 	int more;  /* rooms were left for the next job */
 	cnote_t *out;
 	size_t nout, capout;
 } cflush_t;
 
-static int room_push(cflush_t *f, int64_t icr)
-{
-	if (f->nrooms == f->caprooms) {
-		size_t ncap = f->caprooms ? f->caprooms * 2 : 64;
-		int64_t *nv = realloc(f->rooms, ncap * sizeof *nv);
-		if (!nv)
-			return DM_ENOMEM;
-		f->rooms = nv;
-		f->caprooms = ncap;
-	}
-	f->rooms[f->nrooms++] = icr;
-	return DM_OK;
-}
-
 /* Moves the set into f (and the catch-up flag). Lane, inside the flush. */
 static int dirty_take(cflush_t *f)
 {
+	size_t n0 = f->rooms.n;
 	int rc = DM_OK;
 	pthread_mutex_lock(&dlock);
 	for (size_t k = 0; k < dcap && rc == DM_OK; k++)
 		if (dset[k])
-			rc = room_push(f, dset[k]);
+			rc = idlist_add(&f->rooms, dset[k]);
 	if (rc == DM_OK) {
+		dm_assert(f->rooms.n - n0 == dn); /* the count matches the set */
 		if (dcap)
 			memset(dset, 0, dcap * sizeof *dset);
 		dn = 0;
@@ -558,8 +508,8 @@ static int dirty_take(cflush_t *f)
 /* A flush failed (rolled back): everything it took is pending again. */
 static void dirty_restore(const cflush_t *f)
 {
-	for (size_t i = 0; i < f->nrooms; i++)
-		dirty_add(f->rooms[i]);
+	for (size_t i = 0; i < f->rooms.n; i++)
+		dirty_add(f->rooms.v[i]);
 	pthread_mutex_lock(&dlock);
 	if (f->catchup)
 		catchup = 1;
@@ -570,27 +520,27 @@ static void dirty_restore(const cflush_t *f)
  * start: an index seek per room. */
 static int catchup_scan(sqlite3 *w, cflush_t *f)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
+	sqlite3_stmt *st = db_stmt(w, "SELECT r.icrId FROM itemChatRoom r WHERE EXISTS (SELECT 1 FROM "
 				      "itemChatRoomUserMsg m WHERE m.icrId = r.icrId AND m.icruMsgId > r.notifiedMsgId)");
 	int64_t t0 = dm_now_ms();
-	size_t n0 = f->nrooms;
+	size_t n0 = f->rooms.n;
 	int rc;
 	if (!st)
 		return DM_ERR;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (room_push(f, sqlite3_column_int64(st, 0)) != DM_OK)
+		if (idlist_add(&f->rooms, sqlite3_column_int64(st, 0)) != DM_OK)
 			break;
-	sqlite3_finalize(st);
+	db_done(st);
 	/* the scan read every room once: its pages need not stay in the
 	 * writer's cache (megabytes a small host would keep for nothing) */
 	sqlite3_db_release_memory(w);
-	if (f->nrooms > n0)
+	if (f->rooms.n > n0)
 		dm_info("notify: %zu chat rooms have messages left to count from before (scan: %lld ms)",
-			f->nrooms - n0, (long long)(dm_now_ms() - t0));
+			f->rooms.n - n0, (long long)(dm_now_ms() - t0));
 	return rc == SQLITE_DONE ? DM_OK : DM_ERR;
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_id(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 	return x < y ? -1 : x > y;
@@ -600,28 +550,23 @@ static int cmp_i64(const void *a, const void *b)
  * mark. maxid: the largest notificationId before the flush. DM_OK/DM_ERR. */
 static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64_t now)
 {
-	sqlite3_stmt *st = cached(w, S_MARK);
+	sqlite3_stmt *st = db_query(w, "SELECT r.notifiedMsgId, (SELECT max(icruMsgId) FROM itemChatRoomUserMsg m "
+				       "WHERE m.icrId = r.icrId) FROM itemChatRoom r WHERE r.icrId = ?1", DB_INT(icr));
 	int64_t mark = 0, hi = 0;
 	int rc;
 
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		mark = sqlite3_column_int64(st, 0);
 		hi = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_reset(st);
+	db_done(st);
 	if (hi <= mark)
 		return DM_OK; /* gone, or nothing new */
-	st = cached(w, S_CHAT);
+	st = db_query(w, CHAT_SQL, DB_INT(icr), DB_INT(mark), DB_INT(hi), DB_INT(now), DB_INT(maxid));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, mark);
-	sqlite3_bind_int64(st, 3, hi);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, maxid);
 	/* RETURNING: every change is made at the first step, so the mail
 	 * lookups between steps are safe */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -636,6 +581,7 @@ static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64
 			f->out = nv;
 			f->capout = ncap;
 		}
+		dm_assert(f->nout < f->capout);
 		f->out[f->nout].id = id;
 		f->out[f->nout].user = uid;
 		f->out[f->nout].icr = icr;
@@ -643,50 +589,42 @@ static int flush_room(sqlite3 *w, cflush_t *f, int64_t icr, int64_t maxid, int64
 	}
 	if (rc != SQLITE_DONE) {
 		dm_error("notify: storing chat notifications of room %lld: %s", (long long)icr, sqlite3_errmsg(w));
-		sqlite3_reset(st);
+		db_done(st);
 		return DM_ERR;
 	}
-	sqlite3_reset(st);
-	st = cached(w, S_SETMARK);
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, hi);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_reset(st);
-	return rc;
+	db_done(st);
+	return db_run(w, "UPDATE itemChatRoom SET notifiedMsgId = ?2 WHERE icrId = ?1", DB_INT(icr), DB_INT(hi)) ==
+			       DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* The flush's write job. */
 static int chat_flush_job(sqlite3 *w, void *arg)
 {
 	cflush_t *f = arg;
-	sqlite3_stmt *st;
 	int64_t maxid = 0, now = dm_now_ms();
 
 	if (dirty_take(f) != DM_OK)
 		return DM_ERR;
 	if (f->catchup && catchup_scan(w, f) != DM_OK)
 		return DM_ERR;
-	if (!f->nrooms)
+	if (!f->rooms.n)
 		return DM_OK;
-	qsort(f->rooms, f->nrooms, sizeof *f->rooms, cmp_i64);
-	if (f->nrooms > CHAT_FLUSH_ROOMS) {
+	qsort(f->rooms.v, f->rooms.n, sizeof *f->rooms.v, cmp_id);
+	if (f->rooms.n > CHAT_FLUSH_ROOMS) {
 		/* the rest is pending again (a failure restores all of f) */
-		for (size_t i = CHAT_FLUSH_ROOMS; i < f->nrooms; i++)
-			dirty_add(f->rooms[i]);
+		for (size_t i = CHAT_FLUSH_ROOMS; i < f->rooms.n; i++)
+			dirty_add(f->rooms.v[i]);
 		f->more = 1;
 		/* the same room may straddle the cut: it is done twice, harmless */
 	}
-	if (!(st = cached(w, S_MAXID)))
+	if (db_get_int(w, &maxid, "SELECT coalesce(max(notificationId), 0) FROM notification") != DM_OK)
 		return DM_ERR;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		maxid = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	for (size_t i = 0; i < f->nrooms && i < CHAT_FLUSH_ROOMS; i++) {
-		if (i && f->rooms[i] == f->rooms[i - 1])
+	for (size_t i = 0; i < f->rooms.n && i < CHAT_FLUSH_ROOMS; i++) {
+		if (i && f->rooms.v[i] == f->rooms.v[i - 1])
 			continue;
-		if (flush_room(w, f, f->rooms[i], maxid, now) != DM_OK)
+		if (flush_room(w, f, f->rooms.v[i], maxid, now) != DM_OK)
 			return DM_ERR;
 	}
 	return DM_OK;
@@ -709,17 +647,17 @@ static void chat_flush_done(void *arg, int status)
 		for (; i < f->nout && f->out[i].icr == icr; i++) {
 			const cnote_t *c = &f->out[i];
 			sqlite3_stmt *st;
-			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_i64))
+			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_id))
 				continue; /* in the room: they have the getMsg */
 			if (!chat_user_emit || (chat_online && !chat_online(c->user)))
 				continue;
-			if (!(st = cached(db_writer(), S_OBJ)))
+			if (!(st = db_stmt(db_writer(), OBJ_ONE_SQL)))
 				continue;
 			sqlite3_bind_int64(st, 1, c->id);
 			sqlite3_bind_int64(st, 2, c->user);
 			if (sqlite3_step(st) == SQLITE_ROW)
 				chat_user_emit(c->user, "notification", (const char *)sqlite3_column_text(st, 0));
-			sqlite3_reset(st);
+			db_done(st);
 		}
 		free(in);
 	}
@@ -734,7 +672,7 @@ static void chat_flush_wait(void)
 	while (more) {
 		memset(&f, 0, sizeof f);
 		more = jobs_write_then(chat_flush_job, chat_flush_done, &f) == DM_OK && f.more;
-		free(f.rooms);
+		free(f.rooms.v);
 		free(f.out);
 	}
 }
@@ -752,16 +690,16 @@ static void chat_timer_fn(void *unused)
  * under coalesce (may be NULL). */
 static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const char *type, const char *coalesce)
 {
-	sqlite3_stmt *st = db_prep(w, sql);
+	const db_arg_t args[2] = {DB_INT(p1), DB_INT(p2)};
+	sqlite3_stmt *st = db_stmt(w, sql);
 	int64_t *users = NULL;
 	char **payloads = NULL;
 	size_t n = 0, cap = 0;
 
-	if (!st)
+	if (!st || db_bind_args(st, args, sqlite3_bind_parameter_count(st) >= 2 ? 2 : 1) != DM_OK) {
+		db_done(st);
 		return;
-	sqlite3_bind_int64(st, 1, p1);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		sqlite3_bind_int64(st, 2, p2);
+	}
 	/* collect first: notify_add runs other statements */
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (n == cap) {
@@ -782,7 +720,7 @@ static void add_rows(sqlite3 *w, const char *sql, int64_t p1, int64_t p2, const 
 			break;
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	for (size_t i = 0; i < n; i++) {
 		notify_add(w, users[i], type, payloads[i], coalesce);
 		free(payloads[i]);
@@ -867,25 +805,6 @@ void notify_chat_after(const chat_note_t *n)
 
 /* ------------------------------------------------------------- timer */
 
-typedef struct idlist {
-	int64_t *v;
-	size_t n, cap;
-} idlist_t;
-
-static int idlist_add(idlist_t *l, int64_t id)
-{
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 32;
-		int64_t *nv = realloc(l->v, ncap * sizeof *nv);
-		if (!nv)
-			return DM_ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n++] = id;
-	return DM_OK;
-}
-
 /* Collects the first column of every row of st (finalized here). */
 static void collect(sqlite3_stmt *st, idlist_t *l)
 {
@@ -960,7 +879,7 @@ static void timer_fn(void *unused)
 /* -------------------------------------------------------------- HTTP */
 
 /* GET /notifications?unread=1&limit=30&cursor=... newest first. */
-static int h_list(http_req_t *r)
+static int h_notifications(http_req_t *r)
 {
 	char buf[64];
 	int unread = 0;
@@ -975,19 +894,19 @@ static int h_list(http_req_t *r)
 		char *end;
 		long v = strtol(buf, &end, 10);
 		if (!buf[0] || *end || v < 1 || v > LIST_MAX)
-			return http_fail(r, 400, "INVALID_LIMIT", "limit은 1~100 사이의 숫자여야 합니다.");
+			return http_refuse(r, RF_INVALID_NOTIF_LIMIT);
 		limit = v;
 	}
 	if (http_query(r, "cursor", buf, sizeof buf) == DM_OK && buf[0]) {
 		long long a, b;
 		char tail;
 		if (sscanf(buf, "%lld_%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
-			return http_fail(r, 400, "INVALID_CURSOR", "cursor 값이 올바르지 않습니다.");
+			return http_refuse(r, RF_INVALID_CURSOR);
 		cur_dt = a;
 		cur_id = b;
 		has_cursor = 1;
 	}
-	st = db_prep(r->db,
+	st = db_query(r->db,
 		     "WITH page AS (SELECT * FROM notification n WHERE n.userId = ?1 AND (?2 = 0 OR n.readYn = 'N') "
 		     "AND (?3 = 0 OR n.updatedDt < ?4 OR (n.updatedDt = ?4 AND n.notificationId < ?5)) "
 		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6 + 1) "
@@ -996,15 +915,8 @@ static int h_list(http_req_t *r)
 		     "ORDER BY n.updatedDt DESC, n.notificationId DESC LIMIT ?6)),"
 		     "'next',CASE WHEN (SELECT count(*) FROM page) > ?6 THEN (SELECT updatedDt || '_' || notificationId "
 		     "FROM page ORDER BY updatedDt DESC, notificationId DESC LIMIT 1 OFFSET ?6 - 1) END,"
-		     "'unreadCount',(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_int(st, 2, unread);
-		sqlite3_bind_int(st, 3, has_cursor);
-		sqlite3_bind_int64(st, 4, cur_dt);
-		sqlite3_bind_int64(st, 5, cur_id);
-		sqlite3_bind_int64(st, 6, limit);
-	}
+		     "'unreadCount',(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))",
+		     DB_INT(r->user_id), DB_INT(unread), DB_INT(has_cursor), DB_INT(cur_dt), DB_INT(cur_id), DB_INT(limit));
 	return http_reply_stmt(r, 200, st);
 }
 
@@ -1018,34 +930,26 @@ typedef struct read_req {
 static int read_job(sqlite3 *w, void *arg)
 {
 	read_req_t *q = arg;
-	sqlite3_stmt *st = db_prep(w, "UPDATE notification SET readYn = 'Y' WHERE userId = ?1 AND readYn = 'N' "
-				      "AND (?2 = 1 OR notificationId IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)))");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_int(st, 2, q->all);
-	sqlite3_bind_text(st, 3, q->ids ? q->ids : "[]", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	q->updated = sqlite3_changes(w);
-	sqlite3_finalize(st);
-	return rc;
+	return db_run_changes(w, &q->updated,
+			      "UPDATE notification SET readYn = 'Y' WHERE userId = ?1 AND readYn = 'N' "
+			      "AND (?2 = 1 OR notificationId IN (SELECT CAST(value AS INTEGER) FROM json_each(?3)))",
+			      DB_INT(q->user_id), DB_INT(q->all), DB_TEXT(q->ids ? q->ids : "[]")) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* An array of ids: at most max elements, each a string of digits or a
  * non-negative integer. 1/0. */
 static int ids_ok(sqlite3 *db, const char *arr, int max)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT count(*), sum(CASE WHEN (type = 'integer' AND value >= 0) OR "
-				       "(type = 'text' AND length(value) BETWEEN 1 AND 18 AND value NOT GLOB '*[^0-9]*') "
-				       "THEN 0 ELSE 1 END) FROM json_each(?1)");
+	sqlite3_stmt *st = db_query(db, "SELECT count(*), sum(CASE WHEN (type = 'integer' AND value >= 0) OR "
+					"(type = 'text' AND length(value) BETWEEN 1 AND 18 AND value NOT GLOB '*[^0-9]*') "
+					"THEN 0 ELSE 1 END) FROM json_each(?1)",
+				    DB_TEXT(arr));
 	int ok = 0;
-	if (!st)
-		return 0;
-	sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		ok = sqlite3_column_int(st, 0) <= max && sqlite3_column_int(st, 1) == 0;
-	sqlite3_finalize(st);
+	db_done(st);
 	return ok;
 }
 
@@ -1055,7 +959,6 @@ static int h_read(http_req_t *r)
 	const json_field_t *all, *ids;
 	read_req_t q;
 	int rc;
-	sqlite3_stmt *st;
 
 	if (http_json(r) != DM_OK)
 		return DM_OK;
@@ -1064,31 +967,27 @@ static int h_read(http_req_t *r)
 	all = json_get(&r->json, "all");
 	ids = json_get(&r->json, "ids");
 	if (all && all->type != JSON_TRUE && all->type != JSON_FALSE)
-		return http_fail(r, 400, "INVALID_INPUT", "all은 true 또는 false여야 합니다.");
+		return http_refuse(r, RF_INVALID_ALL_FLAG);
 	if (all && all->type == JSON_TRUE)
 		q.all = 1;
 	else if (ids && ids->type == JSON_ARRAY && ids_ok(r->db, ids->text, READ_IDS_MAX))
 		q.ids = ids->text;
 	else
-		return http_fail(r, 400, "INVALID_IDS", "ids는 알림 id 배열(최대 500개)이어야 합니다.");
+		return http_refuse(r, RF_INVALID_IDS);
 	chat_flush_wait(); /* reading marks every message committed before it */
 	rc = jobs_write(read_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','updated',?2,'unreadCount',"
-			    "(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_int(st, 2, q.updated);
-	}
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','updated',?2,'unreadCount',"
+					       "(SELECT count(*) FROM notification WHERE userId = ?1 AND readYn = 'N'))",
+					DB_INT(r->user_id), DB_INT(q.updated)));
 }
 
 /* The settings reply: the chosen types and every type there is. */
 static int reply_settings(http_req_t *r)
 {
 	char all[400] = "[";
-	sqlite3_stmt *st;
 	for (size_t i = 0; i < NTYPES; i++) {
 		/* type names are fixed ASCII identifiers: no escaping needed */
 		strcat(all, i ? ",\"" : "\"");
@@ -1096,13 +995,10 @@ static int reply_settings(http_req_t *r)
 		strcat(all, "\"");
 	}
 	strcat(all, "]");
-	st = db_prep(r->db, "SELECT json_object('msg','success','email',json(emailNotify),'push',json(pushNotify),"
-			    "'types',json(?2)) FROM user WHERE userId = ?1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, r->user_id);
-		sqlite3_bind_text(st, 2, all, -1, SQLITE_TRANSIENT);
-	}
-	return http_reply_stmt(r, 200, st);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','email',json(emailNotify),"
+					       "'push',json(pushNotify),'types',json(?2)) FROM user WHERE userId = ?1",
+					DB_INT(r->user_id), DB_TEXT(all)));
 }
 
 static int h_settings_get(http_req_t *r)
@@ -1122,20 +1018,13 @@ static int settings_job(sqlite3 *w, void *arg)
 	/* distinct, in the order given */
 #define DISTINCT_SQL(p) "(SELECT json_group_array(value) FROM (SELECT value, min(key) k FROM json_each(" p ") " \
 			"GROUP BY value ORDER BY k))"
-	sqlite3_stmt *st = db_prep(w, "UPDATE user SET "
-				      "emailNotify = CASE WHEN ?2 IS NULL THEN emailNotify ELSE " DISTINCT_SQL("?2") " END, "
-				      "pushNotify = CASE WHEN ?3 IS NULL THEN pushNotify ELSE " DISTINCT_SQL("?3") " END "
-				      "WHERE userId = ?1");
+	int rc = db_run(w, "UPDATE user SET "
+			"emailNotify = CASE WHEN ?2 IS NULL THEN emailNotify ELSE " DISTINCT_SQL("?2") " END, "
+			"pushNotify = CASE WHEN ?3 IS NULL THEN pushNotify ELSE " DISTINCT_SQL("?3") " END "
+			"WHERE userId = ?1",
+			DB_INT(q->user_id), DB_TEXT(q->email), DB_TEXT(q->push));
 #undef DISTINCT_SQL
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_text(st, 2, q->email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->push, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* 1 if f is a JSON array of known notification types (at most twice as
@@ -1147,22 +1036,18 @@ static int types_ok(sqlite3 *db, const json_field_t *f)
 
 	if (!f || f->type != JSON_ARRAY)
 		return 0;
-	st = db_prep(db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)");
-	if (!st)
-		return 0;
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	st = db_query(db, "SELECT count(*), sum(type <> 'text') FROM json_each(?1)", DB_TEXT(f->text));
+	if (st && sqlite3_step(st) == SQLITE_ROW)
 		bad = sqlite3_column_int(st, 0) > 2 * (int)NTYPES || sqlite3_column_int(st, 1) != 0;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (bad)
 		return 0;
-	st = db_prep(db, "SELECT value FROM json_each(?1)");
+	st = db_query(db, "SELECT value FROM json_each(?1)", DB_TEXT(f->text));
 	if (!st)
 		return 0;
-	sqlite3_bind_text(st, 1, f->text, -1, SQLITE_STATIC);
 	while (!bad && sqlite3_step(st) == SQLITE_ROW)
 		bad = !notify_type_ok((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return !bad;
 }
 
@@ -1179,9 +1064,9 @@ static int h_settings_put(http_req_t *r)
 	email = json_get(&r->json, "email");
 	push = json_get(&r->json, "push");
 	if ((!email && !push) || (email && email->type != JSON_ARRAY) || (push && push->type != JSON_ARRAY))
-		return http_fail(r, 400, "INVALID_SETTINGS", "email과 push는 알림 종류의 배열이어야 합니다.");
+		return http_refuse(r, RF_SETTINGS_NOT_ARRAYS);
 	if ((email && !types_ok(r->db, email)) || (push && !types_ok(r->db, push)))
-		return http_fail(r, 400, "INVALID_SETTINGS", "알 수 없는 알림 종류가 있습니다.");
+		return http_refuse(r, RF_INVALID_SETTINGS);
 	q.user_id = r->user_id;
 	q.email = email ? email->text : NULL;
 	q.push = push ? push->text : NULL;
@@ -1191,8 +1076,8 @@ static int h_settings_put(http_req_t *r)
 	return reply_settings(r);
 }
 
-static const http_route_t routes[] = {
-	{"GET", "/notifications", h_list, HTTP_AUTH},
+static const http_route_t notify_routes[] = {
+	{"GET", "/notifications", h_notifications, HTTP_AUTH},
 	{"POST", "/notifications/read", h_read, HTTP_AUTH},
 	{"GET", "/notifications/settings", h_settings_get, HTTP_AUTH},
 	{"PUT", "/notifications/settings", h_settings_put, HTTP_AUTH},
@@ -1200,17 +1085,15 @@ static const http_route_t routes[] = {
 
 int notify_init(void)
 {
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(notify_routes, sizeof notify_routes / sizeof notify_routes[0]);
 	if (jobs_timer("notify-chat", CHAT_FLUSH_MS, chat_timer_fn, NULL) != DM_OK)
 		return DM_ERR;
 	return jobs_timer("notify", cfg.expiry_interval * 1000, timer_fn, NULL);
 }
 
-/* After the pool stopped and before the database closes: finalizes the
- * cached statements and drops what was never delivered (it is stored). */
+/* After the pool stopped: drops what was never delivered (it is stored). */
 void notify_stop(void)
 {
-	cache_clear();
 	pthread_mutex_lock(&plock);
 	free(pend);
 	pend = NULL;

@@ -15,7 +15,8 @@
  * Thread-safety: vapid (the key, its public point, the JWT subject) is
  * written by push_init before any thread starts; afterwards the public
  * parts are read-only and the private key is used only by the delivery
- * timer. The queue statement cache belongs to the write lane.
+ * timer. push_queue runs on the write lane (its statement is db_stmt's,
+ * cached on the writer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,17 +46,17 @@
 #define PUSH_MAX_SUBS 10          /* subscriptions per user */
 #define ENDPOINT_MAX 1024         /* characters of an endpoint URL */
 #define TTL_S 86400               /* how long a push service keeps a message */
-#define GIVE_UP_MS (TTL_S * 1000LL)
+#define PUSH_GIVE_UP_MS (TTL_S * 1000LL)
 #define MAX_TRIES 16
 #define BACKOFF_FIRST_MS 2000LL   /* doubles with every try */
 #define BACKOFF_MAX_MS 3600000LL
-#define BATCH 50
+#define PUSH_BATCH 50
 #define TIMER_MS 500
 #define SEND_TIMEOUT_BODY 4096    /* largest reply body we read */
 #define RECORD_SIZE 4096          /* rs of the aes128gcm header */
 #define HEADER_LEN (16 + 4 + 1 + 65)
 #define PLAIN_MAX 3000            /* largest payload we encrypt (one record) */
-#define BODY_MAX (HEADER_LEN + PLAIN_MAX + 1 + 16)
+#define PUSH_BODY_MAX (HEADER_LEN + PLAIN_MAX + 1 + 16)
 #define JWT_LIFE_S (12 * 3600)    /* RFC 8292: at most 24 hours */
 
 static struct {
@@ -451,12 +452,6 @@ static int vapid_subject(void)
 
 /* ------------------------------------------------------------ queueing */
 
-/* Lane-only cache of the queue statement (prepared once on the writer). */
-static struct {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-} qcache;
-
 int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title, const char *body,
 	       const char *item_id)
 {
@@ -469,33 +464,12 @@ int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title,
 		"CASE WHEN ?2 IN ('chat','chosen','deadline') THEN 'high' ELSE 'normal' END, ?6, ?6 "
 		"FROM pushSubscription s JOIN user u ON u.userId = s.userId WHERE s.userId = ?1 "
 		"AND EXISTS (SELECT 1 FROM json_each(u.pushNotify) WHERE value = ?2)";
-	int rc;
-
-	if (qcache.db != w) {
-		sqlite3_finalize(qcache.st);
-		qcache.st = NULL;
-		qcache.db = w;
-	}
-	if (!qcache.st && sqlite3_prepare_v3(w, sql, -1, SQLITE_PREPARE_PERSISTENT, &qcache.st, NULL) != SQLITE_OK) {
-		dm_error("push: sql prepare: %s", sqlite3_errmsg(w));
-		qcache.st = NULL;
+	if (db_run(w, sql, DB_INT(user_id), DB_TEXT(type), DB_TEXT(title), DB_TEXT(body ? body : ""), DB_TEXT(item_id),
+		   DB_INT(dm_now_ms())) != DM_OK) {
+		dm_error("push: could not queue a push for user %lld", (long long)user_id);
 		return DM_ERR;
 	}
-	sqlite3_bind_int64(qcache.st, 1, user_id);
-	sqlite3_bind_text(qcache.st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(qcache.st, 3, title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(qcache.st, 4, body ? body : "", -1, SQLITE_STATIC);
-	if (item_id)
-		sqlite3_bind_text(qcache.st, 5, item_id, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(qcache.st, 5);
-	sqlite3_bind_int64(qcache.st, 6, dm_now_ms());
-	rc = sqlite3_step(qcache.st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	if (rc != DM_OK)
-		dm_error("push: queueing for user %lld: %s", (long long)user_id, sqlite3_errmsg(w));
-	sqlite3_reset(qcache.st);
-	sqlite3_clear_bindings(qcache.st);
-	return rc;
+	return DM_OK;
 }
 
 /* ------------------------------------------------------------ delivery */
@@ -515,13 +489,13 @@ typedef struct pmsg {
 
 typedef struct prun {
 	int n;
-	pmsg_t m[BATCH];
+	pmsg_t m[PUSH_BATCH];
 } prun_t;
 
 /* The backoff before try number tries+1: BACKOFF_FIRST_MS doubled per
  * try, at most BACKOFF_MAX_MS; at least retry_after_s when the service
  * said so. */
-static int64_t backoff_ms(int tries, long retry_after_s)
+static int64_t push_backoff(int tries, long retry_after_s)
 {
 	int64_t ms = BACKOFF_FIRST_MS << (tries < 20 ? tries : 20);
 	if (ms > BACKOFF_MAX_MS)
@@ -532,9 +506,9 @@ static int64_t backoff_ms(int tries, long retry_after_s)
 }
 
 /* Sends one message; sets m->result (and m->next, m->err). */
-static void send_one(pmsg_t *m, int64_t now)
+static void send_push(pmsg_t *m, int64_t now)
 {
-	unsigned char ua[65], auth[16], body[BODY_MAX];
+	unsigned char ua[65], auth[16], body[PUSH_BODY_MAX];
 	char headers[1800];
 	net_http_resp_t resp;
 	long len;
@@ -581,57 +555,39 @@ static void send_one(pmsg_t *m, int64_t now)
 	/* anything but 429 and 5xx is a refusal that a retry will not change */
 	if (rc == DM_OK && resp.status != 429 && resp.status < 500)
 		return;
-	if (m->tries + 1 >= MAX_TRIES || now - m->created >= GIVE_UP_MS)
+	if (m->tries + 1 >= MAX_TRIES || now - m->created >= PUSH_GIVE_UP_MS)
 		return;
 	m->result = R_RETRY;
-	m->next = now + backoff_ms(m->tries, rc == DM_OK ? resp.retry_after : -1);
+	m->next = now + push_backoff(m->tries, rc == DM_OK ? resp.retry_after : -1);
 }
 
 /* The write job: records every result of a run. */
-static int record_write(sqlite3 *w, void *arg)
+static int record_results(sqlite3 *w, void *arg)
 {
 	prun_t *r = arg;
-	sqlite3_stmt *del = db_prep(w, "DELETE FROM pushOutbox WHERE pushOutboxId = ?1");
-	sqlite3_stmt *gone = db_prep(w, "DELETE FROM pushSubscription WHERE pushSubId = ?1");
-	sqlite3_stmt *retry = db_prep(w, "UPDATE pushOutbox SET tries = tries + 1, nextTryDt = ?2, lastError = ?3 "
-					 "WHERE pushOutboxId = ?1");
-	int rc = DM_ERR;
 
-	if (!del || !gone || !retry)
-		goto done;
+	dm_assert(r->n >= 0 && r->n <= PUSH_BATCH);
 	for (int i = 0; i < r->n; i++) {
-		pmsg_t *m = &r->m[i];
-		sqlite3_stmt *st = m->result == R_GONE ? gone : m->result == R_RETRY ? retry : del;
-		sqlite3_bind_int64(st, 1, m->result == R_GONE ? m->sub : m->id);
-		if (m->result == R_RETRY) {
-			sqlite3_bind_int64(st, 2, m->next);
-			sqlite3_bind_text(st, 3, m->err, -1, SQLITE_STATIC);
-		}
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto done;
-		sqlite3_reset(st);
+		const pmsg_t *m = &r->m[i];
+		int rc;
 		if (m->result == R_GONE) {
 			/* its other queued messages go with it (also without foreign keys) */
-			sqlite3_stmt *rest = db_prep(w, "DELETE FROM pushOutbox WHERE pushSubId = ?1");
-			int ok = rest != NULL;
-			if (rest) {
-				sqlite3_bind_int64(rest, 1, m->sub);
-				ok = sqlite3_step(rest) == SQLITE_DONE;
-				sqlite3_finalize(rest);
-			}
-			if (!ok)
-				goto done;
-		}
+			rc = db_run(w, "DELETE FROM pushSubscription WHERE pushSubId = ?1", DB_INT(m->sub));
+			if (rc == DM_OK)
+				rc = db_run(w, "DELETE FROM pushOutbox WHERE pushSubId = ?1", DB_INT(m->sub));
+		} else if (m->result == R_RETRY)
+			rc = db_run(w, "UPDATE pushOutbox SET tries = tries + 1, nextTryDt = ?2, lastError = ?3 "
+				       "WHERE pushOutboxId = ?1",
+				    DB_INT(m->id), DB_INT(m->next), DB_TEXT(m->err));
+		else
+			rc = db_run(w, "DELETE FROM pushOutbox WHERE pushOutboxId = ?1", DB_INT(m->id));
+		if (rc != DM_OK)
+			return DM_ERR;
 	}
-	rc = DM_OK;
-done:
-	sqlite3_finalize(del);
-	sqlite3_finalize(gone);
-	sqlite3_finalize(retry);
-	return rc;
+	return DM_OK;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i)
+static char *col_dup(sqlite3_stmt *st, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(st, i);
 	return strdup(t ? t : "");
@@ -648,26 +604,25 @@ static void run_free(prun_t *r)
 	r->n = 0;
 }
 
-/* Reads up to BATCH due messages into r. Returns how many. */
+/* Reads up to PUSH_BATCH due messages into r. Returns how many. */
 static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT o.pushOutboxId, o.pushSubId, s.endpoint, o.payload, s.p256dh, s.auth, "
-				       "o.urgency = 'high', o.tries, o.createdDt FROM pushOutbox o "
-				       "JOIN pushSubscription s ON s.pushSubId = o.pushSubId "
-				       "WHERE o.nextTryDt <= ?1 ORDER BY o.nextTryDt, o.pushOutboxId LIMIT ?2");
+	sqlite3_stmt *st = db_query(db, "SELECT o.pushOutboxId, o.pushSubId, s.endpoint, o.payload, s.p256dh, s.auth, "
+					"o.urgency = 'high', o.tries, o.createdDt FROM pushOutbox o "
+					"JOIN pushSubscription s ON s.pushSubId = o.pushSubId "
+					"WHERE o.nextTryDt <= ?1 ORDER BY o.nextTryDt, o.pushOutboxId LIMIT ?2",
+				    DB_INT(now), DB_INT(PUSH_BATCH));
 	if (!st)
 		return 0;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, BATCH);
-	while (r->n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+	while (r->n < PUSH_BATCH && sqlite3_step(st) == SQLITE_ROW) {
 		pmsg_t *m = &r->m[r->n];
 		memset(m, 0, sizeof *m);
 		m->id = sqlite3_column_int64(st, 0);
 		m->sub = sqlite3_column_int64(st, 1);
-		m->endpoint = dup_col(st, 2);
-		m->payload = dup_col(st, 3);
-		m->p256dh = dup_col(st, 4);
-		m->auth = dup_col(st, 5);
+		m->endpoint = col_dup(st, 2);
+		m->payload = col_dup(st, 3);
+		m->p256dh = col_dup(st, 4);
+		m->auth = col_dup(st, 5);
 		m->high = sqlite3_column_int(st, 6);
 		m->tries = sqlite3_column_int(st, 7);
 		m->created = sqlite3_column_int64(st, 8);
@@ -681,12 +636,13 @@ static int read_due(sqlite3 *db, prun_t *r, int64_t now)
 		}
 		r->n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
+	dm_assert(r->n <= PUSH_BATCH);
 	return r->n;
 }
 
 /* The timer task: delivers what is due, batch after batch. */
-static void deliver_due(void *unused)
+static void deliver_pushes(void *unused)
 {
 	sqlite3 *db = db_reader();
 	prun_t *r;
@@ -704,7 +660,7 @@ static void deliver_due(void *unused)
 			break;
 		for (int i = 0; i < n && !dm_stopping; i++) {
 			pmsg_t *m = &r->m[i];
-			send_one(m, dm_now_ms());
+			send_push(m, dm_now_ms());
 			if (m->result == R_GONE)
 				dm_info("push: subscription %lld is gone (%s); deleted", (long long)m->sub, m->err);
 			else if (m->result == R_GIVEUP)
@@ -717,12 +673,12 @@ static void deliver_due(void *unused)
 			/* nothing recorded: what was sent in this batch may be sent again */
 			break;
 		}
-		if (jobs_write(record_write, r) != DM_OK) {
+		if (jobs_write(record_results, r) != DM_OK) {
 			dm_error("push: cannot record delivery results (they will be sent again)");
 			bad = 1;
 		}
 		run_free(r);
-		if (bad || n < BATCH)
+		if (bad || n < PUSH_BATCH)
 			break;
 	}
 	run_free(r);
@@ -739,55 +695,45 @@ static int h_vapid(http_req_t *r)
 	return http_reply_json(r, 200, buf, strlen(buf));
 }
 
-enum { SUB_NEW, SUB_UPDATED, SUB_TAKEN, SUB_LIMIT };
-
 typedef struct sub_req {
 	int64_t user_id;
 	const char *endpoint;
 	char p256dh[96], auth[32];  /* canonical base64url */
-	int outcome;                /* SUB_* */
+	int created;                /* out: a new subscription (else updated) */
+	int refused;                /* out: refused with rf */
+	refusal_t rf;
 } sub_req_t;
 
 static int subscribe_job(sqlite3 *w, void *arg)
 {
 	sub_req_t *q = arg;
-	int64_t owner = db_int(w, "SELECT userId FROM pushSubscription WHERE endpoint = ?1", q->endpoint, 0);
-	sqlite3_stmt *st;
-	int rc;
+	int64_t owner = 0, n = 0;
+	int rc = db_get_int(w, &owner, "SELECT userId FROM pushSubscription WHERE endpoint = ?1", DB_TEXT(q->endpoint));
 
+	if (rc != DM_OK && rc != DM_ENOTFOUND)
+		return DM_ERR;
 	if (owner && owner != q->user_id) {
-		q->outcome = SUB_TAKEN;
+		q->refused = 1;
+		q->rf = RF_PUSH_ENDPOINT_TAKEN;
 		return DM_OK;
 	}
-	if (owner) {
-		q->outcome = SUB_UPDATED;
-		st = db_prep(w, "UPDATE pushSubscription SET p256dh = ?3, auth = ?4 WHERE endpoint = ?2 AND userId = ?1");
-	} else {
-		st = db_prep(w, "SELECT count(*) FROM pushSubscription WHERE userId = ?1");
-		if (!st)
+	if (owner)
+		rc = db_run(w, "UPDATE pushSubscription SET p256dh = ?3, auth = ?4 WHERE endpoint = ?2 AND userId = ?1",
+			    DB_INT(q->user_id), DB_TEXT(q->endpoint), DB_TEXT(q->p256dh), DB_TEXT(q->auth));
+	else {
+		if (db_get_int(w, &n, "SELECT count(*) FROM pushSubscription WHERE userId = ?1", DB_INT(q->user_id)) != DM_OK)
 			return DM_ERR;
-		sqlite3_bind_int64(st, 1, q->user_id);
-		rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-		sqlite3_finalize(st);
-		if (rc < 0)
-			return DM_ERR;
-		if (rc >= PUSH_MAX_SUBS) {
-			q->outcome = SUB_LIMIT;
+		if (n >= PUSH_MAX_SUBS) {
+			q->refused = 1;
+			q->rf = RF_PUSH_LIMIT;
 			return DM_OK;
 		}
-		q->outcome = SUB_NEW;
-		st = db_prep(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) "
-				"VALUES (?1, ?2, ?3, ?4, dm_now())");
+		q->created = 1;
+		rc = db_run(w, "INSERT INTO pushSubscription(userId, endpoint, p256dh, auth, createdDt) "
+			       "VALUES (?1, ?2, ?3, ?4, dm_now())",
+			    DB_INT(q->user_id), DB_TEXT(q->endpoint), DB_TEXT(q->p256dh), DB_TEXT(q->auth));
 	}
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->user_id);
-	sqlite3_bind_text(st, 2, q->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->p256dh, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, q->auth, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	sqlite3_finalize(st);
-	return rc;
+	return rc == DM_OK ? DM_OK : DM_ERR;
 }
 
 /* POST /push/subscriptions {endpoint, keys:{p256dh, auth}} */
@@ -804,24 +750,23 @@ static int h_subscribe(http_req_t *r)
 		return DM_OK;
 	endpoint = json_str(&r->json, "endpoint", 1, ENDPOINT_MAX);
 	if (!endpoint || !endpoint_ok(endpoint))
-		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 지원하는 푸시 서비스의 https 주소여야 합니다.");
+		return http_refuse(r, RF_PUSH_HOST_NOT_ALLOWED);
 	keys = json_get(&r->json, "keys");
 	if (!keys || keys->type != JSON_OBJECT)
-		return http_fail(r, 400, "INVALID_PUSH_KEYS", "keys {p256dh, auth}가 필요합니다.");
+		return http_refuse(r, RF_PUSH_KEYS_REQUIRED);
 	memset(&q, 0, sizeof q);
-	st = db_prep(r->db, "SELECT CASE WHEN json_type(?1,'$.p256dh') = 'text' THEN ?1->>'p256dh' END, "
-			    "CASE WHEN json_type(?1,'$.auth') = 'text' THEN ?1->>'auth' END");
+	st = db_query(r->db, "SELECT CASE WHEN json_type(?1,'$.p256dh') = 'text' THEN ?1->>'p256dh' END, "
+			     "CASE WHEN json_type(?1,'$.auth') = 'text' THEN ?1->>'auth' END",
+		      DB_TEXT(keys->text));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_text(st, 1, keys->text, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) && sqlite3_column_text(st, 1) &&
 	    sqlite3_column_bytes(st, 0) < 100 && sqlite3_column_bytes(st, 1) < 40)
 		ok = b64_exact((const char *)sqlite3_column_text(st, 0), pt, 65) && point_ok(pt) &&
 		     b64_exact((const char *)sqlite3_column_text(st, 1), auth, 16);
-	sqlite3_finalize(st);
+	db_done(st);
 	if (!ok)
-		return http_fail(r, 400, "INVALID_PUSH_KEYS",
-				 "keys.p256dh는 P-256 공개키(65바이트), keys.auth는 16바이트여야 합니다.");
+		return http_refuse(r, RF_INVALID_PUSH_KEYS);
 	q.user_id = r->user_id;
 	q.endpoint = endpoint;
 	dm_b64url_encode(pt, 65, q.p256dh);
@@ -829,11 +774,9 @@ static int h_subscribe(http_req_t *r)
 	rc = jobs_write(subscribe_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	if (q.outcome == SUB_TAKEN)
-		return http_fail(r, 409, "PUSH_ENDPOINT_TAKEN", "다른 계정이 이 브라우저로 푸시 알림을 받고 있습니다.");
-	if (q.outcome == SUB_LIMIT)
-		return http_fail(r, 409, "PUSH_LIMIT", "푸시 알림은 기기 10개까지 받을 수 있습니다.");
-	return http_reply_json(r, q.outcome == SUB_NEW ? 201 : 200, "{\"msg\":\"success\"}", 17);
+	if (q.refused)
+		return http_refuse(r, q.rf);
+	return http_reply_json(r, q.created ? 201 : 200, "{\"msg\":\"success\"}", 17);
 }
 
 typedef struct unsub_req {
@@ -845,16 +788,10 @@ typedef struct unsub_req {
 static int unsubscribe_job(sqlite3 *w, void *arg)
 {
 	unsub_req_t *q = arg;
-	sqlite3_stmt *st = db_prep(w, "DELETE FROM pushSubscription WHERE endpoint = ?1 AND userId = ?2");
-	int rc;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_text(st, 1, q->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, q->user_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	q->deleted = sqlite3_changes(w);
-	sqlite3_finalize(st);
-	return rc;
+	return db_run_changes(w, &q->deleted, "DELETE FROM pushSubscription WHERE endpoint = ?1 AND userId = ?2",
+			      DB_TEXT(q->endpoint), DB_INT(q->user_id)) == DM_OK
+		       ? DM_OK
+		       : DM_ERR;
 }
 
 /* DELETE /push/subscriptions {endpoint}: only one's own. */
@@ -868,17 +805,17 @@ static int h_unsubscribe(http_req_t *r)
 	memset(&q, 0, sizeof q);
 	q.endpoint = json_str(&r->json, "endpoint", 1, ENDPOINT_MAX);
 	if (!q.endpoint)
-		return http_fail(r, 400, "INVALID_ENDPOINT", "endpoint는 https 주소여야 합니다.");
+		return http_refuse(r, RF_INVALID_ENDPOINT);
 	q.user_id = r->user_id;
 	rc = jobs_write(unsubscribe_job, &q);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
 	if (!q.deleted)
-		return http_fail(r, 404, "PUSH_SUBSCRIPTION_NOT_FOUND", "이 계정의 푸시 구독이 아닙니다.");
+		return http_refuse(r, RF_PUSH_SUBSCRIPTION_NOT_FOUND);
 	return http_ok(r);
 }
 
-static const http_route_t routes[] = {
+static const http_route_t push_routes[] = {
 	{"GET", "/push/vapid", h_vapid, HTTP_PUBLIC},
 	{"POST", "/push/subscriptions", h_subscribe, HTTP_AUTH},
 	{"DELETE", "/push/subscriptions", h_unsubscribe, HTTP_AUTH},
@@ -894,16 +831,13 @@ int push_init(void)
 	}
 	if (vapid_load(cfg.data) != DM_OK)
 		return DM_ERR;
-	http_routes(routes, sizeof routes / sizeof routes[0]);
-	return jobs_timer("push", TIMER_MS, deliver_due, NULL);
+	http_routes(push_routes, sizeof push_routes / sizeof push_routes[0]);
+	return jobs_timer("push", TIMER_MS, deliver_pushes, NULL);
 }
 
 /* After the pool stopped and before the database closes. */
 void push_stop(void)
 {
-	sqlite3_finalize(qcache.st);
-	qcache.st = NULL;
-	qcache.db = NULL;
 	mbedtls_mpi_free(&vapid.d);
 	mbedtls_ecp_group_free(&vapid.grp);
 	memset(jwt_cache, 0, sizeof jwt_cache);

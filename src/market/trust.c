@@ -64,39 +64,21 @@ static const char *const report_reasons[] = {"noshow", "breach", "abuse", "fraud
 
 int trust_recompute(sqlite3 *w, int64_t user_id, int64_t now_ms)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (user_id)
-		st = db_prep(w, "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE userId = ?1");
-	else
-		st = db_prep(w, "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE ?1 = 0 AND (mannerTemp <> "
-				STR(TRUST_BASE_TEMP) " OR userId IN (SELECT revieweeId FROM review WHERE createdDt > "
-				WINDOW_SQL " - 86400000) OR userId IN (SELECT reportedId FROM report WHERE createdDt > "
-				WINDOW_SQL " - 86400000))");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_int64(st, 2, now_ms);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	if (rc != DM_OK)
-		dm_error("trust: recomputing the manner temperature: %s", sqlite3_errmsg(w));
-	sqlite3_finalize(st);
-	return rc;
+	const char *sql = user_id ? "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE userId = ?1"
+				  : "UPDATE user SET mannerTemp = " TEMP_SQL " WHERE ?1 = 0 AND (mannerTemp <> "
+				    STR(TRUST_BASE_TEMP) " OR userId IN (SELECT revieweeId FROM review WHERE createdDt > "
+				    WINDOW_SQL " - 86400000) OR userId IN (SELECT reportedId FROM report WHERE createdDt > "
+				    WINDOW_SQL " - 86400000))";
+	return db_run(w, sql, DB_INT(user_id), DB_INT(now_ms)) == DM_OK ? DM_OK : DM_ERR;
 }
 
 int trust_suspended(sqlite3 *db, int64_t user_id)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT coalesce(suspendedUntil, 0) > ?2 FROM user WHERE userId = ?1");
-	int s = 0;
-	if (!st)
+	int64_t s = 0;
+	if (db_get_int(db, &s, "SELECT coalesce(suspendedUntil, 0) > ?2 FROM user WHERE userId = ?1", DB_INT(user_id),
+		       DB_INT(dm_now_ms())) != DM_OK)
 		return 0;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_int64(st, 2, dm_now_ms());
-	if (sqlite3_step(st) == SQLITE_ROW)
-		s = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return s;
+	return s != 0;
 }
 
 static int64_t last_recompute; /* timer task only */
@@ -130,12 +112,12 @@ typedef struct parties {
 /* DM_OK and *p, DM_ENOTFOUND (no item) or DM_ERR. */
 static int read_parties(sqlite3 *w, int64_t item_id, parties_t *p)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT s.userId, ifnull(s.buyerUserId, 0), s.status, ifnull(r.icrId, 0) "
-				      "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1");
+	sqlite3_stmt *st = db_query(w, "SELECT s.userId, ifnull(s.buyerUserId, 0), s.status, ifnull(r.icrId, 0) "
+				       "FROM saleItem s LEFT JOIN itemChatRoom r ON r.itemId = s.itemId WHERE s.itemId = ?1",
+				    DB_INT(item_id));
 	int rc = DM_ENOTFOUND;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, item_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		p->owner = sqlite3_column_int64(st, 0);
 		p->buyer = sqlite3_column_int64(st, 1);
@@ -143,50 +125,47 @@ static int read_parties(sqlite3 *w, int64_t item_id, parties_t *p)
 		p->icr_id = sqlite3_column_int64(st, 3);
 		rc = DM_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
-/* Runs st (bound by the caller) expecting no rows; finalizes it. */
-static int step_done(sqlite3_stmt *st)
-{
-	int rc;
-	if (!st)
-		return DM_ERR;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return DM_OK;
-	return (rc & 0xff) == SQLITE_CONSTRAINT ? DM_ECONFLICT : DM_ERR;
-}
-
-/* Adds a notification of type for user_id whose payload is the single
- * JSON value sql yields, bound with ?1 = item_id, ?2 = actor and, when not
- * NULL, ?3 = t3 and ?4 = t4. */
-static void notify_with(sqlite3 *w, int64_t user_id, const char *type, const char *sql, int64_t item_id,
-			int64_t actor, const char *t3, const char *t4)
+/* Adds a notification of type for user_id (none when 0) whose payload is
+ * the single JSON value sql yields with the arguments (DB_INT, DB_TEXT...,
+ * as for db_query). */
+#define notify_with(w, user_id, type, sql, ...) notify_with_((w), (user_id), (type), (sql), DB_ARGS_(__VA_ARGS__))
+static void notify_with_(sqlite3 *w, int64_t user_id, const char *type, const char *sql, const db_arg_t *args, int n)
 {
 	sqlite3_stmt *st;
 	if (!user_id)
 		return;
-	st = db_prep(w, sql);
-	if (!st)
-		return;
-	sqlite3_bind_int64(st, 1, item_id);
-	sqlite3_bind_int64(st, 2, actor);
-	if (t3)
-		sqlite3_bind_text(st, 3, t3, -1, SQLITE_STATIC);
-	if (t4)
-		sqlite3_bind_text(st, 4, t4, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		char *payload = strdup((const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
-		if (payload)
-			notify_add(w, user_id, type, payload, NULL);
-		free(payload);
-		return;
-	}
-	sqlite3_finalize(st);
+	st = db_query_(w, sql, args, n);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		notify_add(w, user_id, type, (const char *)sqlite3_column_text(st, 0), NULL);
+	db_done(st);
+}
+
+/* What a write job refused, for the reply: set with verdict_refuse()
+ * when the job returns a refusal; a job's error without one (DM_ERR, or a
+ * status from the lane itself) is answered by its DM status. */
+typedef struct verdict {
+	int refused;
+	refusal_t rf;
+} verdict_t;
+
+/* Records rf in v; returns status (the job's return value). */
+static int verdict_refuse(verdict_t *v, refusal_t rf, int status)
+{
+	dm_assert(status != DM_OK && status != DM_ERR && rf < RF_COUNT);
+	v->refused = 1;
+	v->rf = rf;
+	return status;
+}
+
+/* The reply to a write job that returned rc (not DM_OK). */
+static int verdict_reply(http_req_t *r, const verdict_t *v, int rc)
+{
+	dm_assert(rc != DM_OK);
+	return v->refused ? http_refuse(r, v->rf) : http_fail_dm(r, rc);
 }
 
 /* ------------------------------------------------------------ trades */
@@ -195,7 +174,7 @@ typedef struct trade {
 	int64_t item_id, actor, owner;
 	int complete;            /* 1: SI02 -> SI04; 0: SI02 -> SI05 */
 	const char *reason;      /* cancel only */
-	const char *code;        /* the refusal's code, for the reply */
+	verdict_t no;            /* out: the refusal */
 	int64_t icr_id, msg_id;  /* out: the TXT05 message */
 	char *msg[2];            /* it as chat shows it: with the author's email, without */
 } trade_t;
@@ -213,48 +192,33 @@ static int trade_job(sqlite3 *w, void *arg)
 	parties_t p;
 	sqlite3_stmt *st;
 	int64_t now = dm_now_ms(), other;
-	int rc;
+	int rc, added = 0;
 
 	if ((rc = read_parties(w, t->item_id, &p)) != DM_OK)
-		return rc;
-	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer)) {
-		t->code = "NOT_A_PARTY";
-		return DM_EFORBID;
-	}
-	if (strcmp(p.status, "SI02")) {
-		t->code = "TRADE_NOT_IN_PROGRESS";
-		return DM_ECONFLICT;
-	}
-	st = db_prep(w, "UPDATE saleItem SET status = ?2, statusDt = ?3, cancelReason = ?4, cancelledBy = ?5 "
-			"WHERE itemId = ?1 AND status = 'SI02'");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, t->item_id);
-	sqlite3_bind_text(st, 2, t->complete ? "SI04" : "SI05", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	if (!t->complete) {
-		sqlite3_bind_text(st, 4, t->reason, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, t->actor);
-	}
-	if ((rc = step_done(st)) != DM_OK)
+		return rc == DM_ENOTFOUND ? verdict_refuse(&t->no, RF_ITEM_NOT_FOUND, rc) : rc;
+	if (t->actor != p.owner && (!p.buyer || t->actor != p.buyer))
+		return verdict_refuse(&t->no, RF_NOT_A_PARTY, DM_EFORBID);
+	if (strcmp(p.status, "SI02"))
+		return verdict_refuse(&t->no, RF_TRADE_NOT_IN_PROGRESS, DM_ECONFLICT);
+	rc = db_run(w, "UPDATE saleItem SET status = ?2, statusDt = ?3, cancelReason = ?4, cancelledBy = ?5 "
+		       "WHERE itemId = ?1 AND status = 'SI02'",
+		    DB_INT(t->item_id), DB_TEXT(t->complete ? "SI04" : "SI05"), DB_INT(now),
+		    DB_TEXT(t->complete ? NULL : t->reason), t->complete ? DB_NULL : DB_INT(t->actor));
+	if (rc != DM_OK)
 		return rc;
 
 	/* the event in the room, written by the actor */
 	if (p.icr_id) {
-		st = db_prep(w, "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
-				"SELECT ?1, ?2, 'TXT05', CASE WHEN ?4 THEN nickname || '님이 교환을 완료했습니다.' "
-				"ELSE nickname || '님이 교환을 취소했습니다. (사유: ' || ?5 || ')' END, ?3 "
-				"FROM user WHERE userId = ?2");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, p.icr_id);
-		sqlite3_bind_int64(st, 2, t->actor);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int(st, 4, t->complete);
-		sqlite3_bind_text(st, 5, t->reason ? t->reason : "", -1, SQLITE_STATIC);
-		if ((rc = step_done(st)) != DM_OK)
+		rc = db_run_changes(w, &added,
+				    "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
+				    "SELECT ?1, ?2, 'TXT05', CASE WHEN ?4 THEN nickname || '님이 교환을 완료했습니다.' "
+				    "ELSE nickname || '님이 교환을 취소했습니다. (사유: ' || ?5 || ')' END, ?3 "
+				    "FROM user WHERE userId = ?2",
+				    DB_INT(p.icr_id), DB_INT(t->actor), DB_INT(now), DB_INT(t->complete),
+				    DB_TEXT(t->reason ? t->reason : ""));
+		if (rc != DM_OK)
 			return rc;
-		if (sqlite3_changes(w) != 1)
+		if (added != 1)
 			return DM_ERR;
 		t->icr_id = p.icr_id;
 		t->msg_id = sqlite3_last_insert_rowid(w);
@@ -278,7 +242,7 @@ static int trade_job(sqlite3 *w, void *arg)
 		    "itemChatRoom WHERE itemId = s.itemId),'title',s.title,'byUserId',CAST(u.userId AS TEXT),"
 		    "'byNickname',u.nickname,'reason',s.cancelReason) "
 		    "FROM saleItem s JOIN user u ON u.userId = ?2 WHERE s.itemId = ?1",
-		    t->item_id, t->actor, NULL, NULL);
+		    DB_INT(t->item_id), DB_INT(t->actor));
 	return DM_OK;
 }
 
@@ -306,11 +270,10 @@ static int trade(http_req_t *r, int complete)
 {
 	trade_t t;
 	int rc;
-	sqlite3_stmt *st;
 
 	memset(&t, 0, sizeof t);
 	if ((t.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	t.actor = r->user_id;
 	t.complete = complete;
 	if (!complete) {
@@ -318,30 +281,18 @@ static int trade(http_req_t *r, int complete)
 			return DM_OK;
 		t.reason = json_str(&r->json, "reason", 1, REASON_MAX);
 		if (!t.reason)
-			return http_fail(r, 400, "INVALID_REASON", "취소 사유를 1~200자로 입력해 주세요.");
+			return http_refuse(r, RF_INVALID_CANCEL_REASON);
 	}
 	rc = jobs_write_then(trade_job, trade_done, &t);
 	free(t.msg[0]);
 	free(t.msg[1]);
-	switch (rc) {
-	case DM_OK:
-		break;
-	case DM_ENOTFOUND:
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
-	case DM_EFORBID:
-		return http_fail(r, 403, t.code, "교환 당사자(글쓴이와 선택된 상대)만 할 수 있습니다.");
-	case DM_ECONFLICT:
-		return http_fail(r, 409, t.code ? t.code : "CONFLICT",
-				 complete ? "진행 중인 교환만 완료할 수 있습니다." : "진행 중인 교환만 취소할 수 있습니다.");
-	default:
-		return http_fail_dm(r, rc);
-	}
-	st = db_prep(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),"
-			    "'status',c.codeName,'statusCode',s.status,'cancelReason',s.cancelReason) "
-			    "FROM saleItem s JOIN code c ON c.codeId = s.status WHERE s.itemId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, t.item_id);
-	return http_reply_stmt(r, 200, st);
+	if (rc != DM_OK)
+		return verdict_reply(r, &t.no, rc);
+	return http_reply_stmt(r, 200,
+			       db_query(r->db, "SELECT json_object('msg','success','itemId',CAST(s.itemId AS TEXT),"
+					       "'status',c.codeName,'statusCode',s.status,'cancelReason',s.cancelReason) "
+					       "FROM saleItem s JOIN code c ON c.codeId = s.status WHERE s.itemId = ?1",
+					DB_INT(t.item_id)));
 }
 
 static int h_complete(http_req_t *r)
@@ -358,56 +309,39 @@ static int h_cancel(http_req_t *r)
 
 typedef struct review {
 	int64_t item_id, actor, reviewee, review_id;
-	const char *score, *tags, *comment, *code;
+	const char *score, *tags, *comment;
+	verdict_t no;  /* out: the refusal */
 } review_t;
 
 static int review_job(sqlite3 *w, void *arg)
 {
 	review_t *v = arg;
 	parties_t p;
-	sqlite3_stmt *st;
 	int64_t now = dm_now_ms();
-	char idtxt[24];
 	int rc;
 
 	if ((rc = read_parties(w, v->item_id, &p)) != DM_OK)
-		return rc;
-	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer)) {
-		v->code = "NOT_A_PARTY";
-		return DM_EFORBID;
-	}
-	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05")) {
-		v->code = "TRADE_NOT_FINISHED";
-		return DM_ECONFLICT;
-	}
+		return rc == DM_ENOTFOUND ? verdict_refuse(&v->no, RF_ITEM_NOT_FOUND, rc) : rc;
+	if (v->actor != p.owner && (!p.buyer || v->actor != p.buyer))
+		return verdict_refuse(&v->no, RF_NOT_A_PARTY, DM_EFORBID);
+	if (strcmp(p.status, "SI04") && strcmp(p.status, "SI05"))
+		return verdict_refuse(&v->no, RF_TRADE_NOT_FINISHED, DM_ECONFLICT);
 	v->reviewee = v->actor == p.owner ? p.buyer : p.owner;
-	st = db_prep(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, tags, comment, createdDt) "
-			"VALUES (?1, ?2, ?3, ?4, json(?5), ?6, ?7)");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, v->item_id);
-	sqlite3_bind_int64(st, 2, v->actor);
-	sqlite3_bind_int64(st, 3, v->reviewee);
-	sqlite3_bind_text(st, 4, v->score, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, v->tags ? v->tags : "[]", -1, SQLITE_STATIC);
-	if (v->comment && v->comment[0])
-		sqlite3_bind_text(st, 6, v->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	if ((rc = step_done(st)) != DM_OK) {
-		if (rc == DM_ECONFLICT)
-			v->code = "ALREADY_REVIEWED";
-		return rc;
-	}
+	rc = db_run(w, "INSERT INTO review(itemId, reviewerId, revieweeId, score, tags, comment, createdDt) "
+		       "VALUES (?1, ?2, ?3, ?4, json(?5), ?6, ?7)",
+		    DB_INT(v->item_id), DB_INT(v->actor), DB_INT(v->reviewee), DB_TEXT(v->score),
+		    DB_TEXT(v->tags ? v->tags : "[]"), DB_TEXT(v->comment && v->comment[0] ? v->comment : NULL), DB_INT(now));
+	if (rc != DM_OK)
+		return rc == DM_ECONFLICT ? verdict_refuse(&v->no, RF_ALREADY_REVIEWED, rc) : rc;
 	v->review_id = sqlite3_last_insert_rowid(w);
 	if ((rc = trust_recompute(w, v->reviewee, now)) != DM_OK)
 		return rc;
-	snprintf(idtxt, sizeof idtxt, "%lld", (long long)v->review_id);
 	notify_with(w, v->reviewee, NOTIFY_REVIEW,
 		    "SELECT json_object('itemId',CAST(s.itemId AS TEXT),'title',s.title,'reviewId',CAST(?3 AS TEXT),"
-		    "'score',(SELECT score FROM review WHERE reviewId = CAST(?3 AS INTEGER)),"
+		    "'score',(SELECT score FROM review WHERE reviewId = ?3),"
 		    "'fromUserId',CAST(u.userId AS TEXT),'fromNickname',u.nickname) "
 		    "FROM saleItem s JOIN user u ON u.userId = ?2 WHERE s.itemId = ?1",
-		    v->item_id, v->actor, idtxt, NULL);
+		    DB_INT(v->item_id), DB_INT(v->actor), DB_INT(v->review_id));
 	return DM_OK;
 }
 
@@ -415,13 +349,12 @@ static int review_job(sqlite3 *w, void *arg)
  * review_tags. 1/0. */
 static int tags_ok(sqlite3 *db, const char *arr)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT type, value FROM json_each(?1)");
+	sqlite3_stmt *st = db_query(db, "SELECT type, value FROM json_each(?1)", DB_TEXT(arr));
 	const char *seen[TAGS_MAX];
 	int n = 0, ok = 1;
 
 	if (!st)
 		return 0;
-	sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
 	while (ok && sqlite3_step(st) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(st, 0);
 		const char *val = (const char *)sqlite3_column_text(st, 1);
@@ -441,7 +374,7 @@ static int tags_ok(sqlite3 *db, const char *arr)
 		else
 			seen[n++] = known;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return ok;
 }
 
@@ -450,53 +383,38 @@ static int h_review(http_req_t *r)
 {
 	review_t v;
 	const json_field_t *f;
-	sqlite3_stmt *st;
 	int rc;
 
 	memset(&v, 0, sizeof v);
 	if ((v.item_id = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ITEM_NOT_FOUND);
 	if (http_json(r) != DM_OK)
 		return DM_OK;
 	v.actor = r->user_id;
 	v.score = json_str(&r->json, "score", 3, 4);
 	if (!v.score || (strcmp(v.score, "good") && strcmp(v.score, "bad")))
-		return http_fail(r, 400, "INVALID_SCORE", "score는 \"good\" 또는 \"bad\"여야 합니다.");
+		return http_refuse(r, RF_INVALID_SCORE);
 	f = json_get(&r->json, "tags");
 	if (f && f->type != JSON_NULL) {
 		if (f->type != JSON_ARRAY || !tags_ok(r->db, f->text))
-			return http_fail(r, 400, "INVALID_TAGS",
-					 "tags는 정해진 태그 중 서로 다른 5개 이하의 배열이어야 합니다.");
+			return http_refuse(r, RF_INVALID_TAGS);
 		v.tags = f->text;
 	}
 	f = json_get(&r->json, "comment");
 	if (f && f->type != JSON_NULL) {
 		v.comment = json_str(&r->json, "comment", 0, COMMENT_MAX);
 		if (!v.comment)
-			return http_fail(r, 400, "INVALID_COMMENT", "후기는 500자 이하의 글이어야 합니다.");
+			return http_refuse(r, RF_INVALID_COMMENT);
 	}
 	rc = jobs_write(review_job, &v);
-	switch (rc) {
-	case DM_OK:
-		break;
-	case DM_ENOTFOUND:
-		return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
-	case DM_EFORBID:
-		return http_fail(r, 403, v.code, "교환 당사자(글쓴이와 선택된 상대)만 후기를 남길 수 있습니다.");
-	case DM_ECONFLICT:
-		if (v.code && !strcmp(v.code, "ALREADY_REVIEWED"))
-			return http_fail(r, 409, v.code, "이 교환의 후기는 이미 남겼습니다.");
-		return http_fail(r, 409, "TRADE_NOT_FINISHED", "교환이 완료되거나 취소된 뒤에 후기를 남길 수 있습니다.");
-	default:
-		return http_fail_dm(r, rc);
-	}
-	st = db_prep(r->db, "SELECT json_object('msg','success','reviewId',CAST(rv.reviewId AS TEXT),"
-			    "'revieweeUserId',CAST(rv.revieweeId AS TEXT),'score',rv.score,'tags',json(rv.tags),"
-			    "'comment',rv.comment,'mannerTemp',u.mannerTemp) "
-			    "FROM review rv JOIN user u ON u.userId = rv.revieweeId WHERE rv.reviewId = ?1");
-	if (st)
-		sqlite3_bind_int64(st, 1, v.review_id);
-	return http_reply_stmt(r, 201, st);
+	if (rc != DM_OK)
+		return verdict_reply(r, &v.no, rc);
+	return http_reply_stmt(r, 201,
+			       db_query(r->db, "SELECT json_object('msg','success','reviewId',CAST(rv.reviewId AS TEXT),"
+					       "'revieweeUserId',CAST(rv.revieweeId AS TEXT),'score',rv.score,'tags',json(rv.tags),"
+					       "'comment',rv.comment,'mannerTemp',u.mannerTemp) "
+					       "FROM review rv JOIN user u ON u.userId = rv.revieweeId WHERE rv.reviewId = ?1",
+					DB_INT(v.review_id)));
 }
 
 /* ------------------------------------------------------------- users */
@@ -509,8 +427,8 @@ static int h_user(http_req_t *r)
 	sqlite3_stmt *st;
 
 	if ((uid = dm_parse_id(r->param[0])) == 0)
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
-	st = db_prep(r->db,
+		return http_refuse(r, RF_USER_NOT_FOUND);
+	st = db_query(r->db,
 		     "SELECT json_object('msg','success','userId',CAST(u.userId AS TEXT),'nickname',u.nickname,"
 		     "'address',u.address,'mannerTemp',u.mannerTemp,"
 		     "'tradeCount',(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND "
@@ -528,17 +446,13 @@ static int h_user(http_req_t *r)
 		     "ORDER BY rv.createdDt DESC, rv.reviewId DESC LIMIT 10))),"
 		     "'suspendedUntil',CASE WHEN u.userId = ?2 AND u.suspendedUntil > ?3 "
 		     "THEN dm_time(u.suspendedUntil) END) "
-		     "FROM user u WHERE u.userId = ?1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, uid);
-		sqlite3_bind_int64(st, 2, r->user_id);
-		sqlite3_bind_int64(st, 3, dm_now_ms());
-	}
+		     "FROM user u WHERE u.userId = ?1",
+		     DB_INT(uid), DB_INT(r->user_id), DB_INT(dm_now_ms()));
 	if (!st)
 		return http_fail_dm(r, DM_ERR);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
+		db_done(st);
+		return http_refuse(r, RF_USER_NOT_FOUND);
 	}
 	sqlite3_reset(st);
 	return http_reply_stmt(r, 200, st);
@@ -550,7 +464,7 @@ typedef struct report {
 	int64_t reporter, reported, item_id, report_id;
 	int64_t msg_id;           /* a reported chat message, else 0 */
 	const char *reason, *detail;
-	const char *code;         /* out: the refusal of a message report */
+	verdict_t no;             /* out: the refusal */
 	int duplicate, suspended;
 	int counts;               /* out: the report counts (see report_counts) */
 } report_t;
@@ -569,43 +483,31 @@ static int report_counts(sqlite3 *w, int64_t reporter, int64_t reported, int64_t
 #define ROOMS_OF(u)                                                                                       \
 	"SELECT icrId FROM itemChatRoomUser WHERE userId = " u " UNION SELECT icrId FROM kickUser WHERE userId = " u \
 	" UNION SELECT r.icrId FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId WHERE s.userId = " u
-	sqlite3_stmt *st = db_prep(w, "WITH a(icrId) AS (" ROOMS_OF("?1") "), b(icrId) AS (" ROOMS_OF("?2") ") "
-				      "SELECT coalesce((SELECT createdDt FROM user WHERE userId = ?1) <= ?3 - ?4, 0) AND "
-				      "(EXISTS (SELECT 1 FROM saleItem WHERE (userId = ?1 AND buyerUserId = ?2) "
-				      "OR (userId = ?2 AND buyerUserId = ?1)) "
-				      "OR EXISTS (SELECT 1 FROM a JOIN b USING (icrId)))");
+	int64_t counts = 0;
+	int rc = db_get_int(w, &counts,
+			    "WITH a(icrId) AS (" ROOMS_OF("?1") "), b(icrId) AS (" ROOMS_OF("?2") ") "
+			    "SELECT coalesce((SELECT createdDt FROM user WHERE userId = ?1) <= ?3 - ?4, 0) AND "
+			    "(EXISTS (SELECT 1 FROM saleItem WHERE (userId = ?1 AND buyerUserId = ?2) "
+			    "OR (userId = ?2 AND buyerUserId = ?1)) "
+			    "OR EXISTS (SELECT 1 FROM a JOIN b USING (icrId)))",
+			    DB_INT(reporter), DB_INT(reported), DB_INT(now), DB_INT((int64_t)cfg.report_min_age * DAY_MS));
 #undef ROOMS_OF
-	int rc = DM_ERR;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, reporter);
-	sqlite3_bind_int64(st, 2, reported);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, (int64_t)cfg.report_min_age * DAY_MS);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		rc = sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
-	return rc;
+	return rc == DM_OK ? counts == 1 : DM_ERR;
 }
 
 /* Suspends user_id until now + days (replacing any suspension) and
  * notifies them. reason is stored for the operator and shown to them. */
 int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char *reason)
 {
-	sqlite3_stmt *st;
 	char until[32];
-	int rc;
+	int rc = db_run(w, "UPDATE user SET suspendedUntil = ?2, suspendReason = ?3 WHERE userId = ?1", DB_INT(user_id),
+			DB_INT(now + days * DAY_MS), DB_TEXT(reason));
 
-	st = db_prep(w, "UPDATE user SET suspendedUntil = ?2, suspendReason = ?3 WHERE userId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_int64(st, 2, now + days * DAY_MS);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	if ((rc = step_done(st)) != DM_OK)
+	if (rc != DM_OK)
 		return rc;
 	dm_fmt_time(now + days * DAY_MS, until);
-	notify_with(w, user_id, NOTIFY_SUSPENDED, "SELECT json_object('until',?3,'reason',?4)", 0, 0, until, reason);
+	notify_with(w, user_id, NOTIFY_SUSPENDED, "SELECT json_object('until',?1,'reason',?2)", DB_TEXT(until),
+		    DB_TEXT(reason));
 	return DM_OK;
 }
 
@@ -614,78 +516,59 @@ int trust_suspend(sqlite3 *w, int64_t user_id, int64_t now, int days, const char
  * the reporter is in now (not kicked, not left) and shown to them (after
  * they joined), written by someone else, and not reported by them before.
  * Sets q->reported and q->item_id from the message. DM_OK, or a refusal
- * with q->code: DM_ENOTFOUND, DM_EFORBID, DM_EINVAL, DM_ECONFLICT; DM_ERR.
+ * in q->no: DM_ENOTFOUND, DM_EFORBID, DM_EINVAL, DM_ECONFLICT; DM_ERR.
  */
 static int msg_report_check(sqlite3 *w, report_t *q)
 {
-	sqlite3_stmt *st = db_prep(w, "SELECT m.userId, m.msgType = 'TXT01', r.itemId, "
+	sqlite3_stmt *st = db_query(w, "SELECT m.userId, m.msgType = 'TXT01', r.itemId, "
 				      "(SELECT m.icruMsgId > cu.joinedMsgId FROM itemChatRoomUser cu "
 				      " WHERE cu.icrId = m.icrId AND cu.userId = ?2) AND NOT EXISTS (SELECT 1 FROM kickUser k "
 				      " WHERE k.icrId = m.icrId AND k.userId = ?2), "
 				      "EXISTS (SELECT 1 FROM report WHERE reporterId = ?2 AND icruMsgId = ?1) "
-				      "FROM itemChatRoomUserMsg m JOIN itemChatRoom r ON r.icrId = m.icrId WHERE m.icruMsgId = ?1");
+				      "FROM itemChatRoomUserMsg m JOIN itemChatRoom r ON r.icrId = m.icrId WHERE m.icruMsgId = ?1",
+				    DB_INT(q->msg_id), DB_INT(q->reporter));
 	int rc;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->msg_id);
-	sqlite3_bind_int64(st, 2, q->reporter);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		q->code = "MESSAGE_NOT_FOUND";
-		rc = DM_ENOTFOUND;
-	} else if (sqlite3_column_int(st, 3) != 1) {
-		q->code = "NOT_A_MEMBER";
-		rc = DM_EFORBID;
-	} else if (!sqlite3_column_int(st, 1)) {
-		q->code = "NOT_A_CHAT_MESSAGE";
-		rc = DM_EINVAL;
-	} else if (sqlite3_column_int64(st, 0) == q->reporter) {
-		q->code = "CANNOT_REPORT_SELF";
-		rc = DM_EINVAL;
-	} else if (sqlite3_column_int(st, 4)) {
-		q->code = "ALREADY_REPORTED";
-		rc = DM_ECONFLICT;
-	} else {
+	if (sqlite3_step(st) != SQLITE_ROW)
+		rc = verdict_refuse(&q->no, RF_MESSAGE_NOT_FOUND, DM_ENOTFOUND);
+	else if (sqlite3_column_int(st, 3) != 1)
+		rc = verdict_refuse(&q->no, RF_NOT_A_MEMBER, DM_EFORBID);
+	else if (!sqlite3_column_int(st, 1))
+		rc = verdict_refuse(&q->no, RF_NOT_A_CHAT_MESSAGE, DM_EINVAL);
+	else if (sqlite3_column_int64(st, 0) == q->reporter)
+		rc = verdict_refuse(&q->no, RF_CANNOT_REPORT_SELF, DM_EINVAL);
+	else if (sqlite3_column_int(st, 4))
+		rc = verdict_refuse(&q->no, RF_ALREADY_REPORTED, DM_ECONFLICT);
+	else {
 		q->reported = sqlite3_column_int64(st, 0);
 		q->item_id = sqlite3_column_int64(st, 2);
 		rc = DM_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
 static int report_job(sqlite3 *w, void *arg)
 {
 	report_t *q = arg;
-	sqlite3_stmt *st;
-	int64_t now = dm_now_ms(), until = 0;
-	int rc, reporters = 0, counted_before = 0;
+	int64_t now = dm_now_ms(), until = 0, reporters = 0;
+	int rc, counted_before = 0;
 
 	if (q->msg_id && (rc = msg_report_check(w, q)) != DM_OK)
 		return rc;
-	st = db_prep(w, "SELECT coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->reported);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DM_OK : DM_ENOTFOUND;
-	if (rc == DM_OK)
-		until = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	rc = db_get_int(w, &until, "SELECT coalesce(suspendedUntil, 0) FROM user WHERE userId = ?1", DB_INT(q->reported));
 	if (rc != DM_OK)
-		return rc;
+		return rc == DM_ENOTFOUND ? verdict_refuse(&q->no, RF_USER_NOT_FOUND, rc) : rc;
 
 	/* one report per reporter and reported user within the window */
-	st = db_prep(w, "SELECT reportId FROM report WHERE reporterId = ?1 AND reportedId = ?2 AND createdDt > ?3 "
-			"ORDER BY reportId LIMIT 1");
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->reporter);
-	sqlite3_bind_int64(st, 2, q->reported);
-	sqlite3_bind_int64(st, 3, now - TRUST_REPORT_DAYS * DAY_MS);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		q->report_id = sqlite3_column_int64(st, 0);
-		q->duplicate = 1;
-	}
-	sqlite3_finalize(st);
+	rc = db_get_int(w, &q->report_id,
+			"SELECT reportId FROM report WHERE reporterId = ?1 AND reportedId = ?2 AND createdDt > ?3 "
+			"ORDER BY reportId LIMIT 1",
+			DB_INT(q->reporter), DB_INT(q->reported), DB_INT(now - TRUST_REPORT_DAYS * DAY_MS));
+	if (rc == DM_ERR)
+		return rc;
+	q->duplicate = rc == DM_OK;
 	/* a message report is always stored (the operator sees each message),
 	 * but counts only where a user report would: once per reporter and
 	 * reported user within the window */
@@ -697,26 +580,13 @@ static int report_job(sqlite3 *w, void *arg)
 	q->counts = counted_before ? 0 : report_counts(w, q->reporter, q->reported, now);
 	if (q->counts < 0)
 		return DM_ERR;
-	st = db_prep(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt, upheldYn, icruMsgId) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-	if (!st)
-		return DM_ERR;
-	if (q->msg_id)
-		sqlite3_bind_int64(st, 8, q->msg_id);
-	sqlite3_bind_text(st, 7, q->counts ? "Y" : "U", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 1, q->reporter);
-	sqlite3_bind_int64(st, 2, q->reported);
-	if (q->item_id)
-		sqlite3_bind_int64(st, 3, q->item_id);
-	sqlite3_bind_text(st, 4, q->reason, -1, SQLITE_STATIC);
-	if (q->detail && q->detail[0])
-		sqlite3_bind_text(st, 5, q->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now);
-	if ((rc = step_done(st)) != DM_OK) {
-		if (rc == DM_ECONFLICT) /* report_msg: a racing twin */
-			q->code = "ALREADY_REPORTED";
-		return rc;
-	}
+	rc = db_run(w, "INSERT INTO report(reporterId, reportedId, itemId, reason, detail, createdDt, upheldYn, icruMsgId) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		    DB_INT(q->reporter), DB_INT(q->reported), q->item_id ? DB_INT(q->item_id) : DB_NULL,
+		    DB_TEXT(q->reason), DB_TEXT(q->detail && q->detail[0] ? q->detail : NULL), DB_INT(now),
+		    DB_TEXT(q->counts ? "Y" : "U"), q->msg_id ? DB_INT(q->msg_id) : DB_NULL);
+	if (rc != DM_OK) /* a conflict: a racing twin */
+		return rc == DM_ECONFLICT ? verdict_refuse(&q->no, RF_ALREADY_REPORTED, rc) : rc;
 	q->report_id = sqlite3_last_insert_rowid(w);
 	if (!q->counts && counted_before)
 		return DM_OK;
@@ -729,21 +599,16 @@ static int report_job(sqlite3 *w, void *arg)
 	if ((rc = trust_recompute(w, q->reported, now)) != DM_OK)
 		return rc;
 
-	st = db_prep(w, "SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = ?1 AND upheldYn = 'Y' "
-			"AND createdDt > ?2");
-	if (!st)
+	if (db_get_int(w, &reporters, "SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = ?1 "
+				      "AND upheldYn = 'Y' AND createdDt > ?2",
+		       DB_INT(q->reported), DB_INT(now - TRUST_REPORT_DAYS * DAY_MS)) != DM_OK)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, q->reported);
-	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		reporters = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	if (reporters > cfg.report_threshold && until <= now) {
 		if ((rc = trust_suspend(w, q->reported, now, cfg.suspend_days, "신고 누적")) != DM_OK)
 			return rc;
 		q->suspended = 1;
 		dm_info("trust: user %lld suspended for %d days (%d reporters in %d days)", (long long)q->reported,
-			cfg.suspend_days, reporters, TRUST_REPORT_DAYS);
+			cfg.suspend_days, (int)reporters, TRUST_REPORT_DAYS);
 	}
 	return DM_OK;
 }
@@ -754,7 +619,7 @@ static int h_report(http_req_t *r)
 {
 	report_t q;
 	const json_field_t *f;
-	sqlite3_stmt *st;
+	int64_t found = 0;
 	int rc, known = 0;
 
 	if (http_json(r) != DM_OK)
@@ -764,64 +629,43 @@ static int h_report(http_req_t *r)
 	f = json_get(&r->json, "icruMsgId");
 	if (f && f->type != JSON_NULL &&
 	    (json_int(&r->json, "icruMsgId", 1, &q.msg_id) != DM_OK || q.msg_id <= 0))
-		return http_fail(r, 400, "INVALID_MESSAGE", "icruMsgId가 올바르지 않습니다.");
+		return http_refuse(r, RF_INVALID_MSG_ID);
 	if (q.msg_id && (json_get(&r->json, "userId") || json_get(&r->json, "itemId")))
-		return http_fail(r, 400, "INVALID_MESSAGE", "메시지 신고에는 userId와 itemId를 보내지 않습니다.");
+		return http_refuse(r, RF_MSG_REPORT_EXTRA_FIELDS);
 	if (!q.msg_id && (json_int(&r->json, "userId", 1, &q.reported) != DM_OK || q.reported <= 0))
-		return http_fail(r, 400, "INVALID_USER", "신고할 사용자(userId)를 지정해 주세요.");
+		return http_refuse(r, RF_REPORT_USER_REQUIRED);
 	if (!q.msg_id && q.reported == q.reporter)
-		return http_fail(r, 400, "CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.");
+		return http_refuse(r, RF_CANNOT_REPORT_SELF);
 	q.reason = json_str(&r->json, "reason", 1, 10);
 	for (size_t i = 0; q.reason && i < sizeof report_reasons / sizeof report_reasons[0]; i++)
 		known |= !strcmp(q.reason, report_reasons[i]);
 	if (!known)
-		return http_fail(r, 400, "INVALID_REASON",
-				 "reason은 noshow, breach, abuse, fraud, other 중 하나여야 합니다.");
+		return http_refuse(r, RF_INVALID_REASON);
 	f = json_get(&r->json, "detail");
 	if (f && f->type != JSON_NULL) {
 		q.detail = json_str(&r->json, "detail", 0, DETAIL_MAX);
 		if (!q.detail)
-			return http_fail(r, 400, "INVALID_DETAIL", "상세 내용은 1000자 이하의 글이어야 합니다.");
+			return http_refuse(r, RF_INVALID_DETAIL);
 	}
 	f = json_get(&r->json, "itemId");
 	if (f && f->type != JSON_NULL) {
 		if (json_int(&r->json, "itemId", 1, &q.item_id) != DM_OK || q.item_id <= 0)
-			return http_fail(r, 400, "INVALID_ITEM", "itemId가 올바르지 않습니다.");
-		char idtxt[24];
-		snprintf(idtxt, sizeof idtxt, "%lld", (long long)q.item_id);
-		if (db_int(r->db, "SELECT count(*) FROM saleItem WHERE itemId = CAST(?1 AS INTEGER)", idtxt, 0) == 0)
-			return http_fail(r, 404, "ITEM_NOT_FOUND", "물건을 찾을 수 없습니다.");
+			return http_refuse(r, RF_INVALID_ITEM);
+		if (db_get_int(r->db, &found, "SELECT count(*) FROM saleItem WHERE itemId = ?1", DB_INT(q.item_id)) !=
+			    DM_OK ||
+		    !found)
+			return http_refuse(r, RF_ITEM_NOT_FOUND);
 	}
 	rc = jobs_write(report_job, &q);
-	if (rc != DM_OK && q.code) {
-		static const struct {
-			const char *code, *msg;
-			int status;
-		} refusals[] = {
-			{"MESSAGE_NOT_FOUND", "메시지를 찾을 수 없습니다.", 404},
-			{"NOT_A_MEMBER", "참여 중인 채팅방의 메시지만 신고할 수 있습니다.", 403},
-			{"CANNOT_REPORT_SELF", "자기 자신은 신고할 수 없습니다.", 400},
-			{"NOT_A_CHAT_MESSAGE", "이웃이 쓴 채팅 메시지만 신고할 수 있습니다.", 400},
-			{"ALREADY_REPORTED", "이미 신고한 메시지입니다.", 409},
-		};
-		for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
-			if (!strcmp(q.code, refusals[i].code))
-				return http_fail(r, refusals[i].status, q.code, refusals[i].msg);
-	}
-	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 404, "USER_NOT_FOUND", "사용자를 찾을 수 없습니다.");
 	if (rc != DM_OK)
-		return http_fail_dm(r, rc);
-	st = db_prep(r->db, "SELECT json_object('msg','success','reportId',CAST(?1 AS TEXT),"
-			    "'duplicate',json(CASE WHEN ?2 THEN 'true' ELSE 'false' END))");
-	if (st) {
-		sqlite3_bind_int64(st, 1, q.report_id);
-		sqlite3_bind_int(st, 2, q.duplicate);
-	}
-	return http_reply_stmt(r, q.duplicate ? 200 : 201, st);
+		return verdict_reply(r, &q.no, rc);
+	return http_reply_stmt(r, q.duplicate ? 200 : 201,
+			       db_query(r->db, "SELECT json_object('msg','success','reportId',CAST(?1 AS TEXT),"
+					       "'duplicate',json(CASE WHEN ?2 THEN 'true' ELSE 'false' END))",
+					DB_INT(q.report_id), DB_INT(q.duplicate)));
 }
 
-static const http_route_t routes[] = {
+static const http_route_t trust_routes[] = {
 	{"POST", "/trade/:itemId/complete", h_complete, HTTP_AUTH},
 	{"POST", "/trade/:itemId/cancel", h_cancel, HTTP_AUTH},
 	{"POST", "/trade/:itemId/review", h_review, HTTP_AUTH},
@@ -831,7 +675,7 @@ static const http_route_t routes[] = {
 
 int trust_init(void)
 {
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(trust_routes, sizeof trust_routes / sizeof trust_routes[0]);
 	return jobs_timer("manner", 3600 * 1000, recompute_tick, NULL);
 }
 
@@ -970,20 +814,19 @@ static int cmd_parse(int argc, char **argv, cmd_t *c)
  * "dismissed" (by the operator). DM_OK or DM_ERR. */
 static int show_reports(sqlite3 *db, int64_t uid, int64_t now)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT r.createdDt, u.email, r.reporterId, r.reason, "
-				       "CASE r.upheldYn WHEN 'Y' THEN 'counted' WHEN 'U' THEN 'not counted' "
-				       "ELSE 'dismissed' END FROM report r JOIN user u ON u.userId = r.reporterId "
-				       "WHERE r.reportedId = ?1 AND r.createdDt > ?2 ORDER BY r.reportId");
+	sqlite3_stmt *st = db_query(db, "SELECT r.createdDt, u.email, r.reporterId, r.reason, "
+					"CASE r.upheldYn WHEN 'Y' THEN 'counted' WHEN 'U' THEN 'not counted' "
+					"ELSE 'dismissed' END FROM report r JOIN user u ON u.userId = r.reporterId "
+					"WHERE r.reportedId = ?1 AND r.createdDt > ?2 ORDER BY r.reportId",
+				    DB_INT(uid), DB_INT(now - TRUST_REPORT_DAYS * DAY_MS));
 	char t[32];
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, uid);
-	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		printf("  report %s  by %s (userId %lld)  %s  %s\n", dm_fmt_time(sqlite3_column_int64(st, 0), t),
 		       sqlite3_column_text(st, 1), (long long)sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3),
 		       sqlite3_column_text(st, 4));
-	sqlite3_finalize(st);
+	db_done(st);
 	return DM_OK;
 }
 
@@ -995,16 +838,15 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 	char t[32];
 	int rc = DM_ENOTFOUND;
 
-	st = db_prep(db, "SELECT email, nickname, mannerTemp, coalesce(suspendedUntil, 0), suspendReason, "
+	st = db_query(db, "SELECT email, nickname, mannerTemp, coalesce(suspendedUntil, 0), suspendReason, "
 			 "(SELECT count(*) FROM report WHERE reportedId = u.userId AND createdDt > ?2), "
 			 "(SELECT count(DISTINCT reporterId) FROM report WHERE reportedId = u.userId AND upheldYn = 'Y' "
 			 "AND createdDt > ?2), "
 			 "(SELECT count(*) FROM saleItem WHERE status = 'SI04' AND (userId = u.userId OR buyerUserId = u.userId)), "
-			 "adminYn = 'Y' FROM user u WHERE userId = ?1");
+			 "adminYn = 'Y' FROM user u WHERE userId = ?1",
+		      DB_INT(uid), DB_INT(now - TRUST_REPORT_DAYS * DAY_MS));
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, uid);
-	sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t until = sqlite3_column_int64(st, 3);
 		printf("email:            %s\n", sqlite3_column_text(st, 0));
@@ -1022,7 +864,7 @@ static int cmd_show(sqlite3 *db, int64_t uid)
 		printf("trades completed: %d\n", sqlite3_column_int(st, 7));
 		rc = DM_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rc == DM_OK)
 		rc = show_reports(db, uid, now);
 	return rc;
@@ -1033,9 +875,8 @@ int trust_user_cmd(int argc, char **argv)
 	cmd_t c;
 	char path[1100];
 	sqlite3 *db = NULL;
-	sqlite3_stmt *st;
-	int64_t uid = 0, now = dm_now_ms();
-	int status = 1, in_tx = 0;
+	int64_t uid = 0, version = 0, now = dm_now_ms();
+	int status = 1, in_tx = 0, dismissed = 0;
 
 	if (cmd_parse(argc, argv, &c) != DM_OK) {
 		cmd_usage(stderr);
@@ -1052,12 +893,12 @@ int trust_user_cmd(int argc, char **argv)
 	sqlite3_busy_timeout(db, 10000);
 	if (db_exec(db, "PRAGMA foreign_keys=ON") != DM_OK)
 		goto done;
-	if (db_int(db, "PRAGMA user_version", NULL, 0) < 1) {
+	if (db_get_int(db, &version, "PRAGMA user_version") != DM_OK || version < 1) {
 		fprintf(stderr, "dongmul user: %s is not a dongmul database\n", path);
 		goto done;
 	}
 	/* the command reads and writes user.adminYn (schema 2) */
-	if (db_int(db, "PRAGMA user_version", NULL, 0) < 2) {
+	if (version < 2) {
 		fprintf(stderr, "dongmul user: %s is from an older dongmul; start `dongmul serve` on it once to "
 				"upgrade it\n", path);
 		goto done;
@@ -1066,8 +907,7 @@ int trust_user_cmd(int argc, char **argv)
 	if (db_exec(db, "BEGIN IMMEDIATE") != DM_OK)
 		goto done;
 	in_tx = 1;
-	uid = db_int(db, "SELECT userId FROM user WHERE email = ?1", c.email, 0);
-	if (!uid) {
+	if (db_get_int(db, &uid, "SELECT userId FROM user WHERE email = ?1", DB_TEXT(c.email)) != DM_OK) {
 		fprintf(stderr, "dongmul user: no user with email %s\n", c.email);
 		goto done;
 	}
@@ -1076,32 +916,23 @@ int trust_user_cmd(int argc, char **argv)
 			goto done;
 		printf("suspended %s for %d day%s\n", c.email, c.days, c.days == 1 ? "" : "s");
 	} else if (!strcmp(c.verb, "unsuspend")) {
-		st = db_prep(db, "UPDATE user SET suspendedUntil = NULL, suspendReason = NULL WHERE userId = ?1");
-		if (st)
-			sqlite3_bind_int64(st, 1, uid);
-		if (step_done(st) != DM_OK)
+		if (db_run(db, "UPDATE user SET suspendedUntil = NULL, suspendReason = NULL WHERE userId = ?1",
+			   DB_INT(uid)) != DM_OK)
 			goto done;
 		if (c.dismiss) {
-			st = db_prep(db, "UPDATE report SET upheldYn = 'N' WHERE reportedId = ?1 AND upheldYn = 'Y' "
-					 "AND createdDt > ?2");
-			if (st) {
-				sqlite3_bind_int64(st, 1, uid);
-				sqlite3_bind_int64(st, 2, now - TRUST_REPORT_DAYS * DAY_MS);
-			}
-			if (step_done(st) != DM_OK)
+			if (db_run_changes(db, &dismissed,
+					   "UPDATE report SET upheldYn = 'N' WHERE reportedId = ?1 AND upheldYn = 'Y' "
+					   "AND createdDt > ?2",
+					   DB_INT(uid), DB_INT(now - TRUST_REPORT_DAYS * DAY_MS)) != DM_OK)
 				goto done;
-			printf("dismissed %d report%s\n", sqlite3_changes(db), sqlite3_changes(db) == 1 ? "" : "s");
+			printf("dismissed %d report%s\n", dismissed, dismissed == 1 ? "" : "s");
 			if (trust_recompute(db, uid, now) != DM_OK)
 				goto done;
 		}
 		printf("unsuspended %s\n", c.email);
 	} else if (!strcmp(c.verb, "admin")) {
-		st = db_prep(db, "UPDATE user SET adminYn = ?2 WHERE userId = ?1");
-		if (st) {
-			sqlite3_bind_int64(st, 1, uid);
-			sqlite3_bind_text(st, 2, c.revoke ? "N" : "Y", -1, SQLITE_STATIC);
-		}
-		if (step_done(st) != DM_OK)
+		if (db_run(db, "UPDATE user SET adminYn = ?2 WHERE userId = ?1", DB_INT(uid),
+			   DB_TEXT(c.revoke ? "N" : "Y")) != DM_OK)
 			goto done;
 		printf("%s %s\n", c.email, c.revoke ? "is no longer an operator" : "is now an operator");
 	}
@@ -1114,8 +945,8 @@ int trust_user_cmd(int argc, char **argv)
 done:
 	if (in_tx)
 		db_exec(db, "ROLLBACK");
-	/* suspend stored a notification (live delivery is the server's); its
-	 * statements on db go before db does */
+	/* suspend stored a notification: its live delivery is the server's
+	 * (db_close_conn finalizes the statements cached on db) */
 	notify_stop();
 	db_close_conn(db);
 	return status;
