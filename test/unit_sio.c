@@ -9,7 +9,12 @@
  *    "<len>:<packet>" with len counted in UTF-16 code units, v4's packets
  *    separated by 0x1e; the body cap;
  *  - what polling sends back (sio_poll_body) and the UTF-16 count
- *    (sio_utf16_len) it rests on.
+ *    (sio_utf16_len) it rests on;
+ *  - the WebSocket side on sio's loop (sio_loop.c ws_parse_all, the frame
+ *    reader of unit_ws.c with what the loop does with each event): which
+ *    Engine.IO packets reach the workers, what the loop answers itself
+ *    (pong, close with which code, "3probe"), the upgrade probe; every
+ *    stream is fed whole and one byte at a time.
  *
  * A row is a packet (or a body) fed to a real session of sio's registry
  * (no threads are started: the reaper's teardown is called here) with an
@@ -18,8 +23,6 @@
  * was queued to the client (packets joined by "|", the v4 socket id shown
  * as NSID) and whether the session is closing.
  *
- * The WebSocket side reaches sio_eio_packet through sio_loop.c's
- * ws_deliver, whose frame reader is tested in unit_ws.c.
  */
 #include "../src/dm.c"
 #include "../src/config.c"
@@ -124,6 +127,31 @@ static void shown(char *out, size_t cap, const char *s, size_t n)
 			out[k++] = (char)c;
 	}
 	out[k] = 0;
+}
+
+/* hex (blanks ignored; "K" is a zero mask key) into bytes; returns the
+ * length */
+static size_t unhex(const char *h, unsigned char *out, size_t cap)
+{
+	size_t n = 0;
+	while (*h) {
+		unsigned v;
+		if (*h == ' ') {
+			h++;
+			continue;
+		}
+		if (*h == 'K') {
+			for (int i = 0; i < 4 && n < cap; i++)
+				out[n++] = 0;
+			h++;
+			continue;
+		}
+		if (sscanf(h, "%2x", &v) != 1 || n >= cap)
+			return n;
+		out[n++] = (unsigned char)v;
+		h += 2;
+	}
+	return n;
 }
 
 /* Takes what is queued to s, "|"-joined into out, its socket id as NSID. */
@@ -655,6 +683,184 @@ static void test_poll_body(void)
 	}
 }
 
+/* --------------------------------------- the WebSocket side, on the loop */
+
+typedef struct wrow {
+	const char *name;
+	int probe;        /* the connection is probing an upgrade */
+	const char *hex;  /* client bytes, as in unit_ws.c ("K": a zero mask) */
+	const char *in;   /* Engine.IO packets handed to the workers */
+	const char *out;  /* frames the loop itself sends */
+	int ended;        /* the loop closes (a close frame goes out) */
+	int upgraded;     /* probe: the session moved to this WebSocket */
+} wrow_t;
+
+static const wrow_t wrows[] = {
+	{"a packet", 0, "81 81 K 32", "2", "", 0, 0},
+	{"an event", 0, "81 91 K 34322f6368617474696e672c5b2278225d", "42/chatting,[\"x\"]", "", 0, 0},
+	{"two packets in one read", 0, "81 81 K 32 81 82 K 3361", "2|3a", "", 0, 0},
+	{"a fragmented packet", 0, "01 82 K 3432 80 83 K 5b315d", "42[1]", "", 0, 0},
+	{"an empty text frame is handed on (sio refuses it)", 0, "81 80 K", "", "", 0, 0},
+	{"a Korean packet", 0, "81 84 K 34eb8f99", "4\xeb\x8f\x99", "", 0, 0},
+	{"a NUL inside a packet", 0, "81 83 K 320061", "2\\x00a", "", 0, 0},
+	{"ping", 0, "89 82 K 6162", "", "PONG:ab", 0, 0},
+	{"ping between fragments", 0, "01 81 K 34 89 80 K 80 81 K 32", "42", "PONG:", 0, 0},
+	{"pong", 0, "8a 80 K", "", "", 0, 0},
+	{"binary frame", 0, "82 81 K 34", "", "CLOSE:1003", 1, 0},
+	{"binary after a packet", 0, "81 81 K 32 82 81 K 34", "2", "CLOSE:1003", 1, 0},
+	{"close without a code", 0, "88 80 K", "", "CLOSE:1000", 1, 0},
+	{"close 1001", 0, "88 82 K 03e9", "", "CLOSE:1001", 1, 0},
+	{"close 4000 is echoed", 0, "88 82 K 0fa0", "", "CLOSE:4000", 1, 0},
+	{"nothing is read after a close", 0, "88 80 K 81 81 K 32", "", "CLOSE:1000", 1, 0},
+	{"unmasked", 0, "81 01 32", "", "CLOSE:1002", 1, 0},
+	{"text not UTF-8", 0, "81 82 K 32ff", "", "CLOSE:1007", 1, 0},
+	{"bad close code", 0, "88 82 K 03ed", "", "CLOSE:1002", 1, 0},
+	{"a message at --sio-max-payload", 0,
+	 "81 c0 K 32616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161",
+	 "2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", 0, 0},
+	{"a message over --sio-max-payload", 0,
+	 "81 c1 K 3261616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161",
+	 "", "CLOSE:1009", 1, 0},
+	{"fragments over --sio-max-payload", 0, "01 a0 K 3261616161616161616161616161616161616161616161616161616161616161 80 a1 K 616161616161616161616161616161616161616161616161616161616161616161",
+	 "", "CLOSE:1009", 1, 0},
+	{"declared 2^63 - 1 bytes", 0, "81 ff 7fffffffffffffff", "", "CLOSE:1009", 1, 0},
+	/* the upgrade probe (a session still polling) */
+	{"probe: 2probe", 1, "81 86 K 3270726f6265", "", "TEXT:3probe", 0, 0},
+	{"probe: 2probe then 5", 1, "81 86 K 3270726f6265 81 81 K 35", "", "TEXT:3probe", 0, 1},
+	{"probe: 5 alone", 1, "81 81 K 35", "", "", 0, 1},
+	{"probe: then a packet goes to the workers", 1, "81 81 K 35 81 81 K 32", "2", "", 0, 1},
+	{"probe: a packet before 5 is dropped", 1, "81 81 K 32", "", "", 0, 0},
+	{"probe: 2probex is no probe", 1, "81 87 K 3270726f626578", "", "", 0, 0},
+	{"probe: 2PROBE is no probe", 1, "81 86 K 3250524f4245", "", "", 0, 0},
+	{"probe: 55 is no upgrade", 1, "81 82 K 3535", "", "", 0, 0},
+	{"probe: ping", 1, "89 80 K", "", "PONG:", 0, 0},
+	{"probe: binary", 1, "82 81 K 35", "", "CLOSE:1003", 1, 0},
+};
+
+/* The frames in lc's output, described ("TEXT:...", "PONG:...",
+ * "CLOSE:code"), "|"-joined. */
+static void out_frames(const lconn_t *lc, char *got, size_t cap)
+{
+	size_t i = lc->ooff;
+	got[0] = 0;
+	while (i + 2 <= lc->olen) {
+		const unsigned char *f = (const unsigned char *)lc->out + i;
+		int op = f[0] & 0x0f;
+		size_t n = f[1] & 0x7f, h = 2;
+		char one[300] = "";
+		if (n == 126) {
+			n = (size_t)f[2] << 8 | f[3];
+			h = 4;
+		}
+		if (i + h + n > lc->olen || n > 200)
+			break;
+		if (op == WS_OP_CLOSE)
+			snprintf(one, sizeof one, "CLOSE:%d", n >= 2 ? f[h] << 8 | f[h + 1] : 0);
+		else {
+			snprintf(one, sizeof one, "%s:", op == WS_OP_PONG ? "PONG" : op == WS_OP_TEXT ? "TEXT" : "OTHER");
+			shown(one, sizeof one, (const char *)f + h, n);
+		}
+		if (got[0])
+			strncat(got, "|", cap - strlen(got) - 1);
+		strncat(got, one, cap - strlen(got) - 1);
+		i += h + n;
+	}
+}
+
+/* Feeds in[0..n) to a connection of a fresh session, step bytes at a time
+ * (0: all at once), as ws_input does: what is not consumed is kept for
+ * the next read. Describes what came of it. */
+static void ws_run(const wrow_t *r, const unsigned char *in, size_t n, size_t step, char *pkts, char *outs,
+		   size_t cap, int *ended, int *upgraded)
+{
+	sio_sock_t *s = session(4, 0);
+	lconn_t *lc = calloc(1, sizeof *lc);
+	unsigned char buf[512];
+	size_t have = 0, fed = 0;
+
+	pkts[0] = outs[0] = 0;
+	*ended = *upgraded = -1;
+	if (!s || !lc) {
+		free(lc);
+		return;
+	}
+	lc->kind = LC_WS;
+	lc->s = s;
+	lc->state = LS_OPEN;
+	lc->probe = r->probe;
+	pthread_mutex_lock(&sio_lock);
+	if (r->probe)
+		s->probe = lc;
+	else {
+		s->transport = T_WS;
+		s->ws = lc;
+	}
+	pthread_mutex_unlock(&sio_lock);
+	while (fed < n) {
+		size_t add = step ? step : n;
+		ssize_t used;
+		if (add > n - fed)
+			add = n - fed;
+		memcpy(buf + have, in + fed, add);
+		have += add;
+		fed += add;
+		used = ws_parse_all(lc, buf, have);
+		if (used < 0)
+			break;
+		memmove(buf, buf + used, have - (size_t)used);
+		have -= (size_t)used;
+	}
+	for (pkt_t *p = lc->inh; p; p = p->next) {
+		if (p != lc->inh)
+			strncat(pkts, "|", cap - strlen(pkts) - 1);
+		shown(pkts, cap, p->data, p->len);
+	}
+	out_frames(lc, outs, cap);
+	*ended = lc->state != LS_OPEN;
+	pthread_mutex_lock(&sio_lock);
+	*upgraded = s->transport == T_WS && s->ws == lc;
+	/* what the test set up or the loop would take over: the session's
+	 * pointers to lc, the ready list, the run queue */
+	s->ws = s->probe = NULL;
+	while (ready_head) {
+		sio_sock_t *x = ready_head;
+		ready_head = x->ready_next;
+		x->ready_listed = 0;
+		sio_unref_locked(x);
+	}
+	ready_tail = NULL;
+	pthread_mutex_unlock(&sio_lock);
+	pthread_mutex_lock(&pool_lock);
+	runq_head = runq_tail = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	sio_ref(s); /* lc_free's */
+	lc_free(lc);
+	end(s);
+}
+
+static void test_ws_side(void)
+{
+	int keep = cfg.sio_max_payload;
+	cfg.sio_max_payload = 64; /* below the option's floor: rows stay short */
+	for (size_t i = 0; i < sizeof wrows / sizeof wrows[0]; i++) {
+		const wrow_t *r = &wrows[i];
+		unsigned char in[512];
+		size_t n = unhex(r->hex, in, sizeof in);
+		for (int by_byte = 0; by_byte <= 1; by_byte++) {
+			char pkts[1024], outs[1024];
+			int ended, upgraded;
+			const char *how = by_byte ? "byte by byte" : "all at once";
+			ws_run(r, in, n, by_byte ? 1 : 0, pkts, outs, sizeof pkts, &ended, &upgraded);
+			CHECK(!strcmp(pkts, r->in), "ws %s (%s): handed on '%s', want '%s'", r->name, how, pkts, r->in);
+			CHECK(!strcmp(outs, r->out), "ws %s (%s): sent '%s', want '%s'", r->name, how, outs, r->out);
+			CHECK(ended == r->ended, "ws %s (%s): ended %d", r->name, how, ended);
+			if (r->probe)
+				CHECK(upgraded == r->upgraded, "ws %s (%s): upgraded %d", r->name, how, upgraded);
+		}
+	}
+	cfg.sio_max_payload = keep;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/dm-unit-sio-XXXXXX";
@@ -670,6 +876,7 @@ int main(void)
 	test_after_close();
 	test_framing();
 	test_poll_body();
+	test_ws_side();
 	db_close();
 	{
 		char cmd[128];
