@@ -623,6 +623,102 @@ static void test_framing(void)
 	}
 }
 
+/* ------------------------------------------ the polling GET's query */
+
+/* A GET with query q and no connection; returns the reply's status. */
+static int get(const char *q)
+{
+	struct mg_request_info ri;
+	http_req_t *r = calloc(1, sizeof *r);
+	int status;
+	if (!r)
+		return -1;
+	memset(&ri, 0, sizeof ri);
+	r->ri = &ri;
+	r->method = "GET";
+	r->query = q;
+	dm_strlcpy(r->path, "/socket.io/", sizeof r->path);
+	dm_strlcpy(r->ip, "127.0.0.1", sizeof r->ip);
+	r->db = db_reader();
+	h_poll_get(r);
+	status = r->replied ? r->status : -1;
+	free(r);
+	return status;
+}
+
+/* Tears down every session a handshake row made. */
+static void end_all(void)
+{
+	for (;;) {
+		sio_sock_t *s;
+		pthread_mutex_lock(&sio_lock);
+		s = all_head;
+		if (s)
+			s->refs++;
+		pthread_mutex_unlock(&sio_lock);
+		if (!s)
+			break;
+		teardown(s);
+		sio_unref(s);
+	}
+}
+
+static const struct {
+	const char *q;
+	int status;
+	int sessions; /* sessions open afterwards */
+} grows[] = {
+	{"EIO=4&transport=polling", 200, 1},
+	{"EIO=3&transport=polling&t=Nx1", 200, 1},
+	{"EIO=4&EIO=3&transport=polling", 200, 1}, /* the first one counts */
+	{"EIO=5&transport=polling", 400, 0},
+	{"EIO=2&transport=polling", 400, 0},
+	{"EIO=44&transport=polling", 400, 0},
+	{"EIO=&transport=polling", 400, 0},
+	{"EIO=99999&transport=polling", 400, 0},
+	{"transport=polling", 400, 0},
+	{"EIO=4", 400, 0},
+	{"EIO=4&transport=websocket", 400, 0},
+	{"EIO=4&transport=Polling", 400, 0},
+	{"EIO=4&transport=polling&j=0", 400, 0}, /* JSONP */
+	{"EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA", 400, 0},
+	{"EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 400, 0},
+	{NULL, 400, 0},
+};
+
+static void test_get(void)
+{
+	for (size_t i = 0; i < sizeof grows / sizeof grows[0]; i++) {
+		int st = get(grows[i].q), n = 0;
+		pthread_mutex_lock(&sio_lock);
+		for (sio_sock_t *s = all_head; s; s = s->all_next)
+			n++;
+		pthread_mutex_unlock(&sio_lock);
+		CHECK(st == grows[i].status && n == grows[i].sessions, "GET ?%s: %d, %d sessions",
+		      grows[i].q ? grows[i].q : "(none)", st, n);
+		end_all();
+	}
+	/* a long poll takes what is queued, in one answer */
+	{
+		sio_sock_t *s = session(4, 1);
+		char q[128];
+		if (!s)
+			return;
+		sio_emit(s, "a", "1");
+		sio_emit(s, "b", NULL);
+		snprintf(q, sizeof q, "EIO=4&transport=polling&sid=%s", s->sid);
+		CHECK(get(q) == 200 && s->qn == 0 && !s->polling && !closing(s), "a poll takes the queue");
+		/* two polls at once: the second one closes the session */
+		pthread_mutex_lock(&sio_lock);
+		s->polling = 1;
+		pthread_mutex_unlock(&sio_lock);
+		CHECK(get(q) == 400 && closing(s), "an overlapping poll: 400, closed");
+		snprintf(q, sizeof q, "EIO=3&transport=polling&sid=%s", s->sid);
+		CHECK(get(q) == 400, "a closing session, or another version: 400");
+		end(s);
+	}
+}
+
 /* ----------------------------------------------- what polling sends */
 
 static const struct {
@@ -875,6 +971,7 @@ int main(void)
 	test_packets();
 	test_after_close();
 	test_framing();
+	test_get();
 	test_poll_body();
 	test_ws_side();
 	db_close();
