@@ -780,6 +780,22 @@ CW_UNUSED static int closed_within(int fd, int ms)
 
 /* ---- start and end of a program ------------------------------------------ */
 
+/* The server most checks use: a plain and a TLS listener on 127.0.0.1, 8
+ * workers, the /ws handlers. NULL (a failed check) if it does not start. */
+CW_UNUSED static struct mg_context *cw_start_both(const char *cert, int *port, int *tls_port)
+{
+	const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s",
+	                      "ssl_certificate", cert, "num_threads", "8", NULL};
+	struct mg_context *ctx = start_server(opts, port, tls_port);
+	if (!ctx || *port <= 0 || *tls_port <= 0) {
+		check(0, "plain + TLS server starts");
+		if (ctx)
+			mg_stop(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 /* Sets up what every program needs: the alarm, SIGPIPE ignored, PSA and a
  * random generator, civetweb's library; with cert non-NULL also a temp dir
  * (dir, 32 bytes) holding a self-signed certificate (its path into cert,

@@ -134,14 +134,8 @@ int main(void)
 
 	if (cw_begin("unit_civetweb_conn", dir, cert) != 0)
 		return 1;
-	{
-		const char *opts[] = {"listening_ports", "127.0.0.1:0,127.0.0.1:0s",
-		                      "ssl_certificate", cert, "num_threads", "8", NULL};
-		ctx = start_server(opts, &port, &tls_port);
-	}
-	if (!ctx || port <= 0 || tls_port <= 0) {
-		check(0, "plain + TLS server starts");
-	} else {
+	ctx = cw_start_both(cert, &port, &tls_port);
+	if (ctx) {
 		test_nodelay(ctx, port);
 		mg_stop(ctx);
 	}

@@ -33,24 +33,9 @@
 #include <stdlib.h>
 
 #include "unit.h"
+#include "unit_acme_off.h"
 
 /* the parts item.c and notify.c link to that take no part here */
-int acme_http01(const char *token, char *out, size_t cap)
-{
-	(void)token;
-	(void)out;
-	(void)cap;
-	return DM_ENOTFOUND;
-}
-int acme_is_domain(const char *host)
-{
-	(void)host;
-	return 0;
-}
-void acme_first_domain(char *out, size_t cap)
-{
-	dm_strlcpy(out, "", cap);
-}
 void chat_room_drop(int64_t icr_id)
 {
 	(void)icr_id;

@@ -38,24 +38,8 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "unit_acme_off.h"
 
-/* http.c's ACME front door stays shut here (no --acme-domain) */
-int acme_http01(const char *token, char *out, size_t cap)
-{
-	(void)token;
-	(void)out;
-	(void)cap;
-	return DM_ENOTFOUND;
-}
-int acme_is_domain(const char *host)
-{
-	(void)host;
-	return 0;
-}
-void acme_first_domain(char *out, size_t cap)
-{
-	dm_strlcpy(out, "", cap);
-}
 
 /* ------------------------------------------------- match, directly */
 

@@ -49,24 +49,10 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "unit_acme_off.h"
+#include "unit_hex.h"
 
-/* http.c's ACME front door and jobs' counters are not part of this test */
-int acme_http01(const char *token, char *out, size_t cap)
-{
-	(void)token;
-	(void)out;
-	(void)cap;
-	return DM_ENOTFOUND;
-}
-int acme_is_domain(const char *host)
-{
-	(void)host;
-	return 0;
-}
-void acme_first_domain(char *out, size_t cap)
-{
-	dm_strlcpy(out, "", cap);
-}
+/* jobs' counters are not part of this test */
 uint64_t jobs_commit_gen(void)
 {
 	return 0;
@@ -127,31 +113,6 @@ static void shown(char *out, size_t cap, const char *s, size_t n)
 			out[k++] = (char)c;
 	}
 	out[k] = 0;
-}
-
-/* hex (blanks ignored; "K" is a zero mask key) into bytes; returns the
- * length */
-static size_t unhex(const char *h, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-	while (*h) {
-		unsigned v;
-		if (*h == ' ') {
-			h++;
-			continue;
-		}
-		if (*h == 'K') {
-			for (int i = 0; i < 4 && n < cap; i++)
-				out[n++] = 0;
-			h++;
-			continue;
-		}
-		if (sscanf(h, "%2x", &v) != 1 || n >= cap)
-			return n;
-		out[n++] = (unsigned char)v;
-		h += 2;
-	}
-	return n;
 }
 
 /* Takes what is queued to s, "|"-joined into out, its socket id as NSID. */
@@ -306,33 +267,6 @@ static const prow_t prows[] = {
 	{"v3 CONNECT refused", 3, 0, "40/chatting?deny=1", 0, OK, "C:q=deny=1:auth=-", "44/chatting,\"denied\"", 0},
 	{"v3 CONNECT to the main namespace (connected on open)", 3, 0, "40", 0, OK, "", "", 0},
 	{"v3 CONNECT elsewhere", 3, 0, "40/admin", 0, OK, "", "44/admin,\"Invalid namespace\"", 0},
-	/* namespace sizes */
-	{"namespace of 1023 bytes", 4, 0,
-	 "40/" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxx" "xx,",
-	 0, OK, "", NULL, 0},
-	{"namespace of 1024 bytes", 4, 0,
-	 "40/" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	 "xxxxxxxxxxxxxxxxxxxx" "xxx,",
-	 0, BAD, "", "", 0},
 	/* EVENT and ACK */
 	{"event", 4, 1, "42/chatting,[\"sendMsg\",{\"a\":1}]", 0, OK, "E:sendMsg:{\"a\":1}:-1", "", 0},
 	{"event without an argument", 4, 1, "42/chatting,[\"x\"]", 0, OK, "E:x:-:-1", "", 0},
@@ -394,11 +328,39 @@ static void test_packets(void)
 		drain(s, out, sizeof out);
 		CHECK(rc == r->rc, "%s: status %d, want %d", r->name, rc, r->rc);
 		CHECK(!strcmp(seen, r->seen), "%s: the app saw '%s', want '%s'", r->name, seen, r->seen);
-		if (r->out)
-			CHECK(!strcmp(out, r->out), "%s: queued '%s', want '%s'", r->name, out, r->out);
-		else
-			CHECK(strstr(out, "Invalid namespace") != NULL, "%s: queued '%.40s...'", r->name, out);
+		CHECK(!strcmp(out, r->out), "%s: queued '%s', want '%s'", r->name, out, r->out);
 		CHECK(closing(s) == r->closing, "%s: closing %d, want %d", r->name, closing(s), r->closing);
+		end(s);
+	}
+}
+
+/* Namespaces up to MAX_NSP - 1 bytes (with the '/') are read; longer
+ * ones are a protocol error. */
+static void test_nsp_len(void)
+{
+	static const struct {
+		size_t len;
+		int rc;
+	} v[] = {{2, DM_OK}, {1000, DM_OK}, {1023, DM_OK}, {1024, DM_EINVAL}, {1025, DM_EINVAL}, {5000, DM_EINVAL}};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		sio_sock_t *s = session(4, 0);
+		char *p = malloc(v[i].len + 4), out[8192];
+		int rc;
+		if (!s || !p) {
+			free(p);
+			if (s)
+				end(s);
+			return;
+		}
+		memcpy(p, "40/", 3);
+		memset(p + 3, 'x', v[i].len - 1);
+		p[v[i].len + 2] = ',';
+		rc = feed(s, p, v[i].len + 3);
+		drain(s, out, sizeof out);
+		CHECK(rc == v[i].rc, "a namespace of %zu bytes: %d", v[i].len, rc);
+		CHECK(rc != DM_OK || (strstr(out, "Invalid namespace") && strlen(out) > v[i].len),
+		      "a namespace of %zu bytes: refused by name", v[i].len);
+		free(p);
 		end(s);
 	}
 }
@@ -969,6 +931,7 @@ int main(void)
 	}
 	sio_set_app(&app);
 	test_packets();
+	test_nsp_len();
 	test_after_close();
 	test_framing();
 	test_get();

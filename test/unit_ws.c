@@ -12,6 +12,7 @@
 #include "../src/ws.c"
 #include "../src/dm.c"
 #include "unit.h"
+#include "unit_hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -114,30 +115,6 @@ static const row_t rows[] = {
 	{"incomplete payload", "81 85 K 6865", BIG, BIG, "NEED"},
 	{"a message then an incomplete one", "81 81 K 61 81 85 K 68", BIG, BIG, "MSG1:a|NEED"},
 };
-
-/* hex (with spaces and K) into bytes; returns the length */
-static size_t unhex(const char *h, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-	while (*h) {
-		if (isspace((unsigned char)*h)) {
-			h++;
-			continue;
-		}
-		if (*h == 'K') {
-			for (int i = 0; i < 4 && n < cap; i++)
-				out[n++] = 0;
-			h++;
-			continue;
-		}
-		unsigned v;
-		if (sscanf(h, "%2x", &v) != 1 || n >= cap)
-			return n;
-		out[n++] = (unsigned char)v;
-		h += 2;
-	}
-	return n;
-}
 
 /* Appends one event's text to got. */
 static void describe(const ws_ev_t *ev, char *got, size_t cap)
