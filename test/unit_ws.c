@@ -12,6 +12,7 @@
 #include "../src/core/ws.c"
 #include "../src/core/dm.c"
 #include "unit.h"
+#include "unit_hex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -74,36 +75,46 @@ static const row_t rows[] = {
 	{"message over max_msg in fragments", "01 83 K 616161 80 83 K 616161", BIG, 5, "ERR:1009"},
 	{"message at max_msg in fragments", "01 83 K 616161 80 82 K 6161", BIG, 5, "MSG1:aaaaa"},
 	{"control frames do not count to max_msg", "89 86 K 707070707070", BIG, 5, "PING:pppppp"},
+	{"close 1004 (reserved)", "88 82 K 03ec", BIG, BIG, "ERR:1002"},
+	{"close 1006 (never on the wire)", "88 82 K 03ee", BIG, BIG, "ERR:1002"},
+	{"close 1015 (never on the wire)", "88 82 K 03f7", BIG, BIG, "ERR:1002"},
+	{"close 1016 (unassigned)", "88 82 K 03f8", BIG, BIG, "ERR:1002"},
+	{"close 1012 (registered)", "88 82 K 03f4", BIG, BIG, "CLOSE:1012"},
+	{"close 1014 (registered)", "88 82 K 03f6", BIG, BIG, "CLOSE:1014"},
+	{"close 2999", "88 82 K 0bb7", BIG, BIG, "ERR:1002"},
+	{"close 3000", "88 82 K 0bb8", BIG, BIG, "CLOSE:3000"},
+	{"close 4999", "88 82 K 1387", BIG, BIG, "CLOSE:4999"},
+	{"close 0", "88 82 K 0000", BIG, BIG, "ERR:1002"},
+	{"close 65535", "88 82 K ffff", BIG, BIG, "ERR:1002"},
+	{"close with a UTF-8 reason", "88 85 K 03e8 eb8f99", BIG, BIG, "CLOSE:1000"},
+	{"close reason cut inside a character", "88 84 K 03e8 eb8f", BIG, BIG, "ERR:1007"},
+	{"fragmented close", "08 80 K", BIG, BIG, "ERR:1002"},
+	{"fragmented pong", "0a 80 K", BIG, BIG, "ERR:1002"},
+	{"close between fragments", "01 81 K 61 88 82 K 03e8", BIG, BIG, "CLOSE:1000"},
+	{"pong between fragments", "01 81 K 61 8a 81 K 78 80 81 K 62", BIG, BIG, "PONG:x|MSG1:ab"},
+	{"ping of 125 bytes", "89 fd K 7070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070", BIG, BIG, "PING:ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"},
+	{"close of 126 bytes", "88 fe 007e K", BIG, BIG, "ERR:1002"},
+	{"opcode 0xf", "8f 80 K", BIG, BIG, "ERR:1002"},
+	{"RSV2", "a1 81 K 61", BIG, BIG, "ERR:1002"},
+	{"empty fragments", "01 80 K 00 80 K 80 80 K", BIG, BIG, "MSG1:"},
+	{"binary fragments", "02 81 K ff 80 81 K fe", BIG, BIG, "MSG2:\xff\xfe"},
+	{"binary inside text fragments", "01 81 K 61 82 81 K 62", BIG, BIG, "ERR:1002"},
+	{"continuation after the final fragment", "01 81 K 61 80 81 K 62 80 81 K 63", BIG, BIG, "MSG1:ab|ERR:1002"},
+	{"each fragment with its own mask", "01 81 11223344 70 80 81 55667788 37", BIG, BIG, "MSG1:ab"},
+	{"mask applied across 4-byte boundaries", "81 86 01020304 606060606464", BIG, BIG, "MSG1:abcdef"},
+	{"16-bit length below 126 (not minimal, accepted)", "81 fe 0001 K 61", BIG, BIG, "MSG1:a"},
+	{"64-bit length below 65536 (not minimal, accepted)", "81 ff 0000000000000001 K 61", BIG, BIG, "MSG1:a"},
+	{"64-bit length of 2^32 + 1 (no 32-bit wrap)", "82 ff 0000000100000001 K", BIG, BIG, "ERR:1009"},
+	{"64-bit length all ones", "82 ff ffffffffffffffff", BIG, BIG, "ERR:1002"},
+	{"16-bit length of 65535 over max_frame", "82 fe ffff", 65534, BIG, "ERR:1009"},
+	{"incomplete 64-bit length", "82 ff 00000000", BIG, BIG, "NEED"},
+	{"a fragment alone delivers nothing yet", "01 81 K 61", BIG, BIG, ""},
 	{"incomplete header", "81", BIG, BIG, "NEED"},
 	{"incomplete 16-bit length", "81 fe 00", BIG, BIG, "NEED"},
 	{"incomplete mask", "81 85 0000", BIG, BIG, "NEED"},
 	{"incomplete payload", "81 85 K 6865", BIG, BIG, "NEED"},
 	{"a message then an incomplete one", "81 81 K 61 81 85 K 68", BIG, BIG, "MSG1:a|NEED"},
 };
-
-/* hex (with spaces and K) into bytes; returns the length */
-static size_t unhex(const char *h, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-	while (*h) {
-		if (isspace((unsigned char)*h)) {
-			h++;
-			continue;
-		}
-		if (*h == 'K') {
-			for (int i = 0; i < 4 && n < cap; i++)
-				out[n++] = 0;
-			h++;
-			continue;
-		}
-		unsigned v;
-		if (sscanf(h, "%2x", &v) != 1 || n >= cap)
-			return n;
-		out[n++] = (unsigned char)v;
-		h += 2;
-	}
-	return n;
-}
 
 /* Appends one event's text to got. */
 static void describe(const ws_ev_t *ev, char *got, size_t cap)
