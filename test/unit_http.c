@@ -22,6 +22,7 @@
 #include "../src/core/mem.c"
 #include "../src/core/json.c"
 #include "../src/core/refusal.c"
+#include "../src/core/metrics.c"
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"

@@ -30,6 +30,7 @@
 #include "../src/core/mem.c"
 #include "../src/core/json.c"
 #include "../src/core/refusal.c"
+#include "../src/core/metrics.c"
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 /* http_start's local `opts` would shadow config.c's table, and http.c's
