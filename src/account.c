@@ -22,12 +22,12 @@
 
 #include "account.h"
 #include "auth.h"
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "live.h"
 #include "mail.h"
 
 #define CODE_TRIES 5                 /* wrong tries that kill a code */
@@ -437,7 +437,7 @@ static int check_and_reply(http_req_t *r, code_check_t *c)
 	if (c->outcome != CK_OK)
 		return fail_check(r, c->outcome);
 	if (c->user_id)
-		chat_close_sessions(c->user_id, NULL); /* the new password ends every session */
+		live_close_sessions(c->user_id, NULL); /* the new password ends every session */
 	return http_ok(r);
 }
 
@@ -915,7 +915,7 @@ static int rotate_and_reply(http_req_t *r, const char *tok, int cookie)
 	if (s.outcome == RF_ROTATED)
 		return reply_tokens(r, &s, cookie);
 	if (s.outcome == RF_REUSED)
-		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
+		live_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
 	if (cookie) {
 		/* the cookie is dead: tell the browser to drop it */
 		session_cookie(r, NULL, extra, sizeof extra);
@@ -1027,7 +1027,7 @@ static int h_logout(http_req_t *r)
 	rc = jobs_write(logout_write, &l);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	chat_close_sessions(l.user_id, l.all ? NULL : l.fam);
+	live_close_sessions(l.user_id, l.all ? NULL : l.fam);
 	return http_ok(r);
 }
 

@@ -16,7 +16,7 @@
  * Privacy (API.md): a user's email is shown only to that user and to the
  * item's owner. A message goes out in two versions: with the author's
  * email (to the owner's and the author's sockets) and with the author's
- * placeholder (CHAT_HIDDEN_EMAIL) to everyone else. A userList is built for
+ * placeholder (LIVE_HIDDEN_EMAIL) to everyone else. A userList is built for
  * the owner (every email), for the user it is sent to alone (their own
  * email), and for the rest of a room (placeholders only: one shared frame
  * per broadcast, not one per member).
@@ -26,17 +26,19 @@
  * and partner keep the room and its history; the item is no longer open,
  * so nobody can join again.
  *
- * Thread-safety: per-socket state (cconn_t) is under its own mutex, except
- * the atomic in-flight counter. Jobs own their cjob_t.
+ * Who a socket is (its token, its user) is sock_auth's (sock_auth.h); what
+ * rooms and users hear goes through live (live.h).
+ *
+ * Thread-safety: per-socket state (cconn_t): the identity under
+ * sock_auth's lock, chat's own fields atomics or set once in on_connect.
+ * Jobs own their cjob_t.
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "chat.h"
 #include "config.h"
 #include "db.h"
@@ -44,14 +46,15 @@
 #include "http.h"
 #include "jobs.h"
 #include "json.h"
+#include "live.h"
+#include "notify.h"
 #include "quota.h"
 #include "sio.h"
+#include "sock_auth.h"
 
 #define NSP "/chatting"
 #define HISTORY_MAX 200
 #define INFLIGHT_MAX 64            /* write jobs one socket may have queued */
-#define AUTH_RECHECK_MS 60000      /* re-verify a socket's token this often */
-#define TOKEN_MAX 4096
 
 /* ---------------------------------------------------------- refusals */
 
@@ -132,15 +135,12 @@ static void reply_ok(sio_sock_t *s, int64_t ack, const char *json)
 
 /* ------------------------------------------------------ socket state */
 
+/* A socket's chat state (sio_user); lives as long as the socket. */
 typedef struct cconn {
-	pthread_mutex_t lock;
+	sock_auth_t auth;       /* who it is (sock_auth.h) */
 	int64_t icr_query;      /* icrId named in the handshake (0: none) */
-	int setroom_done;
-	char *token;            /* the last verified token */
-	int64_t tok_exp_ms;     /* its expiry (wall ms) */
-	int64_t tok_checked_ms; /* when it was last verified against the db */
-	char fam[48];           /* the login family of that token ("" if none): room "fam:<fam>" */
-	atomic_int inflight;
+	atomic_int setroom_done;
+	atomic_int inflight;    /* write jobs queued, not yet done */
 } cconn_t;
 
 static void cconn_free(void *p)
@@ -148,129 +148,8 @@ static void cconn_free(void *p)
 	cconn_t *cc = p;
 	if (!cc)
 		return;
-	pthread_mutex_destroy(&cc->lock);
-	free(cc->token);
+	sock_auth_free(&cc->auth);
 	free(cc);
-}
-
-static void room_name(char *buf, size_t cap, const char *kind, int64_t id)
-{
-	snprintf(buf, cap, "%s:%lld", kind, (long long)id);
-}
-
-int chat_online(int64_t uid)
-{
-	char room[40];
-	room_name(room, sizeof room, "user", uid);
-	return sio_room_size(room) > 0;
-}
-
-int chat_user_emit(int64_t uid, const char *event, const char *json)
-{
-	char room[40];
-	room_name(room, sizeof room, "user", uid);
-	return sio_room_emit(room, event, json);
-}
-
-static int pick_all(const sio_sock_t *s, void *arg)
-{
-	(void)s;
-	(void)arg;
-	return 1;
-}
-
-void chat_close_sessions(int64_t uid, const char *fam)
-{
-	char room[64];
-	int n;
-	if (fam && fam[0])
-		n = dm_snprintf(room, sizeof room, "fam:%s", fam) == DM_OK ? sio_room_close(room) : 0;
-	else {
-		room_name(room, sizeof room, "user", uid);
-		n = sio_room_close(room);
-	}
-	if (n)
-		dm_info("chat: closed %d socket(s) of user %lld (session ended)", n, (long long)uid);
-}
-
-void chat_room_drop(int64_t icr_id)
-{
-	char room[40];
-	room_name(room, sizeof room, "icr", icr_id);
-	sio_room_leave_pick(room, pick_all, NULL);
-}
-
-/* chat_room_users' collector: a picker that records every socket's user
- * and never picks (runs under sio's lock; touches only its own arg). */
-typedef struct uidset {
-	int64_t *v;
-	int n, cap, oom;
-} uidset_t;
-
-static int pick_collect(const sio_sock_t *s, void *arg)
-{
-	uidset_t *u = arg;
-	int64_t uid = sio_uid(s);
-	if (!uid || u->oom)
-		return 0;
-	if (u->n == u->cap) {
-		int ncap = u->cap ? u->cap * 2 : 16;
-		int64_t *nv = realloc(u->v, (size_t)ncap * sizeof *nv);
-		if (!nv) {
-			u->oom = 1;
-			return 0;
-		}
-		u->v = nv;
-		u->cap = ncap;
-	}
-	u->v[u->n++] = uid;
-	return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int chat_room_users(int64_t icr_id, int64_t **uids)
-{
-	char room[40];
-	uidset_t u = {0};
-	int n = 0;
-
-	room_name(room, sizeof room, "icr", icr_id);
-	sio_room_leave_pick(room, pick_collect, &u);
-	*uids = NULL;
-	if (u.oom) {
-		free(u.v);
-		return -1;
-	}
-	if (u.n)
-		qsort(u.v, (size_t)u.n, sizeof *u.v, cmp_i64);
-	for (int i = 0; i < u.n; i++)
-		if (!n || u.v[i] != u.v[n - 1])
-			u.v[n++] = u.v[i];
-	*uids = u.v;
-	return n;
-}
-
-/* SQL function chat_online(userId) -> 0/1, registered once per connection
- * that builds user lists (the writer). */
-static void fn_online(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_result_int(ctx, chat_online(sqlite3_value_int64(argv[0])));
-}
-
-static int ensure_fns(sqlite3 *db)
-{
-	static const char key[] = "dongmul.chat";
-	if (sqlite3_get_clientdata(db, key))
-		return DM_OK;
-	if (sqlite3_create_function(db, "chat_online", 1, SQLITE_UTF8, NULL, fn_online, NULL, NULL) != SQLITE_OK)
-		return DM_ERR;
-	return sqlite3_set_clientdata(db, key, (void *)1, NULL) == SQLITE_OK ? DM_OK : DM_ERR;
 }
 
 /* ----------------------------------------------------------- queries */
@@ -419,49 +298,19 @@ static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type
 	return id;
 }
 
-/* One message as a JSON object; EMAIL is the SQL for its email field. */
-#define MSG_OBJ(EMAIL)                                                                                           \
-	"json_object('icruMsgId', CAST(m.icruMsgId AS TEXT), 'icrId', CAST(m.icrId AS TEXT), "                   \
-	"'userId', CAST(m.userId AS TEXT), 'email', " EMAIL ", 'nickname', u.nickname, "                         \
-	"'msgType', c.codeName, 'chatMsg', m.chatMsg, 'createdDt', dm_time(m.createdDt))"
-#define MSG_FROM                                                                                                 \
-	" FROM itemChatRoomUserMsg m JOIN user u ON u.userId = m.userId JOIN code c ON c.codeId = m.msgType "
-
-/* Message id as JSON: *with (the author's email), *without (email null)
- * and *ack ({msg:"success", data: with}); malloc'd. DM_OK or DM_ERR. */
-static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char **ack)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ(CHAT_HIDDEN_EMAIL("m.userId")) ", "
-				       "json_object('msg', 'success', 'data', " MSG_OBJ("u.email") ")" MSG_FROM
-				       "WHERE m.icruMsgId = ?1");
-	int rc = DM_ERR;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*with = strdup((const char *)sqlite3_column_text(st, 0));
-		*without = strdup((const char *)sqlite3_column_text(st, 1));
-		if (ack)
-			*ack = strdup((const char *)sqlite3_column_text(st, 2));
-		rc = *with && *without && (!ack || *ack) ? DM_OK : DM_ERR;
-	}
-	db_done(st);
-	return rc;
-}
-
 /* The members of icr as seen by viewer (0: someone who is neither the
- * owner nor a member shown): JSON array, malloc'd. Needs chat_online on
- * db (ensure_fns). */
+ * owner nor a member shown): JSON array, malloc'd. Needs live_online on
+ * db (live_sql_functions). */
 static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 {
 	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json_object('icruId', CAST(r.icruId AS TEXT), "
 		    "'userId', CAST(r.userId AS TEXT), "
-		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("r.userId") " END, "
+		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("r.userId") " END, "
 		    "'nickname', u.nickname, "
 		    "'chooseYn', r.chooseYn, 'isBoss', json(CASE WHEN r.userId = ?2 THEN 'true' ELSE 'false' END), "
 		    "'mannerTemp', u.mannerTemp, "
-		    "'online', json(CASE WHEN chat_online(r.userId) THEN 'true' ELSE 'false' END)) ORDER BY r.icruId) "
+		    "'online', json(CASE WHEN live_online(r.userId) THEN 'true' ELSE 'false' END)) ORDER BY r.icruId) "
 		    "FROM itemChatRoomUser r JOIN user u ON u.userId = r.userId WHERE r.icrId = ?1");
 	if (!st)
 		return NULL;
@@ -484,7 +333,7 @@ static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, in
 {
 	sqlite3_stmt *st = db_stmt(
 		db, "SELECT json_group_array(json(j) ORDER BY id) FROM (SELECT m.icruMsgId AS id, "
-		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
+		    LIVE_MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("m.userId") " END") " AS j" LIVE_MSG_FROM
 		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
 		    " ORDER BY m.icruMsgId DESC LIMIT ?6)");
 	if (!st)
@@ -520,13 +369,13 @@ fail:
 
 /* --------------------------------------------------------------- jobs */
 
-enum { J_SETROOM, J_JOIN, J_SEND, J_KICK, J_EXCHANGE, J_LEAVE, J_PUBLISH };
+enum { J_SETROOM, J_JOIN, J_SEND, J_KICK, J_EXCHANGE, J_LEAVE };
 
 /* One chat write job: inputs from the event, outputs for the done
  * callback. Owned by the job; freed by job_done. */
 typedef struct cjob {
 	int kind;
-	sio_sock_t *s;      /* the sender, referenced (NULL: J_PUBLISH) */
+	sio_sock_t *s;      /* the sender, referenced */
 	cconn_t *cc;        /* its state (lives as long as s) */
 	int64_t ack;        /* -1: none */
 	int64_t uid;        /* the actor: the socket's authenticated user */
@@ -543,7 +392,7 @@ typedef struct cjob {
 	size_t ndeaf;
 	char *out[3];
 	char *ack_json;
-	chat_note_t note;
+	notify_chat_t note;
 } cjob_t;
 
 static void job_free(cjob_t *j)
@@ -569,8 +418,7 @@ static int job_changed(sqlite3 *w, cjob_t *j, const char *type, int64_t target)
 	j->note.actor_id = j->uid;
 	j->note.target_id = target;
 	j->note.msg_id = j->msg_id;
-	if (notify_chat_write)
-		notify_chat_write(w, &j->note);
+	notify_chat_write(w, &j->note);
 	return DM_OK;
 }
 
@@ -585,7 +433,7 @@ static int job_fail(cjob_t *j, int f)
 static int job_room(sqlite3 *w, cjob_t *j, rinfo_t *ri)
 {
 	int rc;
-	if (ensure_fns(w) != DM_OK)
+	if (live_sql_functions(w) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	rc = room_info(w, j->icr, j->uid, ri);
 	if (rc == DM_ENOTFOUND)
@@ -657,7 +505,7 @@ static int job_join(sqlite3 *w, void *arg)
 	if (sql_done(st) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT02", NULL, 0, "님이 입장하셨습니다.");
-	if (!j->msg_id || msg_json(w, j->msg_id, &with, &without, NULL) != DM_OK)
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &with, &without, NULL) != DM_OK)
 		goto fail;
 	/* three views: the owner, the joiner, everyone else */
 	ul[0] = user_list(w, j->icr, ri.owner, ri.owner);
@@ -718,7 +566,7 @@ static int job_send(sqlite3 *w, void *arg)
 	if (ri.suspended)
 		return job_fail(j, F_SUSPENDED);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT01", j->text, 0, NULL);
-	if (!j->msg_id || msg_json(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK ||
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK ||
 	    load_deaf(w, j) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	return job_changed(w, j, "message", 0);
@@ -764,7 +612,7 @@ static int job_kick(sqlite3 *w, void *arg)
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, target);
 	}
-	if (sql_done(st) != DM_OK || msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
+	if (sql_done(st) != DM_OK || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	return job_changed(w, j, "kick", target);
 }
@@ -824,14 +672,14 @@ static int job_exchange(sqlite3 *w, void *arg)
 	if (sql_done(st) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	j->msg_id = msg_insert(w, j->icr, ri.owner, "TXT05", NULL, partner, "님과 교환을 진행합니다.");
-	if (!j->msg_id || msg_json(w, j->msg_id, &with, &without, NULL) != DM_OK)
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &with, &without, NULL) != DM_OK)
 		goto fail;
 	/* three views: the owner (partner's email, the message with the
 	 * owner's), the partner (its own email), everyone else */
 	for (int v = 0; v < 3; v++) {
 		st = db_stmt(w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
 				"'icrId', CAST(?2 AS TEXT), 'partner', json_object('userId', CAST(u.userId AS TEXT), "
-				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("u.userId") " END), "
+				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("u.userId") " END), "
 				"'data', json(?5)) "
 				"FROM user u WHERE u.userId = ?3");
 		if (!st)
@@ -876,103 +724,23 @@ static int job_leave(sqlite3 *w, void *arg)
 		sqlite3_bind_int64(st, 1, j->icr);
 		sqlite3_bind_int64(st, 2, j->uid);
 	}
-	if (sql_done(st) != DM_OK || msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
+	if (sql_done(st) != DM_OK || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
 		return job_fail(j, F_INTERNAL);
 	return job_changed(w, j, "leave", 0);
 }
 
-/* A message another part stored: its author and owner, both versions. */
-static int job_publish(sqlite3 *w, void *arg)
-{
-	cjob_t *j = arg;
-	sqlite3_stmt *st = db_stmt(w, "SELECT m.userId, s.userId FROM itemChatRoomUserMsg m "
-				      "JOIN itemChatRoom r ON r.icrId = m.icrId JOIN saleItem s ON s.itemId = r.itemId "
-				      "WHERE m.icruMsgId = ?1 AND m.icrId = ?2");
-	int found = 0;
-	if (!st)
-		return job_fail(j, F_INTERNAL);
-	sqlite3_bind_int64(st, 1, j->msg_id);
-	sqlite3_bind_int64(st, 2, j->icr);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		j->uid = sqlite3_column_int64(st, 0);
-		j->owner = sqlite3_column_int64(st, 1);
-		found = 1;
-	}
-	db_done(st);
-	if (!found) {
-		j->skip = 1;
-		return DM_OK;
-	}
-	if (msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
-		return job_fail(j, F_INTERNAL);
-	return DM_OK;
-}
-
 /* ------------------------------------------------- fan-out (lane) */
-
-/* Pickers (run under sio's lock; read only the job). */
-static int pick_author(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	/* the message's author: the sender, or the kicked user */
-	int64_t author = j->kind == J_KICK ? j->target : j->uid;
-	return uid == j->owner || uid == author ? 0 : 1;
-}
-
-/* sendMsg: like pick_author, but the members who blocked the author get
- * nothing (-1). */
-static int pick_message(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	for (size_t i = 0; i < j->ndeaf; i++)
-		if (j->deaf[i] == uid)
-			return -1;
-	return pick_author(s, arg);
-}
-
-static int pick_join(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid == j->owner ? 0 : uid == j->uid ? 1 : 2;
-}
-
-static int pick_exchange(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid == j->owner ? 0 : uid == j->target ? 1 : 2;
-}
-
-static int pick_uid(const sio_sock_t *s, void *arg)
-{
-	return sio_uid(s) == *(const int64_t *)arg;
-}
-
-static int pick_not_pair(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid != j->owner && uid != j->target;
-}
 
 /* Done callback, on the lane thread after the commit: only queues. */
 static void job_done(void *arg, int status)
 {
 	cjob_t *j = arg;
-	char room[40];
+	/* the message's author sees their email: the sender, or the kicked user */
+	live_fanout_t f = {.owner = j->owner, .self = j->kind == J_KICK ? j->target : j->uid,
+			   .to_owner = j->out[0], .to_self = j->out[0], .to_rest = j->out[1]};
 
-	room_name(room, sizeof room, "icr", j->icr);
 	if (status != DM_OK && !j->fail)
 		j->fail = F_INTERNAL;
-	if (j->kind == J_PUBLISH) {
-		if (!j->fail && !j->skip)
-			sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_author, j);
-		job_free(j);
-		return;
-	}
 	if (j->fail) {
 		refuse(j->s, j->ack, j->fail);
 		goto done;
@@ -980,39 +748,50 @@ static void job_done(void *arg, int status)
 	switch (j->kind) {
 	case J_SETROOM:
 		if (!j->skip) {
-			sio_join(j->s, room);
+			live_room_join(j->s, j->icr);
 			sio_emit(j->s, "setRoom", j->out[0]);
 		}
 		goto done;
 	case J_JOIN:
-		sio_join(j->s, room);
+		live_room_join(j->s, j->icr);
 		if (j->repeat)
 			sio_emit(j->s, "addUser", j->out[0]);
-		else
-			sio_room_emit_pick(room, "addUser", (const char *const *)j->out, 3, pick_join, j);
+		else {
+			/* three views: the owner, the joiner, everyone else */
+			f.to_self = j->out[1];
+			f.to_rest = j->out[2];
+			live_room_emit(j->icr, "addUser", &f);
+		}
 		break;
 	case J_SEND:
-		sio_join(j->s, room);
-		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_message, j);
+		live_room_join(j->s, j->icr);
+		/* the members who blocked the author get nothing */
+		f.mute = j->deaf;
+		f.nmute = j->ndeaf;
+		live_room_emit(j->icr, "getMsg", &f);
 		break;
 	case J_KICK:
-		sio_room_emit_pick(room, "kickUser", (const char *const *)j->out, 2, pick_author, j);
-		sio_room_leave_pick(room, pick_uid, &j->target);
+		live_room_emit(j->icr, "kickUser", &f);
+		live_room_leave(j->icr, j->target);
 		break;
 	case J_EXCHANGE:
-		sio_room_emit_pick(room, "exchange", (const char *const *)j->out, 3, pick_exchange, j);
-		sio_room_leave_pick(room, pick_not_pair, j);
+		/* three views: the owner, the partner, everyone else */
+		f.self = j->target;
+		f.to_self = j->out[1];
+		f.to_rest = j->out[2];
+		live_room_emit(j->icr, "exchange", &f);
+		live_room_keep_pair(j->icr, j->owner, j->target);
 		break;
 	case J_LEAVE:
-		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_author, j);
-		sio_room_leave_pick(room, pick_uid, &j->uid);
+		live_room_emit(j->icr, "getMsg", &f);
+		live_room_leave(j->icr, j->uid);
 		break;
 	}
 	reply_ok(j->s, j->ack, j->ack_json);
-	if (j->note.type && notify_chat_after)
+	if (j->note.type)
 		notify_chat_after(&j->note);
 done:
-	atomic_fetch_sub(&j->cc->inflight, 1);
+	dm_assert(atomic_fetch_sub(&j->cc->inflight, 1) > 0);
 	sio_unref(j->s);
 	job_free(j);
 }
@@ -1037,199 +816,22 @@ static void submit(sio_sock_t *s, cconn_t *cc, cjob_t *j, jobs_write_fn fn)
 	}
 }
 
-void chat_publish_msg(int64_t icr_id, int64_t msg_id)
-{
-	cjob_t *j = calloc(1, sizeof *j);
-	if (!j)
-		return;
-	j->kind = J_PUBLISH;
-	j->ack = -1;
-	j->icr = icr_id;
-	j->msg_id = msg_id;
-	if (jobs_write_async(job_publish, job_done, j) != DM_OK)
-		job_free(j);
-}
-
-/* ------------------------------------------------------ authentication */
-
-/* Verifies token (reader db) and binds its user to the socket, or checks
- * it is the one already bound. *first is set when this bound the socket.
- * DM_OK or DM_EAUTH. */
-static int bind_token(sio_sock_t *s, cconn_t *cc, const char *token, int *first)
-{
-	auth_claims_t c;
-	sqlite3 *db = db_reader();
-	int64_t now = dm_now_ms(), uid;
-	int rc = DM_OK, new_fam = 0;
-	char old_fam[sizeof cc->fam] = "";
-
-	*first = 0;
-	if (!db || !token || strlen(token) > TOKEN_MAX)
-		return DM_EAUTH;
-	/* the seed authenticates before every emit: the same token again is
-	 * answered from memory (re-verified against the db every minute) */
-	pthread_mutex_lock(&cc->lock);
-	if (cc->token && !strcmp(cc->token, token) && now < cc->tok_exp_ms &&
-	    now - cc->tok_checked_ms < AUTH_RECHECK_MS && sio_uid(s)) {
-		pthread_mutex_unlock(&cc->lock);
-		return DM_OK;
-	}
-	pthread_mutex_unlock(&cc->lock);
-	if (auth_bearer(db, token, &c) != DM_OK)
-		return DM_EAUTH;
-	pthread_mutex_lock(&cc->lock);
-	uid = sio_uid(s);
-	if (uid && uid != c.sub)
-		rc = DM_EAUTH; /* a socket stays with its user */
-	else {
-		char *t = strdup(token);
-		if (!t)
-			rc = DM_ENOMEM;
-		else {
-			free(cc->token);
-			cc->token = t;
-			cc->tok_exp_ms = c.exp * 1000;
-			cc->tok_checked_ms = now;
-			if (strcmp(cc->fam, c.fam)) {
-				memcpy(old_fam, cc->fam, sizeof old_fam);
-				dm_strlcpy(cc->fam, c.fam, sizeof cc->fam);
-				new_fam = 1;
-			}
-			if (!uid) {
-				sio_set_uid(s, c.sub);
-				*first = 1;
-			}
-		}
-	}
-	pthread_mutex_unlock(&cc->lock);
-	if (*first) {
-		char room[40];
-		room_name(room, sizeof room, "user", c.sub);
-		sio_join(s, room);
-	}
-	/* the login family's room: its logout closes exactly its sockets */
-	if (new_fam) {
-		char room[64];
-		if (old_fam[0] && dm_snprintf(room, sizeof room, "fam:%s", old_fam) == DM_OK)
-			sio_leave(s, room);
-		if (c.fam[0] && dm_snprintf(room, sizeof room, "fam:%s", c.fam) == DM_OK)
-			sio_join(s, room);
-	}
-	return rc;
-}
-
-/* Is the socket's authentication still good for an event? Expired: the
- * client must authenticate again. Revoked (logout, password change): the
- * socket is closed. */
-static int auth_current(sio_sock_t *s, cconn_t *cc)
-{
-	int64_t now = dm_now_ms();
-	char *tok = NULL;
-	int rc = DM_OK, first;
-
-	if (!sio_uid(s))
-		return DM_EAUTH;
-	pthread_mutex_lock(&cc->lock);
-	if (!cc->token || now >= cc->tok_exp_ms)
-		rc = DM_EAUTH;
-	else if (now - cc->tok_checked_ms >= AUTH_RECHECK_MS && !(tok = strdup(cc->token)))
-		rc = DM_ENOMEM;
-	pthread_mutex_unlock(&cc->lock);
-	if (rc != DM_OK || !tok)
-		return rc;
-	rc = bind_token(s, cc, tok, &first);
-	free(tok);
-	if (rc != DM_OK)
-		sio_close(s);
-	return rc;
-}
-
-/* A positive id from a query string; 0 if absent or bad. */
-static int64_t query_id(const char *q, const char *name)
-{
-	char buf[32];
-	int n;
-	if (!q)
-		return 0;
-	n = mg_get_var(q, strlen(q), name, buf, sizeof buf);
-	if (n <= 0 || n > 18)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!isdigit((unsigned char)buf[i]))
-			return 0;
-	return strtoll(buf, NULL, 10);
-}
-
-/* The user_login cookie (URL-decoded) into out; 1 if found. */
-static int cookie_token(const char *hdr, char *out, size_t cap)
-{
-	const char *p = hdr;
-	while (p && *p) {
-		const char *end = strchr(p, ';'), *eq;
-		size_t n;
-		while (*p == ' ')
-			p++;
-		n = end ? (size_t)(end - p) : strlen(p);
-		eq = memchr(p, '=', n);
-		if (eq && (size_t)(eq - p) == 10 && !strncmp(p, "user_login", 10)) {
-			const char *v = eq + 1;
-			size_t vl = n - 11;
-			if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-				v++;
-				vl -= 2;
-			}
-			return mg_url_decode(v, (int)vl, out, (int)cap, 0) > 0;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------ sio callbacks */
 
 static int on_connect(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t errcap)
 {
 	cconn_t *cc = calloc(1, sizeof *cc);
-	char tok[TOKEN_MAX + 1];
-	int first, explicit_tok = 0, have = 0;
 
-	if (!cc || pthread_mutex_init(&cc->lock, NULL) != 0) {
+	if (!cc || sock_auth_init(&cc->auth) != DM_OK) {
 		free(cc);
 		dm_strlcpy(err, "서버 오류가 발생했습니다.", errcap);
 		return DM_ENOMEM;
 	}
 	atomic_init(&cc->inflight, 0);
+	atomic_init(&cc->setroom_done, 0);
 	sio_set_user(s, cc, cconn_free);
-	cc->icr_query = query_id(ci->nsp_query, "icrId");
-	if (!cc->icr_query)
-		cc->icr_query = query_id(ci->query, "icrId");
-	/* credentials, first found wins: the v4 auth payload, the token query
-	 * parameter, the seed's user_login cookie. An explicit bad token is
-	 * refused; a stale cookie leaves the socket unauthenticated (it may
-	 * still send `authenticate`). The email in the query is ignored. */
-	if (ci->auth) {
-		sqlite3 *db = db_reader();
-		json_obj_t o;
-		if (db && json_parse(db, ci->auth, strlen(ci->auth), &o) == DM_OK) {
-			const char *t = json_str(&o, "token", 1, TOKEN_MAX);
-			if (t) {
-				dm_strlcpy(tok, t, sizeof tok);
-				explicit_tok = have = 1;
-			} else if (json_get(&o, "token")) {
-				explicit_tok = 1; /* a token that is not a string */
-				tok[0] = 0;
-				have = 1;
-			}
-			json_free(&o);
-		}
-	}
-	if (!have && ci->nsp_query && mg_get_var(ci->nsp_query, strlen(ci->nsp_query), "token", tok, sizeof tok) > 0)
-		explicit_tok = have = 1;
-	if (!have && ci->query && mg_get_var(ci->query, strlen(ci->query), "token", tok, sizeof tok) > 0)
-		explicit_tok = have = 1;
-	if (!have && ci->cookie && cookie_token(ci->cookie, tok, sizeof tok))
-		have = 1;
-	if (have && bind_token(s, cc, tok, &first) != DM_OK && explicit_tok) {
+	cc->icr_query = sock_auth_query_id(ci, "icrId");
+	if (sock_auth_connect(s, &cc->auth, ci) != DM_OK) {
 		dm_strlcpy(err, "Unauthorization", errcap);
 		return DM_EAUTH;
 	}
@@ -1240,13 +842,9 @@ static int on_connect(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t
 static void maybe_setroom(sio_sock_t *s, cconn_t *cc)
 {
 	cjob_t *j;
-	int go;
-	pthread_mutex_lock(&cc->lock);
-	go = !cc->setroom_done && cc->icr_query && sio_uid(s);
-	if (go)
-		cc->setroom_done = 1;
-	pthread_mutex_unlock(&cc->lock);
-	if (!go || !(j = calloc(1, sizeof *j)))
+	if (!cc->icr_query || !sio_uid(s) || atomic_exchange(&cc->setroom_done, 1))
+		return;
+	if (!(j = calloc(1, sizeof *j)))
 		return;
 	j->kind = J_SETROOM;
 	j->ack = -1;
@@ -1265,9 +863,9 @@ static void on_ready(sio_sock_t *s)
 /* authenticate {token}: ack {msg:"success"} or the refusal. */
 static void ev_authenticate(sio_sock_t *s, cconn_t *cc, const json_obj_t *o, int64_t ack)
 {
-	const char *t = o ? json_str(o, "token", 1, TOKEN_MAX) : NULL;
+	const char *t = o ? json_str(o, "token", 1, SOCK_AUTH_TOKEN_MAX) : NULL;
 	int first;
-	if (!t || bind_token(s, cc, t, &first) != DM_OK) {
+	if (!t || sock_auth_bind(s, &cc->auth, t, &first) != DM_OK) {
 		refuse(s, ack, F_UNAUTH);
 		return;
 	}
@@ -1324,7 +922,7 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 		goto done;
 	}
 	/* before anything else: who is acting (never the payload) */
-	if (auth_current(s, cc) != DM_OK) {
+	if (sock_auth_current(s, &cc->auth) != DM_OK) {
 		refuse(s, ack, F_UNAUTH);
 		goto done;
 	}
@@ -1447,7 +1045,7 @@ static int h_messages(http_req_t *r)
 		return http_fail(r, 403, fails[F_NOT_MEMBER].code, fails[F_NOT_MEMBER].msg);
 	st = db_stmt(r->db,
 		     "WITH page AS (SELECT m.icruMsgId AS id, "
-		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
+		     LIVE_MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("m.userId") " END") " AS j" LIVE_MSG_FROM
 		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
 		     " ORDER BY m.icruMsgId DESC LIMIT ?6) "
 		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), "

@@ -36,7 +36,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -44,6 +43,7 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "live.h"
 #include "region.h"
 
 void (*item_on_expired)(const int64_t *item_ids, size_t n);
@@ -1195,7 +1195,7 @@ static void del_done(void *arg, int status)
 	del_t *d = arg;
 	if (status != DM_OK)
 		return;
-	chat_room_drop(d->icr_id);
+	live_room_drop(d->icr_id);
 	image_release(db_writer(), d->image);
 	image_release(db_writer(), d->thumb);
 	for (int i = 0; i < d->nmore; i++)
