@@ -3,9 +3,14 @@
  * and the check before each event (see sock_auth.h).
  *
  * Identity comes only from a verified token (auth_bearer), never from a
- * payload: the email a seed client puts in its query is ignored. The seed
- * authenticates before every emit; the same token again is answered from
- * memory while its verification holds (see AUTH_RECHECK_MS).
+ * payload: the email a seed client puts in its query is ignored. A
+ * socket's verification holds by auth's one rule (auth_token_holds: until
+ * the next commit or the token's expiry), the same as an HTTP request's:
+ * an event after a commit verifies the token again (auth_token_check, a
+ * cheap per-thread cache hit when nothing revoked it), so a token revoked
+ * by a logout, a password change or a revoked family acts no more. The
+ * seed authenticates before every emit; the same token again is answered
+ * from memory while its verification holds.
  *
  * Thread-safety: a sock_auth_t is under its own lock; the token is copied
  * out before it is verified, so no lock is held across a query.
@@ -18,11 +23,10 @@
 #include "db.h"
 #include "dm.h"
 #include "http.h"
+#include "jobs.h"
 #include "json.h"
 #include "live.h"
 #include "sock_auth.h"
-
-#define AUTH_RECHECK_MS 60000 /* re-verify a socket's token this often */
 
 int sock_auth_init(sock_auth_t *a)
 {
@@ -41,23 +45,22 @@ int sock_auth_bind(sio_sock_t *s, sock_auth_t *a, const char *token, int *first)
 {
 	auth_claims_t c;
 	sqlite3 *db = db_reader();
-	int64_t now = dm_now_ms(), uid;
+	uint64_t gen = jobs_commit_gen(); /* before the check (auth_token_holds) */
+	int64_t uid;
 	int rc = DM_OK, new_fam = 0;
 	char old_fam[sizeof a->fam] = "";
 
 	*first = 0;
 	if (!db || !token || strlen(token) > SOCK_AUTH_TOKEN_MAX)
 		return DM_EAUTH;
-	/* the same token again is answered from memory (re-verified against
-	 * the db every minute) */
+	/* the same token again is answered from memory while it holds */
 	pthread_mutex_lock(&a->lock);
-	if (a->token && !strcmp(a->token, token) && now < a->tok_exp_ms &&
-	    now - a->tok_checked_ms < AUTH_RECHECK_MS && sio_uid(s)) {
+	if (a->token && !strcmp(a->token, token) && auth_token_holds(a->tok_gen, a->tok_exp) && sio_uid(s)) {
 		pthread_mutex_unlock(&a->lock);
 		return DM_OK;
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (auth_bearer(db, token, &c) != DM_OK)
+	if (auth_token_check(db, token, &c) != DM_OK)
 		return DM_EAUTH;
 	pthread_mutex_lock(&a->lock);
 	uid = sio_uid(s);
@@ -70,8 +73,8 @@ int sock_auth_bind(sio_sock_t *s, sock_auth_t *a, const char *token, int *first)
 		else {
 			free(a->token);
 			a->token = t;
-			a->tok_exp_ms = c.exp * 1000;
-			a->tok_checked_ms = now;
+			a->tok_exp = c.exp;
+			a->tok_gen = gen;
 			if (strcmp(a->fam, c.fam)) {
 				memcpy(old_fam, a->fam, sizeof old_fam);
 				dm_strlcpy(a->fam, c.fam, sizeof a->fam);
@@ -94,16 +97,15 @@ int sock_auth_bind(sio_sock_t *s, sock_auth_t *a, const char *token, int *first)
 
 int sock_auth_current(sio_sock_t *s, sock_auth_t *a)
 {
-	int64_t now = dm_now_ms();
 	char *tok = NULL;
 	int rc = DM_OK, first;
 
 	if (!sio_uid(s))
 		return DM_EAUTH;
 	pthread_mutex_lock(&a->lock);
-	if (!a->token || now >= a->tok_exp_ms)
+	if (!a->token || dm_now_ms() / 1000 >= a->tok_exp)
 		rc = DM_EAUTH; /* expired: authenticate again */
-	else if (now - a->tok_checked_ms >= AUTH_RECHECK_MS && !(tok = strdup(a->token)))
+	else if (!auth_token_holds(a->tok_gen, a->tok_exp) && !(tok = strdup(a->token)))
 		rc = DM_ENOMEM;
 	pthread_mutex_unlock(&a->lock);
 	if (rc != DM_OK || !tok)

@@ -23,8 +23,8 @@
 typedef struct sock_auth {
 	pthread_mutex_t lock;
 	char *token;            /* the last verified token (malloc'd) */
-	int64_t tok_exp_ms;     /* its expiry (wall ms) */
-	int64_t tok_checked_ms; /* when it was last verified against the db */
+	int64_t tok_exp;        /* its expiry (seconds) */
+	uint64_t tok_gen;       /* jobs_commit_gen() its verification was made at */
 	char fam[48];           /* its login family ("" if none) */
 } sock_auth_t;
 

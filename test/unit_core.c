@@ -7,6 +7,7 @@
 #include "../src/db.c"
 #include "../src/mem.c"
 #include "../src/json.c"
+#include "../src/jobs.c"
 #include "../src/auth.c"
 
 #include <stdlib.h>
