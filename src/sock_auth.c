@@ -19,10 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <civetweb.h>
+
 #include "auth.h"
 #include "db.h"
 #include "dm.h"
-#include "http.h"
 #include "jobs.h"
 #include "json.h"
 #include "live.h"
