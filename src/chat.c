@@ -301,7 +301,8 @@ static void job_free(cjob_t *j)
 	free(j);
 }
 
-/* Ends a job that changed something: the notification hook, status. */
+/* Ends a job that changed something: the notifications it causes are
+ * stored in the same transaction (notify_chat_write). DM_OK. */
 static int job_changed(sqlite3 *w, cjob_t *j, const char *type, int64_t target)
 {
 	j->note.type = type;
