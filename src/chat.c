@@ -962,7 +962,7 @@ int chat_init(void)
 	sio_set_app(&chat_app);
 	rc = DM_OK;
 done:
-	sqlite3_close(mem);
+	db_close_conn(mem); /* with the statements db_query cached on it */
 	return rc;
 }
 
