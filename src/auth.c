@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,8 +289,10 @@ int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims)
 
 /* A thread's last few verified tokens. A hit skips the HMAC, the JSON
  * parse of the claims and the revocation query (a quarter of a region
- * feed request). Thread-local and fixed-size (nothing to free when the
- * thread ends); tokens longer than TOKEN_CACHE_LEN are never cached. */
+ * feed request). Per thread: malloc'd on the thread's first token (threads
+ * that never check one cost nothing) and freed when the thread ends (a
+ * pthread key's destructor: HTTP and socket workers alike, no hook).
+ * Tokens longer than TOKEN_CACHE_LEN are never cached. */
 #define TOKEN_SLOTS 8
 #define TOKEN_CACHE_LEN 480
 typedef struct {
@@ -298,10 +301,31 @@ typedef struct {
 	auth_claims_t c;
 	char tok[TOKEN_CACHE_LEN];
 } token_ent_t;
-static __thread struct {
+typedef struct {
 	unsigned next;
 	token_ent_t e[TOKEN_SLOTS];
-} tokens;
+} token_cache_t;
+static __thread token_cache_t *tokens;
+static pthread_key_t tokens_key;
+static pthread_once_t tokens_once = PTHREAD_ONCE_INIT;
+
+static void tokens_key_make(void)
+{
+	if (pthread_key_create(&tokens_key, free) != 0)
+		dm_error("auth: no thread key; token caches of ending threads leak");
+}
+
+/* This thread's cache, made on first use; NULL on out-of-memory. */
+static token_cache_t *token_cache(void)
+{
+	if (tokens)
+		return tokens;
+	pthread_once(&tokens_once, tokens_key_make);
+	if (!(tokens = calloc(1, sizeof *tokens)))
+		return NULL;
+	pthread_setspecific(tokens_key, tokens);
+	return tokens;
+}
 
 int auth_token_holds(uint64_t gen, int64_t exp_s)
 {
@@ -312,13 +336,14 @@ int auth_token_check(sqlite3 *db, const char *value, auth_claims_t *claims)
 {
 	uint64_t gen = jobs_commit_gen(); /* before the check: see auth.h */
 	size_t len = value ? strlen(value) : 0;
+	token_cache_t *tc = tokens;
 	auth_claims_t c;
 	token_ent_t *e;
 
 	if (!value)
 		return DM_EAUTH;
-	for (int i = 0; i < TOKEN_SLOTS; i++) {
-		e = &tokens.e[i];
+	for (int i = 0; tc && i < TOKEN_SLOTS; i++) {
+		e = &tc->e[i];
 		if (e->len == len && !memcmp(e->tok, value, len) && auth_token_holds(e->gen, e->c.exp)) {
 			if (claims)
 				*claims = e->c;
@@ -327,8 +352,8 @@ int auth_token_check(sqlite3 *db, const char *value, auth_claims_t *claims)
 	}
 	if (auth_bearer(db, value, &c) != DM_OK)
 		return DM_EAUTH;
-	if (len > 0 && len < TOKEN_CACHE_LEN) {
-		e = &tokens.e[tokens.next++ % TOKEN_SLOTS];
+	if (len > 0 && len < TOKEN_CACHE_LEN && (tc = token_cache())) {
+		e = &tc->e[tc->next++ % TOKEN_SLOTS];
 		e->gen = gen;
 		e->len = len;
 		e->c = c;
