@@ -7,6 +7,7 @@
 #include "../src/core/db.c"
 #include "../src/core/mem.c"
 #include "../src/core/json.c"
+#include "../src/core/jobs.c"
 #include "../src/core/auth.c"
 
 #include <stdlib.h>

@@ -46,6 +46,18 @@ int auth_jwt_sign_key(const unsigned char *key, size_t keylen, const char *heade
  * change bumps it: every older token dies).
  * DM_OK and *claims, or DM_EAUTH. db is the caller's reader. */
 int auth_bearer(sqlite3 *db, const char *value, auth_claims_t *claims);
+/* auth_bearer through a small per-thread cache of verified tokens, for
+ * every caller that checks a token per request or per socket event (HTTP
+ * routes, sockets). One revocation rule: a verification holds until the
+ * next commit (jobs_commit_gen() moves: a logout, a password change or a
+ * revoked family is a commit, and its reply goes out after the generation
+ * moved) or the token's expiry, whichever comes first. Same contract as
+ * auth_bearer. */
+int auth_token_check(sqlite3 *db, const char *value, auth_claims_t *claims);
+/* That rule for a verification kept elsewhere (a socket's): one made when
+ * jobs_commit_gen() was gen (read before the check), of a token that
+ * expires at exp_s, still holds. 1 or 0. */
+int auth_token_holds(uint64_t gen, int64_t exp_s);
 
 /* ---- passwords: PBKDF2-HMAC-SHA512 in PHC string form ----
  * "$pbkdf2-sha512$i=210000$<salt b64>$<hash b64>" (standard base64, no

@@ -22,12 +22,12 @@
 
 #include "account.h"
 #include "auth.h"
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "live.h"
 #include "mail.h"
 
 #define CODE_TRIES 5                 /* wrong tries that kill a code */
@@ -374,7 +374,7 @@ static int check_and_reply(http_req_t *r, code_check_t *c)
 	if (c->refused)
 		return http_refuse(r, c->why);
 	if (c->user_id)
-		chat_close_sessions(c->user_id, NULL); /* the new password ends every session */
+		live_close_sessions(c->user_id, NULL); /* the new password ends every session */
 	return http_ok(r);
 }
 
@@ -797,7 +797,7 @@ static int rotate_and_reply(http_req_t *r, const char *tok, int cookie)
 	if (!s.refused)
 		return reply_tokens(r, &s, cookie);
 	if (s.why == RF_REFRESH_REUSED)
-		chat_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
+		live_close_sessions(s.user_id, s.fam); /* the family's sockets end with it */
 	if (!cookie)
 		return http_refuse(r, s.why);
 	/* the cookie is dead: tell the browser to drop it */
@@ -886,7 +886,7 @@ static int h_logout(http_req_t *r)
 	rc = jobs_write(logout_write, &l);
 	if (rc != DM_OK)
 		return http_fail_dm(r, rc);
-	chat_close_sessions(l.user_id, l.all ? NULL : l.fam);
+	live_close_sessions(l.user_id, l.all ? NULL : l.fam);
 	return http_ok(r);
 }
 

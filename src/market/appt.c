@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "live.h"
 #include "notify.h"
 
 #define PLACE_MAX_CHARS 100
@@ -174,7 +174,7 @@ static void step_done(void *arg, int status)
 {
 	step_t *t = arg;
 	if (status == DM_OK && t->msg_id)
-		chat_publish_msg(t->icr_id, t->msg_id);
+		live_publish_msg(t->icr_id, t->msg_id);
 }
 
 /* Replies with the appointment appt_id as viewer sees it (status). */

@@ -8,15 +8,15 @@
  * lane with the writer connection and decides everything against the
  * database as it is now (member? kicked? owner? open? suspended?), writes,
  * and prepares the JSON the room will see; the done callback, after the
- * COMMIT and in commit order, only queues frames (sio) — so nobody sees a
+ * COMMIT and in commit order, only queues frames (live, sio) — so nobody sees a
  * message that is not durable, and a room sees messages in commit order.
- * Refusals go to the sender only: the ack reply if it asked for one, else
- * an `error` event.
+ * Refusals (refusal.h's chat rows) go to the sender only: the ack reply
+ * if it asked for one, else an `error` event.
  *
  * Privacy (API.md): a user's email is shown only to that user and to the
  * item's owner. A message goes out in two versions: with the author's
  * email (to the owner's and the author's sockets) and with the author's
- * placeholder (CHAT_HIDDEN_EMAIL) to everyone else. A userList is built for
+ * placeholder (LIVE_HIDDEN_EMAIL) to everyone else. A userList is built for
  * the owner (every email), for the user it is sent to alone (their own
  * email), and for the rest of a room (placeholders only: one shared frame
  * per broadcast, not one per member).
@@ -26,17 +26,19 @@
  * and partner keep the room and its history; the item is no longer open,
  * so nobody can join again.
  *
- * Thread-safety: per-socket state (cconn_t) is under its own mutex, except
- * the atomic in-flight counter. Jobs own their cjob_t.
+ * Who a socket is (its token, its user) is sock_auth's (sock_auth.h); what
+ * rooms and users hear goes through live (live.h).
+ *
+ * Thread-safety: per-socket state (cconn_t): the identity under
+ * sock_auth's lock, chat's own fields atomics or set once in on_connect.
+ * Jobs own their cjob_t.
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "chat.h"
 #include "config.h"
 #include "db.h"
@@ -44,84 +46,35 @@
 #include "http.h"
 #include "jobs.h"
 #include "json.h"
+#include "live.h"
+#include "notify.h"
 #include "quota.h"
+#include "refusal.h"
 #include "sio.h"
+#include "sock_auth.h"
 
 #define NSP "/chatting"
 #define HISTORY_MAX 200
 #define INFLIGHT_MAX 64            /* write jobs one socket may have queued */
-#define AUTH_RECHECK_MS 60000      /* re-verify a socket's token this often */
-#define TOKEN_MAX 4096
 
 /* ---------------------------------------------------------- refusals */
 
-enum {
-	F_NONE,
-	F_INTERNAL,
-	F_UNAUTH,
-	F_INVALID,
-	F_MSG_LEN,
-	F_NO_ROOM,
-	F_NOT_MEMBER,
-	F_KICKED,
-	F_SUSPENDED,
-	F_CLOSED,
-	F_NOT_OWNER,
-	F_KICK_OWNER,
-	F_BAD_PARTNER,
-	F_NO_USER,
-	F_TARGET_NOT_MEMBER,
-	F_OWNER_LEAVE,
-	F_PARTNER_LEAVE,
-	F_PARTNER_KICK,
-	F_RATE,
-	F_UNKNOWN_EVENT,
-	F_UNAVAIL,
-	F_COUNT
-};
-
-static const struct {
-	const char *code, *msg;
-} fails[F_COUNT] = {
-	[F_NONE] = {"", ""},
-	[F_INTERNAL] = {"INTERNAL", "서버 오류가 발생했습니다."},
-	[F_UNAUTH] = {"UNAUTHORIZED", "Unauthorization"},
-	[F_INVALID] = {"INVALID_INPUT", "입력값이 올바르지 않습니다."},
-	[F_MSG_LEN] = {"INVALID_MESSAGE", "메시지는 1~1,000자여야 합니다."},
-	[F_NO_ROOM] = {"ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다."},
-	[F_NOT_MEMBER] = {"NOT_MEMBER", "채팅방 참여자가 아닙니다."},
-	[F_KICKED] = {"KICKED", "강퇴된 채팅방입니다."},
-	[F_SUSPENDED] = {"SUSPENDED", "이용이 정지된 계정입니다."},
-	[F_CLOSED] = {"ITEM_CLOSED", "교환 신청이 마감된 물건입니다."},
-	[F_NOT_OWNER] = {"NOT_OWNER", "물건을 올린 사람만 할 수 있습니다."},
-	[F_KICK_OWNER] = {"CANNOT_KICK_OWNER", "방장은 강퇴할 수 없습니다."},
-	[F_BAD_PARTNER] = {"INVALID_PARTNER", "자기 자신과는 교환할 수 없습니다."},
-	[F_NO_USER] = {"USER_NOT_FOUND", "사용자를 찾을 수 없습니다."},
-	[F_TARGET_NOT_MEMBER] = {"TARGET_NOT_MEMBER", "상대가 채팅방 참여자가 아닙니다."},
-	[F_OWNER_LEAVE] = {"OWNER_CANNOT_LEAVE", "방장은 채팅방을 나갈 수 없습니다."},
-	[F_PARTNER_LEAVE] = {"PARTNER_CANNOT_LEAVE", "교환 상대는 채팅방을 나갈 수 없습니다."},
-	[F_PARTNER_KICK] = {"PARTNER_CHOSEN", "교환 상대로 정한 사용자는 강퇴할 수 없습니다."},
-	[F_RATE] = {"RATE_LIMITED", "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요."},
-	[F_UNKNOWN_EVENT] = {"UNKNOWN_EVENT", "알 수 없는 요청입니다."},
-	[F_UNAVAIL] = {"UNAVAILABLE", "잠시 후 다시 시도해 주세요."},
-};
-
-/* {"msg":"fail","errorMsg":...,"code":...} per refusal, built by SQLite at
- * init; read-only afterwards. */
-static char *fail_json[F_COUNT];
+/* {"msg":"fail","errorMsg":...,"code":...} per refusal (refusal.h), built
+ * by SQLite at init; read-only afterwards. */
+static char *fail_json[RF_COUNT];
 static const char ok_json[] = "{\"msg\":\"success\"}";
 
-/* Sends refusal f to the sender only. */
-static void refuse(sio_sock_t *s, int64_t ack, int f)
+/* Sends refusal rf to the sender only: the ack reply if it asked for one,
+ * else an `error` event. */
+static void refuse(sio_sock_t *s, int64_t ack, refusal_t rf)
 {
-	if (f <= F_NONE || f >= F_COUNT || !fail_json[f])
-		f = F_INTERNAL;
-	if (!fail_json[f])
+	const char *json = fail_json[rf] ? fail_json[rf] : fail_json[RF_INTERNAL];
+	if (!json)
 		return;
 	if (ack >= 0)
-		sio_ack(s, ack, fail_json[f]);
+		sio_ack(s, ack, json);
 	else
-		sio_emit(s, "error", fail_json[f]);
+		sio_emit(s, "error", json);
 }
 
 static void reply_ok(sio_sock_t *s, int64_t ack, const char *json)
@@ -132,15 +85,12 @@ static void reply_ok(sio_sock_t *s, int64_t ack, const char *json)
 
 /* ------------------------------------------------------ socket state */
 
+/* A socket's chat state (sio_user); lives as long as the socket. */
 typedef struct cconn {
-	pthread_mutex_t lock;
+	sock_auth_t auth;       /* who it is (sock_auth.h) */
 	int64_t icr_query;      /* icrId named in the handshake (0: none) */
-	int setroom_done;
-	char *token;            /* the last verified token */
-	int64_t tok_exp_ms;     /* its expiry (wall ms) */
-	int64_t tok_checked_ms; /* when it was last verified against the db */
-	char fam[48];           /* the login family of that token ("" if none): room "fam:<fam>" */
-	atomic_int inflight;
+	atomic_int setroom_done;
+	atomic_int inflight;    /* write jobs queued, not yet done */
 } cconn_t;
 
 static void cconn_free(void *p)
@@ -148,162 +98,27 @@ static void cconn_free(void *p)
 	cconn_t *cc = p;
 	if (!cc)
 		return;
-	pthread_mutex_destroy(&cc->lock);
-	free(cc->token);
+	sock_auth_free(&cc->auth);
 	free(cc);
-}
-
-static void room_name(char *buf, size_t cap, const char *kind, int64_t id)
-{
-	snprintf(buf, cap, "%s:%lld", kind, (long long)id);
-}
-
-int chat_online(int64_t uid)
-{
-	char room[40];
-	room_name(room, sizeof room, "user", uid);
-	return sio_room_size(room) > 0;
-}
-
-int chat_user_emit(int64_t uid, const char *event, const char *json)
-{
-	char room[40];
-	room_name(room, sizeof room, "user", uid);
-	return sio_room_emit(room, event, json);
-}
-
-static int pick_all(const sio_sock_t *s, void *arg)
-{
-	(void)s;
-	(void)arg;
-	return 1;
-}
-
-void chat_close_sessions(int64_t uid, const char *fam)
-{
-	char room[64];
-	int n;
-	if (fam && fam[0])
-		n = dm_snprintf(room, sizeof room, "fam:%s", fam) == DM_OK ? sio_room_close(room) : 0;
-	else {
-		room_name(room, sizeof room, "user", uid);
-		n = sio_room_close(room);
-	}
-	if (n)
-		dm_info("chat: closed %d socket(s) of user %lld (session ended)", n, (long long)uid);
-}
-
-void chat_room_drop(int64_t icr_id)
-{
-	char room[40];
-	room_name(room, sizeof room, "icr", icr_id);
-	sio_room_leave_pick(room, pick_all, NULL);
-}
-
-/* chat_room_users' collector: a picker that records every socket's user
- * and never picks (runs under sio's lock; touches only its own arg). */
-typedef struct uidset {
-	int64_t *v;
-	int n, cap, oom;
-} uidset_t;
-
-static int pick_collect(const sio_sock_t *s, void *arg)
-{
-	uidset_t *u = arg;
-	int64_t uid = sio_uid(s);
-	if (!uid || u->oom)
-		return 0;
-	if (u->n == u->cap) {
-		int ncap = u->cap ? u->cap * 2 : 16;
-		int64_t *nv = realloc(u->v, (size_t)ncap * sizeof *nv);
-		if (!nv) {
-			u->oom = 1;
-			return 0;
-		}
-		u->v = nv;
-		u->cap = ncap;
-	}
-	u->v[u->n++] = uid;
-	return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int chat_room_users(int64_t icr_id, int64_t **uids)
-{
-	char room[40];
-	uidset_t u = {0};
-	int n = 0;
-
-	room_name(room, sizeof room, "icr", icr_id);
-	sio_room_leave_pick(room, pick_collect, &u);
-	*uids = NULL;
-	if (u.oom) {
-		free(u.v);
-		return -1;
-	}
-	if (u.n)
-		qsort(u.v, (size_t)u.n, sizeof *u.v, cmp_i64);
-	for (int i = 0; i < u.n; i++)
-		if (!n || u.v[i] != u.v[n - 1])
-			u.v[n++] = u.v[i];
-	*uids = u.v;
-	return n;
-}
-
-/* SQL function chat_online(userId) -> 0/1, registered once per connection
- * that builds user lists (the writer). */
-static void fn_online(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_result_int(ctx, chat_online(sqlite3_value_int64(argv[0])));
-}
-
-static int ensure_fns(sqlite3 *db)
-{
-	static const char key[] = "dongmul.chat";
-	if (sqlite3_get_clientdata(db, key))
-		return DM_OK;
-	if (sqlite3_create_function(db, "chat_online", 1, SQLITE_UTF8, NULL, fn_online, NULL, NULL) != SQLITE_OK)
-		return DM_ERR;
-	return sqlite3_set_clientdata(db, key, (void *)1, NULL) == SQLITE_OK ? DM_OK : DM_ERR;
 }
 
 /* ----------------------------------------------------------- queries */
 
-/* Every statement here comes from db_stmt (db.h): prepared once per
- * connection — the writer for the jobs, a reader for HTTP — and given back
- * with db_done (the write lane runs every chat job: parsing the same SQL
- * for each message was most of its time). */
+/* Every statement here comes from db_stmt (db.h, through db_query /
+ * db_run / db_get_int): prepared once per connection — the writer for the
+ * jobs, a reader for HTTP — and given back with db_done (the write lane
+ * runs every chat job: parsing the same SQL for each message was most of
+ * its time). */
 
-/* The first row's first column of st as a malloc'd string (NULL if no row
- * or NULL). Gives st back (db_done). */
-static char *sql_text(sqlite3_stmt *st)
+/* The first row's first column of a statement from db_query as a
+ * malloc'd string (NULL if no row, NULL, or st NULL). Gives st back. */
+static char *first_text(sqlite3_stmt *st)
 {
 	char *out = NULL;
-	if (!st)
-		return NULL;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		out = strdup((const char *)sqlite3_column_text(st, 0));
 	db_done(st);
 	return out;
-}
-
-/* Runs a statement that returns no rows. DM_OK or DM_ERR. Gives st back. */
-static int sql_done(sqlite3_stmt *st)
-{
-	int rc;
-	if (!st)
-		return DM_ERR;
-	rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : DM_ERR;
-	if (rc != DM_OK)
-		dm_error("chat: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
-	db_done(st);
-	return rc;
 }
 
 /* A room as seen by one user. */
@@ -322,7 +137,7 @@ typedef struct rinfo {
 /* Loads room icr for user uid. DM_OK, DM_ENOTFOUND or DM_ERR. */
 static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 {
-	sqlite3_stmt *st = db_stmt(
+	sqlite3_stmt *st = db_query(
 		db, "SELECT r.itemId, s.userId, s.buyerUserId, s.status = 'SI01' AND s.deadLine > dm_now(), "
 		    "s.status = 'SI02', "
 		    "COALESCE((SELECT suspendedUntil > dm_now() FROM user WHERE userId = ?2), 0), "
@@ -331,13 +146,12 @@ static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 		    "EXISTS (SELECT 1 FROM userBlock WHERE userId = s.userId AND blockedUserId = ?2) "
 		    "FROM itemChatRoom r JOIN saleItem s ON s.itemId = r.itemId "
 		    "LEFT JOIN itemChatRoomUser m ON m.icrId = r.icrId AND m.userId = ?2 "
-		    "WHERE r.icrId = ?1");
+		    "WHERE r.icrId = ?1",
+		DB_INT(icr), DB_INT(uid));
 	int rc;
 	memset(ri, 0, sizeof *ri);
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, uid);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		ri->item = sqlite3_column_int64(st, 0);
@@ -361,35 +175,20 @@ static int room_info(sqlite3 *db, int64_t icr, int64_t uid, rinfo_t *ri)
 /* Is uid a member of room icr? 1/0 (-1 on error). */
 static int is_member(sqlite3 *db, int64_t icr, int64_t uid)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
-	int rc;
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, uid);
-	rc = sqlite3_step(st);
-	db_done(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int64_t one;
+	int rc = db_get_int(db, &one, "SELECT 1 FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2", DB_INT(icr),
+			    DB_INT(uid));
+	return rc == DM_OK ? 1 : rc == DM_ENOTFOUND ? 0 : -1;
 }
 
 /* The user named by id (>0) or else by email; 0 if none. */
 static int64_t resolve_user(sqlite3 *db, int64_t id, const char *email)
 {
-	sqlite3_stmt *st;
 	int64_t uid = 0;
-	if (id > 0) {
-		st = db_stmt(db, "SELECT userId FROM user WHERE userId = ?1");
-		if (st)
-			sqlite3_bind_int64(st, 1, id);
-	} else if (email) {
-		st = db_stmt(db, "SELECT userId FROM user WHERE email = ?1");
-		if (st)
-			sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-	} else
-		return 0;
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		uid = sqlite3_column_int64(st, 0);
-	db_done(st);
+	if (id > 0)
+		db_get_int(db, &uid, "SELECT userId FROM user WHERE userId = ?1", DB_INT(id));
+	else if (email)
+		db_get_int(db, &uid, "SELECT userId FROM user WHERE email = ?1", DB_TEXT(email));
 	return uid;
 }
 
@@ -398,77 +197,34 @@ static int64_t resolve_user(sqlite3 *db, int64_t id, const char *email)
 static int64_t msg_insert(sqlite3 *w, int64_t icr, int64_t uid, const char *type, const char *text,
 			  int64_t nick_uid, const char *suffix)
 {
-	sqlite3_stmt *st = db_stmt(w, "INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
-				      "SELECT ?1, ?2, ?3, COALESCE(?4, nickname || ?6), dm_now() "
-				      "FROM user WHERE userId = ?5");
-	int64_t id = 0;
-	if (!st)
-		return 0;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, uid);
-	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-	if (text)
-		sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, nick_uid ? nick_uid : uid);
-	sqlite3_bind_text(st, 6, suffix ? suffix : "", -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(w) == 1)
-		id = sqlite3_last_insert_rowid(w);
-	else
-		dm_error("chat: storing a message: %s", sqlite3_errmsg(w));
-	db_done(st);
-	return id;
-}
-
-/* One message as a JSON object; EMAIL is the SQL for its email field. */
-#define MSG_OBJ(EMAIL)                                                                                           \
-	"json_object('icruMsgId', CAST(m.icruMsgId AS TEXT), 'icrId', CAST(m.icrId AS TEXT), "                   \
-	"'userId', CAST(m.userId AS TEXT), 'email', " EMAIL ", 'nickname', u.nickname, "                         \
-	"'msgType', c.codeName, 'chatMsg', m.chatMsg, 'createdDt', dm_time(m.createdDt))"
-#define MSG_FROM                                                                                                 \
-	" FROM itemChatRoomUserMsg m JOIN user u ON u.userId = m.userId JOIN code c ON c.codeId = m.msgType "
-
-/* Message id as JSON: *with (the author's email), *without (email null)
- * and *ack ({msg:"success", data: with}); malloc'd. DM_OK or DM_ERR. */
-static int msg_json(sqlite3 *db, int64_t id, char **with, char **without, char **ack)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ(CHAT_HIDDEN_EMAIL("m.userId")) ", "
-				       "json_object('msg', 'success', 'data', " MSG_OBJ("u.email") ")" MSG_FROM
-				       "WHERE m.icruMsgId = ?1");
-	int rc = DM_ERR;
-	if (!st)
-		return DM_ERR;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*with = strdup((const char *)sqlite3_column_text(st, 0));
-		*without = strdup((const char *)sqlite3_column_text(st, 1));
-		if (ack)
-			*ack = strdup((const char *)sqlite3_column_text(st, 2));
-		rc = *with && *without && (!ack || *ack) ? DM_OK : DM_ERR;
-	}
-	db_done(st);
-	return rc;
+	int changes = 0;
+	int rc = db_run_changes(w, &changes,
+				"INSERT INTO itemChatRoomUserMsg(icrId, userId, msgType, chatMsg, createdDt) "
+				"SELECT ?1, ?2, ?3, COALESCE(?4, nickname || ?6), dm_now() "
+				"FROM user WHERE userId = ?5",
+				DB_INT(icr), DB_INT(uid), DB_TEXT(type), DB_TEXT(text), DB_INT(nick_uid ? nick_uid : uid),
+				DB_TEXT(suffix ? suffix : ""));
+	if (rc == DM_OK && changes == 1)
+		return sqlite3_last_insert_rowid(w);
+	dm_error("chat: storing a message: %s", sqlite3_errmsg(w));
+	return 0;
 }
 
 /* The members of icr as seen by viewer (0: someone who is neither the
- * owner nor a member shown): JSON array, malloc'd. Needs chat_online on
- * db (ensure_fns). */
+ * owner nor a member shown): JSON array, malloc'd. Needs live_online on
+ * db (live_sql_functions). */
 static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 {
-	sqlite3_stmt *st = db_stmt(
+	return first_text(db_query(
 		db, "SELECT json_group_array(json_object('icruId', CAST(r.icruId AS TEXT), "
 		    "'userId', CAST(r.userId AS TEXT), "
-		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("r.userId") " END, "
+		    "'email', CASE WHEN ?3 = ?2 OR r.userId = ?3 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("r.userId") " END, "
 		    "'nickname', u.nickname, "
 		    "'chooseYn', r.chooseYn, 'isBoss', json(CASE WHEN r.userId = ?2 THEN 'true' ELSE 'false' END), "
 		    "'mannerTemp', u.mannerTemp, "
-		    "'online', json(CASE WHEN chat_online(r.userId) THEN 'true' ELSE 'false' END)) ORDER BY r.icruId) "
-		    "FROM itemChatRoomUser r JOIN user u ON u.userId = r.userId WHERE r.icrId = ?1");
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, owner);
-	sqlite3_bind_int64(st, 3, viewer);
-	return sql_text(st);
+		    "'online', json(CASE WHEN live_online(r.userId) THEN 'true' ELSE 'false' END)) ORDER BY r.icruId) "
+		    "FROM itemChatRoomUser r JOIN user u ON u.userId = r.userId WHERE r.icrId = ?1",
+		DB_INT(icr), DB_INT(owner), DB_INT(viewer)));
 }
 
 /* A message m is shown to viewer ?3 unless it is a chat message by a user
@@ -482,51 +238,36 @@ static char *user_list(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer)
 static char *history(sqlite3 *db, int64_t icr, int64_t owner, int64_t viewer, int64_t after, int64_t before,
 		     int limit)
 {
-	sqlite3_stmt *st = db_stmt(
+	return first_text(db_query(
 		db, "SELECT json_group_array(json(j) ORDER BY id) FROM (SELECT m.icruMsgId AS id, "
-		    MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
+		    LIVE_MSG_OBJ(LIVE_EMAIL_FOR("?2", "?3")) " AS j" LIVE_MSG_FROM
 		    "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
-		    " ORDER BY m.icruMsgId DESC LIMIT ?6)");
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, owner);
-	sqlite3_bind_int64(st, 3, viewer);
-	sqlite3_bind_int64(st, 4, after);
-	sqlite3_bind_int64(st, 5, before);
-	sqlite3_bind_int(st, 6, limit);
-	return sql_text(st);
+		    " ORDER BY m.icruMsgId DESC LIMIT ?6)",
+		DB_INT(icr), DB_INT(owner), DB_INT(viewer), DB_INT(after), DB_INT(before), DB_INT(limit)));
 }
 
 /* setRoom / addUser payloads: icrId, a userList and a message (NULL: none). */
 static char *room_payload(sqlite3 *db, int setroom, int64_t icr, const char *ul, const char *msgs)
 {
-	sqlite3_stmt *st = db_stmt(
+	if (!ul)
+		return NULL;
+	return first_text(db_query(
 		db, setroom ? "SELECT json_object('icrId', CAST(?1 AS TEXT), 'userList', json(?2), 'msgList', json(?3))"
 			    : "SELECT json_object('icrId', CAST(?1 AS TEXT), 'userList', json(?2), 'msgList', "
 			      "CASE WHEN ?3 IS NULL THEN json_object('msg', 'success') "
-			      "ELSE json_object('msg', 'success', 'data', json(?3)) END)");
-	if (!st || !ul)
-		goto fail;
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_text(st, 2, ul, -1, SQLITE_STATIC);
-	if (msgs)
-		sqlite3_bind_text(st, 3, msgs, -1, SQLITE_STATIC);
-	return sql_text(st);
-fail:
-	db_done(st);
-	return NULL;
+			      "ELSE json_object('msg', 'success', 'data', json(?3)) END)",
+		DB_INT(icr), DB_TEXT(ul), DB_TEXT(msgs)));
 }
 
 /* --------------------------------------------------------------- jobs */
 
-enum { J_SETROOM, J_JOIN, J_SEND, J_KICK, J_EXCHANGE, J_LEAVE, J_PUBLISH };
+enum { J_SETROOM, J_JOIN, J_SEND, J_KICK, J_EXCHANGE, J_LEAVE };
 
 /* One chat write job: inputs from the event, outputs for the done
  * callback. Owned by the job; freed by job_done. */
 typedef struct cjob {
 	int kind;
-	sio_sock_t *s;      /* the sender, referenced (NULL: J_PUBLISH) */
+	sio_sock_t *s;      /* the sender, referenced */
 	cconn_t *cc;        /* its state (lives as long as s) */
 	int64_t ack;        /* -1: none */
 	int64_t uid;        /* the actor: the socket's authenticated user */
@@ -535,7 +276,8 @@ typedef struct cjob {
 	char *email;        /* kick / exchange: by email */
 	char *text;         /* sendMsg */
 	/* results */
-	int fail;
+	int failed;         /* refused: rf says why */
+	refusal_t rf;
 	int skip;           /* setRoom: nothing to send */
 	int repeat;         /* joinRoom by a member */
 	int64_t owner, msg_id;
@@ -543,7 +285,7 @@ typedef struct cjob {
 	size_t ndeaf;
 	char *out[3];
 	char *ack_json;
-	chat_note_t note;
+	notify_chat_t note;
 } cjob_t;
 
 static void job_free(cjob_t *j)
@@ -559,7 +301,8 @@ static void job_free(cjob_t *j)
 	free(j);
 }
 
-/* Ends a job that changed something: the notification hook, status. */
+/* Ends a job that changed something: the notifications it causes are
+ * stored in the same transaction (notify_chat_write). DM_OK. */
 static int job_changed(sqlite3 *w, cjob_t *j, const char *type, int64_t target)
 {
 	j->note.type = type;
@@ -569,31 +312,31 @@ static int job_changed(sqlite3 *w, cjob_t *j, const char *type, int64_t target)
 	j->note.actor_id = j->uid;
 	j->note.target_id = target;
 	j->note.msg_id = j->msg_id;
-	if (notify_chat_write)
-		notify_chat_write(w, &j->note);
+	notify_chat_write(w, &j->note);
 	return DM_OK;
 }
 
-/* Fails the job with f (rolled back by the lane). */
-static int job_fail(cjob_t *j, int f)
+/* Fails the job with refusal rf (rolled back by the lane). */
+static int job_fail(cjob_t *j, refusal_t rf)
 {
-	j->fail = f;
-	return f == F_INTERNAL ? DM_ERR : DM_EFORBID;
+	j->failed = 1;
+	j->rf = rf;
+	return rf == RF_INTERNAL ? DM_ERR : DM_EFORBID;
 }
 
 /* Common start: the room (exists, item matches) for the actor. */
 static int job_room(sqlite3 *w, cjob_t *j, rinfo_t *ri)
 {
 	int rc;
-	if (ensure_fns(w) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+	if (live_sql_functions(w) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	rc = room_info(w, j->icr, j->uid, ri);
 	if (rc == DM_ENOTFOUND)
-		return job_fail(j, F_NO_ROOM);
+		return job_fail(j, RF_ROOM_NOT_FOUND);
 	if (rc != DM_OK)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	if (j->item && j->item != ri->item)
-		return job_fail(j, F_NO_ROOM);
+		return job_fail(j, RF_ROOM_NOT_FOUND);
 	j->item = ri->item;
 	j->owner = ri->owner;
 	return DM_OK;
@@ -607,7 +350,7 @@ static int job_setroom(sqlite3 *w, void *arg)
 	int rc = job_room(w, j, &ri);
 	if (rc != DM_OK || !ri.icru || ri.kicked) {
 		/* not a member (any more): no setRoom */
-		j->fail = F_NONE;
+		j->failed = 0;
 		j->skip = 1;
 		return DM_OK;
 	}
@@ -617,7 +360,7 @@ static int job_setroom(sqlite3 *w, void *arg)
 	free(ul);
 	free(ml);
 	if (!j->out[0])
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	return DM_OK;
 }
 
@@ -626,38 +369,33 @@ static int job_join(sqlite3 *w, void *arg)
 	cjob_t *j = arg;
 	rinfo_t ri;
 	char *with = NULL, *without = NULL, *ul[3] = {0};
-	sqlite3_stmt *st;
 	int rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
 	if (ri.kicked)
-		return job_fail(j, F_KICKED);
+		return job_fail(j, RF_KICKED);
 	if (ri.suspended)
-		return job_fail(j, F_SUSPENDED);
+		return job_fail(j, RF_SUSPENDED);
 	if (ri.icru) {
 		/* joining again: harmless, no new message */
 		j->repeat = 1;
 		ul[0] = user_list(w, j->icr, ri.owner, j->uid);
 		j->out[0] = room_payload(w, 0, j->icr, ul[0], NULL);
 		free(ul[0]);
-		return j->out[0] ? DM_OK : job_fail(j, F_INTERNAL);
+		return j->out[0] ? DM_OK : job_fail(j, RF_INTERNAL);
 	}
 	/* blocked by the owner: refused as if the item were closed (the
 	 * blocked user is never told of the block) */
 	if (!ri.open || ri.blocked)
-		return job_fail(j, F_CLOSED);
-	st = db_stmt(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, joinedMsgId, createdDt) "
+		return job_fail(j, RF_ITEM_CLOSED);
+	if (db_run(w, "INSERT INTO itemChatRoomUser(icrId, userId, chooseYn, joinedMsgId, createdDt) "
 			"VALUES (?1, ?2, 'N', COALESCE((SELECT max(icruMsgId) FROM itemChatRoomUserMsg "
-			"WHERE icrId = ?1), 0), dm_now())");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, j->uid);
-	}
-	if (sql_done(st) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+			"WHERE icrId = ?1), 0), dm_now())",
+		   DB_INT(j->icr), DB_INT(j->uid)) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT02", NULL, 0, "님이 입장하셨습니다.");
-	if (!j->msg_id || msg_json(w, j->msg_id, &with, &without, NULL) != DM_OK)
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &with, &without, NULL) != DM_OK)
 		goto fail;
 	/* three views: the owner, the joiner, everyone else */
 	ul[0] = user_list(w, j->icr, ri.owner, ri.owner);
@@ -671,26 +409,25 @@ static int job_join(sqlite3 *w, void *arg)
 	free(with);
 	free(without);
 	if (!j->out[0] || !j->out[1] || !j->out[2])
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	return job_changed(w, j, "join", 0);
 fail:
 	free(with);
 	free(without);
-	return job_fail(j, F_INTERNAL);
+	return job_fail(j, RF_INTERNAL);
 }
 
 /* The members of j's room who blocked j's author (j->uid) into j->deaf
  * (malloc'd, owned by the job). DM_OK or DM_ERR. */
 static int load_deaf(sqlite3 *w, cjob_t *j)
 {
-	sqlite3_stmt *st = db_stmt(w, "SELECT b.userId FROM userBlock b JOIN itemChatRoomUser m"
-				      " ON m.icrId = ?1 AND m.userId = b.userId WHERE b.blockedUserId = ?2");
+	sqlite3_stmt *st = db_query(w, "SELECT b.userId FROM userBlock b JOIN itemChatRoomUser m"
+				       " ON m.icrId = ?1 AND m.userId = b.userId WHERE b.blockedUserId = ?2",
+				    DB_INT(j->icr), DB_INT(j->uid));
 	size_t cap = 0;
 	int rc;
 	if (!st)
 		return DM_ERR;
-	sqlite3_bind_int64(st, 1, j->icr);
-	sqlite3_bind_int64(st, 2, j->uid);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (j->ndeaf == cap) {
 			int64_t *n = realloc(j->deaf, (cap = cap ? cap * 2 : 4) * sizeof *n);
@@ -714,13 +451,13 @@ static int job_send(sqlite3 *w, void *arg)
 	if (rc != DM_OK)
 		return rc;
 	if (!ri.icru)
-		return job_fail(j, ri.kicked ? F_KICKED : F_NOT_MEMBER);
+		return job_fail(j, ri.kicked ? RF_KICKED : RF_NOT_MEMBER);
 	if (ri.suspended)
-		return job_fail(j, F_SUSPENDED);
+		return job_fail(j, RF_SUSPENDED);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT01", j->text, 0, NULL);
-	if (!j->msg_id || msg_json(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK ||
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], &j->ack_json) != DM_OK ||
 	    load_deaf(w, j) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	return job_changed(w, j, "message", 0);
 }
 
@@ -728,44 +465,35 @@ static int job_kick(sqlite3 *w, void *arg)
 {
 	cjob_t *j = arg;
 	rinfo_t ri;
-	sqlite3_stmt *st;
 	int64_t target;
 	int m, rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
 	if (ri.owner != j->uid)
-		return job_fail(j, F_NOT_OWNER);
+		return job_fail(j, RF_NOT_OWNER);
 	target = resolve_user(w, j->target, j->email);
 	if (!target)
-		return job_fail(j, F_NO_USER);
+		return job_fail(j, RF_USER_NOT_FOUND);
 	if (target == ri.owner)
-		return job_fail(j, F_KICK_OWNER);
+		return job_fail(j, RF_CANNOT_KICK_OWNER);
 	m = is_member(w, j->icr, target);
 	if (m < 0)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	if (!m)
-		return job_fail(j, F_TARGET_NOT_MEMBER);
+		return job_fail(j, RF_TARGET_NOT_MEMBER);
 	if (ri.si02 && ri.buyer == target)
-		return job_fail(j, F_PARTNER_KICK);
+		return job_fail(j, RF_PARTNER_CHOSEN);
 	j->target = target;
-	st = db_stmt(w, "INSERT OR IGNORE INTO kickUser(icrId, userId, createdDt) VALUES (?1, ?2, dm_now())");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, target);
-	}
-	if (sql_done(st) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+	if (db_run(w, "INSERT OR IGNORE INTO kickUser(icrId, userId, createdDt) VALUES (?1, ?2, dm_now())",
+		   DB_INT(j->icr), DB_INT(target)) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	j->msg_id = msg_insert(w, j->icr, target, "TXT03", NULL, 0, "님이 강퇴당하셨습니다.");
 	if (!j->msg_id)
-		return job_fail(j, F_INTERNAL);
-	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, target);
-	}
-	if (sql_done(st) != DM_OK || msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
+	if (db_run(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2",
+		   DB_INT(j->icr), DB_INT(target)) != DM_OK || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	return job_changed(w, j, "kick", target);
 }
 
@@ -773,75 +501,56 @@ static int job_exchange(sqlite3 *w, void *arg)
 {
 	cjob_t *j = arg;
 	rinfo_t ri;
-	sqlite3_stmt *st;
 	int64_t partner;
 	char *with = NULL, *without = NULL;
-	int m, rc = job_room(w, j, &ri);
+	int m, changed = 0, rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
 	if (ri.owner != j->uid)
-		return job_fail(j, F_NOT_OWNER);
+		return job_fail(j, RF_NOT_OWNER);
 	if (ri.suspended)
-		return job_fail(j, F_SUSPENDED);
+		return job_fail(j, RF_SUSPENDED);
 	if (!ri.open)
-		return job_fail(j, F_CLOSED);
+		return job_fail(j, RF_ITEM_CLOSED);
 	partner = resolve_user(w, j->target, j->email);
 	if (!partner)
-		return job_fail(j, F_NO_USER);
+		return job_fail(j, RF_USER_NOT_FOUND);
 	if (partner == ri.owner)
-		return job_fail(j, F_BAD_PARTNER);
+		return job_fail(j, RF_INVALID_PARTNER);
 	m = is_member(w, j->icr, partner);
 	if (m < 0)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
 	if (!m)
-		return job_fail(j, F_TARGET_NOT_MEMBER);
+		return job_fail(j, RF_TARGET_NOT_MEMBER);
 	j->target = partner;
-	st = db_stmt(w, "UPDATE saleItem SET status = 'SI02', buyerUserId = ?2, statusDt = dm_now() "
-			"WHERE itemId = ?1 AND status = 'SI01'");
-	if (st) {
-		sqlite3_bind_int64(st, 1, ri.item);
-		sqlite3_bind_int64(st, 2, partner);
-	}
-	if (sql_done(st) != DM_OK)
-		return job_fail(j, F_INTERNAL);
-	if (sqlite3_changes(w) != 1)
-		return job_fail(j, F_CLOSED);
+	if (db_run_changes(w, &changed, "UPDATE saleItem SET status = 'SI02', buyerUserId = ?2, statusDt = dm_now() "
+			"WHERE itemId = ?1 AND status = 'SI01'",
+		   DB_INT(ri.item), DB_INT(partner)) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
+	if (changed != 1)
+		return job_fail(j, RF_ITEM_CLOSED);
 	/* the partner is chosen; everyone else leaves the room */
-	st = db_stmt(w, "UPDATE itemChatRoomUser SET chooseYn = 'Y' WHERE icrId = ?1 AND userId = ?2");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, partner);
-	}
-	if (sql_done(st) != DM_OK)
-		return job_fail(j, F_INTERNAL);
-	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId NOT IN (?2, ?3)");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, ri.owner);
-		sqlite3_bind_int64(st, 3, partner);
-	}
-	if (sql_done(st) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+	if (db_run(w, "UPDATE itemChatRoomUser SET chooseYn = 'Y' WHERE icrId = ?1 AND userId = ?2",
+		   DB_INT(j->icr), DB_INT(partner)) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
+	if (db_run(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId NOT IN (?2, ?3)",
+		   DB_INT(j->icr), DB_INT(ri.owner), DB_INT(partner)) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	j->msg_id = msg_insert(w, j->icr, ri.owner, "TXT05", NULL, partner, "님과 교환을 진행합니다.");
-	if (!j->msg_id || msg_json(w, j->msg_id, &with, &without, NULL) != DM_OK)
+	if (!j->msg_id || live_msg_views(w, j->msg_id, &with, &without, NULL) != DM_OK)
 		goto fail;
 	/* three views: the owner (partner's email, the message with the
 	 * owner's), the partner (its own email), everyone else */
 	for (int v = 0; v < 3; v++) {
-		st = db_stmt(w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
-				"'icrId', CAST(?2 AS TEXT), 'partner', json_object('userId', CAST(u.userId AS TEXT), "
-				"'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("u.userId") " END), "
-				"'data', json(?5)) "
-				"FROM user u WHERE u.userId = ?3");
-		if (!st)
-			goto fail;
-		sqlite3_bind_int64(st, 1, ri.item);
-		sqlite3_bind_int64(st, 2, j->icr);
-		sqlite3_bind_int64(st, 3, partner);
-		sqlite3_bind_int(st, 4, v < 2);
-		sqlite3_bind_text(st, 5, v == 0 ? with : without, -1, SQLITE_STATIC);
-		if (!(j->out[v] = sql_text(st)))
+		j->out[v] = first_text(db_query(
+			w, "SELECT json_object('msg', 'success', 'itemId', CAST(?1 AS TEXT), "
+			   "'icrId', CAST(?2 AS TEXT), 'partner', json_object('userId', CAST(u.userId AS TEXT), "
+			   "'nickname', u.nickname, 'email', CASE WHEN ?4 THEN u.email ELSE " LIVE_HIDDEN_EMAIL("u.userId") " END), "
+			   "'data', json(?5)) "
+			   "FROM user u WHERE u.userId = ?3",
+			DB_INT(ri.item), DB_INT(j->icr), DB_INT(partner), DB_INT(v < 2), DB_TEXT(v == 0 ? with : without)));
+		if (!j->out[v])
 			goto fail;
 	}
 	free(with);
@@ -850,169 +559,95 @@ static int job_exchange(sqlite3 *w, void *arg)
 fail:
 	free(with);
 	free(without);
-	return job_fail(j, F_INTERNAL);
+	return job_fail(j, RF_INTERNAL);
 }
 
 static int job_leave(sqlite3 *w, void *arg)
 {
 	cjob_t *j = arg;
 	rinfo_t ri;
-	sqlite3_stmt *st;
 	int rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
 	if (!ri.icru)
-		return job_fail(j, F_NOT_MEMBER);
+		return job_fail(j, RF_NOT_MEMBER);
 	if (ri.owner == j->uid)
-		return job_fail(j, F_OWNER_LEAVE);
+		return job_fail(j, RF_OWNER_CANNOT_LEAVE);
 	if (ri.chosen)
-		return job_fail(j, F_PARTNER_LEAVE);
+		return job_fail(j, RF_PARTNER_CANNOT_LEAVE);
 	j->msg_id = msg_insert(w, j->icr, j->uid, "TXT04", NULL, 0, "님이 나가셨습니다.");
 	if (!j->msg_id)
-		return job_fail(j, F_INTERNAL);
-	st = db_stmt(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2");
-	if (st) {
-		sqlite3_bind_int64(st, 1, j->icr);
-		sqlite3_bind_int64(st, 2, j->uid);
-	}
-	if (sql_done(st) != DM_OK || msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
-		return job_fail(j, F_INTERNAL);
+		return job_fail(j, RF_INTERNAL);
+	if (db_run(w, "DELETE FROM itemChatRoomUser WHERE icrId = ?1 AND userId = ?2",
+		   DB_INT(j->icr), DB_INT(j->uid)) != DM_OK || live_msg_views(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
+		return job_fail(j, RF_INTERNAL);
 	return job_changed(w, j, "leave", 0);
 }
 
-/* A message another part stored: its author and owner, both versions. */
-static int job_publish(sqlite3 *w, void *arg)
-{
-	cjob_t *j = arg;
-	sqlite3_stmt *st = db_stmt(w, "SELECT m.userId, s.userId FROM itemChatRoomUserMsg m "
-				      "JOIN itemChatRoom r ON r.icrId = m.icrId JOIN saleItem s ON s.itemId = r.itemId "
-				      "WHERE m.icruMsgId = ?1 AND m.icrId = ?2");
-	int found = 0;
-	if (!st)
-		return job_fail(j, F_INTERNAL);
-	sqlite3_bind_int64(st, 1, j->msg_id);
-	sqlite3_bind_int64(st, 2, j->icr);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		j->uid = sqlite3_column_int64(st, 0);
-		j->owner = sqlite3_column_int64(st, 1);
-		found = 1;
-	}
-	db_done(st);
-	if (!found) {
-		j->skip = 1;
-		return DM_OK;
-	}
-	if (msg_json(w, j->msg_id, &j->out[0], &j->out[1], NULL) != DM_OK)
-		return job_fail(j, F_INTERNAL);
-	return DM_OK;
-}
-
 /* ------------------------------------------------- fan-out (lane) */
-
-/* Pickers (run under sio's lock; read only the job). */
-static int pick_author(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	/* the message's author: the sender, or the kicked user */
-	int64_t author = j->kind == J_KICK ? j->target : j->uid;
-	return uid == j->owner || uid == author ? 0 : 1;
-}
-
-/* sendMsg: like pick_author, but the members who blocked the author get
- * nothing (-1). */
-static int pick_message(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	for (size_t i = 0; i < j->ndeaf; i++)
-		if (j->deaf[i] == uid)
-			return -1;
-	return pick_author(s, arg);
-}
-
-static int pick_join(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid == j->owner ? 0 : uid == j->uid ? 1 : 2;
-}
-
-static int pick_exchange(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid == j->owner ? 0 : uid == j->target ? 1 : 2;
-}
-
-static int pick_uid(const sio_sock_t *s, void *arg)
-{
-	return sio_uid(s) == *(const int64_t *)arg;
-}
-
-static int pick_not_pair(const sio_sock_t *s, void *arg)
-{
-	const cjob_t *j = arg;
-	int64_t uid = sio_uid(s);
-	return uid != j->owner && uid != j->target;
-}
 
 /* Done callback, on the lane thread after the commit: only queues. */
 static void job_done(void *arg, int status)
 {
 	cjob_t *j = arg;
-	char room[40];
+	/* the message's author sees their email: the sender, or the kicked user */
+	live_fanout_t f = {.owner = j->owner, .self = j->kind == J_KICK ? j->target : j->uid,
+			   .to_owner = j->out[0], .to_self = j->out[0], .to_rest = j->out[1]};
 
-	room_name(room, sizeof room, "icr", j->icr);
-	if (status != DM_OK && !j->fail)
-		j->fail = F_INTERNAL;
-	if (j->kind == J_PUBLISH) {
-		if (!j->fail && !j->skip)
-			sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_author, j);
-		job_free(j);
-		return;
-	}
-	if (j->fail) {
-		refuse(j->s, j->ack, j->fail);
+	if (status != DM_OK && !j->failed)
+		job_fail(j, RF_INTERNAL);
+	if (j->failed) {
+		refuse(j->s, j->ack, j->rf);
 		goto done;
 	}
 	switch (j->kind) {
 	case J_SETROOM:
 		if (!j->skip) {
-			sio_join(j->s, room);
+			live_room_join(j->s, j->icr);
 			sio_emit(j->s, "setRoom", j->out[0]);
 		}
 		goto done;
 	case J_JOIN:
-		sio_join(j->s, room);
+		live_room_join(j->s, j->icr);
 		if (j->repeat)
 			sio_emit(j->s, "addUser", j->out[0]);
-		else
-			sio_room_emit_pick(room, "addUser", (const char *const *)j->out, 3, pick_join, j);
+		else {
+			/* three views: the owner, the joiner, everyone else */
+			f.to_self = j->out[1];
+			f.to_rest = j->out[2];
+			live_room_emit(j->icr, "addUser", &f);
+		}
 		break;
 	case J_SEND:
-		sio_join(j->s, room);
-		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_message, j);
+		live_room_join(j->s, j->icr);
+		/* the members who blocked the author get nothing */
+		f.mute = j->deaf;
+		f.nmute = j->ndeaf;
+		live_room_emit(j->icr, "getMsg", &f);
 		break;
 	case J_KICK:
-		sio_room_emit_pick(room, "kickUser", (const char *const *)j->out, 2, pick_author, j);
-		sio_room_leave_pick(room, pick_uid, &j->target);
+		live_room_emit(j->icr, "kickUser", &f);
+		live_room_leave(j->icr, j->target);
 		break;
 	case J_EXCHANGE:
-		sio_room_emit_pick(room, "exchange", (const char *const *)j->out, 3, pick_exchange, j);
-		sio_room_leave_pick(room, pick_not_pair, j);
+		/* three views: the owner, the partner, everyone else */
+		f.self = j->target;
+		f.to_self = j->out[1];
+		f.to_rest = j->out[2];
+		live_room_emit(j->icr, "exchange", &f);
+		live_room_keep_pair(j->icr, j->owner, j->target);
 		break;
 	case J_LEAVE:
-		sio_room_emit_pick(room, "getMsg", (const char *const *)j->out, 2, pick_author, j);
-		sio_room_leave_pick(room, pick_uid, &j->uid);
+		live_room_emit(j->icr, "getMsg", &f);
+		live_room_leave(j->icr, j->uid);
 		break;
 	}
 	reply_ok(j->s, j->ack, j->ack_json);
-	if (j->note.type && notify_chat_after)
+	if (j->note.type)
 		notify_chat_after(&j->note);
 done:
-	atomic_fetch_sub(&j->cc->inflight, 1);
+	dm_assert(atomic_fetch_sub(&j->cc->inflight, 1) > 0);
 	sio_unref(j->s);
 	job_free(j);
 }
@@ -1022,7 +657,7 @@ static void submit(sio_sock_t *s, cconn_t *cc, cjob_t *j, jobs_write_fn fn)
 {
 	if (atomic_fetch_add(&cc->inflight, 1) >= INFLIGHT_MAX) {
 		atomic_fetch_sub(&cc->inflight, 1);
-		refuse(s, j->ack, F_RATE);
+		refuse(s, j->ack, RF_RATE_LIMITED);
 		job_free(j);
 		return;
 	}
@@ -1032,157 +667,9 @@ static void submit(sio_sock_t *s, cconn_t *cc, cjob_t *j, jobs_write_fn fn)
 	if (jobs_write_async(fn, job_done, j) != DM_OK) {
 		atomic_fetch_sub(&cc->inflight, 1);
 		sio_unref(s);
-		refuse(s, j->ack, F_UNAVAIL);
+		refuse(s, j->ack, RF_UNAVAILABLE);
 		job_free(j);
 	}
-}
-
-void chat_publish_msg(int64_t icr_id, int64_t msg_id)
-{
-	cjob_t *j = calloc(1, sizeof *j);
-	if (!j)
-		return;
-	j->kind = J_PUBLISH;
-	j->ack = -1;
-	j->icr = icr_id;
-	j->msg_id = msg_id;
-	if (jobs_write_async(job_publish, job_done, j) != DM_OK)
-		job_free(j);
-}
-
-/* ------------------------------------------------------ authentication */
-
-/* Verifies token (reader db) and binds its user to the socket, or checks
- * it is the one already bound. *first is set when this bound the socket.
- * DM_OK or DM_EAUTH. */
-static int bind_token(sio_sock_t *s, cconn_t *cc, const char *token, int *first)
-{
-	auth_claims_t c;
-	sqlite3 *db = db_reader();
-	int64_t now = dm_now_ms(), uid;
-	int rc = DM_OK, new_fam = 0;
-	char old_fam[sizeof cc->fam] = "";
-
-	*first = 0;
-	if (!db || !token || strlen(token) > TOKEN_MAX)
-		return DM_EAUTH;
-	/* the seed authenticates before every emit: the same token again is
-	 * answered from memory (re-verified against the db every minute) */
-	pthread_mutex_lock(&cc->lock);
-	if (cc->token && !strcmp(cc->token, token) && now < cc->tok_exp_ms &&
-	    now - cc->tok_checked_ms < AUTH_RECHECK_MS && sio_uid(s)) {
-		pthread_mutex_unlock(&cc->lock);
-		return DM_OK;
-	}
-	pthread_mutex_unlock(&cc->lock);
-	if (auth_bearer(db, token, &c) != DM_OK)
-		return DM_EAUTH;
-	pthread_mutex_lock(&cc->lock);
-	uid = sio_uid(s);
-	if (uid && uid != c.sub)
-		rc = DM_EAUTH; /* a socket stays with its user */
-	else {
-		char *t = strdup(token);
-		if (!t)
-			rc = DM_ENOMEM;
-		else {
-			free(cc->token);
-			cc->token = t;
-			cc->tok_exp_ms = c.exp * 1000;
-			cc->tok_checked_ms = now;
-			if (strcmp(cc->fam, c.fam)) {
-				memcpy(old_fam, cc->fam, sizeof old_fam);
-				dm_strlcpy(cc->fam, c.fam, sizeof cc->fam);
-				new_fam = 1;
-			}
-			if (!uid) {
-				sio_set_uid(s, c.sub);
-				*first = 1;
-			}
-		}
-	}
-	pthread_mutex_unlock(&cc->lock);
-	if (*first) {
-		char room[40];
-		room_name(room, sizeof room, "user", c.sub);
-		sio_join(s, room);
-	}
-	/* the login family's room: its logout closes exactly its sockets */
-	if (new_fam) {
-		char room[64];
-		if (old_fam[0] && dm_snprintf(room, sizeof room, "fam:%s", old_fam) == DM_OK)
-			sio_leave(s, room);
-		if (c.fam[0] && dm_snprintf(room, sizeof room, "fam:%s", c.fam) == DM_OK)
-			sio_join(s, room);
-	}
-	return rc;
-}
-
-/* Is the socket's authentication still good for an event? Expired: the
- * client must authenticate again. Revoked (logout, password change): the
- * socket is closed. */
-static int auth_current(sio_sock_t *s, cconn_t *cc)
-{
-	int64_t now = dm_now_ms();
-	char *tok = NULL;
-	int rc = DM_OK, first;
-
-	if (!sio_uid(s))
-		return DM_EAUTH;
-	pthread_mutex_lock(&cc->lock);
-	if (!cc->token || now >= cc->tok_exp_ms)
-		rc = DM_EAUTH;
-	else if (now - cc->tok_checked_ms >= AUTH_RECHECK_MS && !(tok = strdup(cc->token)))
-		rc = DM_ENOMEM;
-	pthread_mutex_unlock(&cc->lock);
-	if (rc != DM_OK || !tok)
-		return rc;
-	rc = bind_token(s, cc, tok, &first);
-	free(tok);
-	if (rc != DM_OK)
-		sio_close(s);
-	return rc;
-}
-
-/* A positive id from a query string; 0 if absent or bad. */
-static int64_t query_id(const char *q, const char *name)
-{
-	char buf[32];
-	int n;
-	if (!q)
-		return 0;
-	n = mg_get_var(q, strlen(q), name, buf, sizeof buf);
-	if (n <= 0 || n > 18)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!isdigit((unsigned char)buf[i]))
-			return 0;
-	return strtoll(buf, NULL, 10);
-}
-
-/* The user_login cookie (URL-decoded) into out; 1 if found. */
-static int cookie_token(const char *hdr, char *out, size_t cap)
-{
-	const char *p = hdr;
-	while (p && *p) {
-		const char *end = strchr(p, ';'), *eq;
-		size_t n;
-		while (*p == ' ')
-			p++;
-		n = end ? (size_t)(end - p) : strlen(p);
-		eq = memchr(p, '=', n);
-		if (eq && (size_t)(eq - p) == 10 && !strncmp(p, "user_login", 10)) {
-			const char *v = eq + 1;
-			size_t vl = n - 11;
-			if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-				v++;
-				vl -= 2;
-			}
-			return mg_url_decode(v, (int)vl, out, (int)cap, 0) > 0;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------ sio callbacks */
@@ -1190,46 +677,17 @@ static int cookie_token(const char *hdr, char *out, size_t cap)
 static int on_connect(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t errcap)
 {
 	cconn_t *cc = calloc(1, sizeof *cc);
-	char tok[TOKEN_MAX + 1];
-	int first, explicit_tok = 0, have = 0;
 
-	if (!cc || pthread_mutex_init(&cc->lock, NULL) != 0) {
+	if (!cc || sock_auth_init(&cc->auth) != DM_OK) {
 		free(cc);
 		dm_strlcpy(err, "서버 오류가 발생했습니다.", errcap);
 		return DM_ENOMEM;
 	}
 	atomic_init(&cc->inflight, 0);
+	atomic_init(&cc->setroom_done, 0);
 	sio_set_user(s, cc, cconn_free);
-	cc->icr_query = query_id(ci->nsp_query, "icrId");
-	if (!cc->icr_query)
-		cc->icr_query = query_id(ci->query, "icrId");
-	/* credentials, first found wins: the v4 auth payload, the token query
-	 * parameter, the seed's user_login cookie. An explicit bad token is
-	 * refused; a stale cookie leaves the socket unauthenticated (it may
-	 * still send `authenticate`). The email in the query is ignored. */
-	if (ci->auth) {
-		sqlite3 *db = db_reader();
-		json_obj_t o;
-		if (db && json_parse(db, ci->auth, strlen(ci->auth), &o) == DM_OK) {
-			const char *t = json_str(&o, "token", 1, TOKEN_MAX);
-			if (t) {
-				dm_strlcpy(tok, t, sizeof tok);
-				explicit_tok = have = 1;
-			} else if (json_get(&o, "token")) {
-				explicit_tok = 1; /* a token that is not a string */
-				tok[0] = 0;
-				have = 1;
-			}
-			json_free(&o);
-		}
-	}
-	if (!have && ci->nsp_query && mg_get_var(ci->nsp_query, strlen(ci->nsp_query), "token", tok, sizeof tok) > 0)
-		explicit_tok = have = 1;
-	if (!have && ci->query && mg_get_var(ci->query, strlen(ci->query), "token", tok, sizeof tok) > 0)
-		explicit_tok = have = 1;
-	if (!have && ci->cookie && cookie_token(ci->cookie, tok, sizeof tok))
-		have = 1;
-	if (have && bind_token(s, cc, tok, &first) != DM_OK && explicit_tok) {
+	cc->icr_query = sock_auth_query_id(ci, "icrId");
+	if (sock_auth_connect(s, &cc->auth, ci) != DM_OK) {
 		dm_strlcpy(err, "Unauthorization", errcap);
 		return DM_EAUTH;
 	}
@@ -1240,13 +698,9 @@ static int on_connect(sio_sock_t *s, const sio_conninfo_t *ci, char *err, size_t
 static void maybe_setroom(sio_sock_t *s, cconn_t *cc)
 {
 	cjob_t *j;
-	int go;
-	pthread_mutex_lock(&cc->lock);
-	go = !cc->setroom_done && cc->icr_query && sio_uid(s);
-	if (go)
-		cc->setroom_done = 1;
-	pthread_mutex_unlock(&cc->lock);
-	if (!go || !(j = calloc(1, sizeof *j)))
+	if (!cc->icr_query || !sio_uid(s) || atomic_exchange(&cc->setroom_done, 1))
+		return;
+	if (!(j = calloc(1, sizeof *j)))
 		return;
 	j->kind = J_SETROOM;
 	j->ack = -1;
@@ -1265,10 +719,10 @@ static void on_ready(sio_sock_t *s)
 /* authenticate {token}: ack {msg:"success"} or the refusal. */
 static void ev_authenticate(sio_sock_t *s, cconn_t *cc, const json_obj_t *o, int64_t ack)
 {
-	const char *t = o ? json_str(o, "token", 1, TOKEN_MAX) : NULL;
+	const char *t = o ? json_str(o, "token", 1, SOCK_AUTH_TOKEN_MAX) : NULL;
 	int first;
-	if (!t || bind_token(s, cc, t, &first) != DM_OK) {
-		refuse(s, ack, F_UNAUTH);
+	if (!t || sock_auth_bind(s, &cc->auth, t, &first) != DM_OK) {
+		refuse(s, ack, RF_SOCK_UNAUTHORIZED);
 		return;
 	}
 	reply_ok(s, ack, NULL);
@@ -1295,7 +749,7 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 	cjob_t *j;
 
 	if (!cc || !db) {
-		refuse(s, ack, F_INTERNAL);
+		refuse(s, ack, RF_INTERNAL);
 		return;
 	}
 	if (arg && json_parse(db, arg, strlen(arg), &o) == DM_OK)
@@ -1320,20 +774,20 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 		kind = J_LEAVE;
 		fn = job_leave;
 	} else {
-		refuse(s, ack, sio_uid(s) ? F_UNKNOWN_EVENT : F_UNAUTH);
+		refuse(s, ack, sio_uid(s) ? RF_UNKNOWN_EVENT : RF_SOCK_UNAUTHORIZED);
 		goto done;
 	}
 	/* before anything else: who is acting (never the payload) */
-	if (auth_current(s, cc) != DM_OK) {
-		refuse(s, ack, F_UNAUTH);
+	if (sock_auth_current(s, &cc->auth) != DM_OK) {
+		refuse(s, ack, RF_SOCK_UNAUTHORIZED);
 		goto done;
 	}
 	if (!parsed) {
-		refuse(s, ack, F_INVALID);
+		refuse(s, ack, RF_INVALID_INPUT);
 		goto done;
 	}
 	if (!(j = calloc(1, sizeof *j))) {
-		refuse(s, ack, F_INTERNAL);
+		refuse(s, ack, RF_INTERNAL);
 		goto done;
 	}
 	j->kind = kind;
@@ -1343,20 +797,20 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 	if (json_get(&o, "itemId") && !(j->item = field_id(&o, "itemId")))
 		j->icr = 0; /* a bad itemId is bad input */
 	if (!j->icr) {
-		refuse(s, ack, F_INVALID);
+		refuse(s, ack, RF_INVALID_INPUT);
 		job_free(j);
 		goto done;
 	}
 	if (kind == J_SEND) {
 		const char *m = json_str(&o, "chatMsg", 1, 1000);
 		if (!m || !(j->text = strdup(m))) {
-			refuse(s, ack, m ? F_INTERNAL : F_MSG_LEN);
+			refuse(s, ack, m ? RF_INTERNAL : RF_INVALID_MESSAGE);
 			job_free(j);
 			goto done;
 		}
 		/* the user's message rate (all their sockets together) */
 		if (quota_take(QUOTA_MESSAGES, j->uid, 1, NULL) != DM_OK) {
-			refuse(s, ack, F_RATE);
+			refuse(s, ack, RF_RATE_LIMITED);
 			job_free(j);
 			goto done;
 		}
@@ -1372,7 +826,7 @@ static void on_event(sio_sock_t *s, const char *event, const char *arg, int64_t 
 		else if (!j->target && e && !(j->email = strdup(e)))
 			j->icr = 0;
 		if (!j->icr || (!j->target && !j->email)) {
-			refuse(s, ack, F_INVALID);
+			refuse(s, ack, RF_INVALID_INPUT);
 			job_free(j);
 			goto done;
 		}
@@ -1419,56 +873,39 @@ static int h_messages(http_req_t *r)
 	int64_t icr = parse_id(r->param[0]), before = INT64_MAX;
 	int limit = 50, rc;
 	rinfo_t ri;
-	sqlite3_stmt *st;
 
 	if (!icr)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	rc = http_query(r, "before", buf, sizeof buf);
-	if (rc == DM_OK && !(before = parse_id(buf)))
-		return http_fail(r, 400, "INVALID_INPUT", "before는 메시지 id여야 합니다.");
-	if (rc == DM_ETOOBIG)
-		return http_fail(r, 400, "INVALID_INPUT", "before는 메시지 id여야 합니다.");
+	if ((rc == DM_OK && !(before = parse_id(buf))) || rc == DM_ETOOBIG)
+		return http_refuse(r, RF_INVALID_BEFORE);
 	rc = http_query(r, "limit", buf, sizeof buf);
 	if (rc == DM_OK) {
 		int64_t l = parse_id(buf);
 		if (l < 1 || l > HISTORY_MAX)
-			return http_fail(r, 400, "INVALID_INPUT", "limit은 1~200이어야 합니다.");
+			return http_refuse(r, RF_INVALID_MSG_LIMIT);
 		limit = (int)l;
 	} else if (rc == DM_ETOOBIG)
-		return http_fail(r, 400, "INVALID_INPUT", "limit은 1~200이어야 합니다.");
+		return http_refuse(r, RF_INVALID_MSG_LIMIT);
 	rc = room_info(r->db, icr, r->user_id, &ri);
 	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	if (rc != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	if (ri.kicked)
-		return http_fail(r, 403, fails[F_KICKED].code, fails[F_KICKED].msg);
+		return http_refuse(r, RF_KICKED);
 	if (!ri.icru)
-		return http_fail(r, 403, fails[F_NOT_MEMBER].code, fails[F_NOT_MEMBER].msg);
-	st = db_stmt(r->db,
+		return http_refuse(r, RF_NOT_MEMBER);
+	return http_reply_stmt(r, 200, db_query(r->db,
 		     "WITH page AS (SELECT m.icruMsgId AS id, "
-		     MSG_OBJ("CASE WHEN ?3 = ?2 OR m.userId = ?3 THEN u.email ELSE " CHAT_HIDDEN_EMAIL("m.userId") " END") " AS j" MSG_FROM
+		     LIVE_MSG_OBJ(LIVE_EMAIL_FOR("?2", "?3")) " AS j" LIVE_MSG_FROM
 		     "WHERE m.icrId = ?1 AND m.icruMsgId > ?4 AND m.icruMsgId < ?5 AND " NOT_BLOCKED_MSG
 		     " ORDER BY m.icruMsgId DESC LIMIT ?6) "
 		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), "
 		     "'data', (SELECT json_group_array(json(j) ORDER BY id) FROM page), "
 		     "'next', CASE WHEN EXISTS (SELECT 1 FROM itemChatRoomUserMsg m WHERE m.icrId = ?1 AND m.icruMsgId > ?4 "
-		     "AND m.icruMsgId < (SELECT min(id) FROM page) AND " NOT_BLOCKED_MSG ") THEN CAST((SELECT min(id) FROM page) AS TEXT) END)");
-	if (!st)
-		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, ri.owner);
-	sqlite3_bind_int64(st, 3, r->user_id);
-	sqlite3_bind_int64(st, 4, ri.joined);
-	sqlite3_bind_int64(st, 5, before);
-	sqlite3_bind_int(st, 6, limit);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
-		rc = http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0),
-				     (size_t)sqlite3_column_bytes(st, 0));
-	else
-		rc = http_fail_dm(r, DM_ERR);
-	db_done(st);
-	return rc;
+		     "AND m.icruMsgId < (SELECT min(id) FROM page) AND " NOT_BLOCKED_MSG ") THEN CAST((SELECT min(id) FROM page) AS TEXT) END)",
+		     DB_INT(icr), DB_INT(ri.owner), DB_INT(r->user_id), DB_INT(ri.joined), DB_INT(before), DB_INT(limit)));
 }
 
 /* GET /chat/:icrId/members — the owner only (403 NOT_OWNER for anyone
@@ -1480,38 +917,26 @@ static int h_members(http_req_t *r)
 {
 	int64_t icr = parse_id(r->param[0]);
 	rinfo_t ri;
-	sqlite3_stmt *st;
 	int rc;
 
 	if (!icr)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	rc = room_info(r->db, icr, r->user_id, &ri);
 	if (rc == DM_ENOTFOUND)
-		return http_fail(r, 404, "ROOM_NOT_FOUND", "채팅방을 찾을 수 없습니다.");
+		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	if (rc != DM_OK)
 		return http_fail_dm(r, DM_ERR);
 	if (ri.owner != r->user_id)
-		return http_fail(r, 403, fails[F_NOT_OWNER].code, fails[F_NOT_OWNER].msg);
-	st = db_stmt(r->db,
+		return http_refuse(r, RF_NOT_OWNER);
+	return http_reply_stmt(r, 200, db_query(r->db,
 		     "SELECT json_object('msg', 'success', 'icrId', CAST(?1 AS TEXT), 'freeYn', s.freeYn, "
 		     "'data', (SELECT json_group_array(json_object('userId', CAST(m.userId AS TEXT), "
 		     "'nickname', u.nickname, 'mannerTemp', u.mannerTemp, 'address', u.address, 'chooseYn', m.chooseYn, "
 		     "'freeReceived30d', (SELECT count(*) FROM saleItem g WHERE g.buyerUserId = m.userId "
 		     "AND g.freeYn = 'Y' AND g.statusDt > ?3 AND g.status IN ('SI02', 'SI04'))) ORDER BY m.icruId) "
 		     "FROM itemChatRoomUser m JOIN user u ON u.userId = m.userId WHERE m.icrId = ?1 AND m.userId <> ?2)) "
-		     "FROM itemChatRoom c JOIN saleItem s ON s.itemId = c.itemId WHERE c.icrId = ?1");
-	if (!st)
-		return http_fail_dm(r, DM_ERR);
-	sqlite3_bind_int64(st, 1, icr);
-	sqlite3_bind_int64(st, 2, r->user_id);
-	sqlite3_bind_int64(st, 3, dm_now_ms() - 30LL * 86400000);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
-		rc = http_reply_json(r, 200, (const char *)sqlite3_column_text(st, 0),
-				     (size_t)sqlite3_column_bytes(st, 0));
-	else
-		rc = http_fail_dm(r, DM_ERR);
-	db_done(st);
-	return rc;
+		     "FROM itemChatRoom c JOIN saleItem s ON s.itemId = c.itemId WHERE c.icrId = ?1",
+		     DB_INT(icr), DB_INT(r->user_id), DB_INT(dm_now_ms() - 30LL * 86400000)));
 }
 
 static const http_route_t routes[] = {
@@ -1529,26 +954,21 @@ int chat_init(void)
 	/* the refusal bodies, built once by SQLite */
 	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto done;
-	for (int f = F_NONE + 1; f < F_COUNT; f++) {
-		sqlite3_stmt *st = db_prep(mem, "SELECT json_object('msg', 'fail', 'errorMsg', ?1, 'code', ?2)");
-		if (!st)
+	for (int f = 0; f < RF_COUNT; f++)
+		if (!(fail_json[f] = first_text(db_query(mem, "SELECT json_object('msg', 'fail', 'errorMsg', ?1, 'code', ?2)",
+							 DB_TEXT(refusal_msg(f)), DB_TEXT(refusal_code(f))))))
 			goto done;
-		sqlite3_bind_text(st, 1, fails[f].msg, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, fails[f].code, -1, SQLITE_STATIC);
-		if (!(fail_json[f] = sql_text(st)))
-			goto done;
-	}
 	http_routes(routes, sizeof routes / sizeof routes[0]);
 	sio_set_app(&chat_app);
 	rc = DM_OK;
 done:
-	sqlite3_close(mem);
+	db_close_conn(mem); /* with the statements db_query cached on it */
 	return rc;
 }
 
 void chat_stop(void)
 {
-	for (int f = 0; f < F_COUNT; f++) {
+	for (int f = 0; f < RF_COUNT; f++) {
 		free(fail_json[f]);
 		fail_json[f] = NULL;
 	}

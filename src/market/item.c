@@ -41,7 +41,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
@@ -49,6 +48,7 @@
 #include "image.h"
 #include "item.h"
 #include "jobs.h"
+#include "live.h"
 #include "notify.h"
 #include "region.h"
 
@@ -1237,7 +1237,7 @@ static void del_done(void *arg, int status)
 	del_t *d = arg;
 	if (status != DM_OK)
 		return;
-	chat_room_drop(d->icr_id);
+	live_room_drop(d->icr_id);
 	image_release(db_writer(), d->image);
 	image_release(db_writer(), d->thumb);
 	for (int i = 0; i < d->nmore; i++)

@@ -6,7 +6,7 @@
  * userId) in a pending list and, when the list was empty, queues one
  * empty write job whose done callback (run on the lane after that later
  * batch committed — so after every batch that added to the list) reads
- * each pending row back and emits it. Chat jobs need no empty job: chat
+ * each pending row back and emits it to the user's sockets (live.h). Chat jobs need no empty job: chat
  * calls notify_chat_after after its own commit, which delivers at once. A
  * row whose job was rolled back is simply not found (or, if its id was
  * reused, belongs to a different user or is the same row: both checked),
@@ -28,21 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "live.h"
 #include "mail.h"
 #include "notify.h"
 #include "push.h"
 
-/* Live delivery to a user's open Socket.IO connections (chat). Weak:
- * without chat, notifications are stored and listed only. */
-#pragma weak chat_user_emit
-#pragma weak chat_online
-#pragma weak chat_room_users
 
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
@@ -232,8 +227,6 @@ static void flush_now(int from_job)
 	pthread_mutex_unlock(&plock);
 	if (!n)
 		goto done;
-	if (!chat_user_emit)
-		goto done;
 	qsort(list, n, sizeof *list, pend_cmp);
 	st = db_stmt(db_writer(), OBJ_ONE_SQL);
 	if (!st)
@@ -244,7 +237,7 @@ static void flush_now(int from_job)
 		sqlite3_bind_int64(st, 1, list[i].id);
 		sqlite3_bind_int64(st, 2, list[i].user);
 		if (sqlite3_step(st) == SQLITE_ROW)
-			chat_user_emit(list[i].user, "notification", (const char *)sqlite3_column_text(st, 0));
+			live_user_emit(list[i].user, "notification", (const char *)sqlite3_column_text(st, 0));
 		sqlite3_reset(st);
 	}
 	db_done(st);
@@ -643,20 +636,20 @@ static void chat_flush_done(void *arg, int status)
 	}
 	while (i < f->nout) {
 		int64_t icr = f->out[i].icr, *in = NULL;
-		int nin = chat_room_users ? chat_room_users(icr, &in) : 0;
+		int nin = live_room_users(icr, &in);
 		for (; i < f->nout && f->out[i].icr == icr; i++) {
 			const cnote_t *c = &f->out[i];
 			sqlite3_stmt *st;
 			if (nin > 0 && bsearch(&c->user, in, (size_t)nin, sizeof *in, cmp_id))
 				continue; /* in the room: they have the getMsg */
-			if (!chat_user_emit || (chat_online && !chat_online(c->user)))
+			if (!live_online(c->user))
 				continue;
 			if (!(st = db_stmt(db_writer(), OBJ_ONE_SQL)))
 				continue;
 			sqlite3_bind_int64(st, 1, c->id);
 			sqlite3_bind_int64(st, 2, c->user);
 			if (sqlite3_step(st) == SQLITE_ROW)
-				chat_user_emit(c->user, "notification", (const char *)sqlite3_column_text(st, 0));
+				live_user_emit(c->user, "notification", (const char *)sqlite3_column_text(st, 0));
 			db_done(st);
 		}
 		free(in);
@@ -778,8 +771,8 @@ void notify_item_expired(sqlite3 *w, int64_t item_id)
 		 item_id, 0, NOTIFY_EXPIRED, key);
 }
 
-/* chat's hook (chat.h), inside its write job. */
-void notify_chat_write(sqlite3 *w, const chat_note_t *n)
+/* chat, inside its write job (notify.h). */
+void notify_chat_write(sqlite3 *w, const notify_chat_t *n)
 {
 	if (!n || !n->type)
 		return;
@@ -795,9 +788,9 @@ void notify_chat_write(sqlite3 *w, const chat_note_t *n)
 	in_chat_job = 0;
 }
 
-/* chat's hook (chat.h), on the lane after the commit: deliver at once
- * rather than after the next batch. */
-void notify_chat_after(const chat_note_t *n)
+/* chat, on the lane after the commit (notify.h): deliver at once rather
+ * than after the next batch. */
+void notify_chat_after(const notify_chat_t *n)
 {
 	(void)n;
 	flush_now(0);

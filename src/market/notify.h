@@ -13,9 +13,9 @@
  * "expired:<itemId>" and never stored twice).
  *
  * How events arrive: chat calls notify_chat_write (inside its write job)
- * and notify_chat_after (after the commit), declared weak in chat.h; the
- * items part's deadline timer calls notify_add (the hour-before reminder)
- * and notify_item_expired (item.c); trust calls notify_add. The hooks below run INSIDE the caller's write
+ * and notify_chat_after (after the commit); the items part's deadline
+ * timer calls notify_add (the hour-before reminder) and
+ * notify_item_expired (item.c); trust calls notify_add. The hooks below run INSIDE the caller's write
  * job, on the write lane, with the writer connection w: the notification
  * commits (or rolls back) with the change. They are best effort: a failure
  * is logged and never fails the caller's job.
@@ -69,6 +69,22 @@ void notify_joined(sqlite3 *w, int64_t icr_id, int64_t user_id);
 void notify_kicked(sqlite3 *w, int64_t icr_id, int64_t user_id);
 /* Chat: item_id went SI01 -> SI02: its buyerUserId gets "chosen". */
 void notify_chosen(sqlite3 *w, int64_t item_id);
+/* What a chat change was, for notify_chat_write. */
+typedef struct notify_chat {
+	const char *type;   /* "message", "join", "kick", "exchange", "leave" */
+	int64_t icr_id, item_id;
+	int64_t owner_id;   /* the item's owner */
+	int64_t actor_id;   /* who did it (the token's user) */
+	int64_t target_id;  /* the kicked user / the chosen partner, else 0 */
+	int64_t msg_id;     /* the message stored for it */
+} notify_chat_t;
+/* Chat, inside its write job on the writer w, in the same transaction as
+ * the change: stores the notifications change n causes (the matching
+ * notify_chat_message / notify_joined / notify_kicked / notify_chosen). */
+void notify_chat_write(sqlite3 *w, const notify_chat_t *n);
+/* Chat, on the lane thread after that job's commit: delivers what it
+ * stored at once (it only queues). */
+void notify_chat_after(const notify_chat_t *n);
 /* Items: item_id expired (SI03): its owner gets "expired", once per item
  * however often this is called. */
 void notify_item_expired(sqlite3 *w, int64_t item_id);

@@ -15,21 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "config.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
 #include "jobs.h"
+#include "live.h"
 #include "notify.h"
-#include "sio.h"
 #include "trust.h"
-
-/* The room's live members see a trade's TXT05 message through sio (the
- * room "icr:<icrId>" chat keeps, event getMsg, the message as chat shows
- * it). Weak: without sio the message is stored only. */
-#pragma weak sio_room_emit_pick
-#pragma weak sio_uid
 
 #define DAY_MS 86400000LL
 #define TAGS_MAX 5
@@ -179,18 +172,10 @@ typedef struct trade {
 	char *msg[2];            /* it as chat shows it: with the author's email, without */
 } trade_t;
 
-/* One message as chat shows it (API.md "a message"); EMAIL is the SQL of
- * its email field (the privacy rule: the author and the owner only). */
-#define MSG_OBJ(EMAIL)                                                                                     \
-	"json_object('icruMsgId',CAST(m.icruMsgId AS TEXT),'icrId',CAST(m.icrId AS TEXT),"                \
-	"'userId',CAST(m.userId AS TEXT),'email'," EMAIL ",'nickname',u.nickname,'msgType',c.codeName,"   \
-	"'chatMsg',m.chatMsg,'createdDt',dm_time(m.createdDt))"
-
 static int trade_job(sqlite3 *w, void *arg)
 {
 	trade_t *t = arg;
 	parties_t p;
-	sqlite3_stmt *st;
 	int64_t now = dm_now_ms(), other;
 	int rc, added = 0;
 
@@ -223,17 +208,8 @@ static int trade_job(sqlite3 *w, void *arg)
 		t->icr_id = p.icr_id;
 		t->msg_id = sqlite3_last_insert_rowid(w);
 		t->owner = p.owner;
-		st = db_prep(w, "SELECT " MSG_OBJ("u.email") ", " MSG_OBJ(CHAT_HIDDEN_EMAIL("m.userId")) " FROM itemChatRoomUserMsg m "
-				"JOIN user u ON u.userId = m.userId JOIN code c ON c.codeId = m.msgType "
-				"WHERE m.icruMsgId = ?1");
-		if (!st)
-			return DM_ERR;
-		sqlite3_bind_int64(st, 1, t->msg_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			t->msg[0] = strdup((const char *)sqlite3_column_text(st, 0));
-			t->msg[1] = strdup((const char *)sqlite3_column_text(st, 1));
-		}
-		sqlite3_finalize(st);
+		/* as the room will see it (live delivery is best effort) */
+		live_msg_views(w, t->msg_id, &t->msg[0], &t->msg[1], NULL);
 	}
 
 	other = t->actor == p.owner ? p.buyer : p.owner;
@@ -246,23 +222,12 @@ static int trade_job(sqlite3 *w, void *arg)
 	return DM_OK;
 }
 
-/* sio picker: the owner and the author see the author's email. */
-static int pick_view(const sio_sock_t *s, void *arg)
-{
-	const trade_t *t = arg;
-	int64_t uid = sio_uid(s);
-	return uid == t->owner || uid == t->actor ? 0 : 1;
-}
-
 /* After the commit, on the lane (so the room sees it in commit order). */
 static void trade_done(void *arg, int status)
 {
 	trade_t *t = arg;
-	if (status == DM_OK && t->msg[0] && t->msg[1] && sio_room_emit_pick) {
-		char room[40];
-		snprintf(room, sizeof room, "icr:%lld", (long long)t->icr_id);
-		sio_room_emit_pick(room, "getMsg", (const char *const *)t->msg, 2, pick_view, t);
-	}
+	if (status == DM_OK && t->msg[0] && t->msg[1])
+		live_room_msg(t->icr_id, t->owner, t->actor, t->msg[0], t->msg[1]);
 }
 
 /* POST /trade/:itemId/complete and /cancel {reason}. */

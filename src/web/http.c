@@ -462,57 +462,6 @@ int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap)
 
 /* ------------------------------------------------------------ routing */
 
-/* ------------------------------------------------- verified bearer tokens */
-
-/* A worker's last few verified tokens. A hit skips the HMAC, the JSON parse
- * of the claims and the revocation query (a quarter of a region feed
- * request): an entry holds only while nothing has been committed since it
- * was checked (jobs_commit_gen, read before the check: a logout, password
- * change or revoked family is a commit, and its reply is sent after the
- * generation moves) and the token has not expired. Thread-local (malloc'd
- * on a worker's first token; WebSocket workers never make one); freed by
- * on_exit_thread. */
-#define BEARER_SLOTS 8
-#define BEARER_TOK_MAX 480
-typedef struct {
-	uint64_t gen;
-	size_t len;
-	auth_claims_t c;
-	char tok[BEARER_TOK_MAX];
-} bearer_ent_t;
-typedef struct {
-	unsigned next;
-	bearer_ent_t e[BEARER_SLOTS];
-} bearer_cache_t;
-static __thread bearer_cache_t *bearers;
-
-/* auth_bearer through this thread's cache. Same contract. */
-static int bearer_check(sqlite3 *db, const char *value, auth_claims_t *c)
-{
-	uint64_t gen = jobs_commit_gen(); /* before the check, see above */
-	int64_t now_s = dm_now_ms() / 1000;
-	size_t len = strlen(value);
-	bearer_ent_t *e;
-
-	for (int i = 0; bearers && i < BEARER_SLOTS; i++) {
-		e = &bearers->e[i];
-		if (e->len == len && e->gen == gen && now_s < e->c.exp && !memcmp(e->tok, value, len)) {
-			*c = e->c;
-			return DM_OK;
-		}
-	}
-	if (auth_bearer(db, value, c) != DM_OK)
-		return DM_EAUTH;
-	if (len < BEARER_TOK_MAX && (bearers || (bearers = calloc(1, sizeof *bearers)))) {
-		e = &bearers->e[bearers->next++ % BEARER_SLOTS];
-		e->gen = gen;
-		e->len = len;
-		e->c = *c;
-		memcpy(e->tok, value, len);
-	}
-	return DM_OK;
-}
-
 /* Matches path against pattern; on success fills r->param. 1/0. */
 static int match(http_req_t *r, const char *pattern)
 {
@@ -672,7 +621,7 @@ static int dispatch(http_req_t *r)
 			 * also takes a bare token, as sockets send one */
 			while (*h == ' ')
 				h++;
-			if (strncasecmp(h, "bearer ", 7) || bearer_check(r->db, h, &c) != DM_OK)
+			if (strncasecmp(h, "bearer ", 7) || auth_token_check(r->db, h, &c) != DM_OK)
 				return http_refuse(r, RF_UNAUTHORIZED);
 			r->user_id = c.sub;
 			r->token_exp = c.exp * 1000;
@@ -749,8 +698,6 @@ static void on_exit_thread(const struct mg_context *c, int type, void *user)
 	free(reply_buf);
 	reply_buf = NULL;
 	reply_cap = 0;
-	free(bearers);
-	bearers = NULL;
 }
 
 /* ------------------------------------------------------------- routes */
