@@ -225,17 +225,26 @@ static int ws_data(struct mg_connection *c, int bits, char *data, size_t len, vo
 }
 
 /* A WebSocket upgrade to any other path: the JSON 404 every unknown path
- * gets, as a whole HTTP response (civetweb's own answer to an upgrade it
- * has no handler for has no status line). Always refuses. */
+ * gets (the catalog's NO_ROUTE, made the way http_refuse makes it), as a
+ * whole HTTP response (civetweb's own answer to an upgrade it has no
+ * handler for has no status line). Always refuses; without the database a
+ * bare 500. */
 static int ws_nowhere(const struct mg_connection *cc, void *cb)
 {
-	static const char body[] = "{\"msg\":\"fail\",\"errorMsg\":\"없는 주소입니다.\",\"code\":\"NOT_FOUND\"}";
 	struct mg_connection *c = (struct mg_connection *)cc;
+	sqlite3 *db = db_reader();
+	char body[400] = "";
+	int status = refusal_status(RF_NO_ROUTE);
 	(void)cb;
+	if (!db || db_get_text(db, body, sizeof body, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
+			       DB_TEXT(refusal_msg(RF_NO_ROUTE)), DB_TEXT(refusal_code(RF_NO_ROUTE))) != DM_OK) {
+		status = 500;
+		body[0] = 0;
+	}
 	mg_printf(c,
-		  "HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+		  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
 		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-		  sizeof body - 1, body);
+		  status, mg_get_response_code_text(c, status), strlen(body), body);
 	return 1;
 }
 
@@ -556,7 +565,7 @@ bad:
 	dm_mutex_unlock(&sio_lock);
 	sio_unref(s);
 	if (rc == DM_ETOOBIG)
-		return http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
+		return http_refuse(r, RF_TOO_LARGE);
 	return eio_error(r, 3);
 }
 
