@@ -5,7 +5,8 @@
  * main, then only the write lane). Each reader belongs to the thread that
  * opened it, or — lent from the pool inside a scope — to the thread that
  * holds it until db_scope_end; the registry of kept readers and the pool
- * of idle lent ones (for db_close) are under reg_lock.
+ * of idle lent ones (for db_close) are under reg_lock (a dm_mutex_t:
+ * unlink_reader checks that its caller holds it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,7 +46,7 @@ typedef struct reader {
 
 static char db_path[1024];
 static sqlite3 *writer;
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t reg_lock = DM_MUTEX_INIT;
 static reader_t *readers;
 static __thread reader_t *my_reader;
 static __thread int in_scope;
@@ -661,13 +662,14 @@ sqlite3 *db_reader(void)
 	if (my_reader)
 		return my_reader->db;
 	if (in_scope) {
-		pthread_mutex_lock(&reg_lock);
+		dm_mutex_lock(&reg_lock);
 		r = pool_free;
 		if (r) {
+			dm_assert(pool_nfree > 0 && r->lent);
 			pool_free = r->next;
 			pool_nfree--;
 		}
-		pthread_mutex_unlock(&reg_lock);
+		dm_mutex_unlock(&reg_lock);
 		if (r) {
 			my_reader = r;
 			return r->db;
@@ -686,12 +688,12 @@ sqlite3 *db_reader(void)
 		return NULL;
 	}
 	if (!r->lent) {
-		pthread_mutex_lock(&reg_lock);
+		dm_mutex_lock(&reg_lock);
 		r->next = readers;
 		if (readers)
 			readers->prev = r;
 		readers = r;
-		pthread_mutex_unlock(&reg_lock);
+		dm_mutex_unlock(&reg_lock);
 	}
 	my_reader = r;
 	return r->db;
@@ -712,22 +714,24 @@ void db_scope_end(void)
 		return;
 	mem_thread_flush(); /* this thread may now wait for hours */
 	my_reader = NULL;
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	if (pool_nfree < POOL_KEEP) {
 		r->next = pool_free;
 		pool_free = r;
 		pool_nfree++;
 		r = NULL;
 	}
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	if (r) {
 		db_close_conn(r->db);
 		free(r);
 	}
 }
 
+/* Takes r off the registry of kept readers; the caller holds reg_lock. */
 static void unlink_reader(reader_t *r)
 {
+	dm_assert(dm_mutex_held(&reg_lock) && !r->lent);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -754,9 +758,9 @@ void db_thread_exit(void)
 		return;
 	}
 	my_reader = NULL;
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	unlink_reader(r);
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	db_close_conn(r->db);
 	free(r);
 }
@@ -772,7 +776,7 @@ int db_ping(void)
 
 void db_close(void)
 {
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	while (readers) {
 		reader_t *r = readers;
 		unlink_reader(r);
@@ -786,7 +790,7 @@ void db_close(void)
 		free(r);
 	}
 	pool_nfree = 0;
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	my_reader = NULL;
 	if (writer) {
 		/* PASSIVE: never waits for readers and never resets the WAL under
