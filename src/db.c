@@ -358,8 +358,8 @@ int db_get_text_(sqlite3 *db, char *buf, size_t cap, const char *sql, const db_a
 
 static int apply_schema(sqlite3 *db)
 {
-	int64_t v = db_int(db, "PRAGMA user_version", NULL, -1);
-	if (v < 0)
+	int64_t v = -1;
+	if (db_get_int(db, &v, "PRAGMA user_version") != DM_OK || v < 0)
 		return DM_ERR;
 	if (v > SCHEMA_VERSION) {
 		dm_error("the database is from a newer dongmul (schema %lld > %d); refusing to open it",
@@ -489,6 +489,7 @@ static int migrate(sqlite3 *db, int64_t from)
 	sqlite3_stmt *st = NULL;
 	fixcount_t fc;
 	int rc = DM_ERR, attached = 0, in_tx = 0;
+	int64_t broken = -1;
 
 	if (dm_snprintf(tmp, sizeof tmp, "%s.migrating", db_path) != DM_OK ||
 	    dm_snprintf(keep, sizeof keep, "%s.v%lld", db_path, (long long)from) != DM_OK)
@@ -552,7 +553,8 @@ static int migrate(sqlite3 *db, int64_t from)
 			" coalesce((SELECT max(CAST(substr(coalesceKey, 6) AS INTEGER)) FROM n.notification"
 			"  WHERE coalesceKey LIKE 'room:%'), 0))") != DM_OK)
 		goto close_old;
-	if (db_int(db, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')", NULL, -1) != 0) {
+	if (db_get_int(db, &broken, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')") != DM_OK ||
+	    broken != 0) {
 		dm_error("database migration: the copied rows break foreign keys; the old database is kept");
 		goto close_old;
 	}
@@ -627,7 +629,8 @@ int db_open(const char *dir)
 		goto fail;
 	rc = apply_schema(writer);
 	if (rc == NEEDS_MIGRATION) {
-		int64_t from = db_int(writer, "PRAGMA user_version", NULL, 0);
+		int64_t from = 0;
+		db_get_int(writer, &from, "PRAGMA user_version"); /* apply_schema read it */
 		rc = migrate(writer, from); /* closes writer */
 		writer = NULL;
 		if (rc != DM_OK)
