@@ -413,6 +413,8 @@ static void ws_probe_msg(lconn_t *lc, const char *p, size_t n)
 		int ok = 0;
 		dm_mutex_lock(&sio_lock);
 		if (s->state == S_OPEN && s->probe == lc) {
+			/* a probe is adopted for a polling session only, once */
+			dm_assert(s->transport == T_POLL && !s->ws);
 			s->probe = NULL;
 			s->transport = T_WS;
 			s->ws = lc;
@@ -1146,6 +1148,8 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe)
 	} else {
 		ok = s->state == S_OPEN && !sio_stopping;
 		if (ok) {
+			/* a new session: nothing carries it yet */
+			dm_assert(!s->ws && !s->probe && !s->poll);
 			s->transport = T_WS;
 			s->ws = lc;
 		}

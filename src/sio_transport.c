@@ -554,12 +554,14 @@ static int h_poll_post(http_req_t *r)
 	if (rc != DM_OK)
 		goto bad;
 	dm_mutex_lock(&sio_lock);
+	dm_assert(s->posting); /* this request's: an overlapping one left it */
 	s->posting = 0;
 	dm_mutex_unlock(&sio_lock);
 	sio_unref(s);
 	return http_reply_raw(r, 200, "text/html; charset=UTF-8", "Cache-Control: no-store\r\n", "ok", 2);
 bad:
 	dm_mutex_lock(&sio_lock);
+	dm_assert(s->posting);
 	s->posting = 0;
 	sio_mark_closing_locked(s, rc == DM_ETOOBIG ? "payload too large" : "bad payload");
 	dm_mutex_unlock(&sio_lock);
