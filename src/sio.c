@@ -1,9 +1,10 @@
 /*
  * sio.c — Engine.IO v3/v4 and Socket.IO framing over WebSocket and HTTP
  * long-polling (see sio.h): sessions, their queues, rooms, the application
- * API, the packet decoder, the sender threads and the reaper. The
- * transports themselves (civetweb's WebSocket handler, the polling routes,
- * the upgrade between them) are in sio_transport.c; what the two files
+ * API, the packet decoder and the reaper. The transports themselves
+ * (civetweb's WebSocket handler, the polling routes, the upgrade between
+ * them) are in sio_transport.c; the connections held on the event loop and
+ * the workers that run their packets in sio_loop.c; what the three files
  * share is declared in sio_int.h.
  *
  * Design (threads, queues, numbers)

@@ -1,5 +1,5 @@
 /*
- * sio_int.h — what the two files of the sio part share (not for other
+ * sio_int.h — what the three files of the sio part share (not for other
  * parts: they use sio.h).
  *
  *   sio.c           sessions and their registry, outgoing queues, rooms,
