@@ -49,10 +49,12 @@ static void on_done(void *arg, int status)
 {
 	long v = (long)(intptr_t)arg;
 	char id[32];
+	int64_t n = 0;
 	sqlite3 *r = db_reader();
 	snprintf(id, sizeof id, "T%ld", v);
 	/* called after COMMIT: another connection must already see the row */
-	if (status == DM_OK && db_int(r, "SELECT count(*) FROM code WHERE codeId = ?1", id, 0) == 1)
+	if (status == DM_OK && db_get_int(r, &n, "SELECT count(*) FROM code WHERE codeId = ?1", DB_TEXT(id)) == DM_OK &&
+	    n == 1)
 		atomic_fetch_add(&done_seen_committed, 1);
 	if (status == DM_OK)
 		atomic_fetch_add(&done_ok, 1);
@@ -77,7 +79,8 @@ static void then_done(void *arg, int status)
 	char id[32];
 	usleep(20000); /* a slow done: the caller must still wait for it */
 	snprintf(id, sizeof id, "T%ld", t->v);
-	t->rows_seen = db_int(db_reader(), "SELECT count(*) FROM code WHERE codeId = ?1", id, -1);
+	t->rows_seen = -1;
+	db_get_int(db_reader(), &t->rows_seen, "SELECT count(*) FROM code WHERE codeId = ?1", DB_TEXT(id));
 	t->status_seen = status;
 	t->done_calls++;
 }
@@ -134,7 +137,8 @@ int main(void)
 	}
 	CHECK(!bad, "every job got its own status back");
 	sqlite3 *rd = db_reader();
-	int64_t rows = db_int(rd, "SELECT count(*) FROM code WHERE codeId GLOB 'T[0-9]*'", NULL, -1);
+	int64_t rows = -1, n = -1;
+	db_get_int(rd, &rows, "SELECT count(*) FROM code WHERE codeId GLOB 'T[0-9]*'");
 	CHECK(rows == THREADS * PER_THREAD - THREADS * PER_THREAD / 10, "failed jobs rolled back alone: %lld rows",
 	      (long long)rows);
 	jobs_get_stats(&js);
@@ -154,7 +158,7 @@ int main(void)
 			      fail.rows_seen == 0,
 		      "jobs_write_then: a failing job's status reaches done and the caller, its row rolled back");
 		CHECK(jobs_write_then(then_job, NULL, &(then_t){.v = 300010}) == DM_OK, "jobs_write_then: done may be NULL");
-		CHECK(db_int(rd, "SELECT count(*) FROM code WHERE codeId = 'T300010'", NULL, -1) == 1,
+		CHECK(db_get_int(rd, &n, "SELECT count(*) FROM code WHERE codeId = 'T300010'") == DM_OK && n == 1,
 		      "jobs_write_then without done: committed");
 	}
 
@@ -172,8 +176,8 @@ int main(void)
 		jobs_get_stats(&js);
 		CHECK(js.batches - b0 >= 4, "20 jobs of 3 ms queued together: %llu commits (budget 10 ms)",
 		      js.batches - b0);
-		CHECK(db_int(rd, "SELECT count(*) FROM code WHERE codeId GLOB 'T4000[0-1][0-9]0'", NULL,
-			     -1) == 20,
+		CHECK(db_get_int(rd, &n, "SELECT count(*) FROM code WHERE codeId GLOB 'T4000[0-1][0-9]0'") == DM_OK &&
+			      n == 20,
 		      "every slow job committed");
 	}
 

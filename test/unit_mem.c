@@ -2,12 +2,19 @@
  * unit_mem — SQLite's allocator (src/core/mem.c): size classes, thread caches,
  * frees from other threads, realloc across classes, the caps, and SQLite
  * running on it. The block functions are called directly too, so the ASan
- * build (where mem_init leaves SQLite on malloc) still checks them.
+ * build (where mem_init leaves SQLite on malloc) still checks them. Also
+ * the checks that stop the program (dm_assert, in a child process): a
+ * block freed twice or a pointer that is not a block, and dm_mutex_t's
+ * record of its holder (held by the locker only, cleared while it waits).
  */
 #include "../src/core/dm.c"
 #include "../src/core/mem.c"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "unit.h"
 
@@ -152,12 +159,106 @@ static void test_sqlite(void)
 #endif
 }
 
+/* Runs fn in a child process (stderr silenced: the assertion's log line);
+ * 1 when the child was stopped by SIGABRT, as a failed dm_assert does. */
+static int aborts(void (*fn)(void))
+{
+	pid_t pid;
+	int st;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2);
+		fn();
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return 0;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void free_twice(void)
+{
+	void *p = x_malloc(100);
+	x_free(p);
+	x_free(p);
+}
+
+static void free_foreign(void)
+{
+	char *p = calloc(1, 64); /* a header of zeros, not a block of ours */
+	x_free(p + HDR);
+}
+
+static void realloc_freed(void)
+{
+	void *p = x_malloc(40);
+	x_free(p);
+	x_realloc(p, 4000);
+}
+
+static void free_ok(void)
+{
+	void *p = x_malloc(100), *q = x_realloc(x_malloc(50000), 60000);
+	x_free(p);
+	x_free(q);
+}
+
+static dm_mutex_t mu = DM_MUTEX_INIT;
+static pthread_cond_t mu_cv = PTHREAD_COND_INITIALIZER;
+static int mu_step;
+
+static void *other_thread(void *arg)
+{
+	int *held = arg;
+	*held = dm_mutex_held(&mu); /* main holds it */
+	dm_mutex_lock(&mu);         /* main waits on mu_cv: free */
+	held[1] = dm_mutex_held(&mu);
+	mu_step = 1;
+	pthread_cond_signal(&mu_cv);
+	dm_mutex_unlock(&mu);
+	return NULL;
+}
+
+static void unlock_unheld(void)
+{
+	dm_mutex_unlock(&mu);
+}
+
+static void test_checks(void)
+{
+	pthread_t t;
+	int held[2] = {-1, -1};
+
+	CHECK(aborts(free_twice), "a block freed twice stops the program");
+	CHECK(aborts(free_foreign), "freeing a pointer that is not a block stops the program");
+	CHECK(aborts(realloc_freed), "realloc of a freed block stops the program");
+	CHECK(!aborts(free_ok), "blocks freed once are fine (the checks do not fire by themselves)");
+
+	CHECK(!dm_mutex_held(&mu), "a free mutex is held by nobody");
+	dm_mutex_lock(&mu);
+	CHECK(dm_mutex_held(&mu), "held by the thread that locked it");
+	pthread_create(&t, NULL, other_thread, held);
+	while (!mu_step)
+		dm_cond_wait(&mu_cv, &mu, NULL);
+	CHECK(dm_mutex_held(&mu), "held again after a condition wait");
+	dm_mutex_unlock(&mu);
+	pthread_join(t, NULL);
+	CHECK(held[0] == 0, "not held by a thread that did not lock it");
+	CHECK(held[1] == 1, "held by the other thread once it locked it (during the wait)");
+	CHECK(!dm_mutex_held(&mu), "not held after unlocking");
+	CHECK(aborts(unlock_unheld), "unlocking a mutex one does not hold stops the program");
+}
+
 int main(void)
 {
 	test_classes();
 	test_blocks();
 	test_threads();
 	test_sqlite();
+	test_checks();
 	x_shutdown(NULL); /* what test_blocks left, under ASan too */
 	UNIT_DONE("unit_mem");
 }

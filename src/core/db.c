@@ -5,7 +5,8 @@
  * main, then only the write lane). Each reader belongs to the thread that
  * opened it, or — lent from the pool inside a scope — to the thread that
  * holds it until db_scope_end; the registry of kept readers and the pool
- * of idle lent ones (for db_close) are under reg_lock.
+ * of idle lent ones (for db_close) are under reg_lock (a dm_mutex_t:
+ * unlink_reader checks that its caller holds it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,7 +46,7 @@ typedef struct reader {
 
 static char db_path[1024];
 static sqlite3 *writer;
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t reg_lock = DM_MUTEX_INIT;
 static reader_t *readers;
 static __thread reader_t *my_reader;
 static __thread int in_scope;
@@ -357,8 +358,8 @@ int db_get_text_(sqlite3 *db, char *buf, size_t cap, const char *sql, const db_a
 
 static int apply_schema(sqlite3 *db)
 {
-	int64_t v = db_int(db, "PRAGMA user_version", NULL, -1);
-	if (v < 0)
+	int64_t v = -1;
+	if (db_get_int(db, &v, "PRAGMA user_version") != DM_OK || v < 0)
 		return DM_ERR;
 	if (v > SCHEMA_VERSION) {
 		dm_error("the database is from a newer dongmul (schema %lld > %d); refusing to open it",
@@ -488,6 +489,7 @@ static int migrate(sqlite3 *db, int64_t from)
 	sqlite3_stmt *st = NULL;
 	fixcount_t fc;
 	int rc = DM_ERR, attached = 0, in_tx = 0;
+	int64_t broken = -1;
 
 	if (dm_snprintf(tmp, sizeof tmp, "%s.migrating", db_path) != DM_OK ||
 	    dm_snprintf(keep, sizeof keep, "%s.v%lld", db_path, (long long)from) != DM_OK)
@@ -551,7 +553,8 @@ static int migrate(sqlite3 *db, int64_t from)
 			" coalesce((SELECT max(CAST(substr(coalesceKey, 6) AS INTEGER)) FROM n.notification"
 			"  WHERE coalesceKey LIKE 'room:%'), 0))") != DM_OK)
 		goto close_old;
-	if (db_int(db, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')", NULL, -1) != 0) {
+	if (db_get_int(db, &broken, "SELECT count(*) FROM pragma_foreign_key_check(NULL, 'n')") != DM_OK ||
+	    broken != 0) {
 		dm_error("database migration: the copied rows break foreign keys; the old database is kept");
 		goto close_old;
 	}
@@ -623,7 +626,8 @@ int db_open(const char *dir)
 		goto fail;
 	rc = apply_schema(writer);
 	if (rc == NEEDS_MIGRATION) {
-		int64_t from = db_int(writer, "PRAGMA user_version", NULL, 0);
+		int64_t from = 0;
+		db_get_int(writer, &from, "PRAGMA user_version"); /* apply_schema read it */
 		rc = migrate(writer, from); /* closes writer */
 		writer = NULL;
 		if (rc != DM_OK)
@@ -658,13 +662,14 @@ sqlite3 *db_reader(void)
 	if (my_reader)
 		return my_reader->db;
 	if (in_scope) {
-		pthread_mutex_lock(&reg_lock);
+		dm_mutex_lock(&reg_lock);
 		r = pool_free;
 		if (r) {
+			dm_assert(pool_nfree > 0 && r->lent);
 			pool_free = r->next;
 			pool_nfree--;
 		}
-		pthread_mutex_unlock(&reg_lock);
+		dm_mutex_unlock(&reg_lock);
 		if (r) {
 			my_reader = r;
 			return r->db;
@@ -683,12 +688,12 @@ sqlite3 *db_reader(void)
 		return NULL;
 	}
 	if (!r->lent) {
-		pthread_mutex_lock(&reg_lock);
+		dm_mutex_lock(&reg_lock);
 		r->next = readers;
 		if (readers)
 			readers->prev = r;
 		readers = r;
-		pthread_mutex_unlock(&reg_lock);
+		dm_mutex_unlock(&reg_lock);
 	}
 	my_reader = r;
 	return r->db;
@@ -709,22 +714,24 @@ void db_scope_end(void)
 		return;
 	mem_thread_flush(); /* this thread may now wait for hours */
 	my_reader = NULL;
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	if (pool_nfree < POOL_KEEP) {
 		r->next = pool_free;
 		pool_free = r;
 		pool_nfree++;
 		r = NULL;
 	}
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	if (r) {
 		db_close_conn(r->db);
 		free(r);
 	}
 }
 
+/* Takes r off the registry of kept readers; the caller holds reg_lock. */
 static void unlink_reader(reader_t *r)
 {
+	dm_assert(dm_mutex_held(&reg_lock) && !r->lent);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -751,9 +758,9 @@ void db_thread_exit(void)
 		return;
 	}
 	my_reader = NULL;
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	unlink_reader(r);
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	db_close_conn(r->db);
 	free(r);
 }
@@ -769,7 +776,7 @@ int db_ping(void)
 
 void db_close(void)
 {
-	pthread_mutex_lock(&reg_lock);
+	dm_mutex_lock(&reg_lock);
 	while (readers) {
 		reader_t *r = readers;
 		unlink_reader(r);
@@ -783,7 +790,7 @@ void db_close(void)
 		free(r);
 	}
 	pool_nfree = 0;
-	pthread_mutex_unlock(&reg_lock);
+	dm_mutex_unlock(&reg_lock);
 	my_reader = NULL;
 	if (writer) {
 		/* PASSIVE: never waits for readers and never resets the WAL under

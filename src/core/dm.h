@@ -5,9 +5,12 @@
 #ifndef DM_H
 #define DM_H
 
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdarg.h>
+#include <time.h>
 
 /* One status convention for the whole program. Domain functions return one
  * of these; http maps them to status codes (http_status_of). */
@@ -93,6 +96,52 @@ int dm_snprintf(char *dst, size_t cap, const char *fmt, ...) __attribute__((form
 	((cond) ? (void)0 : dm_assert_fail(#cond, __FILE__, __LINE__, __func__))
 void dm_assert_fail(const char *cond, const char *file, int line, const char *func)
 	__attribute__((noreturn));
+
+/* A mutex that knows which thread holds it, so that a function which must
+ * be called with it held can check: dm_assert(dm_mutex_held(&m)) at the top
+ * of every *_locked function. The holder writes its own id into owner
+ * right after locking and clears it right before unlocking (condition
+ * waits included); nobody else writes it, so a thread that reads its own
+ * id there holds the mutex, and any other value means it does not
+ * (pthread_mutex_trylock cannot say: EBUSY tells that someone holds it,
+ * not who). Initialise with DM_MUTEX_INIT. */
+typedef struct dm_mutex {
+	pthread_mutex_t mu;
+	_Atomic(pthread_t) owner; /* the holder; 0 while free */
+} dm_mutex_t;
+#define DM_MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
+
+static inline void dm_mutex_lock(dm_mutex_t *m)
+{
+	pthread_mutex_lock(&m->mu);
+	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
+}
+
+/* 1 if the calling thread holds m. */
+static inline int dm_mutex_held(dm_mutex_t *m)
+{
+	return pthread_equal(atomic_load_explicit(&m->owner, memory_order_relaxed), pthread_self());
+}
+
+static inline void dm_mutex_unlock(dm_mutex_t *m)
+{
+	dm_assert(dm_mutex_held(m));
+	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* pthread_cond_wait on m (held by the caller), or pthread_cond_timedwait
+ * until abs when it is not NULL; m is held again on return, by the caller.
+ * Returns what pthread said (0, ETIMEDOUT). */
+static inline int dm_cond_wait(pthread_cond_t *cv, dm_mutex_t *m, const struct timespec *abs)
+{
+	int rc;
+	dm_assert(dm_mutex_held(m));
+	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
+	rc = abs ? pthread_cond_timedwait(cv, &m->mu, abs) : pthread_cond_wait(cv, &m->mu);
+	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
+	return rc;
+}
 
 /* Set by the signal handler; every loop checks it. */
 extern volatile int dm_stopping;

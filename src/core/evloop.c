@@ -63,6 +63,7 @@ int ev_start(ev_hook_fn hook)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 
+	dm_assert(!started && hook);
 	g_hook = hook;
 	atomic_store(&stopping, 0);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -87,6 +88,7 @@ void ev_stop(void)
 {
 	if (!started)
 		return;
+	dm_assert(!on_loop); /* the loop cannot join itself */
 	atomic_store(&stopping, 1);
 	ev_wake();
 	pthread_join(loop_thread, NULL);
@@ -99,6 +101,7 @@ void ev_stop(void)
 int ev_add(ev_watch_t *w, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = w};
+	dm_assert(w->fd >= 0 && w->fn); /* NULL data is the wake-up's */
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) == 0 ? DM_OK : DM_ERR;
 }
 

@@ -3,7 +3,8 @@
  * jobs.h).
  *
  * Thread-safety: the write queue is under wlock/wcond; the task queue under
- * tlock/tcond; timers under tlock. A waiter in jobs_write(_then) sleeps on
+ * tlock/tcond; timers under tlock (a dm_mutex_t: push_task_locked checks
+ * that its caller holds it). A waiter in jobs_write(_then) sleeps on
  * its own condition variable, signalled by the lane after the commit and
  * after the job's done callback returned.
  */
@@ -59,7 +60,7 @@ static wjob_t *whead, *wtail;
 static int wstop, wstarted;
 static pthread_t lane;
 
-static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t tlock = DM_MUTEX_INIT;
 static pthread_cond_t tcond = PTHREAD_COND_INITIALIZER;
 static task_t *thead, *ttail;
 static int tstop;
@@ -156,6 +157,7 @@ finish:
 		if (j->done)
 			j->done(j->arg, j->status);
 		if (j->waited) {
+			dm_assert(j->cv && !j->finished);
 			pthread_mutex_lock(&wlock);
 			j->finished = 1;
 			pthread_cond_signal(j->cv);
@@ -189,6 +191,8 @@ static void *lane_main(void *unused)
 		if (!whead)
 			wtail = NULL;
 		last->next = NULL;
+		/* queued counts the jobs on the list */
+		dm_assert(stats.queued >= (unsigned long long)n && (whead || stats.queued == (unsigned long long)n));
 		stats.queued -= (unsigned long long)n;
 		pthread_mutex_unlock(&wlock);
 		while (batch)
@@ -204,6 +208,7 @@ static int enqueue(wjob_t *j)
 		pthread_mutex_unlock(&wlock);
 		return DM_EUNAVAIL;
 	}
+	dm_assert(!whead == !wtail && !whead == !stats.queued);
 	if (wtail)
 		wtail->next = j;
 	else
@@ -265,18 +270,18 @@ static void *worker_main(void *unused)
 	(void)unused;
 	for (;;) {
 		task_t *t;
-		pthread_mutex_lock(&tlock);
+		dm_mutex_lock(&tlock);
 		while (!thead && !tstop)
-			pthread_cond_wait(&tcond, &tlock);
+			dm_cond_wait(&tcond, &tlock, NULL);
 		if (!thead) {
-			pthread_mutex_unlock(&tlock);
+			dm_mutex_unlock(&tlock);
 			break;
 		}
 		t = thead;
 		thead = t->next;
 		if (!thead)
 			ttail = NULL;
-		pthread_mutex_unlock(&tlock);
+		dm_mutex_unlock(&tlock);
 		t->fn(t->arg);
 		free(t);
 		/* background work (timers) runs seconds apart: what a task read
@@ -291,6 +296,8 @@ static void *worker_main(void *unused)
 static int push_task_locked(jobs_task_fn fn, void *arg)
 {
 	task_t *t;
+	dm_assert(dm_mutex_held(&tlock));
+	dm_assert(!thead == !ttail);
 	if (tstop)
 		return DM_EUNAVAIL;
 	t = calloc(1, sizeof *t);
@@ -310,9 +317,9 @@ static int push_task_locked(jobs_task_fn fn, void *arg)
 int jobs_task(jobs_task_fn fn, void *arg)
 {
 	int rc;
-	pthread_mutex_lock(&tlock);
+	dm_mutex_lock(&tlock);
 	rc = push_task_locked(fn, arg);
-	pthread_mutex_unlock(&tlock);
+	dm_mutex_unlock(&tlock);
 	return rc;
 }
 
@@ -321,18 +328,19 @@ static void timer_run(void *arg)
 {
 	timer_t_ *t = arg;
 	t->fn(t->arg);
-	pthread_mutex_lock(&tlock);
+	dm_mutex_lock(&tlock);
+	dm_assert(t->running); /* set when timer_main queued this run */
 	t->running = 0;
 	t->due = dm_mono_ms() + t->interval_ms;
 	pthread_cond_signal(&timer_cond);
-	pthread_mutex_unlock(&tlock);
+	dm_mutex_unlock(&tlock);
 }
 
 int jobs_timer(const char *name, int interval_ms, jobs_task_fn fn, void *arg)
 {
-	pthread_mutex_lock(&tlock);
+	dm_mutex_lock(&tlock);
 	if (ntimers == MAX_TIMERS) {
-		pthread_mutex_unlock(&tlock);
+		dm_mutex_unlock(&tlock);
 		return DM_ERR;
 	}
 	timer_t_ *t = &timers[ntimers++];
@@ -342,14 +350,14 @@ int jobs_timer(const char *name, int interval_ms, jobs_task_fn fn, void *arg)
 	t->arg = arg;
 	t->due = dm_mono_ms() + interval_ms;
 	pthread_cond_signal(&timer_cond);
-	pthread_mutex_unlock(&tlock);
+	dm_mutex_unlock(&tlock);
 	return DM_OK;
 }
 
 static void *timer_main(void *unused)
 {
 	(void)unused;
-	pthread_mutex_lock(&tlock);
+	dm_mutex_lock(&tlock);
 	while (!tstop) {
 		int64_t now = dm_mono_ms(), next = now + 1000;
 		for (int i = 0; i < ntimers; i++) {
@@ -375,9 +383,9 @@ static void *timer_main(void *unused)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		pthread_cond_timedwait(&timer_cond, &tlock, &ts);
+		dm_cond_wait(&timer_cond, &tlock, &ts);
 	}
-	pthread_mutex_unlock(&tlock);
+	dm_mutex_unlock(&tlock);
 	return NULL;
 }
 
@@ -402,11 +410,11 @@ int jobs_start(int n)
 void jobs_stop(void)
 {
 	/* timers and workers first: a running task may still queue writes */
-	pthread_mutex_lock(&tlock);
+	dm_mutex_lock(&tlock);
 	tstop = 1;
 	pthread_cond_broadcast(&tcond);
 	pthread_cond_broadcast(&timer_cond);
-	pthread_mutex_unlock(&tlock);
+	dm_mutex_unlock(&tlock);
 	pthread_join(timer_thread, NULL);
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);

@@ -106,6 +106,7 @@ static int type_of(const char *t)
 		return JSON_TEXT;
 	if (!strcmp(t, "array"))
 		return JSON_ARRAY;
+	dm_assert(!strcmp(t, "object")); /* json_each's eight types, whatever the text */
 	return JSON_OBJECT;
 }
 
@@ -183,6 +184,7 @@ void json_free(json_obj_t *o)
 const json_field_t *json_get(const json_obj_t *o, const char *key)
 {
 	/* the last duplicate wins, as in most parsers */
+	dm_assert(o->n >= 0 && o->n <= JSON_MAX_FIELDS);
 	for (int i = o->n - 1; i >= 0; i--)
 		if (!strcmp(o->f[i].key, key))
 			return &o->f[i];

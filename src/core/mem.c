@@ -1,11 +1,14 @@
 /*
  * mem.c — SQLite's allocator: thread caches over malloc (see mem.h).
  *
- * A block is a 16-byte header (its class, or BIG and the size asked for)
- * followed by the memory SQLite uses. Sizes up to MAX_SMALL fall into 40
- * classes (16-byte steps to 128, then four per power of two), so a freed
- * block fits any later request of its class. Larger ones go straight to
- * malloc/free.
+ * A block is a 16-byte header (its class, or BIG and the size asked for,
+ * and a magic number) followed by the memory SQLite uses. Sizes up to
+ * MAX_SMALL fall into 40 classes (16-byte steps to 128, then four per power
+ * of two), so a freed block fits any later request of its class. Larger
+ * ones go straight to malloc/free. The magic says whether a block is
+ * SQLite's (MAGIC) or in a cache (FREE_MAGIC); free, realloc and size check
+ * it, so a pointer that is not a block of ours, or a block freed twice,
+ * stops the program there (dm_assert) instead of corrupting the caches.
  *
  * Thread-safety: each thread's cache (tc) is its own (__thread); a block
  * freed by another thread than the one that took it simply joins the
@@ -30,7 +33,8 @@
 #define MAX_SMALL 32768
 #define NCLS 40
 #define BIG 0xffffu
-#define MAGIC 0x6d656d21u          /* "mem!" */
+#define MAGIC 0x6d656d21u          /* "mem!": a block SQLite holds */
+#define FREE_MAGIC 0x6d656d2du     /* "mem-": a block in a cache */
 #define THREAD_CAP (128 * 1024)    /* bytes one thread's cache may hold */
 #define SHARED_CAP (2L << 20)      /* bytes all shared lists may hold */
 
@@ -95,6 +99,7 @@ static void free_chain(void *b)
 {
 	while (b) {
 		void *next = NEXT(b);
+		dm_assert(((hdr_t *)b)->magic == FREE_MAGIC);
 		free(b);
 		b = next;
 	}
@@ -122,11 +127,14 @@ static void spill(unsigned c, void *head, void *tail, size_t k)
 static void flush_class(unsigned c)
 {
 	void *head = tc.head[c], *tail = head;
-	size_t k = tc.n[c];
+	size_t k = tc.n[c], len = 1;
 	if (!head)
 		return;
-	while (NEXT(tail))
+	while (NEXT(tail)) {
 		tail = NEXT(tail);
+		len++;
+	}
+	dm_assert(len == k && tc.bytes >= k * (class_size(c) + HDR));
 	tc.head[c] = NULL;
 	tc.n[c] = 0;
 	tc.bytes -= k * (class_size(c) + HDR);
@@ -159,7 +167,7 @@ static int refill(unsigned c)
 	unsigned want = class_limit(c) / 2 + 1;
 	void *head, *b;
 	size_t k = 0;
-	long bytes;
+	long bytes, before;
 
 	pthread_mutex_lock(&shared[c].lock);
 	head = b = shared[c].head;
@@ -171,16 +179,28 @@ static int refill(unsigned c)
 	} else {
 		shared[c].head = NULL;
 	}
+	dm_assert(shared[c].n >= k);
 	shared[c].n -= k;
 	pthread_mutex_unlock(&shared[c].lock);
 	if (!k)
 		return 0;
 	bytes = (long)(k * (class_size(c) + HDR));
-	atomic_fetch_sub(&shared_bytes, bytes);
+	/* spill counts a chain in before it joins a list, refill out after
+	 * it left: the count never falls below what the lists hold */
+	before = atomic_fetch_sub(&shared_bytes, bytes);
+	dm_assert(before >= bytes);
 	tc.head[c] = head;
 	tc.n[c] = (uint16_t)k;
 	tc.bytes += (size_t)bytes;
 	return 1;
+}
+
+/* The header of p, a block SQLite holds (checked: its magic and class). */
+static hdr_t *block_of(void *p)
+{
+	hdr_t *h = (hdr_t *)((char *)p - HDR);
+	dm_assert(h->magic == MAGIC && (h->cls < NCLS || h->cls == BIG));
+	return h;
 }
 
 /* sqlite3_mem_methods.xMalloc: n bytes, 8-aligned (16 here), or NULL. */
@@ -211,18 +231,21 @@ static void *x_malloc(int n)
 		return (char *)h + HDR;
 	}
 	h = tc.head[c];
+	dm_assert(h->magic == FREE_MAGIC && h->cls == c && tc.n[c] > 0);
 	tc.head[c] = NEXT(h);
 	tc.n[c]--;
 	tc.bytes -= class_size(c) + HDR;
+	h->magic = MAGIC;
 	return (char *)h + HDR;
 }
 
 /* sqlite3_mem_methods.xFree: p from x_malloc/x_realloc, never NULL. */
 static void x_free(void *p)
 {
-	hdr_t *h = (hdr_t *)((char *)p - HDR);
+	hdr_t *h = block_of(p);
 	unsigned c = h->cls;
 
+	h->magic = FREE_MAGIC;
 	if (c == BIG) {
 		free(h);
 		return;
@@ -250,8 +273,12 @@ static void x_free(void *p)
 		tc.bytes -= k * (class_size(c) + HDR);
 		{
 			void *tail = rest;
-			while (NEXT(tail))
+			unsigned len = 1;
+			while (NEXT(tail)) {
 				tail = NEXT(tail);
+				len++;
+			}
+			dm_assert(len == k);
 			spill(c, rest, tail, k);
 		}
 	}
@@ -260,7 +287,7 @@ static void x_free(void *p)
 /* sqlite3_mem_methods.xSize: usable bytes of p. */
 static int x_size(void *p)
 {
-	hdr_t *h = (hdr_t *)((char *)p - HDR);
+	hdr_t *h = block_of(p);
 	return h->cls == BIG ? (int)h->size : (int)class_size(h->cls);
 }
 
@@ -268,7 +295,7 @@ static int x_size(void *p)
  * NULL with p untouched. */
 static void *x_realloc(void *p, int n)
 {
-	hdr_t *h = (hdr_t *)((char *)p - HDR);
+	hdr_t *h = block_of(p);
 	void *q;
 	int old = x_size(p);
 
@@ -341,7 +368,9 @@ void mem_trim(void)
 		shared[c].head = NULL;
 		shared[c].n = 0;
 		pthread_mutex_unlock(&shared[c].lock);
-		atomic_fetch_sub(&shared_bytes, (long)(n * (class_size(c) + HDR)));
+		long bytes = (long)(n * (class_size(c) + HDR));
+		long before = atomic_fetch_sub(&shared_bytes, bytes);
+		dm_assert(before >= bytes);
 		free_chain(head);
 	}
 }

@@ -320,6 +320,7 @@ static long fill(net_conn_t *c)
 			n = bio_recv(c, c->rbuf, sizeof c->rbuf);
 		if (n < 0)
 			return -1;
+		dm_assert((size_t)n <= sizeof c->rbuf);
 		c->rlen = (size_t)n;
 		return n;
 	}
@@ -328,6 +329,7 @@ static long fill(net_conn_t *c)
 long net_read(net_conn_t *c, void *buf, size_t n)
 {
 	size_t have;
+	dm_assert(c->rpos <= c->rlen && c->rlen <= sizeof c->rbuf);
 	if (c->rpos >= c->rlen) {
 		long f = fill(c);
 		if (f <= 0)
@@ -344,6 +346,7 @@ long net_read(net_conn_t *c, void *buf, size_t n)
 long net_read_line(net_conn_t *c, char *buf, size_t cap)
 {
 	size_t len = 0;
+	dm_assert(c->rpos <= c->rlen && c->rlen <= sizeof c->rbuf && cap > 0);
 	for (;;) {
 		if (c->rpos >= c->rlen && fill(c) <= 0)
 			return -1;

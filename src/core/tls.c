@@ -213,9 +213,10 @@ typedef struct pair {
 	struct pair *next;
 } pair_t;
 
-/* lock guards cur, alpn[], nalpn and retired. The callback holds it only
- * to read a pointer and hand it to mbedtls. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* lock guards cur, alpn[], nalpn and retired (a dm_mutex_t:
+ * retire_locked checks that its caller holds it). The callback holds it
+ * only to read a pointer and hand it to mbedtls. */
+static dm_mutex_t lock = DM_MUTEX_INIT;
 static pair_t *cur;
 static pair_t *alpn[MAX_ALPN];
 static int nalpn;
@@ -258,6 +259,7 @@ static void retire_locked(pair_t *p)
 {
 	int64_t now = dm_mono_ms();
 	pair_t **pp = &retired;
+	dm_assert(dm_mutex_held(&lock));
 	if (p) {
 		p->retired_at = now;
 		p->next = retired;
@@ -278,11 +280,11 @@ int tls_install(const char *key_pem, const char *chain_pem)
 	pair_t *p = pair_parse(key_pem, chain_pem), *old;
 	if (!p)
 		return DM_EINVAL;
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	old = cur;
 	cur = p;
 	retire_locked(old);
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 	return DM_OK;
 }
 
@@ -294,7 +296,7 @@ static int cert_cb(mbedtls_ssl_context *ssl)
 	const char *proto = mbedtls_ssl_get_alpn_protocol(ssl);
 	int rc = 0;
 
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	if (proto && !strcmp(proto, "acme-tls/1")) {
 		size_t n = 0;
 		const unsigned char *sni = mbedtls_ssl_get_hs_sni(ssl, &n);
@@ -308,7 +310,7 @@ static int cert_cb(mbedtls_ssl_context *ssl)
 			 : MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL;
 	} else if (cur)
 		rc = mbedtls_ssl_set_hs_own_cert(ssl, &cur->chain, &cur->key);
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 	return rc;
 }
 
@@ -359,11 +361,11 @@ int tls_reload(void)
 	/* the served copy too, so a restart serves what we serve now */
 	if (dm_snprintf(path, sizeof path, "%s/tls/served.pem", cfg.data) == DM_OK)
 		tls_write_private(path, k, c);
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	old = cur;
 	cur = p;
 	retire_locked(old);
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 	p = NULL;
 	dm_info("SIGHUP: now serving %s", cfg.cert);
 	rc = DM_OK;
@@ -444,7 +446,7 @@ int tls_alpn_set(const char *name, const char *keyauth)
 	    mbedtls_pk_parse_key(&p->key, (const unsigned char *)kpem, strlen(kpem) + 1, NULL, 0, pk_rng, NULL) != 0)
 		goto done;
 	dm_strlcpy(p->name, name, sizeof p->name);
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	rc = DM_ETOOBIG;
 	for (int i = 0; i < nalpn; i++)
 		if (!strcasecmp(alpn[i]->name, name)) {
@@ -459,7 +461,7 @@ int tls_alpn_set(const char *name, const char *keyauth)
 		p = NULL;
 		rc = DM_OK;
 	}
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 done:
 	pair_free(p);
 	mbedtls_x509write_crt_free(&crt);
@@ -471,16 +473,16 @@ done:
 
 void tls_alpn_clear(void)
 {
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	for (int i = 0; i < nalpn; i++)
 		retire_locked(alpn[i]);
 	nalpn = 0;
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 }
 
 void tls_shutdown(void)
 {
-	pthread_mutex_lock(&lock);
+	dm_mutex_lock(&lock);
 	for (int i = 0; i < nalpn; i++)
 		pair_free(alpn[i]);
 	nalpn = 0;
@@ -491,5 +493,5 @@ void tls_shutdown(void)
 		retired = q->next;
 		pair_free(q);
 	}
-	pthread_mutex_unlock(&lock);
+	dm_mutex_unlock(&lock);
 }

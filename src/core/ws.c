@@ -67,6 +67,9 @@ size_t ws_parse(ws_in_t *w, unsigned char *buf, size_t len, size_t max_frame, si
 	int fin, op, masked;
 	unsigned char *pay;
 
+	/* between calls a message in progress has its buffer (and room for
+	 * its NUL), and nothing else does: whatever the bytes were */
+	dm_assert(!w->op == !w->msg && (!w->msg || w->len < w->cap));
 	memset(ev, 0, sizeof *ev);
 	ev->kind = WS_EV_NEED;
 	if (len < 2)
@@ -220,6 +223,8 @@ size_t ws_parse(ws_in_t *w, unsigned char *buf, size_t len, size_t max_frame, si
 
 size_t ws_header(unsigned char *out, int op, uint64_t len)
 {
+	/* a server frame: a data or control opcode, a control one short */
+	dm_assert((op >= WS_OP_TEXT && op <= WS_OP_BINARY) || (op >= WS_OP_CLOSE && op <= WS_OP_PONG && len <= 125));
 	out[0] = (unsigned char)(0x80 | (op & 0x0f));
 	if (len < 126) {
 		out[1] = (unsigned char)len;
@@ -239,6 +244,9 @@ size_t ws_header(unsigned char *out, int op, uint64_t len)
 
 size_t ws_close_frame(unsigned char *out, int code)
 {
+	/* a code one may send: ours, or a peer's that close_code_ok let
+	 * through (never 1005/1006/1015, which only report) */
+	dm_assert(close_code_ok(code));
 	out[0] = 0x80 | WS_OP_CLOSE;
 	out[1] = 2;
 	out[2] = (unsigned char)(code >> 8);

@@ -1,9 +1,10 @@
 /*
  * sio.c — Engine.IO v3/v4 and Socket.IO framing over WebSocket and HTTP
  * long-polling (see sio.h): sessions, their queues, rooms, the application
- * API, the packet decoder, the sender threads and the reaper. The
- * transports themselves (civetweb's WebSocket handler, the polling routes,
- * the upgrade between them) are in sio_transport.c; what the two files
+ * API, the packet decoder and the reaper. The transports themselves
+ * (civetweb's WebSocket handler, the polling routes, the upgrade between
+ * them) are in sio_transport.c; the connections held on the event loop and
+ * the workers that run their packets in sio_loop.c; what the three files
  * share is declared in sio_int.h.
  *
  * Design (threads, queues, numbers)
@@ -55,13 +56,14 @@
  * 5 s).
  *
  * Thread-safety: one mutex (sio_lock) guards every session field marked
- * "locked", the session table, the rooms and the ready list. It is never
- * held during network I/O or an application callback, except the pickers of
- * sio_room_emit_pick (documented in sio.h). Network I/O on a session's
- * connections happens on the loop thread only (and in a polling GET
- * answered at once, on its civetweb worker).
+ * "locked", the session table, the rooms and the ready list; it records
+ * its holder (dm_mutex_t), and every *_locked function asserts that its
+ * caller is the holder. It is never held during network I/O or an
+ * application callback, except the pickers of sio_room_emit_pick
+ * (documented in sio.h). Network I/O on a session's connections happens on
+ * the loop thread only (and in a polling GET answered at once, on its
+ * civetweb worker).
  */
-#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -96,7 +98,7 @@ struct room {
 	int n, cap;
 };
 
-pthread_mutex_t sio_lock = PTHREAD_MUTEX_INITIALIZER;
+dm_mutex_t sio_lock = DM_MUTEX_INIT;
 const sio_app_t *sio_app;
 int sio_stopping;
 unsigned long long sio_dropped;
@@ -137,6 +139,7 @@ static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
 {
 	unsigned h = hash_str(key) % CAP_BUCKETS;
 	counter_t *c;
+	dm_assert(dm_mutex_held(&sio_lock));
 	for (c = t[h]; c; c = c->next)
 		if (!strcmp(c->key, key))
 			return c;
@@ -148,19 +151,23 @@ static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
 	return c;
 }
 
-/* Locked. One less for key; the counter goes at zero. */
+/* Locked. One less for key, which has a counter (one counted before, or
+ * one just made at 0: then it goes); the counter goes at zero. */
 static void counter_dec_locked(counter_t **t, const char *key)
 {
 	unsigned h = hash_str(key) % CAP_BUCKETS;
+	dm_assert(dm_mutex_held(&sio_lock));
 	for (counter_t **pp = &t[h]; *pp; pp = &(*pp)->next)
 		if (!strcmp((*pp)->key, key)) {
 			counter_t *c = *pp;
+			dm_assert(c->n >= 0);
 			if (--c->n <= 0) {
 				*pp = c->next;
 				free(c);
 			}
 			return;
 		}
+	dm_assert(!"a counter for every key counted");
 }
 
 /* One log line for a refusal by cap kind (0 total, 1 address, 2 user, 3
@@ -229,12 +236,12 @@ int sio_session_check(const char *ip)
 {
 	counter_t *c;
 	int cap = -1; /* the cap that refuses (cap_log's kind), -1 none */
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (nopen >= cfg.sio_max_sessions)
 		cap = 0;
 	else if ((c = counter_get_locked(by_ip, ip, 0)) && c->n >= cfg.sio_max_per_ip)
 		cap = 1;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (cap == 0)
 		cap_log(0, "sio: refused a session from %s: %d open in all (--sio-max-sessions)", ip,
 			cfg.sio_max_sessions);
@@ -299,7 +306,12 @@ blob_t *sio_blob_new(const char *data, size_t len)
 
 void sio_blob_unref(blob_t *b)
 {
-	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+	int was;
+	if (!b)
+		return;
+	was = atomic_fetch_sub(&b->refs, 1);
+	dm_assert(was > 0);
+	if (was == 1)
 		free(b);
 }
 
@@ -341,6 +353,8 @@ static int cond_init_mono(pthread_cond_t *cv)
 
 static void sock_free(sio_sock_t *s)
 {
+	/* the last reference: no connection, nor the ready list, points here */
+	dm_assert(s->refs == 0 && !s->ws && !s->probe && !s->poll && !s->ready_listed);
 	sio_queue_free(s->qh);
 	if (s->user_free)
 		s->user_free(s->user);
@@ -354,28 +368,32 @@ static void sock_free(sio_sock_t *s)
  * which must not call sio). */
 void sio_unref_locked(sio_sock_t *s)
 {
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(s->refs > 0);
 	if (--s->refs == 0)
 		sock_free(s);
 }
 
 void sio_ref(sio_sock_t *s)
 {
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
+	dm_assert(s->refs > 0); /* only a holder of a reference takes another */
 	s->refs++;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 void sio_unref(sio_sock_t *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	sio_unref_locked(s);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 sio_sock_t *sio_find_locked(const char *sid)
 {
+	dm_assert(dm_mutex_held(&sio_lock));
 	for (sio_sock_t *s = by_sid[hash_str(sid)]; s; s = s->hnext)
 		if (!strcmp(s->sid, sid))
 			return s;
@@ -384,6 +402,8 @@ sio_sock_t *sio_find_locked(const char *sid)
 
 void sio_mark_closing_locked(sio_sock_t *s, const char *why)
 {
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(s->refs > 0);
 	if (s->state != S_OPEN)
 		return;
 	dm_debug("sio %s: closing (%s)", s->sid, why);
@@ -394,8 +414,11 @@ void sio_mark_closing_locked(sio_sock_t *s, const char *why)
 
 void sio_ready_push_locked(sio_sock_t *s)
 {
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(!ready_head == !ready_tail);
 	if (s->ready_listed || (!s->ws && !s->poll))
 		return;
+	dm_assert(s->refs > 0);
 	s->ready_listed = 1;
 	s->refs++;
 	s->ready_next = NULL;
@@ -411,6 +434,8 @@ void sio_ready_push_locked(sio_sock_t *s)
 sio_sock_t *sio_ready_take_locked(void)
 {
 	sio_sock_t *s = ready_head;
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(!ready_head == !ready_tail);
 	ready_head = ready_tail = NULL;
 	return s;
 }
@@ -419,6 +444,9 @@ sio_sock_t *sio_ready_take_locked(void)
 int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 {
 	qnode_t *q;
+	int was;
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(!s->qh == !s->qt && !s->qh == !s->qn && s->qn >= 0);
 	if (s->state != S_OPEN)
 		return DM_EUNAVAIL;
 	if (s->qn >= cfg.sio_queue_max) {
@@ -432,7 +460,8 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 		return DM_ENOMEM;
 	q->next = NULL;
 	q->b = b;
-	atomic_fetch_add(&b->refs, 1);
+	was = atomic_fetch_add(&b->refs, 1);
+	dm_assert(was > 0); /* the caller holds one */
 	if (s->qt)
 		s->qt->next = q;
 	else
@@ -451,9 +480,9 @@ static int send_raw(sio_sock_t *s, const char *data, size_t len)
 	int rc;
 	if (!b)
 		return DM_ENOMEM;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	rc = sio_enqueue_locked(s, b);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_blob_unref(b);
 	return rc;
 }
@@ -486,20 +515,19 @@ sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const ch
 	}
 	dm_b64url_encode(rnd, sizeof rnd, s->nsid);
 	s->eio = eio;
-	s->refs = 1;
 	s->state = S_OPEN;
 	s->created = now;
 	s->last_rx = now;
 	s->ping_next = now + cfg.sio_ping_interval;
 	atomic_init(&s->uid, 0);
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	/* the caps hold under the lock that registers */
 	c = counter_get_locked(by_ip, s->ip, 1);
 	if (!c || nopen >= cfg.sio_max_sessions || c->n >= cfg.sio_max_per_ip) {
 		int total = nopen >= cfg.sio_max_sessions;
 		if (c && !c->n)
 			counter_dec_locked(by_ip, s->ip);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (c) {
 			*rc = DM_ERATE;
 			if (total)
@@ -514,6 +542,7 @@ sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const ch
 	}
 	c->n++;
 	nopen++;
+	s->refs = 1; /* the registry's */
 	*rc = DM_OK;
 	h = hash_str(s->sid);
 	s->hnext = by_sid[h];
@@ -524,7 +553,7 @@ sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const ch
 	all_head = s;
 	if (reap_wake_at && s->ping_next < reap_wake_at)
 		pthread_cond_signal(&reap_cv);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return s;
 }
 
@@ -535,6 +564,7 @@ static room_t *room_get_locked(const char *name, int create)
 {
 	unsigned h = hash_str(name);
 	room_t *r;
+	dm_assert(dm_mutex_held(&sio_lock));
 	for (r = rooms[h]; r; r = r->hnext)
 		if (!strcmp(r->name, name))
 			return r;
@@ -556,6 +586,8 @@ static room_t *room_get_locked(const char *name, int create)
 static void room_free_if_empty_locked(room_t *r)
 {
 	room_t **pp;
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(r->n >= 0);
 	if (r->n)
 		return;
 	for (pp = &rooms[hash_str(r->name)]; *pp; pp = &(*pp)->hnext)
@@ -568,19 +600,25 @@ static void room_free_if_empty_locked(room_t *r)
 	free(r);
 }
 
-/* Locked. Removes s from r (both sides). */
+/* Locked. Removes s from r (both sides: s is a member of r exactly when r
+ * is one of s's rooms). */
 static void room_remove_locked(room_t *r, sio_sock_t *s)
 {
+	int in_r = 0, in_s = 0;
+	dm_assert(dm_mutex_held(&sio_lock));
 	for (int i = 0; i < r->n; i++)
 		if (r->m[i] == s) {
 			r->m[i] = r->m[--r->n];
+			in_r = 1;
 			break;
 		}
 	for (int i = 0; i < s->nrooms; i++)
 		if (s->rooms[i] == r) {
 			s->rooms[i] = s->rooms[--s->nrooms];
+			in_s = 1;
 			break;
 		}
+	dm_assert(in_r && in_s);
 	room_free_if_empty_locked(r);
 }
 
@@ -588,7 +626,7 @@ int sio_join(sio_sock_t *s, const char *room)
 {
 	room_t *r;
 	int rc = DM_OK;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (s->state != S_OPEN) {
 		rc = DM_EUNAVAIL;
 		goto done;
@@ -626,29 +664,29 @@ int sio_join(sio_sock_t *s, const char *room)
 	r->m[r->n++] = s;
 	s->rooms[s->nrooms++] = r;
 done:
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return rc;
 }
 
 int sio_leave(sio_sock_t *s, const char *room)
 {
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	for (int i = 0; i < s->nrooms; i++)
 		if (!strcmp(s->rooms[i]->name, room)) {
 			room_remove_locked(s->rooms[i], s);
 			break;
 		}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return DM_OK;
 }
 
 int sio_in_room(sio_sock_t *s, const char *room)
 {
 	int in = 0;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	for (int i = 0; i < s->nrooms && !in; i++)
 		in = !strcmp(s->rooms[i]->name, room);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return in;
 }
 
@@ -656,10 +694,10 @@ int sio_room_size(const char *room)
 {
 	room_t *r;
 	int n;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	r = room_get_locked(room, 0);
 	n = r ? r->n : 0;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return n;
 }
 
@@ -717,7 +755,7 @@ static blob_t *event_blob(const char *event, const char *json)
 		p += lj;
 	}
 	*p++ = ']';
-	assert(p == bl->data + len);
+	dm_assert(p == bl->data + len);
 	return bl;
 }
 
@@ -730,9 +768,9 @@ int sio_emit(sio_sock_t *s, const char *event, const char *json)
 	b = event_blob(event, json);
 	if (!b)
 		return DM_ENOMEM;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	rc = sio_enqueue_locked(s, b);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_blob_unref(b);
 	return rc;
 }
@@ -767,7 +805,7 @@ int sio_room_emit_pick(const char *room, const char *event, const char *const *j
 	for (int i = 0; i < n; i++)
 		if (!(bl[i] = event_blob(event, json[i])))
 			goto done;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	r = room_get_locked(room, 0);
 	/* enqueue may close a socket (overflow) but never changes rooms */
 	for (int i = 0; r && i < r->n; i++) {
@@ -775,7 +813,7 @@ int sio_room_emit_pick(const char *room, const char *event, const char *const *j
 		if (v >= 0 && v < n && sio_enqueue_locked(r->m[i], bl[v]) == DM_OK)
 			sent++;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 done:
 	for (int i = 0; i < n; i++)
 		sio_blob_unref(bl[i]);
@@ -801,7 +839,7 @@ int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg)
 {
 	room_t *r;
 	int left = 0;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	r = room_get_locked(room, 0);
 	while (r) {
 		int i, n = r->n;
@@ -816,7 +854,7 @@ int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg)
 		if (n == 1)
 			break;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return left;
 }
 
@@ -828,11 +866,11 @@ void sio_set_uid(sio_sock_t *s, int64_t uid)
 	counter_t *c = NULL;
 	int64_t old;
 
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	old = atomic_load(&s->uid);
 	if (old == uid || s->state == S_CLOSED) {
 		atomic_store(&s->uid, uid);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return;
 	}
 	if (uid) {
@@ -842,7 +880,7 @@ void sio_set_uid(sio_sock_t *s, int64_t uid)
 			if (c && !c->n)
 				counter_dec_locked(by_user, key);
 			sio_mark_closing_locked(s, "too many sessions for the user");
-			pthread_mutex_unlock(&sio_lock);
+			dm_mutex_unlock(&sio_lock);
 			cap_log(2, "sio: refused a session of user %lld from %s: %d open for that user (--sio-max-per-user)",
 				(long long)uid, s->ip, cfg.sio_max_per_user);
 			return;
@@ -855,7 +893,7 @@ void sio_set_uid(sio_sock_t *s, int64_t uid)
 	if (c)
 		c->n++;
 	atomic_store(&s->uid, uid);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 int64_t sio_uid(const sio_sock_t *s)
@@ -865,18 +903,18 @@ int64_t sio_uid(const sio_sock_t *s)
 
 void sio_set_user(sio_sock_t *s, void *user, void (*free_fn)(void *))
 {
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	s->user = user;
 	s->user_free = free_fn;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 void *sio_user(const sio_sock_t *s)
 {
 	void *u;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	u = s->user;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return u;
 }
 
@@ -892,9 +930,9 @@ int sio_eio(const sio_sock_t *s)
 
 void sio_close(sio_sock_t *s)
 {
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	sio_mark_closing_locked(s, "closed by the application");
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 void sio_set_app(const sio_app_t *a)
@@ -905,7 +943,7 @@ void sio_set_app(const sio_app_t *a)
 void sio_get_stats(sio_stats_t *out)
 {
 	int ws = 0;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	*out = stats;
 	out->dropped = sio_dropped;
 	out->sessions = 0;
@@ -915,7 +953,7 @@ void sio_get_stats(sio_stats_t *out)
 	}
 	out->websockets = (unsigned long long)ws;
 	out->senders = sio_loop_threads();
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 }
 
 /* ------------------------------------------------ Socket.IO packets */
@@ -954,11 +992,11 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 	char reply[MAX_NSP + 64];
 	int rc;
 
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	rc = s->nsp_state;
 	if (!rc)
 		s->nsp_state = 1;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (rc)
 		return; /* connected already (or connecting on another thread) */
 	memset(&ci, 0, sizeof ci);
@@ -969,15 +1007,18 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 	ci.auth = auth;
 	rc = sio_app->on_connect(s, &ci, err, sizeof err);
 	if (rc != DM_OK) {
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
+		/* connecting is this thread's alone (teardown may have reset it) */
+		dm_assert(s->nsp_state == 1 || s->state == S_CLOSED);
 		s->nsp_state = 0;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		connect_error(s, sio_app->nsp, err[0] ? err : "Unauthorization");
 		return;
 	}
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
+	dm_assert(s->nsp_state == 1 || s->state == S_CLOSED);
 	s->nsp_state = 2;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	/* connected: the handshake's query and cookie are not read again */
 	free(s->query);
 	free(s->cookie);
@@ -1074,9 +1115,9 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 	}
 	if (!sio_app)
 		return DM_OK;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	state = s->nsp_state;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	switch (type) {
 	case 0: /* CONNECT */
 		if (strcmp(nsp, sio_app->nsp)) {
@@ -1096,9 +1137,9 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 		return DM_OK;
 	case 1: /* DISCONNECT */
 		if (!strcmp(nsp, sio_app->nsp) && state == 2) {
-			pthread_mutex_lock(&sio_lock);
+			dm_mutex_lock(&sio_lock);
 			sio_mark_closing_locked(s, "namespace disconnect");
-			pthread_mutex_unlock(&sio_lock);
+			dm_mutex_unlock(&sio_lock);
 		}
 		return DM_OK;
 	case 2: /* EVENT */
@@ -1125,9 +1166,11 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
  * p[n]. DM_OK or an error (close the session). */
 int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 {
+	/* the application's callbacks use the database: never on the loop */
+	dm_assert(!ev_on_loop());
 	if (n < 1)
 		return DM_EINVAL;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	s->last_rx = dm_mono_ms();
 	if (s->ping_sent) {
 		/* v4: anything from the client answers the ping */
@@ -1135,16 +1178,16 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 		s->ping_next = s->last_rx + cfg.sio_ping_interval;
 	}
 	if (s->state != S_OPEN) {
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return DM_OK;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	switch (p[0]) {
 	case '1': /* close */
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s->client_closed = 1; /* a waiting GET gets a noop, not "1" */
 		sio_mark_closing_locked(s, "client close");
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return DM_OK;
 	case '2': { /* ping (v3 heartbeat): pong with the same data */
 		char *pong = malloc(n + 1);
@@ -1176,13 +1219,14 @@ static void teardown(sio_sock_t *s)
 	int was_connected;
 	qnode_t *q;
 
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (s->state == S_CLOSED) {
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return;
 	}
 	s->state = S_CLOSED;
 	counter_dec_locked(by_ip, s->ip);
+	dm_assert(nopen > 0);
 	nopen--;
 	if (atomic_load(&s->uid)) {
 		char key[24];
@@ -1210,7 +1254,7 @@ static void teardown(sio_sock_t *s)
 	if (s->ws)
 		s->want_close = 1;
 	sio_ready_push_locked(s); /* the close frame, or "1" to a parked GET */
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_queue_free(q);
 	if (was_connected && sio_app && sio_app->on_close)
 		sio_app->on_close(s);
@@ -1222,6 +1266,9 @@ static void teardown(sio_sock_t *s)
 static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 {
 	int64_t pi = cfg.sio_ping_interval, pt = cfg.sio_ping_timeout, due;
+
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(s->state == S_OPEN);
 
 	if (s->nsp_state != 2 || !atomic_load(&s->uid)) {
 		due = s->created + cfg.sio_connect_timeout;
@@ -1267,7 +1314,7 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 static void *reaper_main(void *unused)
 {
 	(void)unused;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	while (!sio_stopping) {
 		int64_t now = dm_mono_ms(), next = now + 1000;
 		sio_sock_t *dead = NULL;
@@ -1282,14 +1329,14 @@ static void *reaper_main(void *unused)
 			}
 		}
 		if (dead) {
-			pthread_mutex_unlock(&sio_lock);
+			dm_mutex_unlock(&sio_lock);
 			while (dead) {
 				sio_sock_t *s = dead;
 				dead = s->reap_next;
 				teardown(s);
 				sio_unref(s);
 			}
-			pthread_mutex_lock(&sio_lock);
+			dm_mutex_lock(&sio_lock);
 			continue;
 		}
 		/* heartbeats fall due one session at a time: one pass over
@@ -1299,10 +1346,10 @@ static void *reaper_main(void *unused)
 			next = now + REAP_BATCH_MS;
 		struct timespec ts = sio_mono_after(next - now);
 		reap_wake_at = next;
-		pthread_cond_timedwait(&reap_cv, &sio_lock, &ts);
+		dm_cond_wait(&reap_cv, &sio_lock, &ts);
 		reap_wake_at = 0;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	db_thread_exit();
 	return NULL;
 }
@@ -1350,45 +1397,48 @@ void sio_stop(void)
 {
 	if (!g_inited)
 		return;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	sio_stopping = 1;
 	pthread_cond_broadcast(&reap_cv);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (reaper_started)
 		pthread_join(reaper, NULL);
 	reaper_started = 0;
 	sio_loop_stop();
 	/* what the loop did not take */
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	while (ready_head) {
 		sio_sock_t *s = ready_head;
 		ready_head = s->ready_next;
+		dm_assert(s->ready_listed);
 		s->ready_listed = 0;
 		sio_unref_locked(s);
 	}
 	ready_tail = NULL;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	for (;;) {
 		sio_sock_t *s;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s = all_head;
 		if (s)
 			s->refs++;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (!s)
 			break;
 		teardown(s);
 		sio_unref(s);
 	}
 	/* teardown asked the loop for close frames: nobody is connected now */
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	while (ready_head) {
 		sio_sock_t *s = ready_head;
 		ready_head = s->ready_next;
+		dm_assert(s->ready_listed);
+		s->ready_listed = 0;
 		sio_unref_locked(s);
 	}
 	ready_tail = NULL;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	pthread_cond_destroy(&reap_cv);
 	g_inited = 0;
 }
@@ -1399,7 +1449,7 @@ int sio_room_close(const char *room)
 {
 	room_t *r;
 	int n = 0;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	r = room_get_locked(room, 0);
 	/* marking does not leave the room (the reaper's teardown does): the
 	 * members stay put while counted */
@@ -1408,6 +1458,6 @@ int sio_room_close(const char *room)
 			sio_mark_closing_locked(r->m[i], "closed by the application");
 			n++;
 		}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return n;
 }

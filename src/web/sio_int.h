@@ -1,5 +1,5 @@
 /*
- * sio_int.h — what the two files of the sio part share (not for other
+ * sio_int.h — what the three files of the sio part share (not for other
  * parts: they use sio.h).
  *
  *   sio.c           sessions and their registry, outgoing queues, rooms,
@@ -16,7 +16,9 @@
  *
  * Thread-safety: sio_lock guards every session field marked "locked", the
  * session table, the rooms and the ready list (see the top of sio.c).
- * Functions named *_locked must be called with sio_lock held.
+ * Functions named *_locked must be called with sio_lock held, and check
+ * that they are (dm_assert(dm_mutex_held(&sio_lock)): sio_lock records its
+ * holder).
  */
 #ifndef SIO_INT_H
 #define SIO_INT_H
@@ -27,6 +29,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dm.h"
 #include "sio.h"
 
 #define SID_CAP 24 /* an Engine.IO session id (20 characters) + NUL */
@@ -116,7 +119,7 @@ void sio_sb_add(sbuf_t *b, const char *s, size_t n);
 void sio_sb_str(sbuf_t *b, const char *s);
 
 /* Shared state (defined in sio.c). */
-extern pthread_mutex_t sio_lock;
+extern dm_mutex_t sio_lock;
 extern const sio_app_t *sio_app;  /* set before the server starts */
 extern int sio_stopping;          /* sio_stop began (set under sio_lock) */
 extern unsigned long long sio_dropped; /* locked: sockets closed for not reading */

@@ -36,7 +36,9 @@
  * Thread-safety: a connection's I/O state (buffers, TLS, ws_in) is the
  * loop thread's alone. pool_lock guards the inbound lists, the run queue,
  * the incoming and resume lists. sio_lock (sio_int.h) guards the session
- * fields. The two locks are never held together.
+ * fields. The two locks are never held together (pool_take asserts it).
+ * Functions for the loop thread alone assert that they run there (or on
+ * sio_loop_stop's thread once the loop is gone).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -119,7 +121,7 @@ struct lconn {
 	lconn_t *run_next, *list_next; /* run queue; incoming / resume lists */
 };
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static dm_mutex_t pool_lock = DM_MUTEX_INIT;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static lconn_t *runq_head, *runq_tail;  /* pool_lock */
 static lconn_t *incoming, *resuming;    /* pool_lock */
@@ -138,6 +140,7 @@ static int tls_gone;
 
 static void lc_free(lconn_t *lc)
 {
+	dm_assert(!lc->scheduled && !lc->resume_listed);
 	while (lc->inh) {
 		pkt_t *p = lc->inh;
 		lc->inh = p->next;
@@ -155,8 +158,32 @@ static void lc_free(lconn_t *lc)
 
 static void lc_unref(lconn_t *lc)
 {
-	if (atomic_fetch_sub(&lc->refs, 1) == 1)
+	int was = atomic_fetch_sub(&lc->refs, 1);
+	dm_assert(was > 0);
+	if (was == 1)
 		lc_free(lc);
+}
+
+/* One more reference to lc, from a holder of one. */
+static void lc_ref(lconn_t *lc)
+{
+	int was = atomic_fetch_add(&lc->refs, 1);
+	dm_assert(was > 0);
+}
+
+/* Takes pool_lock, never while holding sio_lock (the two are never held
+ * together). */
+static void pool_take(void)
+{
+	dm_assert(!dm_mutex_held(&sio_lock));
+	dm_mutex_lock(&pool_lock);
+}
+
+/* The loop's own connection state (buffers, TLS, lists) is touched by the
+ * loop thread, or by sio_loop_stop's thread once the loop is gone. */
+static int on_loop_thread(void)
+{
+	return ev_on_loop() || !loop_started;
 }
 
 /* ------------------------------------------------------------- TLS */
@@ -330,10 +357,10 @@ static void lc_flush(lconn_t *lc)
 			return;
 		}
 		/* room again: take what stayed in the session's queue */
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		if (lc->s->ws == lc && (lc->s->qn || (lc->s->want_close && !lc->s->close_sent)))
 			sio_ready_push_locked(lc->s);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 	} else if (!lc->stall_t0)
 		lc->stall_t0 = now;
 	lc_update_mask(lc);
@@ -374,18 +401,20 @@ static void ws_probe_msg(lconn_t *lc, const char *p, size_t n)
 	sio_sock_t *s = lc->s;
 	if (n == 6 && !memcmp(p, "2probe", 6)) {
 		ws_send(lc, WS_OP_TEXT, "3probe", 6);
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		if (s->state == S_OPEN && s->probe == lc) {
 			s->upgrading = 1;
 			sio_ready_push_locked(s); /* the waiting GET ends with noop */
 		}
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return;
 	}
 	if (n == 1 && p[0] == '5') {
 		int ok = 0;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		if (s->state == S_OPEN && s->probe == lc) {
+			/* a probe is adopted for a polling session only, once */
+			dm_assert(s->transport == T_POLL && !s->ws);
 			s->probe = NULL;
 			s->transport = T_WS;
 			s->ws = lc;
@@ -395,7 +424,7 @@ static void ws_probe_msg(lconn_t *lc, const char *p, size_t n)
 			ok = 1;
 			sio_ready_push_locked(s); /* queued frames; a parked GET's noop */
 		}
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (!ok)
 			ws_close_with(lc, WS_CLOSE_NORMAL);
 	}
@@ -418,7 +447,8 @@ static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
 		ws_close_with(lc, WS_CLOSE_TOO_BIG);
 		return;
 	}
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
+	dm_assert(!lc->inh == !lc->intl);
 	if (lc->intl)
 		lc->intl->next = p;
 	else
@@ -429,7 +459,7 @@ static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
 		lc->paused = 1;
 	if (!lc->scheduled) {
 		lc->scheduled = 1;
-		atomic_fetch_add(&lc->refs, 1);
+		lc_ref(lc);
 		lc->run_next = NULL;
 		if (runq_tail)
 			runq_tail->run_next = lc;
@@ -438,7 +468,7 @@ static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
 		runq_tail = lc;
 		wake = 1;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 	if (wake)
 		pthread_cond_signal(&pool_cv);
 }
@@ -528,9 +558,9 @@ static void ws_input(lconn_t *lc)
 		int paused;
 		if (lc->state == LS_ENDED || lc->state == LS_FLUSH_END)
 			return;
-		pthread_mutex_lock(&pool_lock);
+		pool_take();
 		paused = lc->paused;
-		pthread_mutex_unlock(&pool_lock);
+		dm_mutex_unlock(&pool_lock);
 		if (paused)
 			return;
 		if (!lc->rlen) {
@@ -626,6 +656,7 @@ static void on_io(ev_watch_t *w, uint32_t events)
 static void lc_end_ex(lconn_t *lc, const char *why, int handback)
 {
 	sio_sock_t *s = lc->s;
+	dm_assert(on_loop_thread());
 	if (lc->state == LS_ENDED)
 		return;
 	lc->state = LS_ENDED;
@@ -664,7 +695,7 @@ static void lc_end_ex(lconn_t *lc, const char *why, int handback)
 	lc->out = NULL;
 	lc->rlen = lc->rcap = lc->olen = lc->ooff = lc->ocap = 0;
 	ws_in_free(&lc->win);
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (s->ws == lc) {
 		s->ws = NULL;
 		sio_mark_closing_locked(s, why ? why : "transport closed");
@@ -677,7 +708,7 @@ static void lc_end_ex(lconn_t *lc, const char *why, int handback)
 		s->poll = NULL;
 		s->polling = 0;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (why)
 		dm_debug("sio %s: connection ends (%s)", s->sid, why);
 	lc->dead_next = dead;
@@ -705,6 +736,7 @@ static void poll_answer(lconn_t *lc, qnode_t *q, const char *tail)
 	char head[96];
 	int n;
 
+	dm_assert(on_loop_thread() && lc->kind == LC_POLL && lc->state == LS_OPEN);
 	sio_poll_body(lc->eio, q, tail, &b);
 	if (b.oom) {
 		free(b.p);
@@ -737,6 +769,8 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 	qnode_t **tail = &lc->sendq;
 	int took = 0;
 
+	dm_assert(dm_mutex_held(&sio_lock) && on_loop_thread());
+	dm_assert(s->ws == lc && !s->qh == !s->qt && !s->qh == !s->qn);
 	if (lc->state != LS_OPEN)
 		return 0;
 	while (*tail)
@@ -747,6 +781,7 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 		if (!s->qh)
 			s->qt = NULL;
 		s->qn--;
+		dm_assert(!s->qh == !s->qn);
 		x->next = NULL;
 		*tail = x;
 		tail = &x->next;
@@ -771,6 +806,7 @@ static void ws_send_taken(lconn_t *lc)
 	qnode_t *q = lc->sendq, *x;
 	size_t skip = 0;
 
+	dm_assert(on_loop_thread());
 	lc->sendq = NULL;
 	if (q && !out_pending(lc) && !lc->ssl) {
 		struct iovec iov[64];
@@ -808,6 +844,8 @@ static void ws_send_taken(lconn_t *lc)
 	sio_queue_free(q);
 	if (lc->close_pending) {
 		unsigned char f[4];
+		/* taken while open; only the loop changes the state */
+		dm_assert(lc->state == LS_OPEN);
 		lc->close_pending = 0;
 		ws_close_frame(f, WS_CLOSE_NORMAL);
 		if (out_add(lc, f, sizeof f) != DM_OK) {
@@ -822,10 +860,10 @@ static void ws_send_taken(lconn_t *lc)
 	else {
 		lc->stall_t0 = 0;
 		if (lc->more) {
-			pthread_mutex_lock(&sio_lock);
+			dm_mutex_lock(&sio_lock);
 			if (lc->s->ws == lc && lc->s->qn)
 				sio_ready_push_locked(lc->s);
-			pthread_mutex_unlock(&sio_lock);
+			dm_mutex_unlock(&sio_lock);
 		}
 	}
 }
@@ -844,10 +882,12 @@ static void run_ready(void)
 	answer_t ans[64];
 	int nans = 0, more = 0;
 
-	pthread_mutex_lock(&sio_lock);
+	dm_assert(on_loop_thread());
+	dm_mutex_lock(&sio_lock);
 	s = sio_ready_take_locked();
 	for (; s; s = nx) {
 		nx = s->ready_next;
+		dm_assert(s->ready_listed);
 		s->ready_listed = 0;
 		if (nans == (int)(sizeof ans / sizeof ans[0])) {
 			/* the rest next round */
@@ -875,7 +915,7 @@ static void run_ready(void)
 		}
 		sio_unref_locked(s);
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	while (flush) {
 		lconn_t *lc = flush;
 		flush = lc->dead_next;
@@ -894,13 +934,14 @@ static int64_t scan(int64_t now)
 {
 	int64_t next = now + SCAN_MS;
 	lconn_t *lc = live, *nx;
+	dm_assert(on_loop_thread());
 	for (; lc; lc = nx) {
 		nx = lc->next;
 		if (lc->kind == LC_POLL && lc->state == LS_OPEN) {
 			if (now >= lc->deadline) {
 				qnode_t *q;
 				const char *tail;
-				pthread_mutex_lock(&sio_lock);
+				dm_mutex_lock(&sio_lock);
 				if (lc->s->poll == lc) {
 					lc->s->poll = NULL;
 					tail = sio_poll_take_locked(lc->s, &q);
@@ -908,7 +949,7 @@ static int64_t scan(int64_t now)
 					tail = "6";
 					q = NULL;
 				}
-				pthread_mutex_unlock(&sio_lock);
+				dm_mutex_unlock(&sio_lock);
 				poll_answer(lc, q, tail);
 			} else if (lc->deadline < next)
 				next = lc->deadline;
@@ -919,9 +960,9 @@ static int64_t scan(int64_t now)
 			continue;
 		}
 		if (lc->stall_t0 && now - lc->stall_t0 > WRITE_STALL_MS) {
-			pthread_mutex_lock(&sio_lock);
+			dm_mutex_lock(&sio_lock);
 			sio_dropped++;
-			pthread_mutex_unlock(&sio_lock);
+			dm_mutex_unlock(&sio_lock);
 			dm_info("sio %s: no write progress for %d ms: disconnecting", lc->s->sid, WRITE_STALL_MS);
 			lc_end(lc, "write stalled");
 		}
@@ -933,7 +974,7 @@ static int loop_hook(int64_t now)
 {
 	lconn_t *inc, *res;
 
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
 	inc = incoming;
 	incoming = NULL;
 	res = resuming;
@@ -942,11 +983,13 @@ static int loop_hook(int64_t now)
 		lc->resume_listed = 0;
 		lc->paused = 0;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 
+	dm_assert(on_loop_thread());
 	while (inc) {
 		lconn_t *lc = inc;
 		inc = lc->list_next;
+		dm_assert(!lc->registered && lc->state == LS_OPEN);
 		lc->next = live;
 		if (live)
 			live->prev = lc;
@@ -959,10 +1002,10 @@ static int loop_hook(int64_t now)
 			continue;
 		}
 		/* what was queued or became answerable before it was taken */
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		if (lc->s->ws == lc || lc->s->poll == lc)
 			sio_ready_push_locked(lc->s);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (lc->kind == LC_WS) {
 			/* civetweb's leftover bytes, then what TLS holds */
 			if (lc->d.rest && lc->d.restlen) {
@@ -1004,48 +1047,50 @@ static int loop_hook(int64_t now)
 static void *worker_main(void *unused)
 {
 	(void)unused;
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
 	for (;;) {
 		lconn_t *lc;
 		while (!pool_stopping && !runq_head)
-			pthread_cond_wait(&pool_cv, &pool_lock);
+			dm_cond_wait(&pool_cv, &pool_lock, NULL);
 		if (pool_stopping)
 			break;
 		lc = runq_head;
 		runq_head = lc->run_next;
 		if (!runq_head)
 			runq_tail = NULL;
+		dm_assert(lc->scheduled);
 		while (lc->inh && !pool_stopping) {
 			pkt_t *p = lc->inh;
 			int wake = 0;
 			lc->inh = p->next;
 			if (!lc->inh)
 				lc->intl = NULL;
+			dm_assert(lc->inbytes >= p->len);
 			lc->inbytes -= p->len;
 			if (lc->paused && lc->inbytes < IN_LOW && !lc->resume_listed) {
 				lc->resume_listed = 1;
-				atomic_fetch_add(&lc->refs, 1);
+				lc_ref(lc);
 				lc->list_next = resuming;
 				resuming = lc;
 				wake = 1;
 			}
-			pthread_mutex_unlock(&pool_lock);
+			dm_mutex_unlock(&pool_lock);
 			if (wake)
 				ev_wake();
 			if (sio_eio_packet(lc->s, p->data, p->len) != DM_OK) {
-				pthread_mutex_lock(&sio_lock);
+				dm_mutex_lock(&sio_lock);
 				sio_mark_closing_locked(lc->s, "protocol error");
-				pthread_mutex_unlock(&sio_lock);
+				dm_mutex_unlock(&sio_lock);
 			}
 			free(p);
-			pthread_mutex_lock(&pool_lock);
+			pool_take();
 		}
 		lc->scheduled = 0;
-		pthread_mutex_unlock(&pool_lock);
+		dm_mutex_unlock(&pool_lock);
 		lc_unref(lc);
-		pthread_mutex_lock(&pool_lock);
+		pool_take();
 	}
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 	db_thread_exit();
 	return NULL;
 }
@@ -1078,10 +1123,10 @@ void sio_detached_close(struct mg_detached *d)
 
 static void hand_to_loop(lconn_t *lc)
 {
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
 	lc->list_next = incoming;
 	incoming = lc;
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 	ev_wake();
 }
 
@@ -1095,7 +1140,7 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe)
 		return DM_ENOMEM;
 	}
 	lc->probe = probe;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (probe) {
 		ok = s->state == S_OPEN && s->transport == T_POLL && !s->probe && !sio_stopping;
 		if (ok)
@@ -1103,11 +1148,13 @@ int sio_loop_adopt_ws(struct mg_detached *d, sio_sock_t *s, int probe)
 	} else {
 		ok = s->state == S_OPEN && !sio_stopping;
 		if (ok) {
+			/* a new session: nothing carries it yet */
+			dm_assert(!s->ws && !s->probe && !s->poll);
 			s->transport = T_WS;
 			s->ws = lc;
 		}
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (!ok) {
 		lc->d.rest = NULL;
 		sio_detached_close(d);
@@ -1127,10 +1174,10 @@ int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char
 			lc->d.rest = NULL;
 		free(lc);
 		sio_detached_close(d);
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s->polling = 0;
 		sio_unref_locked(s);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return DM_ENOMEM;
 	}
 	lc->eio = eio;
@@ -1138,9 +1185,9 @@ int sio_loop_park_poll(struct mg_detached *d, sio_sock_t *s, int eio, const char
 	lc->deadline = deadline;
 	/* before the loop can see lc (it may end it, and the session go, at
 	 * once); the loop pushes the session when it takes lc */
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	s->poll = lc;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	hand_to_loop(lc);
 	return DM_OK;
 }
@@ -1174,10 +1221,10 @@ void sio_loop_stop(void)
 {
 	lconn_t *lc;
 
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
 	pool_stopping = 1;
 	pthread_cond_broadcast(&pool_cv);
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
 	nworkers = 0;
@@ -1186,24 +1233,25 @@ void sio_loop_stop(void)
 	loop_started = 0;
 	/* the loop is gone: this thread ends what it held */
 	tls_gone = 1;
-	pthread_mutex_lock(&pool_lock);
+	pool_take();
 	while ((lc = runq_head)) {
 		runq_head = lc->run_next;
 		lc->scheduled = 0;
-		pthread_mutex_unlock(&pool_lock);
+		dm_mutex_unlock(&pool_lock);
 		lc_unref(lc);
-		pthread_mutex_lock(&pool_lock);
+		pool_take();
 	}
 	runq_tail = NULL;
 	while ((lc = resuming)) {
 		resuming = lc->list_next;
-		pthread_mutex_unlock(&pool_lock);
+		lc->resume_listed = 0;
+		dm_mutex_unlock(&pool_lock);
 		lc_unref(lc);
-		pthread_mutex_lock(&pool_lock);
+		pool_take();
 	}
 	lc = incoming;
 	incoming = NULL;
-	pthread_mutex_unlock(&pool_lock);
+	dm_mutex_unlock(&pool_lock);
 	while (lc) { /* adopted, never registered */
 		lconn_t *nx = lc->list_next;
 		lc->next = live;

@@ -129,10 +129,10 @@ static int ws_connect(const struct mg_connection *c, void *cb)
 		return ws_reject(c, 0);
 	if (query_var(ri->query_string, "sid", sid, sizeof sid)) {
 		sio_sock_t *s;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s = sio_find_locked(sid);
 		ok = s && s->state == S_OPEN && s->transport == T_POLL && !s->probe && s->eio == eio[0] - '0';
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (!ok)
 			return ws_reject(c, 1);
 	} else if (sio_session_check(ri->remote_addr) != DM_OK)
@@ -146,12 +146,12 @@ static void ws_queue_open(sio_sock_t *s)
 	char open[256];
 	int n = open_packet(s, 0, open, sizeof open);
 	blob_t *b = sio_blob_new(open, (size_t)n), *b40 = s->eio == 3 ? sio_blob_new("40", 2) : NULL;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (b)
 		sio_enqueue_locked(s, b);
 	if (b40) /* v3: the default namespace is connected at once */
 		sio_enqueue_locked(s, b40);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_blob_unref(b);
 	sio_blob_unref(b40);
 }
@@ -170,13 +170,13 @@ static void ws_ready(struct mg_connection *c, void *cb)
 	(void)cb;
 	query_var(ri->query_string, "EIO", eio, sizeof eio);
 	if (query_var(ri->query_string, "sid", sid, sizeof sid)) {
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s = sio_find_locked(sid);
 		if (s && s->state == S_OPEN && s->transport == T_POLL && !s->probe)
 			s->refs++;
 		else
 			s = NULL;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		probe = 1;
 	} else {
 		int rc;
@@ -225,17 +225,26 @@ static int ws_data(struct mg_connection *c, int bits, char *data, size_t len, vo
 }
 
 /* A WebSocket upgrade to any other path: the JSON 404 every unknown path
- * gets, as a whole HTTP response (civetweb's own answer to an upgrade it
- * has no handler for has no status line). Always refuses. */
+ * gets (the catalog's NO_ROUTE, made the way http_refuse makes it), as a
+ * whole HTTP response (civetweb's own answer to an upgrade it has no
+ * handler for has no status line). Always refuses; without the database a
+ * bare 500. */
 static int ws_nowhere(const struct mg_connection *cc, void *cb)
 {
-	static const char body[] = "{\"msg\":\"fail\",\"errorMsg\":\"없는 주소입니다.\",\"code\":\"NOT_FOUND\"}";
 	struct mg_connection *c = (struct mg_connection *)cc;
+	sqlite3 *db = db_reader();
+	char body[400] = "";
+	int status = refusal_status(RF_NO_ROUTE);
 	(void)cb;
+	if (!db || db_get_text(db, body, sizeof body, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
+			       DB_TEXT(refusal_msg(RF_NO_ROUTE)), DB_TEXT(refusal_code(RF_NO_ROUTE))) != DM_OK) {
+		status = 500;
+		body[0] = 0;
+	}
 	mg_printf(c,
-		  "HTTP/1.1 404 Not Found\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+		  "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
 		  "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-		  sizeof body - 1, body);
+		  status, mg_get_response_code_text(c, status), strlen(body), body);
 	return 1;
 }
 
@@ -316,7 +325,7 @@ static int handshake(http_req_t *r, int eio)
 static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
 {
 	sio_sock_t *s;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	s = sio_find_locked(sid);
 	/* a closing session is over for new requests (a waiting GET still
 	 * gets its answer from the loop) */
@@ -324,7 +333,7 @@ static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
 		s = NULL;
 	if (s)
 		s->refs++;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	if (!s)
 		eio_error(r, 1);
 	return s;
@@ -336,6 +345,8 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 	size_t bytes = 0;
 	int n = 0;
 
+	dm_assert(dm_mutex_held(&sio_lock));
+	dm_assert(!s->qh == !s->qt && !s->qh == !s->qn && s->polling);
 	*q = NULL;
 	/* frames up to maxPayload bytes (at least one) */
 	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
@@ -344,6 +355,7 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 		if (!s->qh)
 			s->qt = NULL;
 		s->qn--;
+		dm_assert(!s->qh == !s->qn);
 		x->next = NULL;
 		*tail = x;
 		tail = &x->next;
@@ -381,6 +393,7 @@ void sio_poll_body(int eio, qnode_t *q, const char *tail, sbuf_t *b)
 
 int sio_poll_answerable_locked(const sio_sock_t *s)
 {
+	dm_assert(dm_mutex_held(&sio_lock));
 	return s->qn > 0 || s->state != S_OPEN || s->transport != T_POLL || s->upgrading || sio_stopping ||
 	       dm_stopping;
 }
@@ -428,23 +441,23 @@ static int h_poll_get(http_req_t *r)
 		return handshake(r, eio);
 	if (!(s = poll_session(r, eio, sid)))
 		return DM_OK;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (s->polling) {
 		/* two polls at once: the client is broken */
 		sio_mark_closing_locked(s, "overlapping polls");
 		sio_unref_locked(s);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return eio_error(r, 3);
 	}
 	s->polling = 1;
 	if (!sio_poll_answerable_locked(s)) {
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (poll_park(r, s, eio) == DM_OK)
 			return DM_OK;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 	}
 	tail_pkt = sio_poll_take_locked(s, &q);
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_poll_body(eio, q, tail_pkt, &b);
 	if (b.oom)
 		http_fail_dm(r, DM_ENOMEM);
@@ -480,16 +493,16 @@ static int h_poll_post(http_req_t *r)
 		return eio_error(r, 2);
 	if (!(s = poll_session(r, eio, sid)))
 		return DM_OK;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (s->posting) {
 		/* two POSTs at once: the client is broken */
 		sio_mark_closing_locked(s, "overlapping posts");
 		sio_unref_locked(s);
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		return eio_error(r, 3);
 	}
 	s->posting = 1;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	ct = http_header(r, "Content-Type");
 	if (ct && !strncasecmp(ct, "application/octet-stream", 24)) {
 		rc = DM_EINVAL; /* a binary payload */
@@ -540,19 +553,21 @@ static int h_poll_post(http_req_t *r)
 	}
 	if (rc != DM_OK)
 		goto bad;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
+	dm_assert(s->posting); /* this request's: an overlapping one left it */
 	s->posting = 0;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_unref(s);
 	return http_reply_raw(r, 200, "text/html; charset=UTF-8", "Cache-Control: no-store\r\n", "ok", 2);
 bad:
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
+	dm_assert(s->posting);
 	s->posting = 0;
 	sio_mark_closing_locked(s, rc == DM_ETOOBIG ? "payload too large" : "bad payload");
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	sio_unref(s);
 	if (rc == DM_ETOOBIG)
-		return http_fail(r, 413, "TOO_LARGE", "요청이 너무 큽니다.");
+		return http_refuse(r, RF_TOO_LARGE);
 	return eio_error(r, 3);
 }
 
