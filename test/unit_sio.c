@@ -121,11 +121,11 @@ static void drain(sio_sock_t *s, char *out, size_t cap)
 {
 	qnode_t *q;
 	out[0] = 0;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	q = s->qh;
 	s->qh = s->qt = NULL;
 	s->qn = 0;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	for (qnode_t *x = q; x; x = x->next) {
 		char one[2048] = "";
 		const char *id;
@@ -145,9 +145,9 @@ static void drain(sio_sock_t *s, char *out, size_t cap)
 static int closing(sio_sock_t *s)
 {
 	int c;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	c = s->state != S_OPEN;
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	return c;
 }
 
@@ -614,11 +614,11 @@ static void end_all(void)
 {
 	for (;;) {
 		sio_sock_t *s;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s = all_head;
 		if (s)
 			s->refs++;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		if (!s)
 			break;
 		teardown(s);
@@ -653,10 +653,10 @@ static void test_get(void)
 {
 	for (size_t i = 0; i < sizeof grows / sizeof grows[0]; i++) {
 		int st = get(grows[i].q), n = 0;
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		for (sio_sock_t *s = all_head; s; s = s->all_next)
 			n++;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		CHECK(st == grows[i].status && n == grows[i].sessions, "GET ?%s: %d, %d sessions",
 		      grows[i].q ? grows[i].q : "(none)", st, n);
 		end_all();
@@ -672,9 +672,9 @@ static void test_get(void)
 		snprintf(q, sizeof q, "EIO=4&transport=polling&sid=%s", s->sid);
 		CHECK(get(q) == 200 && s->qn == 0 && !s->polling && !closing(s), "a poll takes the queue");
 		/* two polls at once: the second one closes the session */
-		pthread_mutex_lock(&sio_lock);
+		dm_mutex_lock(&sio_lock);
 		s->polling = 1;
-		pthread_mutex_unlock(&sio_lock);
+		dm_mutex_unlock(&sio_lock);
 		CHECK(get(q) == 400 && closing(s), "an overlapping poll: 400, closed");
 		snprintf(q, sizeof q, "EIO=3&transport=polling&sid=%s", s->sid);
 		CHECK(get(q) == 400, "a closing session, or another version: 400");
@@ -843,18 +843,19 @@ static void ws_run(const wrow_t *r, const unsigned char *in, size_t n, size_t st
 		free(lc);
 		return;
 	}
+	atomic_store(&lc->refs, 1); /* the test holds it, as the loop would */
 	lc->kind = LC_WS;
 	lc->s = s;
 	lc->state = LS_OPEN;
 	lc->probe = r->probe;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	if (r->probe)
 		s->probe = lc;
 	else {
 		s->transport = T_WS;
 		s->ws = lc;
 	}
-	pthread_mutex_unlock(&sio_lock);
+	dm_mutex_unlock(&sio_lock);
 	while (fed < n) {
 		size_t add = step ? step : n;
 		ssize_t used;
@@ -876,7 +877,7 @@ static void ws_run(const wrow_t *r, const unsigned char *in, size_t n, size_t st
 	}
 	out_frames(lc, outs, cap);
 	*ended = lc->state != LS_OPEN;
-	pthread_mutex_lock(&sio_lock);
+	dm_mutex_lock(&sio_lock);
 	*upgraded = s->transport == T_WS && s->ws == lc;
 	/* what the test set up or the loop would take over: the session's
 	 * pointers to lc, the ready list, the run queue */
@@ -888,10 +889,12 @@ static void ws_run(const wrow_t *r, const unsigned char *in, size_t n, size_t st
 		sio_unref_locked(x);
 	}
 	ready_tail = NULL;
-	pthread_mutex_unlock(&sio_lock);
-	pthread_mutex_lock(&pool_lock);
+	dm_mutex_unlock(&sio_lock);
+	dm_mutex_lock(&pool_lock);
 	runq_head = runq_tail = NULL;
-	pthread_mutex_unlock(&pool_lock);
+	lc->scheduled = 0; /* taken off the run queue above */
+	lc->resume_listed = 0;
+	dm_mutex_unlock(&pool_lock);
 	sio_ref(s); /* lc_free's */
 	lc_free(lc);
 	end(s);

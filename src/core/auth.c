@@ -25,44 +25,6 @@
 #include "dm.h"
 #include "jobs.h"
 
-#ifndef DM_MUTEX_INIT
-/* dm.h's mutex that knows its holder, for builds whose dm.h does not have
- * it yet: the same type, names and rules (this copy goes once it does). */
-typedef struct dm_mutex {
-	pthread_mutex_t mu;
-	_Atomic(pthread_t) owner; /* the holder; 0 while free */
-} dm_mutex_t;
-#define DM_MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER, 0}
-
-static inline void dm_mutex_lock(dm_mutex_t *m)
-{
-	pthread_mutex_lock(&m->mu);
-	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
-}
-
-static inline int dm_mutex_held(dm_mutex_t *m)
-{
-	return pthread_equal(atomic_load_explicit(&m->owner, memory_order_relaxed), pthread_self());
-}
-
-static inline void dm_mutex_unlock(dm_mutex_t *m)
-{
-	dm_assert(dm_mutex_held(m));
-	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
-	pthread_mutex_unlock(&m->mu);
-}
-
-static inline int dm_cond_wait(pthread_cond_t *cv, dm_mutex_t *m, const struct timespec *abs)
-{
-	int rc;
-	dm_assert(dm_mutex_held(m));
-	atomic_store_explicit(&m->owner, (pthread_t)0, memory_order_relaxed);
-	rc = abs ? pthread_cond_timedwait(cv, &m->mu, abs) : pthread_cond_wait(cv, &m->mu);
-	atomic_store_explicit(&m->owner, pthread_self(), memory_order_relaxed);
-	return rc;
-}
-#endif
-
 #define KEY_LEN 32
 static unsigned char jwt_key[KEY_LEN];
 static int have_key;
