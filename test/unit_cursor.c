@@ -187,6 +187,11 @@ static const struct {
 	{"cursor=1_2&limit=0", BAD, 0, 0, 0},
 	{"cursor=%eb%8f%99_1", BAD, 0, 0, 0},
 	{"cursor=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_1", BAD, 0, 0, 0},
+	/* a decoded NUL or bytes that are not UTF-8: refused, not cut or dropped */
+	{"limit=5%00x", BAD, 0, 0, 0},
+	{"limit=%ff", BAD, 0, 0, 0},
+	{"cursor=1_2%00x", BAD, 0, 0, 0},
+	{"cursor=%ff_1", BAD, 0, 0, 0},
 };
 
 static void test_item_paging(void)
@@ -249,6 +254,21 @@ static const struct {
 	{"cursor=1.5_2", 400},
 	{"cursor=1__2", 400},
 	{"cursor=%eb%8f%99", 400},
+	/* digits only, and they must fit: no blank, sign or overflow */
+	{"cursor=+1_2", 400},
+	{"cursor=%201_2", 400},
+	{"cursor=1_%202", 400},
+	{"cursor=%0a1_2", 400},
+	{"cursor=99999999999999999999_1", 400},
+	{"cursor=1_99999999999999999999", 400},
+	{"cursor=9223372036854775808_1", 400},
+	{"limit=%205", 400},
+	{"limit=+5", 400},
+	/* a decoded NUL or bytes that are not UTF-8 */
+	{"cursor=%ff", 400},
+	{"limit=5%00x", 400},
+	{"limit=%ff", 400},
+	{"unread=%ff", 400},
 };
 
 static void test_notify_cursor(void)

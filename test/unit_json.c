@@ -89,6 +89,11 @@ static const row_t rows[] = {
 	{"negative exponent", "{\"a\":-1.5e-3}", 0, 1, OK, "a", JSON_REAL, ""},
 	{"largest int64", "{\"a\":9223372036854775807}", 0, 1, OK, "a", JSON_INT, "9223372036854775807"},
 	{"smallest int64", "{\"a\":-9223372036854775808}", 0, 1, OK, "a", JSON_INT, "-9223372036854775808"},
+	/* integers outside int64: valid JSON text, but json_parse refuses them
+	 * (never clamped to the nearest int64) */
+	{"int64 max + 1", "{\"a\":9223372036854775808}", 0, 1, BAD, NULL, 0, NULL},
+	{"int64 min - 1", "{\"a\":-9223372036854775809}", 0, 1, BAD, NULL, 0, NULL},
+	{"twenty nines", "{\"a\":99999999999999999999}", 0, 1, BAD, NULL, 0, NULL},
 	/* strings and escapes */
 	{"short escapes", "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}", 0, 1, OK, "a", JSON_TEXT, "\"\\/\b\f\n\r\t"},
 	{"escape \\a", "{\"a\":\"\\a\"}", 0, 0, BAD, NULL, 0, NULL},

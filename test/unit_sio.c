@@ -415,6 +415,7 @@ static const frow_t frows[] = {
 	{"v3 negative", 3, "-1:2", 0, 400, "", 1},
 	{"v3 blank before the length", 3, " 1:2", 0, 400, "", 1},
 	{"v3 length of 10 digits (past the body)", 3, "9999999999:2", 0, 400, "", 1},
+	{"v3 length 2^32 + 1 (wraps a 32-bit size_t to 1)", 3, "4294967297:2", 0, 400, "", 1},
 	{"v3 length of 11 digits", 3, "99999999999:2", 0, 400, "", 1},
 	{"v3 length of 20 digits (wraps size_t)", 3, "18446744073709551617:2", 0, 400, "", 1},
 	{"v3 a bad packet inside good framing", 3, "1:2" "1:x", 0, 400, "3", 1},

@@ -155,6 +155,14 @@ int json_parse(sqlite3 *db, const char *body, size_t len, json_obj_t *out)
 			rc = DM_ENOMEM;
 			goto done;
 		}
+		if (f->type == JSON_INT && sqlite3_column_type(st, 3) != SQLITE_INTEGER) {
+			/* an integer outside int64: SQLite keeps it as a REAL;
+			 * clamping it would change what the client said */
+			free(f->key);
+			free(f->text);
+			rc = DM_EINVAL;
+			goto done;
+		}
 		if (f->type == JSON_INT || f->type == JSON_REAL) {
 			f->i = sqlite3_column_int64(st, 3);
 			f->r = sqlite3_column_double(st, 3);

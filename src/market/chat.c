@@ -877,7 +877,7 @@ static int h_messages(http_req_t *r)
 	if (!icr)
 		return http_refuse(r, RF_ROOM_NOT_FOUND);
 	rc = http_query(r, "before", buf, sizeof buf);
-	if ((rc == DM_OK && !(before = parse_id(buf))) || rc == DM_ETOOBIG)
+	if ((rc == DM_OK && !(before = parse_id(buf))) || (rc != DM_OK && rc != DM_ENOTFOUND))
 		return http_refuse(r, RF_INVALID_BEFORE);
 	rc = http_query(r, "limit", buf, sizeof buf);
 	if (rc == DM_OK) {
@@ -885,7 +885,7 @@ static int h_messages(http_req_t *r)
 		if (l < 1 || l > HISTORY_MAX)
 			return http_refuse(r, RF_INVALID_MSG_LIMIT);
 		limit = (int)l;
-	} else if (rc == DM_ETOOBIG)
+	} else if (rc != DM_ENOTFOUND)
 		return http_refuse(r, RF_INVALID_MSG_LIMIT);
 	rc = room_info(r->db, icr, r->user_id, &ri);
 	if (rc == DM_ENOTFOUND)

@@ -871,34 +871,63 @@ static void timer_fn(void *unused)
 
 /* -------------------------------------------------------------- HTTP */
 
+/* A run of 1 to 19 decimal digits at s[0..n) that fits an int64 into
+ * *out: DM_OK, or DM_EINVAL for anything else (a blank, a sign, more). */
+static int parse_digits(const char *s, size_t n, int64_t *out)
+{
+	int64_t v = 0;
+	if (n < 1 || n > 19)
+		return DM_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - (s[i] - '0')) / 10)
+			return DM_EINVAL;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return DM_OK;
+}
+
+/* A list cursor "<updatedDt>_<notificationId>" (as the last page's
+ * nextCursor wrote it) into *dt, *id. DM_OK or DM_EINVAL. */
+static int parse_cursor(const char *s, int64_t *dt, int64_t *id)
+{
+	const char *us = strchr(s, '_');
+	if (!us || parse_digits(s, (size_t)(us - s), dt) != DM_OK ||
+	    parse_digits(us + 1, strlen(us + 1), id) != DM_OK)
+		return DM_EINVAL;
+	return DM_OK;
+}
+
 /* GET /notifications?unread=1&limit=30&cursor=... newest first. */
 static int h_notifications(http_req_t *r)
 {
 	char buf[64];
 	int unread = 0;
 	int64_t limit = LIST_DEFAULT, cur_dt = 0, cur_id = 0;
-	int has_cursor = 0;
+	int has_cursor = 0, rc;
 	sqlite3_stmt *st;
 
 	chat_flush_wait(); /* every message committed before this request counts */
-	if (http_query(r, "unread", buf, sizeof buf) == DM_OK)
+	rc = http_query(r, "unread", buf, sizeof buf);
+	if (rc == DM_OK)
 		unread = !strcmp(buf, "1") || !strcmp(buf, "true") || !strcmp(buf, "Y");
-	if (http_query(r, "limit", buf, sizeof buf) == DM_OK) {
-		char *end;
-		long v = strtol(buf, &end, 10);
-		if (!buf[0] || *end || v < 1 || v > LIST_MAX)
+	else if (rc != DM_ENOTFOUND)
+		return http_refuse(r, RF_INVALID_INPUT);
+	rc = http_query(r, "limit", buf, sizeof buf);
+	if (rc == DM_OK) {
+		int64_t v = dm_parse_id(buf); /* digits only: no blank, no sign */
+		if (v < 1 || v > LIST_MAX)
 			return http_refuse(r, RF_INVALID_NOTIF_LIMIT);
-		limit = v;
-	}
-	if (http_query(r, "cursor", buf, sizeof buf) == DM_OK && buf[0]) {
-		long long a, b;
-		char tail;
-		if (sscanf(buf, "%lld_%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
+		limit = (int)v;
+	} else if (rc != DM_ENOTFOUND)
+		return http_refuse(r, RF_INVALID_NOTIF_LIMIT);
+	rc = http_query(r, "cursor", buf, sizeof buf);
+	if (rc == DM_OK && buf[0]) {
+		if (parse_cursor(buf, &cur_dt, &cur_id) != DM_OK)
 			return http_refuse(r, RF_INVALID_CURSOR);
-		cur_dt = a;
-		cur_id = b;
 		has_cursor = 1;
-	}
+	} else if (rc != DM_OK && rc != DM_ENOTFOUND)
+		return http_refuse(r, RF_INVALID_CURSOR);
 	st = db_query(r->db,
 		     "WITH page AS (SELECT * FROM notification n WHERE n.userId = ?1 AND (?2 = 0 OR n.readYn = 'N') "
 		     "AND (?3 = 0 OR n.updatedDt < ?4 OR (n.updatedDt = ?4 AND n.notificationId < ?5)) "

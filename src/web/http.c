@@ -441,7 +441,9 @@ int http_query(const http_req_t *r, const char *name, char *buf, size_t cap)
 		return DM_ENOTFOUND;
 	if (n < 0)
 		return DM_ETOOBIG;
-	return dm_utf8_valid(buf, (size_t)n) ? DM_OK : DM_ENOTFOUND;
+	/* a decoded NUL would cut the value short; bytes that are not UTF-8
+	 * are no text: both are refused, not read as something else */
+	return !memchr(buf, 0, (size_t)n) && dm_utf8_valid(buf, (size_t)n) ? DM_OK : DM_EINVAL;
 }
 
 const char *http_header(const http_req_t *r, const char *name)
@@ -453,11 +455,12 @@ int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap)
 {
 	const char *c = mg_get_header(r->conn, "Cookie");
 	char raw[2048];
+	int n;
 	if (!c || mg_get_cookie(c, name, raw, sizeof raw) < 0)
 		return DM_ENOTFOUND;
-	if (mg_url_decode(raw, (int)strlen(raw), buf, (int)cap, 0) < 0)
+	if ((n = mg_url_decode(raw, (int)strlen(raw), buf, (int)cap, 0)) < 0)
 		return DM_ENOTFOUND;
-	return DM_OK;
+	return !memchr(buf, 0, (size_t)n) && dm_utf8_valid(buf, (size_t)n) ? DM_OK : DM_EINVAL;
 }
 
 /* ------------------------------------------------------------ routing */

@@ -132,14 +132,17 @@ int http_redirect_cookie(http_req_t *r, const char *url, const char *set_cookie)
 int http_reply_raw(http_req_t *r, int status, const char *ctype, const char *extra_headers,
 		   const void *body, size_t len);
 
-/* A query parameter (decoded) into buf; DM_OK, DM_ENOTFOUND, DM_ETOOBIG. */
+/* A query parameter (decoded) into buf; DM_OK, DM_ENOTFOUND, DM_ETOOBIG,
+ * or DM_EINVAL when the decoded value holds a NUL or is not UTF-8 (the
+ * caller answers 400: it is not read as absent or cut short). */
 int http_query(const http_req_t *r, const char *name, char *buf, size_t cap);
 /* 1 if s (at most max bytes) is safe inside a reply header: no CR, LF
  * or other control character. */
 int http_header_value_safe(const char *s, size_t max);
 /* A request header or NULL. */
 const char *http_header(const http_req_t *r, const char *name);
-/* A cookie value (decoded) into buf; DM_OK or DM_ENOTFOUND. */
+/* A cookie value (decoded) into buf; DM_OK, DM_ENOTFOUND, or DM_EINVAL
+ * when the decoded value holds a NUL or is not UTF-8. */
 int http_cookie(const http_req_t *r, const char *name, char *buf, size_t cap);
 
 /* Writes the CORS headers for this request's Origin (if allowed) into buf

@@ -528,13 +528,16 @@ static int h_poll_post(http_req_t *r)
 		/* "<len>:<packet>" with len in UTF-16 code units */
 		char *p = r->body, *end = r->body + r->body_len;
 		while (p < end && rc == DM_OK) {
-			size_t units = 0, want = 0, k = 0;
+			/* 64-bit arithmetic: ten digits overflow a 32-bit size_t
+			 * (on a Pi, "4294967297:" would read as 1) */
+			uint64_t units = 0, want = 0;
+			size_t k = 0;
 			char *d;
 			while (p < end && isdigit((unsigned char)*p) && k < 10) {
-				want = want * 10 + (size_t)(*p++ - '0');
+				want = want * 10 + (uint64_t)(*p++ - '0');
 				k++;
 			}
-			if (!k || p >= end || *p != ':') {
+			if (!k || p >= end || *p != ':' || want > (uint64_t)(end - p)) {
 				rc = DM_EINVAL;
 				break;
 			}
