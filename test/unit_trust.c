@@ -37,6 +37,14 @@
 
 #include "unit.h"
 
+/* The first column of sql's first row as an integer; -1 when there is no
+ * row or the statement fails (no check here expects -1). */
+static int64_t one_int(sqlite3 *db, const char *sql)
+{
+	int64_t v = -1;
+	return db_get_int(db, &v, sql) == DM_OK ? v : -1;
+}
+
 /* http.c's ACME front door stays shut here (no --acme-domain) */
 int acme_http01(const char *token, char *out, size_t cap)
 {
@@ -264,21 +272,21 @@ int main(void)
 	mails = 0;
 	for (int i = 0; i < 3; i++)
 		CHECK(notify_add(w, a, NOTIFY_CHAT, "{\"lastMsg\":\"hi\"}", "room:7") == DM_OK, "chat %d", i);
-	CHECK(db_int(w, "SELECT count(*) FROM notification WHERE coalesceKey = 'room:7'", NULL, 0) == 1,
+	CHECK(one_int(w, "SELECT count(*) FROM notification WHERE coalesceKey = 'room:7'") == 1,
 	      "one row");
-	CHECK(db_int(w, "SELECT cnt FROM notification WHERE coalesceKey = 'room:7'", NULL, 0) == 3, "cnt 3");
+	CHECK(one_int(w, "SELECT cnt FROM notification WHERE coalesceKey = 'room:7'") == 3, "cnt 3");
 	CHECK(mails == 1, "mailed once for the coalesced unread, got %d", mails);
 	db_exec(w, "UPDATE notification SET readYn = 'Y'");
 	CHECK(notify_add(w, a, NOTIFY_CHAT, "{}", "room:7") == DM_OK, "after reading");
-	CHECK(db_int(w, "SELECT count(*) FROM notification WHERE coalesceKey = 'room:7'", NULL, 0) == 2,
+	CHECK(one_int(w, "SELECT count(*) FROM notification WHERE coalesceKey = 'room:7'") == 2,
 	      "a new unread row after the first was read");
 	CHECK(mails == 2, "and a new mail, got %d", mails);
 	CHECK(notify_add(w, b, NOTIFY_CHAT, "{}", "room:7") == DM_OK && mails == 2, "no mail for who did not ask");
-	CHECK(db_int(w, "SELECT count(*) FROM pushOutbox o JOIN pushSubscription s USING (pushSubId) "
+	CHECK(one_int(w, "SELECT count(*) FROM pushOutbox o JOIN pushSubscription s USING (pushSubId) "
 			"WHERE s.endpoint = 'https://push.example/a' AND o.payload->>'type' = 'chat' "
-			"AND o.payload->>'url' = '/alerts' AND o.urgency = 'high'", NULL, 0) == 2,
+			"AND o.payload->>'url' = '/alerts' AND o.urgency = 'high'") == 2,
 	      "pushed once per new unread row (2), through push.c");
-	CHECK(db_int(w, "SELECT count(*) FROM pushOutbox", NULL, 0) == 2, "no push for who did not ask");
+	CHECK(one_int(w, "SELECT count(*) FROM pushOutbox") == 2, "no push for who did not ask");
 
 	notify_stop();
 	db_close();

@@ -247,20 +247,6 @@ int db_exec(sqlite3 *db, const char *sql)
 	return DM_OK;
 }
 
-int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def)
-{
-	sqlite3_stmt *st = db_prep(db, sql);
-	int64_t v = def;
-	if (!st)
-		return def;
-	if (param)
-		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 int db_bind_args(sqlite3_stmt *st, const db_arg_t *args, int n)
 {
 	for (int i = 0; i < n; i++) {

@@ -64,10 +64,6 @@ void db_done(sqlite3_stmt *st);
 /* Runs sql (no rows expected) on db. DM_OK or DM_ERR (logged). */
 int db_exec(sqlite3 *db, const char *sql);
 
-/* First column of the first row of sql with one optional text parameter
- * (NULL for none) as an int64; def if no row. */
-int64_t db_int(sqlite3 *db, const char *sql, const char *param, int64_t def);
-
 /* Steps with typed arguments, on top of db_stmt (so the statement is
  * cached). Arguments are a list of DB_INT(x), DB_TEXT(s), DB_BLOB(p, n),
  * DB_NULL, bound to ?1, ?2, ... in order; the compiler checks each one's

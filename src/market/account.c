@@ -90,26 +90,10 @@ int account_nickname_ok(const char *s)
 	return visible;
 }
 
-/* Replies with refusal rf and the extra header lines ("Name: value\r\n"...)
- * after the usual ones. Always DM_OK. */
-static int refuse_with(http_req_t *r, refusal_t rf, const char *extra)
-{
-	sqlite3_stmt *st = r->db ? db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
-					    DB_TEXT(refusal_msg(rf)), DB_TEXT(refusal_code(rf)))
-				 : NULL;
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		http_reply_raw(r, refusal_status(rf), "application/json; charset=utf-8", extra,
-			       sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-	else
-		http_fail_dm(r, DM_ERR);
-	db_done(st);
-	return DM_OK;
-}
-
 /* 503 BUSY with Retry-After: too many password hashes already waiting. */
 static int fail_busy(http_req_t *r)
 {
-	return refuse_with(r, RF_BUSY, "Retry-After: 1\r\nCache-Control: no-store\r\n");
+	return http_refuse_hdr(r, RF_BUSY, "Retry-After: 1\r\n");
 }
 
 /* Counts this request against scope's limit per IP and then (when given)
@@ -802,7 +786,7 @@ static int rotate_and_reply(http_req_t *r, const char *tok, int cookie)
 		return http_refuse(r, s.why);
 	/* the cookie is dead: tell the browser to drop it */
 	session_cookie(r, NULL, extra, sizeof extra);
-	return refuse_with(r, s.why, extra);
+	return http_refuse_hdr(r, s.why, extra);
 }
 
 /* POST /account/refresh {refreshToken}: the JSON flow (apps, scripts). */

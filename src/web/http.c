@@ -265,7 +265,7 @@ int http_ok(http_req_t *r)
 
 /* Replies with status, code and msg as {msg:"fail", errorMsg, code}, with
  * extra header lines ("Name: value\r\n"...) after the usual ones; extra
- * may be NULL. */
+ * may be NULL. Cache-Control: no-store unless extra says otherwise. */
 static int fail_with(http_req_t *r, int status, const char *code, const char *msg, const char *extra)
 {
 	sqlite3_stmt *st = r->db ? db_query(r->db, "SELECT json_object('msg','fail','errorMsg',?1,'code',?2)",
@@ -278,27 +278,22 @@ static int fail_with(http_req_t *r, int status, const char *code, const char *ms
 		db_done(st);
 		return http_reply_json(r, 500, bad, sizeof bad - 1);
 	}
-	snprintf(hdr, sizeof hdr, "Cache-Control: no-store\r\n%s", extra ? extra : "");
+	snprintf(hdr, sizeof hdr, "%s%s", extra && strcasestr(extra, "Cache-Control:") ? "" : "Cache-Control: no-store\r\n",
+		 extra ? extra : "");
 	http_reply_raw(r, status, "application/json; charset=utf-8", hdr, sqlite3_column_text(st, 0),
 		       (size_t)sqlite3_column_bytes(st, 0));
 	db_done(st);
 	return DM_OK;
 }
 
-int http_fail(http_req_t *r, int status, const char *code, const char *msg)
-{
-	return fail_with(r, status, code, msg, NULL);
-}
-
-/* A refusal's reply with extra header lines (see fail_with). */
-static int refuse_with(http_req_t *r, refusal_t rf, const char *extra)
+int http_refuse_hdr(http_req_t *r, refusal_t rf, const char *extra)
 {
 	return fail_with(r, refusal_status(rf), refusal_code(rf), refusal_msg(rf), extra);
 }
 
 int http_refuse(http_req_t *r, refusal_t rf)
 {
-	return refuse_with(r, rf, NULL);
+	return http_refuse_hdr(r, rf, NULL);
 }
 
 int http_refuse_detail(http_req_t *r, refusal_t rf, const char *detail)
@@ -337,7 +332,7 @@ int http_fail_rate(http_req_t *r, int retry_after_s)
 	if (retry_after_s < 1)
 		retry_after_s = 1;
 	snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry_after_s);
-	return refuse_with(r, RF_RATE_LIMITED, extra);
+	return http_refuse_hdr(r, RF_RATE_LIMITED, extra);
 }
 
 int http_redirect(http_req_t *r, const char *url)
@@ -607,7 +602,7 @@ static int dispatch(http_req_t *r)
 			char hdr[128];
 			allow_add(allow, sizeof allow, "OPTIONS");
 			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-			return refuse_with(r, RF_METHOD_NOT_ALLOWED, hdr);
+			return http_refuse_hdr(r, RF_METHOD_NOT_ALLOWED, hdr);
 		}
 		if (fallback && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")) && !segment_claimed(r->path))
 			return fallback(r);

@@ -5,7 +5,7 @@
  *
  * A handler runs on a civetweb worker thread. It reads on db_reader() and
  * writes through jobs_write(). It must send exactly one reply (http_reply*
- * / http_fail*) and return DM_OK; if it returns an error status without
+ * / http_refuse* / http_fail_*) and return DM_OK; if it returns an error status without
  * having replied, http sends the matching error reply for it.
  */
 #ifndef HTTP_H
@@ -115,9 +115,10 @@ int http_refuse(http_req_t *r, refusal_t rf);
  * brackets ("사진은 ... (1MB까지)"): a configured limit, a date. detail is
  * our own text, never a client's. Always DM_OK. */
 int http_refuse_detail(http_req_t *r, refusal_t rf, const char *detail);
-/* The same, for code still carrying its own status, code and message.
- * Being replaced by http_refuse. Always DM_OK. */
-int http_fail(http_req_t *r, int status, const char *code, const char *msg);
+/* The same with extra header lines ("Name: value\r\n"...: a Retry-After,
+ * a cleared cookie); Cache-Control: no-store is added unless extra has its
+ * own. Always DM_OK. */
+int http_refuse_hdr(http_req_t *r, refusal_t rf, const char *extra);
 /* The HTTP status for a DM_* status. */
 int http_status_of(int dm_status);
 /* Fails with the status, code and Korean message that fit a DM_* status. */
