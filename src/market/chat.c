@@ -324,6 +324,25 @@ static int job_fail(cjob_t *j, refusal_t rf)
 	return rf == RF_INTERNAL ? DM_ERR : DM_EFORBID;
 }
 
+/* The user a kick or an exchange names (by id or email) into *target: a
+ * member of the room other than its owner (naming the owner is refused
+ * with if_owner). DM_OK, or the job failed with the refusal. */
+static int job_target(sqlite3 *w, cjob_t *j, const rinfo_t *ri, refusal_t if_owner, int64_t *target)
+{
+	int m;
+	*target = resolve_user(w, j->target, j->email);
+	if (!*target)
+		return job_fail(j, RF_USER_NOT_FOUND);
+	if (*target == ri->owner)
+		return job_fail(j, if_owner);
+	m = is_member(w, j->icr, *target);
+	if (m < 0)
+		return job_fail(j, RF_INTERNAL);
+	if (!m)
+		return job_fail(j, RF_TARGET_NOT_MEMBER);
+	return DM_OK;
+}
+
 /* Common start: the room (exists, item matches) for the actor. */
 static int job_room(sqlite3 *w, cjob_t *j, rinfo_t *ri)
 {
@@ -466,22 +485,14 @@ static int job_kick(sqlite3 *w, void *arg)
 	cjob_t *j = arg;
 	rinfo_t ri;
 	int64_t target;
-	int m, rc = job_room(w, j, &ri);
+	int rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
 	if (ri.owner != j->uid)
 		return job_fail(j, RF_NOT_OWNER);
-	target = resolve_user(w, j->target, j->email);
-	if (!target)
-		return job_fail(j, RF_USER_NOT_FOUND);
-	if (target == ri.owner)
-		return job_fail(j, RF_CANNOT_KICK_OWNER);
-	m = is_member(w, j->icr, target);
-	if (m < 0)
-		return job_fail(j, RF_INTERNAL);
-	if (!m)
-		return job_fail(j, RF_TARGET_NOT_MEMBER);
+	if ((rc = job_target(w, j, &ri, RF_CANNOT_KICK_OWNER, &target)) != DM_OK)
+		return rc;
 	if (ri.si02 && ri.buyer == target)
 		return job_fail(j, RF_PARTNER_CHOSEN);
 	j->target = target;
@@ -503,7 +514,7 @@ static int job_exchange(sqlite3 *w, void *arg)
 	rinfo_t ri;
 	int64_t partner;
 	char *with = NULL, *without = NULL;
-	int m, changed = 0, rc = job_room(w, j, &ri);
+	int changed = 0, rc = job_room(w, j, &ri);
 
 	if (rc != DM_OK)
 		return rc;
@@ -513,16 +524,8 @@ static int job_exchange(sqlite3 *w, void *arg)
 		return job_fail(j, RF_SUSPENDED);
 	if (!ri.open)
 		return job_fail(j, RF_ITEM_CLOSED);
-	partner = resolve_user(w, j->target, j->email);
-	if (!partner)
-		return job_fail(j, RF_USER_NOT_FOUND);
-	if (partner == ri.owner)
-		return job_fail(j, RF_INVALID_PARTNER);
-	m = is_member(w, j->icr, partner);
-	if (m < 0)
-		return job_fail(j, RF_INTERNAL);
-	if (!m)
-		return job_fail(j, RF_TARGET_NOT_MEMBER);
+	if ((rc = job_target(w, j, &ri, RF_INVALID_PARTNER, &partner)) != DM_OK)
+		return rc;
 	j->target = partner;
 	if (db_run_changes(w, &changed, "UPDATE saleItem SET status = 'SI02', buyerUserId = ?2, statusDt = dm_now() "
 			"WHERE itemId = ?1 AND status = 'SI01'",

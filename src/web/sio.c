@@ -473,6 +473,21 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 	return DM_OK;
 }
 
+qnode_t *sio_dequeue_locked(sio_sock_t *s)
+{
+	qnode_t *x = s->qh;
+	dm_assert(dm_mutex_held(&sio_lock));
+	if (!x)
+		return NULL;
+	s->qh = x->next;
+	if (!s->qh)
+		s->qt = NULL;
+	s->qn--;
+	dm_assert(!s->qh == !s->qn && s->qn >= 0);
+	x->next = NULL;
+	return x;
+}
+
 /* Queues raw packet text to one socket. */
 static int send_raw(sio_sock_t *s, const char *data, size_t len)
 {
@@ -622,9 +637,25 @@ static void room_remove_locked(room_t *r, sio_sock_t *s)
 	room_free_if_empty_locked(r);
 }
 
+/* arr (n of *cap elements of elt bytes used) with room for one more:
+ * arr itself, or arr grown to twice its size (first when empty) with *cap
+ * updated; NULL when out of memory (arr and *cap are left as they were). */
+static void *room_for_one(void *arr, int n, int *cap, size_t elt, int first)
+{
+	int want = *cap ? *cap * 2 : first;
+	void *grown;
+	if (n < *cap)
+		return arr;
+	if (!(grown = realloc(arr, (size_t)want * elt)))
+		return NULL;
+	*cap = want;
+	return grown;
+}
+
 int sio_join(sio_sock_t *s, const char *room)
 {
-	room_t *r;
+	room_t *r, **rr;
+	sio_sock_t **m;
 	int rc = DM_OK;
 	dm_mutex_lock(&sio_lock);
 	if (s->state != S_OPEN) {
@@ -639,28 +670,16 @@ int sio_join(sio_sock_t *s, const char *room)
 		rc = DM_ENOMEM;
 		goto done;
 	}
-	if (r->n == r->cap) {
-		int cap = r->cap ? r->cap * 2 : 8;
-		sio_sock_t **m = realloc(r->m, (size_t)cap * sizeof *m);
-		if (!m) {
-			rc = DM_ENOMEM;
-			room_free_if_empty_locked(r);
-			goto done;
-		}
+	m = room_for_one(r->m, r->n, &r->cap, sizeof *r->m, 8);
+	rr = m ? room_for_one(s->rooms, s->nrooms, &s->caprooms, sizeof *s->rooms, 4) : NULL;
+	if (m)
 		r->m = m;
-		r->cap = cap;
+	if (!rr) {
+		rc = DM_ENOMEM;
+		room_free_if_empty_locked(r);
+		goto done;
 	}
-	if (s->nrooms == s->caprooms) {
-		int cap = s->caprooms ? s->caprooms * 2 : 4;
-		room_t **rr = realloc(s->rooms, (size_t)cap * sizeof *rr);
-		if (!rr) {
-			rc = DM_ENOMEM;
-			room_free_if_empty_locked(r);
-			goto done;
-		}
-		s->rooms = rr;
-		s->caprooms = cap;
-	}
+	s->rooms = rr;
 	r->m[r->n++] = s;
 	s->rooms[s->nrooms++] = r;
 done:

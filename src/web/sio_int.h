@@ -158,6 +158,9 @@ sio_sock_t *sio_ready_take_locked(void);
 /* Locked. Appends blob b (its own reference taken) to s's queue. DM_OK,
  * DM_EUNAVAIL (closed, or the queue overflowed: closing) or DM_ENOMEM. */
 int sio_enqueue_locked(sio_sock_t *s, blob_t *b);
+/* Locked. Takes the first node off s's queue (its next cleared; the
+ * caller owns it and its blob reference); NULL when the queue is empty. */
+qnode_t *sio_dequeue_locked(sio_sock_t *s);
 
 /* One Engine.IO packet from the session's transport, NUL-terminated at
  * p[n]. DM_OK or an error (the caller closes the session). */

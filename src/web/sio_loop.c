@@ -776,13 +776,7 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 	while (*tail)
 		tail = &(*tail)->next;
 	while (s->qh && (budget < OUT_HIGH || !took)) {
-		qnode_t *x = s->qh;
-		s->qh = x->next;
-		if (!s->qh)
-			s->qt = NULL;
-		s->qn--;
-		dm_assert(!s->qh == !s->qn);
-		x->next = NULL;
+		qnode_t *x = sio_dequeue_locked(s);
 		*tail = x;
 		tail = &x->next;
 		budget += x->b->hlen + x->b->len;

@@ -350,13 +350,7 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 	*q = NULL;
 	/* frames up to maxPayload bytes (at least one) */
 	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
-		qnode_t *x = s->qh;
-		s->qh = x->next;
-		if (!s->qh)
-			s->qt = NULL;
-		s->qn--;
-		dm_assert(!s->qh == !s->qn);
-		x->next = NULL;
+		qnode_t *x = sio_dequeue_locked(s);
 		*tail = x;
 		tail = &x->next;
 		bytes += x->b->len;
