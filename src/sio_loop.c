@@ -79,6 +79,7 @@ enum { LS_OPEN, LS_CLOSE_SENT, LS_FLUSH_END, LS_ENDED };
 typedef struct pkt {
 	struct pkt *next;
 	size_t len;
+	int binary;  /* a binary message (sessions with binary_ok only) */
 	char data[]; /* NUL-terminated */
 } pkt_t;
 
@@ -403,13 +404,14 @@ static void ws_probe_msg(lconn_t *lc, const char *p, size_t n)
 }
 
 /* Hands a message to the workers (data copied unless owned is given). */
-static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
+static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned, int binary)
 {
 	pkt_t *p = malloc(sizeof *p + len + 1);
 	int wake = 0;
 	if (p) {
 		p->next = NULL;
 		p->len = len;
+		p->binary = binary;
 		memcpy(p->data, data, len);
 		p->data[len] = 0;
 	}
@@ -453,7 +455,7 @@ static int ws_event(lconn_t *lc, const ws_ev_t *ev)
 			free(ev->owned); /* after our close frame: dropped */
 			return 0;
 		}
-		if (ev->op != WS_OP_TEXT) {
+		if (ev->op != WS_OP_TEXT && (!lc->s->binary_ok || lc->probe)) {
 			free(ev->owned);
 			dm_info("sio %s: binary WebSocket frame refused", lc->s->sid);
 			ws_close_with(lc, WS_CLOSE_UNSUPPORTED);
@@ -463,7 +465,7 @@ static int ws_event(lconn_t *lc, const ws_ev_t *ev)
 			ws_probe_msg(lc, ev->data, ev->len);
 			free(ev->owned);
 		} else
-			ws_deliver(lc, ev->data, ev->len, ev->owned);
+			ws_deliver(lc, ev->data, ev->len, ev->owned, ev->op != WS_OP_TEXT);
 		return 0;
 	case WS_EV_PING:
 		if (lc->state == LS_OPEN)
@@ -1032,7 +1034,7 @@ static void *worker_main(void *unused)
 			pthread_mutex_unlock(&pool_lock);
 			if (wake)
 				ev_wake();
-			if (sio_eio_packet(lc->s, p->data, p->len) != DM_OK) {
+			if ((p->binary ? sio_eio_binary : sio_eio_packet)(lc->s, p->data, p->len) != DM_OK) {
 				pthread_mutex_lock(&sio_lock);
 				sio_mark_closing_locked(lc->s, "protocol error");
 				pthread_mutex_unlock(&sio_lock);
