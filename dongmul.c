@@ -76,6 +76,8 @@ static part_t parts[] = {
 int trust_user_cmd(int argc, char **argv) __attribute__((weak));
 int backup_cmd(int argc, char **argv) __attribute__((weak));
 int backup_restore_cmd(int argc, char **argv) __attribute__((weak));
+/* `dongmul conformance`: the protocol test suites' reference app (conform.c). */
+int conform_cmd(int argc, char **argv) __attribute__((weak));
 
 static int set_log_level(void)
 {
@@ -203,6 +205,13 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "refusals")) {
 		refusal_print(stdout);
 		return 0;
+	}
+	if (!strcmp(cmd, "conformance")) {
+		if (!conform_cmd) {
+			fprintf(stderr, "dongmul: 'conformance' is not available in this build\n");
+			return 2;
+		}
+		return conform_cmd(argc - first, argv + first);
 	}
 	if (!strcmp(cmd, "help")) {
 		cfg_usage(stdout);
