@@ -1234,10 +1234,11 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 		return DM_EINVAL;
 	type = p[0] - '0';
 	if (type == 5 || type == 6) {
+		size_t st = i;
 		natt = 0;
 		while (i < n && isdigit((unsigned char)p[i]) && natt <= MAX_ATTACH)
 			natt = natt * 10 + (p[i++] - '0');
-		if (i >= n || p[i] != '-' || natt > MAX_ATTACH) {
+		if (i == st || i >= n || p[i] != '-' || natt > MAX_ATTACH) {
 			dm_info("sio %s: binary packet refused (bad attachment count)", s->sid);
 			return DM_EINVAL;
 		}

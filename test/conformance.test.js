@@ -236,6 +236,19 @@ test('Socket.IO binary packets are taken in this mode: attachments come back wit
   await ws.closed;
 });
 
+test('malformed binary packets close the session: no attachment count, no dash, too many attachments, an attachment nobody asked for', async () => {
+  for (const bad of ['45-["message"]', '451["message",{"_placeholder":true,"num":0}]', '4565-["message"]', 'bAQID']) {
+    const ws = await sioWs(srv);
+    ws.send(bad);
+    await ws.closed;
+  }
+  // and the same session survives a well-formed one with no attachments
+  const ws = await sioWs(srv);
+  ws.send('450-["message","plain"]');
+  assert.equal(await ws.next(), '42["message-back","plain"]');
+  ws.close();
+});
+
 test('Socket.IO binary packets over polling: attachments as "b" packets, both ways', async () => {
   const p = new RawPolling(srv, 4);
   await p.open();
