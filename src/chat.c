@@ -989,7 +989,7 @@ static void job_done(void *arg, int status)
 		if (j->repeat)
 			sio_emit(j->s, "addUser", j->out[0]);
 		else
-			sio_room_emit_pick(room, "addUser", (const char *const *)j->out, 3, pick_join, j);
+			sio_room_emit_self(room, "addUser", (const char *const *)j->out, 3, pick_join, j, 2, 0, "\"hidden:");
 		break;
 	case J_SEND:
 		sio_join(j->s, room);

@@ -351,6 +351,7 @@ void sio_queue_free(qnode_t *q)
 	while (q) {
 		qnode_t *nx = q->next;
 		sio_blob_unref(q->b);
+		sio_blob_unref(q->sub);
 		free(q);
 		q = nx;
 	}
@@ -459,8 +460,37 @@ sio_sock_t *sio_ready_take_locked(void)
 	return s;
 }
 
-/* Locked. Appends blob b (its own reference taken) to s's queue. */
-int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
+size_t sio_qlen(const qnode_t *x)
+{
+	return x->sub ? x->b->len - x->cut + x->slen : x->b->len;
+}
+
+int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n)
+{
+	int k = 0;
+	if (!x->sub) {
+		p[0] = hdr ? BLOB_FRAME(x->b) : x->b->data;
+		n[0] = (hdr ? x->b->hlen : 0) + x->b->len;
+		return 1;
+	}
+	if (hdr) {
+		p[k] = x->hdr;
+		n[k++] = x->hlen;
+	}
+	p[k] = x->b->data;
+	n[k++] = x->off;
+	p[k] = x->sub->data + x->soff;
+	n[k++] = x->slen;
+	p[k] = x->b->data + x->off + x->cut;
+	n[k++] = x->b->len - x->off - x->cut;
+	return k;
+}
+
+/* Locked. Appends b to s's queue, or with sub the frame made of b with
+ * b's cut bytes at off replaced by sub's slen bytes at soff (references
+ * taken). */
+static int enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t off, size_t cut, size_t soff,
+				 size_t slen)
 {
 	qnode_t *q;
 	if (s->state != S_OPEN)
@@ -471,12 +501,22 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 		sio_mark_closing_locked(s, "queue overflow");
 		return DM_EUNAVAIL;
 	}
-	q = malloc(sizeof *q);
+	q = calloc(1, sizeof *q);
 	if (!q)
 		return DM_ENOMEM;
-	q->next = NULL;
 	q->b = b;
 	atomic_fetch_add(&b->refs, 1);
+	if (sub) {
+		unsigned char h[WS_HDR_MAX];
+		q->sub = sub;
+		atomic_fetch_add(&sub->refs, 1);
+		q->off = off;
+		q->cut = cut;
+		q->soff = soff;
+		q->slen = slen;
+		q->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, b->len - cut + slen);
+		memcpy(q->hdr, h, q->hlen);
+	}
 	if (s->qt)
 		s->qt->next = q;
 	else
@@ -486,6 +526,11 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 	stats.frames_out++;
 	sio_ready_push_locked(s);
 	return DM_OK;
+}
+
+int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
+{
+	return enqueue_splice_locked(s, b, NULL, 0, 0, 0, 0);
 }
 
 /* Queues raw packet text to one socket. */
@@ -909,6 +954,127 @@ int sio_room_emit_pick(const char *room, const char *event, const char *const *j
 	}
 	pthread_mutex_unlock(&sio_lock);
 done:
+	for (int i = 0; i < n; i++)
+		sio_blob_unref(bl[i]);
+	return sent;
+}
+
+/* Where a socket's own entry is in the shared frame of sio_room_emit_self
+ * (t: that frame, f: the one whose text replaces it). */
+typedef struct slot {
+	int64_t uid;
+	size_t off, cut, soff, slen;
+} slot_t;
+
+static int slot_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const slot_t *)a)->uid, y = ((const slot_t *)b)->uid;
+	return x < y ? -1 : x > y;
+}
+
+/* The end (after the closing quote) of the JSON string starting at
+ * d[i] == '"', or 0 if it does not end. */
+static size_t json_str_end(const char *d, size_t len, size_t i)
+{
+	for (size_t k = i + 1; k < len; k++) {
+		if (d[k] == '\\')
+			k++;
+		else if (d[k] == '"')
+			return k + 1;
+	}
+	return 0;
+}
+
+/* Aligns t with f, the same text but for JSON strings that t writes as
+ * mark (starting with its quote) and a user id: one slot per such string,
+ * sorted by user id, into *out (malloc'd). Returns how many, or -1 when the
+ * two differ otherwise (or no memory). */
+static int align_slots(const blob_t *t, const blob_t *f, const char *mark, slot_t **out)
+{
+	size_t i = 0, j = 0, tok_t = 0, tok_f = 0, ml = strlen(mark);
+	int in = 0, n = 0, cap = 0;
+	slot_t *v = NULL;
+
+	*out = NULL;
+	while (i < t->len && j < f->len) {
+		char c = t->data[i];
+		if (c == f->data[j]) {
+			if (in && c == '\\' && i + 1 < t->len && j + 1 < f->len && t->data[i + 1] == f->data[j + 1]) {
+				i += 2;
+				j += 2;
+				continue;
+			}
+			if (c == '"') {
+				in = !in;
+				tok_t = i;
+				tok_f = j;
+			}
+			i++;
+			j++;
+			continue;
+		}
+		/* they differ inside a string: t's must be mark + digits */
+		size_t k = tok_t + ml, tend, fend;
+		int64_t uid = 0;
+		if (!in || t->len - tok_t < ml || memcmp(t->data + tok_t, mark, ml))
+			goto fail;
+		for (; k < t->len && isdigit((unsigned char)t->data[k]) && k - tok_t - ml < 18; k++)
+			uid = uid * 10 + (t->data[k] - '0');
+		if (k == tok_t + ml || k >= t->len || t->data[k] != '"' || !(fend = json_str_end(f->data, f->len, tok_f)))
+			goto fail;
+		tend = k + 1;
+		if (n == cap) {
+			slot_t *nv = realloc(v, (size_t)(cap = cap ? cap * 2 : 16) * sizeof *v);
+			if (!nv)
+				goto fail;
+			v = nv;
+		}
+		v[n++] = (slot_t){uid, tok_t, tend - tok_t, tok_f, fend - tok_f};
+		i = tend;
+		j = fend;
+		in = 0;
+	}
+	if (i != t->len || j != f->len)
+		goto fail;
+	qsort(v, (size_t)n, sizeof *v, slot_cmp);
+	*out = v;
+	return n;
+fail:
+	free(v);
+	return -1;
+}
+
+int sio_room_emit_self(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
+		       void *arg, int tmpl, int full, const char *mark)
+{
+	blob_t *bl[8] = {0};
+	slot_t *slots = NULL;
+	room_t *r;
+	int sent = 0, ns = -1;
+
+	if (n < 1 || n > 8 || tmpl < 0 || tmpl >= n || full < 0 || full >= n || !event_name_ok(event))
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (!(bl[i] = event_blob(event, json[i])))
+			goto done;
+	ns = align_slots(bl[tmpl], bl[full], mark, &slots);
+	if (ns < 0)
+		dm_warn("sio: %s frames differ beyond the %s strings: sent as they are", event, mark);
+	pthread_mutex_lock(&sio_lock);
+	r = room_get_locked(room, 0);
+	for (int i = 0; r && i < r->n; i++) {
+		int v = pick ? pick(r->m[i], arg) : 0;
+		slot_t key = {.uid = sio_uid(r->m[i])}, *sl;
+		if (v < 0 || v >= n)
+			continue;
+		sl = v == tmpl && ns > 0 ? bsearch(&key, slots, (size_t)ns, sizeof *slots, slot_cmp) : NULL;
+		if ((sl ? enqueue_splice_locked(r->m[i], bl[v], bl[full], sl->off, sl->cut, sl->soff, sl->slen)
+			: sio_enqueue_locked(r->m[i], bl[v])) == DM_OK)
+			sent++;
+	}
+	pthread_mutex_unlock(&sio_lock);
+done:
+	free(slots);
 	for (int i = 0; i < n; i++)
 		sio_blob_unref(bl[i]);
 	return sent;

@@ -127,6 +127,15 @@ int sio_room_emit(const char *room, const char *event, const char *json);
 int sio_room_emit_except(const char *room, const sio_sock_t *except, const char *event, const char *json);
 int sio_room_emit_pick(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
 		       void *arg);
+/* sio_room_emit_pick where a socket given variant tmpl sees its own entry
+ * as variant full shows it, one frame shared by all the same: json[tmpl]
+ * must be json[full] but for JSON strings that it writes as mark (from
+ * its opening quote, e.g. "\"hidden:") followed by a user id; in the
+ * frame of a socket whose sio_uid that is, that string is replaced by
+ * what json[full] has in its place (the queue holds the shared frame and
+ * the one substitution). Frames that differ otherwise go as they are. */
+int sio_room_emit_self(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
+		       void *arg, int tmpl, int full, const char *mark);
 /* Removes from room every socket for which pick returns 1. Returns how
  * many left. */
 int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg);

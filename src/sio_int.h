@@ -58,7 +58,19 @@ typedef struct blob {
 typedef struct qnode {
 	struct qnode *next;
 	blob_t *b;
+	/* a frame made for one socket from a shared one (sub not NULL): b's
+	 * data with the cut bytes at off replaced by sub's slen bytes at soff,
+	 * under its own WebSocket header */
+	blob_t *sub;
+	size_t off, cut, soff, slen;
+	unsigned char hlen;
+	char hdr[BLOB_HDR_MAX];
 } qnode_t;
+/* A queued frame's payload length. */
+size_t sio_qlen(const qnode_t *x);
+/* The pieces of a queued frame in order (at most 4): with hdr, its
+ * WebSocket header first, then its payload. Returns how many. */
+int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n);
 
 struct sio_sock {
 	/* immutable after creation */

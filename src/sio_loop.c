@@ -752,7 +752,7 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 		x->next = NULL;
 		*tail = x;
 		tail = &x->next;
-		budget += x->b->hlen + x->b->len;
+		budget += (x->sub ? x->hlen : x->b->hlen) + sio_qlen(x);
 		took = 1;
 	}
 	if (!s->qh && s->want_close && !s->close_sent) {
@@ -779,9 +779,14 @@ static void ws_send_taken(lconn_t *lc)
 		struct msghdr mh;
 		int n = 0;
 		ssize_t w;
-		for (x = q; x && n < 64; x = x->next, n++) {
-			iov[n].iov_base = BLOB_FRAME(x->b);
-			iov[n].iov_len = x->b->hlen + x->b->len;
+		for (x = q; x && n + 4 <= 64; x = x->next) {
+			const char *pp[4];
+			size_t pn[4];
+			int k = sio_qparts(x, 1, pp, pn);
+			for (int i = 0; i < k; i++, n++) {
+				iov[n].iov_base = (void *)pp[i];
+				iov[n].iov_len = pn[i];
+			}
 		}
 		memset(&mh, 0, sizeof mh);
 		mh.msg_iov = iov;
@@ -795,17 +800,21 @@ static void ws_send_taken(lconn_t *lc)
 		skip = w > 0 ? (size_t)w : 0;
 	}
 	for (x = q; x; x = x->next) {
-		size_t fl = x->b->hlen + (size_t)x->b->len;
-		if (skip >= fl) {
-			skip -= fl;
-			continue;
+		const char *pp[4];
+		size_t pn[4];
+		int k = sio_qparts(x, 1, pp, pn);
+		for (int i = 0; i < k; i++) {
+			if (skip >= pn[i]) {
+				skip -= pn[i];
+				continue;
+			}
+			if (out_add(lc, pp[i] + skip, pn[i] - skip) != DM_OK) {
+				sio_queue_free(q);
+				lc_end(lc, "out of memory");
+				return;
+			}
+			skip = 0;
 		}
-		if (out_add(lc, BLOB_FRAME(x->b) + skip, fl - skip) != DM_OK) {
-			sio_queue_free(q);
-			lc_end(lc, "out of memory");
-			return;
-		}
-		skip = 0;
 	}
 	sio_queue_free(q);
 	if (lc->close_pending) {

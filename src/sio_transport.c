@@ -352,7 +352,7 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 
 	*q = NULL;
 	/* frames up to maxPayload bytes (at least one) */
-	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
+	while (s->qh && (n == 0 || bytes + sio_qlen(s->qh) <= (size_t)cfg.sio_max_payload)) {
 		qnode_t *x = s->qh;
 		s->qh = x->next;
 		if (!s->qh)
@@ -361,7 +361,7 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 		x->next = NULL;
 		*tail = x;
 		tail = &x->next;
-		bytes += x->b->len;
+		bytes += sio_qlen(x);
 		n++;
 	}
 	if (s->transport == T_WS && s->qn)
@@ -396,13 +396,20 @@ void sio_poll_body(int eio, qnode_t *q, const char *tail, sbuf_t *b)
 			poll_b64(b, x->b);
 			continue;
 		}
+		const char *pp[4];
+		size_t pn[4];
+		int k = sio_qparts(x, 0, pp, pn);
 		if (eio == 3) {
 			char len[24];
-			snprintf(len, sizeof len, "%zu:", sio_utf16_len(x->b->data, x->b->len));
+			size_t units = 0;
+			for (int i = 0; i < k; i++)
+				units += sio_utf16_len(pp[i], pn[i]);
+			snprintf(len, sizeof len, "%zu:", units);
 			sio_sb_str(b, len);
 		} else if (x != q)
 			sio_sb_add(b, "\x1e", 1);
-		sio_sb_add(b, x->b->data, x->b->len);
+		for (int i = 0; i < k; i++)
+			sio_sb_add(b, pp[i], pn[i]);
 	}
 	if (tail) {
 		if (eio == 3)
@@ -603,8 +610,10 @@ static int poll_other(http_req_t *r)
 		return DM_OK;
 	if (!sid[0])
 		return eio_error(r, 2);
-	return http_reply_raw(r, 405, "application/json", "Allow: GET, HEAD, POST, OPTIONS\r\nCache-Control: no-store\r\n",
-			      eio_errors[3], strlen(eio_errors[3]));
+	/* the router's 405 for a method a path does not have, word for word */
+	static const char body[] = "{\"msg\":\"fail\",\"errorMsg\":\"지원하지 않는 메서드입니다.\",\"code\":\"METHOD_NOT_ALLOWED\"}";
+	return http_reply_raw(r, 405, "application/json; charset=utf-8",
+			      "Allow: GET, HEAD, POST, OPTIONS\r\nCache-Control: no-store\r\n", body, sizeof body - 1);
 }
 
 static int h_poll_get(http_req_t *r)

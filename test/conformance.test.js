@@ -168,6 +168,7 @@ test('a PUT on the polling path: 400 without sid (a handshake that is not a GET)
     const r2 = await raw(srv.url, 'PUT', `${p}?EIO=4&transport=polling&sid=${s.sid}`);
     assert.equal(r2.status, 405, p);
     assert.equal(r2.headers.allow, 'GET, HEAD, POST, OPTIONS');
+    assert.equal(JSON.parse(r2.body).code, 'METHOD_NOT_ALLOWED');
   }
 });
 
