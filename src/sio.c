@@ -351,7 +351,8 @@ void sio_queue_free(qnode_t *q)
 	while (q) {
 		qnode_t *nx = q->next;
 		sio_blob_unref(q->b);
-		sio_blob_unref(q->sub);
+		if (q->sp)
+			sio_blob_unref(q->sp->sub);
 		free(q);
 		q = nx;
 	}
@@ -460,32 +461,6 @@ sio_sock_t *sio_ready_take_locked(void)
 	return s;
 }
 
-size_t sio_qlen(const qnode_t *x)
-{
-	return x->sub ? x->b->len - x->cut + x->slen : x->b->len;
-}
-
-int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n)
-{
-	int k = 0;
-	if (!x->sub) {
-		p[0] = hdr ? BLOB_FRAME(x->b) : x->b->data;
-		n[0] = (hdr ? x->b->hlen : 0) + x->b->len;
-		return 1;
-	}
-	if (hdr) {
-		p[k] = x->hdr;
-		n[k++] = x->hlen;
-	}
-	p[k] = x->b->data;
-	n[k++] = x->off;
-	p[k] = x->sub->data + x->soff;
-	n[k++] = x->slen;
-	p[k] = x->b->data + x->off + x->cut;
-	n[k++] = x->b->len - x->off - x->cut;
-	return k;
-}
-
 /* Locked. Appends b to s's queue, or with sub the frame made of b with
  * b's cut bytes at off replaced by sub's slen bytes at soff (references
  * taken). */
@@ -501,21 +476,24 @@ static int enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t o
 		sio_mark_closing_locked(s, "queue overflow");
 		return DM_EUNAVAIL;
 	}
-	q = calloc(1, sizeof *q);
+	q = malloc(sizeof *q + (sub ? sizeof *q->sp : 0));
 	if (!q)
 		return DM_ENOMEM;
+	q->next = NULL;
 	q->b = b;
+	q->sp = NULL;
 	atomic_fetch_add(&b->refs, 1);
 	if (sub) {
 		unsigned char h[WS_HDR_MAX];
-		q->sub = sub;
+		qsplice_t *sp = q->sp = (qsplice_t *)(q + 1);
+		sp->sub = sub;
 		atomic_fetch_add(&sub->refs, 1);
-		q->off = off;
-		q->cut = cut;
-		q->soff = soff;
-		q->slen = slen;
-		q->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, b->len - cut + slen);
-		memcpy(q->hdr, h, q->hlen);
+		sp->off = off;
+		sp->cut = cut;
+		sp->soff = soff;
+		sp->slen = slen;
+		sp->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, b->len - cut + slen);
+		memcpy(sp->hdr, h, sp->hlen);
 	}
 	if (s->qt)
 		s->qt->next = q;

@@ -55,22 +55,51 @@ typedef struct blob {
 } blob_t;
 #define BLOB_FRAME(b) ((b)->data - (b)->hlen)
 
-typedef struct qnode {
-	struct qnode *next;
-	blob_t *b;
-	/* a frame made for one socket from a shared one (sub not NULL): b's
-	 * data with the cut bytes at off replaced by sub's slen bytes at soff,
-	 * under its own WebSocket header */
+/* A frame made for one socket from a shared one: the blob's data with the
+ * cut bytes at off replaced by sub's slen bytes at soff, under its own
+ * WebSocket header. */
+typedef struct qsplice {
 	blob_t *sub;
 	size_t off, cut, soff, slen;
 	unsigned char hlen;
 	char hdr[BLOB_HDR_MAX];
+} qsplice_t;
+
+typedef struct qnode {
+	struct qnode *next;
+	blob_t *b;
+	qsplice_t *sp; /* NULL: b as it is (allocated with the node) */
 } qnode_t;
+
 /* A queued frame's payload length. */
-size_t sio_qlen(const qnode_t *x);
+static inline size_t sio_qlen(const qnode_t *x)
+{
+	return x->sp ? x->b->len - x->sp->cut + x->sp->slen : x->b->len;
+}
+
 /* The pieces of a queued frame in order (at most 4): with hdr, its
  * WebSocket header first, then its payload. Returns how many. */
-int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n);
+static inline int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n)
+{
+	const qsplice_t *sp = x->sp;
+	int k = 0;
+	if (!sp) {
+		p[0] = hdr ? BLOB_FRAME(x->b) : x->b->data;
+		n[0] = (hdr ? x->b->hlen : 0) + x->b->len;
+		return 1;
+	}
+	if (hdr) {
+		p[k] = sp->hdr;
+		n[k++] = sp->hlen;
+	}
+	p[k] = x->b->data;
+	n[k++] = sp->off;
+	p[k] = sp->sub->data + sp->soff;
+	n[k++] = sp->slen;
+	p[k] = x->b->data + sp->off + sp->cut;
+	n[k++] = x->b->len - sp->off - sp->cut;
+	return k;
+}
 
 struct sio_sock {
 	/* immutable after creation */

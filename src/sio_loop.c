@@ -752,7 +752,7 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 		x->next = NULL;
 		*tail = x;
 		tail = &x->next;
-		budget += (x->sub ? x->hlen : x->b->hlen) + sio_qlen(x);
+		budget += (x->sp ? x->sp->hlen : x->b->hlen) + sio_qlen(x);
 		took = 1;
 	}
 	if (!s->qh && s->want_close && !s->close_sent) {
