@@ -12,7 +12,16 @@
  * packets (cfg.sio_queue_max, default 1024). Emitting builds the packet
  * text once (a refcounted blob shared by every socket of a room broadcast)
  * and appends a node to each queue: O(1) per socket, no network I/O, so the
- * write lane's done callbacks and any worker may emit. A socket whose queue
+ * write lane's done callbacks and any worker may emit. A broadcast in which
+ * each member sees their own entry (sio_room_emit_self) still shares the
+ * one blob: a member's node adds a splice (that entry's bytes, taken from
+ * another shared variant) and its own WebSocket header.
+ *
+ * The real server serves one namespace and refuses binary packets. The
+ * conformance mode (conform.c) adds namespaces (a DISCONNECT then leaves
+ * one namespace, not the session), binary packets (attachments collected
+ * per session until the packet is whole) and an Engine.IO-level app on
+ * its own path whose sessions ("raw") skip Socket.IO altogether. A socket whose queue
  * is full is disconnected (a client that does not read); what it missed is
  * in the database for its next setRoom.
  *
