@@ -78,12 +78,19 @@ static later_t *later_head; /* later_lock */
 /* Timer: sends the delayed emits queued before this tick. */
 static void later_run(void *unused)
 {
-	later_t *l;
+	later_t *l, *rev = NULL;
 	(void)unused;
 	pthread_mutex_lock(&later_lock);
 	l = later_head;
 	later_head = NULL;
 	pthread_mutex_unlock(&later_lock);
+	/* the list is newest first: sent oldest first */
+	for (later_t *nx; l; l = nx) {
+		nx = l->next;
+		l->next = rev;
+		rev = l;
+	}
+	l = rev;
 	while (l) {
 		later_t *nx = l->next;
 		sio_emit_all(l->s, l->app, l->arr, NULL, 0);

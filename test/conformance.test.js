@@ -198,6 +198,19 @@ test('Socket.IO CONNECT to / and /custom: the handshake, then the auth payload e
   ws.close();
 });
 
+test('Socket.IO CONNECTs to / and /custom sent together: each answered, the auth echoes in the order of the CONNECTs', async () => {
+  const ws = rawWs(srv, 4);
+  await ws.opened;
+  await ws.next();
+  ws.send('40{"n":1}');
+  ws.send('40/custom,{"n":2}');
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push(await ws.next(10000, notPing));
+  assert.equal(got.filter((m) => m.startsWith('40')).length, 2);
+  assert.deepEqual(got.filter((m) => m.startsWith('42')), ['42["auth",{"n":1}]', '42/custom,["auth",{"n":2}]']);
+  ws.close();
+});
+
 test('Socket.IO echo on / and /custom: events come back as message-back, acks are answered with the arguments', async () => {
   const ws = await sioWs(srv);
   ws.send('42["message",1,"2",{"3":[true]}]');
