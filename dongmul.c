@@ -24,6 +24,7 @@
 #include "block.h"
 #include "chat.h"
 #include "config.h"
+#include "conform.h"
 #include "db.h"
 #include "dm.h"
 #include "http.h"
@@ -217,6 +218,9 @@ int main(int argc, char **argv)
 		refusal_print(stdout);
 		return 0;
 	}
+	/* the protocol test suites' reference app (test-only) */
+	if (!strcmp(cmd, "conformance"))
+		return conform_cmd(argc - first, argv + first);
 	if (!strcmp(cmd, "help")) {
 		cfg_usage(stdout);
 		return 0;

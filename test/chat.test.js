@@ -141,13 +141,15 @@ test('joinRoom (the seed\'s way): TXT02, addUser to the room with per-viewer ema
   assert.equal(bb.msgList.data.email, B.email); // the author sees their own
   assert.deepEqual(bb.userList.map((u) => u.email), [`hidden:${O.userId}`, B.email]);
   // C joins: B sees each hidden email as that user's stable placeholder
-  // (not an email address); the owner sees C's
+  // (not an email address) but its own email (a viewer always sees their
+  // own: the room's shared frame with B's entry substituted); the owner
+  // sees C's
   const c = await member(srv, C, icrId);
   const bc = await b.next('addUser');
   assert.equal(bc.msgList.data.userId, String(C.userId));
   assert.equal(bc.msgList.data.email, `hidden:${C.userId}`);
-  assert.deepEqual(bc.userList.map((u) => u.email), [O, B, C].map((x) => `hidden:${x.userId}`));
-  for (const u of bc.userList) assert.doesNotMatch(u.email, /@/);
+  assert.deepEqual(bc.userList.map((u) => u.email), [`hidden:${O.userId}`, B.email, `hidden:${C.userId}`]);
+  for (const u of bc.userList) if (u.userId !== String(B.userId)) assert.doesNotMatch(u.email, /@/);
   assert.equal((await o.next('addUser')).msgList.data.email, C.email);
   assert.deepEqual((await c.next('addUser')).userList.map((u) => u.email), [`hidden:${O.userId}`, `hidden:${B.userId}`, C.email]);
   const before = (await allMessages(srv, O, icrId)).length;
@@ -160,6 +162,34 @@ test('joinRoom (the seed\'s way): TXT02, addUser to the room with per-viewer ema
   assert.equal(await o.quiet('addUser', 300), true);
   assert.equal((await allMessages(srv, O, icrId)).length, before);
   closeAll(o, b, c);
+});
+
+test('a join seen by the other members: each sees its own email and only placeholders for the rest (WebSocket, polling, two tabs of one user)', async () => {
+  const O = await owner();
+  const [B, C, D] = [await srv.user(), await srv.user(), await srv.user()];
+  const { icrId } = await newItem(srv, O);
+  const o = await member(srv, O, icrId, { join: false });
+  const b = await member(srv, B, icrId, { transports: ['websocket'] });
+  const b2 = await member(srv, B, icrId, { join: false, transports: ['polling'] });
+  await o.next('setRoom');
+  await b2.next('setRoom');
+  const c = await member(srv, C, icrId, { transports: ['polling'] });
+  await b.waitUntil(() => (b.all('addUser').length >= 2 ? { v: 1 } : null), 10000, 'C joined');
+  const d = await member(srv, D, icrId);
+  const own = (x, viewer) => x.userList.map((u) => (u.userId === String(viewer.userId) ? u.email : u.email.startsWith('hidden:') ? 'hidden' : u.email));
+  const last = async (cl) => {
+    await cl.waitUntil(() => (cl.all('addUser').some((a) => a.msgList.data && a.msgList.data.userId === String(D.userId)) ? { v: 1 } : null), 10000, 'D joined');
+    return cl.all('addUser').find((a) => a.msgList.data && a.msgList.data.userId === String(D.userId));
+  };
+  assert.deepEqual(own(await last(b), B), ['hidden', B.email, 'hidden', 'hidden']);
+  assert.deepEqual(own(await last(b2), B), ['hidden', B.email, 'hidden', 'hidden']);
+  assert.deepEqual(own(await last(c), C), ['hidden', 'hidden', C.email, 'hidden']);
+  // the owner sees every email, the joiner its own
+  assert.deepEqual((await last(o)).userList.map((u) => u.email), [O.email, B.email, C.email, D.email]);
+  assert.deepEqual(own(await last(d), D), ['hidden', 'hidden', 'hidden', D.email]);
+  // the rest of the frame is the shared one: the join message keeps D's placeholder
+  assert.equal((await last(c)).msgList.data.email, `hidden:${D.userId}`);
+  closeAll(o, b, b2, c, d);
 });
 
 test('sendMsg: stored, then every member gets getMsg; email only for owner and author; Korean and astral text over v3 polling', async () => {

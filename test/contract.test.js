@@ -195,8 +195,16 @@ test('--legacy-time: times are the local wall clock labelled Z, as the 2021 back
 test('a 405 says which methods the path has (Allow), on the polling path too', async () => {
   const srv = await start();
   try {
+    // the polling path: a PUT without sid is a handshake that is not a GET
+    // (400, Engine.IO error 2: sid is mandatory on every request but the
+    // opening GET); with one, the path's 405
+    const hs = await srv.req('PUT', '/socket.io/?EIO=4&transport=polling');
+    assert.equal(hs.status, 400);
+    assert.equal(hs.json.code, 2);
+    const open = await srv.req('GET', '/socket.io/?EIO=4&transport=polling');
+    const sid = JSON.parse(open.body.slice(1)).sid;
     const cases = [
-      ['PUT', '/socket.io/?EIO=4&transport=polling', ['GET', 'HEAD', 'POST', 'OPTIONS']],
+      ['PUT', `/socket.io/?EIO=4&transport=polling&sid=${sid}`, ['GET', 'HEAD', 'POST', 'OPTIONS']],
       ['DELETE', '/account/logout', ['GET', 'HEAD', 'POST', 'OPTIONS']],
       ['POST', '/healthz', ['GET', 'HEAD', 'OPTIONS']],
     ];

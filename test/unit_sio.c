@@ -97,7 +97,8 @@ static void app_event(sio_sock_t *s, const char *event, const char *arg, int64_t
 	seen_add(one);
 }
 
-static const sio_app_t app = {"/chatting", app_connect, NULL, app_event, NULL};
+static const sio_app_t app = {
+	.nsp = "/chatting", .on_connect = app_connect, .on_event = app_event, .binary = 0};
 
 /* ---------------------------------------------------------- helpers */
 
@@ -172,7 +173,7 @@ static sio_sock_t *session(int eio, int connected)
 {
 	int rc;
 	char junk[512];
-	sio_sock_t *s = sio_session_new(eio, "127.0.0.1", "EIO=4&transport=polling", NULL, &rc);
+	sio_sock_t *s = sio_session_new(eio, 0, "127.0.0.1", "EIO=4&transport=polling", NULL, &rc);
 	if (!s)
 		return NULL;
 	if (connected) {

@@ -18,8 +18,9 @@
  * email (to the owner's and the author's sockets) and with the author's
  * placeholder (LIVE_HIDDEN_EMAIL) to everyone else. A userList is built for
  * the owner (every email), for the user it is sent to alone (their own
- * email), and for the rest of a room (placeholders only: one shared frame
- * per broadcast, not one per member).
+ * email), and for the rest of a room (placeholders, one shared frame per
+ * broadcast, in which sio substitutes each member's own entry: a viewer
+ * always sees their own email; see live_fanout_t.own_email).
  *
  * Exchange: when the owner chooses a partner, every other membership of
  * the room is deleted (API.md: "everyone leaves the room"), so only owner
@@ -616,9 +617,11 @@ static void job_done(void *arg, int status)
 		if (j->repeat)
 			sio_emit(j->s, "addUser", j->out[0]);
 		else {
-			/* three views: the owner, the joiner, everyone else */
+			/* three views: the owner, the joiner, everyone else
+			 * (who still see their own email) */
 			f.to_self = j->out[1];
 			f.to_rest = j->out[2];
+			f.own_email = 1;
 			live_room_emit(j->icr, "addUser", &f);
 		}
 		break;

@@ -120,6 +120,8 @@ int live_room_emit(int64_t icr_id, const char *event, const live_fanout_t *f)
 	if (!n)
 		return 0;
 	room_name(room, sizeof room, "icr", icr_id);
+	if (f->own_email && p.i_rest >= 0 && p.i_owner >= 0 && p.i_rest != p.i_owner)
+		return sio_room_emit_self(room, event, v, n, pick_fan, &p, p.i_rest, p.i_owner, "\"hidden:");
 	return sio_room_emit_pick(room, event, v, n, pick_fan, &p);
 }
 

@@ -52,12 +52,17 @@ int live_msg_views(sqlite3 *db, int64_t msg_id, char **with, char **without, cha
  * Who gets which version of a frame sent to a room: the item's owner gets
  * to_owner, user `self` (the author, the joiner, the partner) to_self,
  * every other socket to_rest (NULL: nothing); users in mute[0..nmute) get
- * nothing. A user who is both owner and self gets to_owner. */
+ * nothing. A user who is both owner and self gets to_owner. With
+ * own_email, to_rest is to_owner with other users' emails as hidden
+ * placeholders, and each socket given to_rest sees its own entry as
+ * to_owner has it (a viewer always sees their own email): one frame is
+ * still shared, with one substitution per socket. */
 typedef struct live_fanout {
 	int64_t owner, self;
 	const char *to_owner, *to_self, *to_rest;
 	const int64_t *mute;
 	size_t nmute;
+	int own_email;
 } live_fanout_t;
 /* Queues event to every socket in room icr_id as f says (each distinct
  * payload framed once). Returns the number of sockets queued. */

@@ -13,7 +13,16 @@
  * packets (cfg.sio_queue_max, default 1024). Emitting builds the packet
  * text once (a refcounted blob shared by every socket of a room broadcast)
  * and appends a node to each queue: O(1) per socket, no network I/O, so the
- * write lane's done callbacks and any worker may emit. A socket whose queue
+ * write lane's done callbacks and any worker may emit. A broadcast in which
+ * each member sees their own entry (sio_room_emit_self) still shares the
+ * one blob: a member's node adds a splice (that entry's bytes, taken from
+ * another shared variant) and its own WebSocket header.
+ *
+ * The real server serves one namespace and refuses binary packets. The
+ * conformance mode (conform.c) adds namespaces (a DISCONNECT then leaves
+ * one namespace, not the session), binary packets (attachments collected
+ * per session until the packet is whole) and an Engine.IO-level app on
+ * its own path whose sessions ("raw") skip Socket.IO altogether. A socket whose queue
  * is full is disconnected (a client that does not read); what it missed is
  * in the database for its next setRoom.
  *
@@ -84,12 +93,28 @@
 #include "evloop.h"
 #include "ws.h"
 
+#include <mbedtls/base64.h>
+
 #define SID_BYTES 15            /* 20 base64url characters */
 #define NBUCKETS 4096
 #define MAX_EVENT_NAME 64
 #define CAP_BUCKETS 1024
 #define REAP_BATCH_MS 50
 #define MAX_NSP 1024
+#define MAX_ATTACH 64           /* attachments of one binary packet */
+
+/* A binary packet (BINARY_EVENT/BINARY_ACK) waiting for its attachments:
+ * its data (JSON text with placeholders) and what arrived so far. */
+typedef struct sio_pend {
+	int app;            /* index in apps */
+	int type;           /* 5 or 6 */
+	int64_t ack;
+	int need, have;
+	size_t bytes;       /* attachments' total, at most maxPayload */
+	sio_bin_t att[MAX_ATTACH];
+	size_t len;
+	char data[];        /* NUL-terminated */
+} pend_t;
 
 struct room {
 	struct room *hnext;
@@ -100,6 +125,11 @@ struct room {
 
 dm_mutex_t sio_lock = DM_MUTEX_INIT;
 const sio_app_t *sio_app;
+const sio_eio_app_t *sio_eio_app;
+/* every namespace served (apps[0] is sio_app); set before the server
+ * starts, read-only after */
+static const sio_app_t *apps[SIO_MAX_APPS];
+static int napps;
 int sio_stopping;
 unsigned long long sio_dropped;
 static pthread_cond_t reap_cv;
@@ -280,9 +310,9 @@ void sio_sb_str(sbuf_t *b, const char *s)
 _Static_assert(offsetof(blob_t, data) == offsetof(blob_t, hdr) + BLOB_HDR_MAX,
 	       "a blob's WebSocket header must end where its data begins");
 
-/* A blob of len bytes (refcount 1, framed, NUL at data[len]) whose data
- * the caller fills; NULL on no memory. */
-static blob_t *blob_alloc(size_t len)
+/* A blob of len bytes (refcount 1, framed as a text or binary message,
+ * NUL at data[len]) whose data the caller fills; NULL on no memory. */
+static blob_t *blob_alloc_as(size_t len, int binary)
 {
 	blob_t *b = malloc(sizeof *b + len + 1);
 	if (!b)
@@ -290,10 +320,16 @@ static blob_t *blob_alloc(size_t len)
 	unsigned char h[WS_HDR_MAX];
 	atomic_init(&b->refs, 1);
 	b->len = len;
-	b->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, len);
+	b->binary = binary != 0;
+	b->hlen = (unsigned char)ws_header(h, binary ? WS_OP_BINARY : WS_OP_TEXT, len);
 	memcpy(b->data - b->hlen, h, b->hlen);
 	b->data[len] = 0;
 	return b;
+}
+
+static blob_t *blob_alloc(size_t len)
+{
+	return blob_alloc_as(len, 0);
 }
 
 blob_t *sio_blob_new(const char *data, size_t len)
@@ -302,6 +338,23 @@ blob_t *sio_blob_new(const char *data, size_t len)
 	if (b)
 		memcpy(b->data, data, len);
 	return b;
+}
+
+blob_t *sio_blob_new_bin(const void *data, size_t len)
+{
+	blob_t *b = blob_alloc_as(len, 1);
+	if (b && len)
+		memcpy(b->data, data, len);
+	return b;
+}
+
+static void pend_free(pend_t *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->have; i++)
+		free((void *)p->att[i].p);
+	free(p);
 }
 
 void sio_blob_unref(blob_t *b)
@@ -320,6 +373,8 @@ void sio_queue_free(qnode_t *q)
 	while (q) {
 		qnode_t *nx = q->next;
 		sio_blob_unref(q->b);
+		if (q->sp)
+			sio_blob_unref(q->sp->sub);
 		free(q);
 		q = nx;
 	}
@@ -356,6 +411,7 @@ static void sock_free(sio_sock_t *s)
 	/* the last reference: no connection, nor the ready list, points here */
 	dm_assert(s->refs == 0 && !s->ws && !s->probe && !s->poll && !s->ready_listed);
 	sio_queue_free(s->qh);
+	pend_free(s->pend);
 	if (s->user_free)
 		s->user_free(s->user);
 	free(s->rooms);
@@ -440,8 +496,11 @@ sio_sock_t *sio_ready_take_locked(void)
 	return s;
 }
 
-/* Locked. Appends blob b (its own reference taken) to s's queue. */
-int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
+/* Locked. Appends b to s's queue, or with sub the frame made of b with
+ * b's cut bytes at off replaced by sub's slen bytes at soff (references
+ * taken). */
+static int enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t off, size_t cut, size_t soff,
+				 size_t slen)
 {
 	qnode_t *q;
 	int was;
@@ -455,13 +514,26 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 		sio_mark_closing_locked(s, "queue overflow");
 		return DM_EUNAVAIL;
 	}
-	q = malloc(sizeof *q);
+	q = malloc(sizeof *q + (sub ? sizeof *q->sp : 0));
 	if (!q)
 		return DM_ENOMEM;
 	q->next = NULL;
 	q->b = b;
+	q->sp = NULL;
 	was = atomic_fetch_add(&b->refs, 1);
 	dm_assert(was > 0); /* the caller holds one */
+	if (sub) {
+		unsigned char h[WS_HDR_MAX];
+		qsplice_t *sp = q->sp = (qsplice_t *)(q + 1);
+		sp->sub = sub;
+		atomic_fetch_add(&sub->refs, 1);
+		sp->off = off;
+		sp->cut = cut;
+		sp->soff = soff;
+		sp->slen = slen;
+		sp->hlen = (unsigned char)ws_header(h, WS_OP_TEXT, b->len - cut + slen);
+		memcpy(sp->hdr, h, sp->hlen);
+	}
 	if (s->qt)
 		s->qt->next = q;
 	else
@@ -471,6 +543,11 @@ int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 	stats.frames_out++;
 	sio_ready_push_locked(s);
 	return DM_OK;
+}
+
+int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
+{
+	return enqueue_splice_locked(s, b, NULL, 0, 0, 0, 0);
 }
 
 qnode_t *sio_dequeue_locked(sio_sock_t *s)
@@ -504,7 +581,7 @@ static int send_raw(sio_sock_t *s, const char *data, size_t len)
 
 /* A new session, registered (the registry holds the one reference).
  * NULL on out of memory. */
-sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc)
+sio_sock_t *sio_session_new(int eio, int raw, const char *ip, const char *query, const char *cookie, int *rc)
 {
 	unsigned char rnd[SID_BYTES];
 	sio_sock_t *s = calloc(1, sizeof *s);
@@ -530,6 +607,10 @@ sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const ch
 	}
 	dm_b64url_encode(rnd, sizeof rnd, s->nsid);
 	s->eio = eio;
+	s->raw = raw;
+	for (int i = 0; i < napps && !s->binary_ok; i++)
+		s->binary_ok = apps[i]->binary;
+	s->binary_ok = eio == 4 && (raw || s->binary_ok);
 	s->state = S_OPEN;
 	s->created = now;
 	s->last_rx = now;
@@ -731,13 +812,19 @@ static int event_name_ok(const char *e)
 	return n > 0;
 }
 
+/* app's namespace as a packet names it ("/nsp,"), or NULL for "/". */
+static const char *nsp_of(const sio_app_t *app)
+{
+	return app && strcmp(app->nsp, "/") ? app->nsp : NULL;
+}
+
 /* "4" + Socket.IO type + "/nsp," (unless "/") into b. */
-static void sio_prefix(sbuf_t *b, char type)
+static void sio_prefix(sbuf_t *b, const sio_app_t *app, char type)
 {
 	char t[2] = {'4', type};
 	sio_sb_add(b, t, 2);
-	if (sio_app && strcmp(sio_app->nsp, "/")) {
-		sio_sb_str(b, sio_app->nsp);
+	if (nsp_of(app)) {
+		sio_sb_str(b, app->nsp);
 		sio_sb_add(b, ",", 1);
 	}
 }
@@ -747,7 +834,7 @@ static void sio_prefix(sbuf_t *b, char type)
  * name / no memory. json is JSON text made by SQLite (never hand-built). */
 static blob_t *event_blob(const char *event, const char *json)
 {
-	const char *nsp = sio_app && strcmp(sio_app->nsp, "/") ? sio_app->nsp : NULL;
+	const char *nsp = nsp_of(sio_app);
 	size_t ln = nsp ? strlen(nsp) : 0, le = strlen(event), lj = json ? strlen(json) : 0;
 	size_t len = 2 + (nsp ? ln + 1 : 0) + 2 + le + 1 + (json ? 1 + lj : 0) + 1;
 	blob_t *bl;
@@ -801,7 +888,7 @@ int sio_ack(sio_sock_t *s, int64_t ack, const char *json)
 	int rc;
 	if (ack < 0)
 		return DM_EINVAL;
-	sio_prefix(&b, '3');
+	sio_prefix(&b, sio_app, '3');
 	snprintf(id, sizeof id, "%lld[", (long long)ack);
 	sio_sb_str(&b, id);
 	if (json)
@@ -809,6 +896,84 @@ int sio_ack(sio_sock_t *s, int64_t ack, const char *json)
 	sio_sb_add(&b, "]", 1);
 	rc = b.oom ? DM_ENOMEM : send_raw(s, b.p, b.n);
 	free(b.p);
+	return rc;
+}
+
+/* Queues 4<type>[<natt>-][/nsp,][<ack>]<array> (type '2' EVENT or '3'
+ * ACK; their binary kinds with attachments) and then its attachments, in
+ * one hold of the lock so nothing comes between them. */
+static int send_packet(sio_sock_t *s, const sio_app_t *app, char type, int64_t ack, const char *array,
+		       const sio_bin_t *att, int natt)
+{
+	blob_t *bl[1 + MAX_ATTACH] = {0};
+	sbuf_t b = {0};
+	char num[24], t[2] = {'4', type};
+	int rc = DM_OK, nb = 0;
+
+	if (!app || !array || natt < 0 || natt > MAX_ATTACH || (natt && (!app->binary || s->eio != 4)))
+		return DM_EINVAL;
+	if (natt)
+		t[1] = (char)(type + 3); /* BINARY_EVENT, BINARY_ACK */
+	sio_sb_add(&b, t, 2);
+	if (natt) {
+		snprintf(num, sizeof num, "%d-", natt);
+		sio_sb_str(&b, num);
+	}
+	if (nsp_of(app)) {
+		sio_sb_str(&b, app->nsp);
+		sio_sb_add(&b, ",", 1);
+	}
+	if (ack >= 0) {
+		snprintf(num, sizeof num, "%lld", (long long)ack);
+		sio_sb_str(&b, num);
+	}
+	sio_sb_str(&b, array);
+	if (b.oom || !(bl[nb++] = sio_blob_new(b.p, b.n)))
+		rc = DM_ENOMEM;
+	for (int i = 0; i < natt && rc == DM_OK; i++)
+		if (!(bl[nb++] = sio_blob_new_bin(att[i].p, att[i].len)))
+			rc = DM_ENOMEM;
+	if (rc == DM_OK) {
+		dm_mutex_lock(&sio_lock);
+		for (int i = 0; i < nb && rc == DM_OK; i++)
+			if ((rc = sio_enqueue_locked(s, bl[i])) != DM_OK && i)
+				sio_mark_closing_locked(s, "a binary packet without its attachments");
+		dm_mutex_unlock(&sio_lock);
+	}
+	for (int i = 0; i < nb; i++)
+		sio_blob_unref(bl[i]);
+	free(b.p);
+	return rc;
+}
+
+int sio_emit_all(sio_sock_t *s, const sio_app_t *app, const char *array, const sio_bin_t *att, int natt)
+{
+	return send_packet(s, app, '2', -1, array, att, natt);
+}
+
+int sio_ack_all(sio_sock_t *s, const sio_app_t *app, int64_t ack, const char *array, const sio_bin_t *att, int natt)
+{
+	return ack < 0 ? DM_EINVAL : send_packet(s, app, '3', ack, array, att, natt);
+}
+
+int sio_send(sio_sock_t *s, const void *data, size_t len, int binary)
+{
+	blob_t *b;
+	int rc;
+	if (!s->raw || (binary && s->eio != 4))
+		return DM_EINVAL;
+	if (binary)
+		b = sio_blob_new_bin(data, len);
+	else if ((b = blob_alloc(len + 1))) {
+		b->data[0] = '4';
+		memcpy(b->data + 1, data, len);
+	}
+	if (!b)
+		return DM_ENOMEM;
+	dm_mutex_lock(&sio_lock);
+	rc = sio_enqueue_locked(s, b);
+	dm_mutex_unlock(&sio_lock);
+	sio_blob_unref(b);
 	return rc;
 }
 
@@ -834,6 +999,127 @@ int sio_room_emit_pick(const char *room, const char *event, const char *const *j
 	}
 	dm_mutex_unlock(&sio_lock);
 done:
+	for (int i = 0; i < n; i++)
+		sio_blob_unref(bl[i]);
+	return sent;
+}
+
+/* Where a socket's own entry is in the shared frame of sio_room_emit_self
+ * (t: that frame, f: the one whose text replaces it). */
+typedef struct slot {
+	int64_t uid;
+	size_t off, cut, soff, slen;
+} slot_t;
+
+static int slot_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const slot_t *)a)->uid, y = ((const slot_t *)b)->uid;
+	return x < y ? -1 : x > y;
+}
+
+/* The end (after the closing quote) of the JSON string starting at
+ * d[i] == '"', or 0 if it does not end. */
+static size_t json_str_end(const char *d, size_t len, size_t i)
+{
+	for (size_t k = i + 1; k < len; k++) {
+		if (d[k] == '\\')
+			k++;
+		else if (d[k] == '"')
+			return k + 1;
+	}
+	return 0;
+}
+
+/* Aligns t with f, the same text but for JSON strings that t writes as
+ * mark (starting with its quote) and a user id: one slot per such string,
+ * sorted by user id, into *out (malloc'd). Returns how many, or -1 when the
+ * two differ otherwise (or no memory). */
+static int align_slots(const blob_t *t, const blob_t *f, const char *mark, slot_t **out)
+{
+	size_t i = 0, j = 0, tok_t = 0, tok_f = 0, ml = strlen(mark);
+	int in = 0, n = 0, cap = 0;
+	slot_t *v = NULL;
+
+	*out = NULL;
+	while (i < t->len && j < f->len) {
+		char c = t->data[i];
+		if (c == f->data[j]) {
+			if (in && c == '\\' && i + 1 < t->len && j + 1 < f->len && t->data[i + 1] == f->data[j + 1]) {
+				i += 2;
+				j += 2;
+				continue;
+			}
+			if (c == '"') {
+				in = !in;
+				tok_t = i;
+				tok_f = j;
+			}
+			i++;
+			j++;
+			continue;
+		}
+		/* they differ inside a string: t's must be mark + digits */
+		size_t k = tok_t + ml, tend, fend;
+		int64_t uid = 0;
+		if (!in || t->len - tok_t < ml || memcmp(t->data + tok_t, mark, ml))
+			goto fail;
+		for (; k < t->len && isdigit((unsigned char)t->data[k]) && k - tok_t - ml < 18; k++)
+			uid = uid * 10 + (t->data[k] - '0');
+		if (k == tok_t + ml || k >= t->len || t->data[k] != '"' || !(fend = json_str_end(f->data, f->len, tok_f)))
+			goto fail;
+		tend = k + 1;
+		if (n == cap) {
+			slot_t *nv = realloc(v, (size_t)(cap = cap ? cap * 2 : 16) * sizeof *v);
+			if (!nv)
+				goto fail;
+			v = nv;
+		}
+		v[n++] = (slot_t){uid, tok_t, tend - tok_t, tok_f, fend - tok_f};
+		i = tend;
+		j = fend;
+		in = 0;
+	}
+	if (i != t->len || j != f->len)
+		goto fail;
+	qsort(v, (size_t)n, sizeof *v, slot_cmp);
+	*out = v;
+	return n;
+fail:
+	free(v);
+	return -1;
+}
+
+int sio_room_emit_self(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
+		       void *arg, int tmpl, int full, const char *mark)
+{
+	blob_t *bl[8] = {0};
+	slot_t *slots = NULL;
+	room_t *r;
+	int sent = 0, ns = -1;
+
+	if (n < 1 || n > 8 || tmpl < 0 || tmpl >= n || full < 0 || full >= n || !event_name_ok(event))
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (!(bl[i] = event_blob(event, json[i])))
+			goto done;
+	ns = align_slots(bl[tmpl], bl[full], mark, &slots);
+	if (ns < 0)
+		dm_warn("sio: %s frames differ beyond the %s strings: sent as they are", event, mark);
+	dm_mutex_lock(&sio_lock);
+	r = room_get_locked(room, 0);
+	for (int i = 0; r && i < r->n; i++) {
+		int v = pick ? pick(r->m[i], arg) : 0;
+		slot_t key = {.uid = sio_uid(r->m[i])}, *sl;
+		if (v < 0 || v >= n)
+			continue;
+		sl = v == tmpl && ns > 0 ? bsearch(&key, slots, (size_t)ns, sizeof *slots, slot_cmp) : NULL;
+		if ((sl ? enqueue_splice_locked(r->m[i], bl[v], bl[full], sl->off, sl->cut, sl->soff, sl->slen)
+			: sio_enqueue_locked(r->m[i], bl[v])) == DM_OK)
+			sent++;
+	}
+	dm_mutex_unlock(&sio_lock);
+done:
+	free(slots);
 	for (int i = 0; i < n; i++)
 		sio_blob_unref(bl[i]);
 	return sent;
@@ -956,7 +1242,24 @@ void sio_close(sio_sock_t *s)
 
 void sio_set_app(const sio_app_t *a)
 {
-	sio_app = a;
+	sio_app = apps[0] = a;
+	napps = a ? 1 : 0;
+}
+
+int sio_add_app(const sio_app_t *a)
+{
+	if (!a || !a->nsp || a->nsp[0] != '/' || !napps || napps == SIO_MAX_APPS)
+		return DM_EINVAL;
+	for (int i = 0; i < napps; i++)
+		if (!strcmp(apps[i]->nsp, a->nsp))
+			return DM_EINVAL;
+	apps[napps++] = a;
+	return DM_OK;
+}
+
+void sio_set_eio_app(const sio_eio_app_t *a)
+{
+	sio_eio_app = a;
 }
 
 void sio_get_stats(sio_stats_t *out)
@@ -1004,17 +1307,37 @@ static void connect_error(sio_sock_t *s, const char *nsp, const char *message)
 	free(b.p);
 }
 
-static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
+/* The index of the app serving nsp, or -1. */
+static int app_find(const char *nsp)
 {
+	for (int i = 0; i < napps; i++)
+		if (!strcmp(apps[i]->nsp, nsp))
+			return i;
+	return -1;
+}
+
+/* Locked. Whether s is connected to some namespace. */
+static int connected_locked(const sio_sock_t *s)
+{
+	for (int i = 0; i < napps; i++)
+		if (s->nsp_state[i] == 2)
+			return 1;
+	return 0;
+}
+
+static void do_connect(sio_sock_t *s, int ai, const char *nsp_query, const char *auth)
+{
+	const sio_app_t *app = apps[ai];
 	sio_conninfo_t ci;
 	char err[200] = "";
 	char reply[MAX_NSP + 64];
+	const char *nsp = nsp_of(app) ? app->nsp : "";
 	int rc;
 
 	dm_mutex_lock(&sio_lock);
-	rc = s->nsp_state;
+	rc = s->nsp_state[ai];
 	if (!rc)
-		s->nsp_state = 1;
+		s->nsp_state[ai] = 1;
 	dm_mutex_unlock(&sio_lock);
 	if (rc)
 		return; /* connected already (or connecting on another thread) */
@@ -1024,36 +1347,39 @@ static void do_connect(sio_sock_t *s, const char *nsp_query, const char *auth)
 	ci.nsp_query = nsp_query;
 	ci.cookie = s->cookie;
 	ci.auth = auth;
-	rc = sio_app->on_connect(s, &ci, err, sizeof err);
+	rc = app->on_connect(s, &ci, err, sizeof err);
 	if (rc != DM_OK) {
 		dm_mutex_lock(&sio_lock);
 		/* connecting is this thread's alone (teardown may have reset it) */
-		dm_assert(s->nsp_state == 1 || s->state == S_CLOSED);
-		s->nsp_state = 0;
+		dm_assert(s->nsp_state[ai] == 1 || s->state == S_CLOSED);
+		s->nsp_state[ai] = 0;
 		dm_mutex_unlock(&sio_lock);
-		connect_error(s, sio_app->nsp, err[0] ? err : "Unauthorization");
+		connect_error(s, app->nsp, err[0] ? err : "Unauthorization");
 		return;
 	}
 	dm_mutex_lock(&sio_lock);
-	dm_assert(s->nsp_state == 1 || s->state == S_CLOSED);
-	s->nsp_state = 2;
+	dm_assert(s->nsp_state[ai] == 1 || s->state == S_CLOSED);
+	s->nsp_state[ai] = 2;
 	dm_mutex_unlock(&sio_lock);
-	/* connected: the handshake's query and cookie are not read again */
+	/* connected: the handshake's query and cookie are not read again
+	 * (with several namespaces, the next CONNECT sees none either) */
 	free(s->query);
 	free(s->cookie);
 	s->query = s->cookie = NULL;
 	if (s->eio == 4)
-		snprintf(reply, sizeof reply, "40%s,{\"sid\":\"%s\"}", sio_app->nsp, s->nsid);
+		snprintf(reply, sizeof reply, "40%s%s{\"sid\":\"%s\"}", nsp, nsp[0] ? "," : "", s->nsid);
 	else
-		snprintf(reply, sizeof reply, "40%s,", sio_app->nsp);
+		snprintf(reply, sizeof reply, "40%s%s", nsp, nsp[0] ? "," : "");
 	send_raw(s, reply, strlen(reply));
-	if (sio_app->on_ready)
-		sio_app->on_ready(s);
+	if (app->on_ready)
+		app->on_ready(s);
 }
 
-/* An EVENT's data: ["name", arg?, ...] → on_event. DM_EINVAL when it is
- * not that shape (a protocol error). */
-static int do_event(sio_sock_t *s, const char *data, size_t len, int64_t ack)
+/* An EVENT's data: ["name", arg?, ...] (with natt attachments) → the
+ * app's on_event_all or on_event. DM_EINVAL when it is not that shape (a
+ * protocol error). */
+static int do_event(sio_sock_t *s, const sio_app_t *app, const char *data, size_t len, int64_t ack,
+		    const sio_bin_t *att, int natt)
 {
 	sqlite3 *db = db_reader();
 	sqlite3_stmt *st;
@@ -1073,6 +1399,11 @@ static int do_event(sio_sock_t *s, const char *data, size_t len, int64_t ack)
 		const char *arg = (const char *)sqlite3_column_text(st, 2);
 		char name[MAX_EVENT_NAME + 1];
 		rc = DM_OK;
+		if (app->on_event_all) {
+			sqlite3_finalize(st);
+			app->on_event_all(s, data, att, natt, ack);
+			return DM_OK;
+		}
 		/* names we do not know are the application's business, but an
 		 * absurd one is not passed on */
 		if (ev && dm_strlcpy(name, ev, sizeof name) == DM_OK) {
@@ -1081,7 +1412,7 @@ static int do_event(sio_sock_t *s, const char *data, size_t len, int64_t ack)
 			st = NULL;
 			if (arg && !a)
 				return DM_ENOMEM;
-			sio_app->on_event(s, name, a, ack);
+			app->on_event(s, name, a, ack);
 			free(a);
 		}
 	}
@@ -1089,22 +1420,43 @@ static int do_event(sio_sock_t *s, const char *data, size_t len, int64_t ack)
 	return rc;
 }
 
-/* One Socket.IO packet (after the Engine.IO "4"), NUL-terminated at p[n].
- * DM_OK, or an error: the session is closed (protocol error). */
+/* A complete binary packet (all its attachments arrived): a BINARY_EVENT
+ * goes to the app, a BINARY_ACK answers nothing we asked. Frees p. */
+static int pend_done(sio_sock_t *s, pend_t *p)
+{
+	int rc = DM_OK;
+	if (p->type == 5)
+		rc = do_event(s, apps[p->app], p->data, p->len, p->ack, p->att, p->have);
+	pend_free(p);
+	return rc;
+}
+
+/* One Socket.IO packet (after the Engine.IO "4"), NUL-terminated at p[n]:
+ * <type>[<attachments>-][/nsp,][<ack id>][data]. DM_OK, or an error: the
+ * session is closed (protocol error). */
 static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 {
 	size_t i = 1;
 	char nsp[MAX_NSP] = "/";
 	const char *nq = NULL;
 	int64_t ack = -1;
-	int type, state;
+	int type, state, ai, natt = -1;
 
 	if (n < 1 || p[0] < '0' || p[0] > '6')
 		return DM_EINVAL;
+	if (s->pend) /* text where an attachment was due */
+		return DM_EINVAL;
 	type = p[0] - '0';
 	if (type == 5 || type == 6) {
-		dm_info("sio %s: binary packet refused", s->sid);
-		return DM_EINVAL;
+		size_t st = i;
+		natt = 0;
+		while (i < n && isdigit((unsigned char)p[i]) && natt <= MAX_ATTACH)
+			natt = natt * 10 + (p[i++] - '0');
+		if (i == st || i >= n || p[i] != '-' || natt > MAX_ATTACH) {
+			dm_info("sio %s: binary packet refused (bad attachment count)", s->sid);
+			return DM_EINVAL;
+		}
+		i++;
 	}
 	if (i < n && p[i] == '/') {
 		size_t st = i;
@@ -1134,12 +1486,17 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 	}
 	if (!sio_app)
 		return DM_OK;
+	ai = app_find(nsp);
+	if (natt >= 0 && (ai < 0 || !apps[ai]->binary || !s->binary_ok)) {
+		dm_info("sio %s: binary packet refused", s->sid);
+		return DM_EINVAL;
+	}
 	dm_mutex_lock(&sio_lock);
-	state = s->nsp_state;
+	state = ai >= 0 ? s->nsp_state[ai] : 0;
 	dm_mutex_unlock(&sio_lock);
 	switch (type) {
 	case 0: /* CONNECT */
-		if (strcmp(nsp, sio_app->nsp)) {
+		if (ai < 0) {
 			if (strcmp(nsp, "/") || s->eio == 4)
 				connect_error(s, nsp, "Invalid namespace");
 			return DM_OK; /* v3: "/" is connected on open */
@@ -1150,20 +1507,27 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 				connect_error(s, nsp, "Invalid auth payload");
 				return DM_OK;
 			}
-			do_connect(s, NULL, p + i);
+			do_connect(s, ai, NULL, p + i);
 		} else
-			do_connect(s, nq, NULL);
+			do_connect(s, ai, nq, NULL);
 		return DM_OK;
 	case 1: /* DISCONNECT */
-		if (!strcmp(nsp, sio_app->nsp) && state == 2) {
+		if (ai >= 0 && state == 2) {
 			dm_mutex_lock(&sio_lock);
-			sio_mark_closing_locked(s, "namespace disconnect");
+			if (napps == 1) /* nothing else to connect to */
+				sio_mark_closing_locked(s, "namespace disconnect");
+			else
+				s->nsp_state[ai] = 0;
 			dm_mutex_unlock(&sio_lock);
+			if (napps > 1 && apps[ai]->on_close)
+				apps[ai]->on_close(s);
 		}
 		return DM_OK;
 	case 2: /* EVENT */
 	case 3: /* ACK */
-		if (strcmp(nsp, sio_app->nsp) || state != 2) {
+	case 5: /* BINARY_EVENT */
+	case 6: /* BINARY_ACK */
+		if (ai < 0 || state != 2) {
 			/* not connected there: the protocol says the server
 			 * MUST close (v3's "/", connected on open, excepted) */
 			if (s->eio == 3 && !strcmp(nsp, "/"))
@@ -1171,14 +1535,89 @@ static int sio_packet(sio_sock_t *s, const char *p, size_t n)
 			dm_info("sio %s: packet type %d before CONNECT on %s: closed", s->sid, type, nsp);
 			return DM_EINVAL;
 		}
-		if (type == 3) /* an answer to an ack we never ask for */
-			return DM_OK;
 		if (i >= n)
 			return DM_EINVAL;
-		return do_event(s, p + i, n - i, ack);
+		if (natt > 0) {
+			pend_t *pd;
+			sqlite3 *db = db_reader();
+			if (!db || !json_strict_ok(db, p + i, n - i))
+				return DM_EINVAL;
+			if (!(pd = calloc(1, sizeof *pd + (n - i) + 1)))
+				return DM_ENOMEM;
+			pd->app = ai;
+			pd->type = type;
+			pd->ack = ack;
+			pd->need = natt;
+			pd->len = n - i;
+			memcpy(pd->data, p + i, n - i);
+			s->pend = pd;
+			return DM_OK;
+		}
+		if (type == 3 || type == 6) /* an answer to an ack we never ask for */
+			return DM_OK;
+		return do_event(s, apps[ai], p + i, n - i, ack, NULL, 0);
 	default: /* CONNECT_ERROR from a client: nothing to do */
 		return DM_OK;
 	}
+}
+
+int sio_eio_binary(sio_sock_t *s, const char *p, size_t n)
+{
+	pend_t *pd = s->pend;
+	void *copy;
+
+	if (!s->binary_ok) {
+		dm_info("sio %s: binary packet refused", s->sid);
+		return DM_EINVAL;
+	}
+	dm_mutex_lock(&sio_lock);
+	s->last_rx = dm_mono_ms();
+	if (s->ping_sent) {
+		s->ping_sent = 0;
+		s->ping_next = s->last_rx + cfg.sio_ping_interval;
+	}
+	if (s->state != S_OPEN) {
+		dm_mutex_unlock(&sio_lock);
+		return DM_OK;
+	}
+	dm_mutex_unlock(&sio_lock);
+	if (s->raw) {
+		sio_eio_app->on_message(s, p, n, 1);
+		return DM_OK;
+	}
+	if (!pd || pd->bytes + n > (size_t)cfg.sio_max_payload) /* no packet wants it, or too much */
+		return DM_EINVAL;
+	if (!(copy = malloc(n ? n : 1)))
+		return DM_ENOMEM;
+	memcpy(copy, p, n);
+	pd->att[pd->have].p = copy;
+	pd->att[pd->have].len = n;
+	pd->have++;
+	pd->bytes += n;
+	if (pd->have < pd->need)
+		return DM_OK;
+	s->pend = NULL;
+	return pend_done(s, pd);
+}
+
+/* A "b" packet: base64 of a binary packet (v4 polling). */
+static int eio_b64_packet(sio_sock_t *s, const char *p, size_t n)
+{
+	size_t out = 0;
+	unsigned char *buf;
+	int rc;
+	if (!s->binary_ok) {
+		dm_info("sio %s: binary packet refused", s->sid);
+		return DM_EINVAL;
+	}
+	if (!(buf = malloc(n / 4 * 3 + 3)))
+		return DM_ENOMEM;
+	if (mbedtls_base64_decode(buf, n / 4 * 3 + 3, &out, (const unsigned char *)p, n) != 0)
+		rc = DM_EINVAL;
+	else
+		rc = sio_eio_binary(s, (const char *)buf, out);
+	free(buf);
+	return rc;
 }
 
 /* One Engine.IO packet from the session's transport, NUL-terminated at
@@ -1189,6 +1628,8 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 	dm_assert(!ev_on_loop());
 	if (n < 1)
 		return DM_EINVAL;
+	if (p[0] == 'b')
+		return eio_b64_packet(s, p + 1, n - 1);
 	dm_mutex_lock(&sio_lock);
 	s->last_rx = dm_mono_ms();
 	if (s->ping_sent) {
@@ -1223,8 +1664,12 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 	case '6': /* noop */
 		return DM_OK;
 	case '4':
+		if (s->raw) {
+			sio_eio_app->on_message(s, p + 1, n - 1, 0);
+			return DM_OK;
+		}
 		return sio_packet(s, p + 1, n - 1);
-	default: /* 'b' (binary) or garbage */
+	default: /* garbage */
 		return DM_EINVAL;
 	}
 }
@@ -1235,7 +1680,7 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
  * table and rooms, queue dropped, a close frame asked for, on_close. */
 static void teardown(sio_sock_t *s)
 {
-	int was_connected;
+	int was[SIO_MAX_APPS] = {0};
 	qnode_t *q;
 
 	dm_mutex_lock(&sio_lock);
@@ -1268,16 +1713,26 @@ static void teardown(sio_sock_t *s)
 	q = s->qh;
 	s->qh = s->qt = NULL;
 	s->qn = 0;
-	was_connected = s->nsp_state == 2;
-	s->nsp_state = 0;
+	for (int i = 0; i < napps; i++) {
+		was[i] = s->nsp_state[i] == 2;
+		s->nsp_state[i] = 0;
+	}
 	if (s->ws)
 		s->want_close = 1;
 	sio_ready_push_locked(s); /* the close frame, or "1" to a parked GET */
 	dm_mutex_unlock(&sio_lock);
 	sio_queue_free(q);
-	if (was_connected && sio_app && sio_app->on_close)
-		sio_app->on_close(s);
+	for (int i = 0; i < napps; i++)
+		if (was[i] && apps[i]->on_close)
+			apps[i]->on_close(s);
 	sio_unref(s); /* the registry's reference */
+}
+
+int sio_overdue_locked(const sio_sock_t *s, int64_t now)
+{
+	if (s->eio == 3)
+		return now > s->last_rx + cfg.sio_ping_interval + cfg.sio_ping_timeout;
+	return s->ping_sent && now >= s->ping_sent + cfg.sio_ping_timeout;
 }
 
 /* Locked. Heartbeats of one open session; lowers *next to when it needs
@@ -1289,7 +1744,7 @@ static void heartbeat_locked(sio_sock_t *s, int64_t now, int64_t *next)
 	dm_assert(dm_mutex_held(&sio_lock));
 	dm_assert(s->state == S_OPEN);
 
-	if (s->nsp_state != 2 || !atomic_load(&s->uid)) {
+	if (!s->raw && (!connected_locked(s) || !atomic_load(&s->uid))) {
 		due = s->created + cfg.sio_connect_timeout;
 		if (now > due) {
 			cap_log(3, "sio %s: closed: not connected and signed in after %d ms (--sio-connect-timeout), from %s",

@@ -6,6 +6,10 @@
  * The protocol layer knows nothing of users or items: one application
  * (chat) registers its namespace and callbacks with sio_set_app. A socket
  * (sio_sock_t) is one Engine.IO session connected to that namespace.
+ * The test-only conformance mode (conform.c) registers more namespaces
+ * (sio_add_app), takes binary packets and serves an Engine.IO-level
+ * application on a path of its own (sio_set_eio_app), through the same
+ * code.
  *
  * Emitting only queues (never waits on the network); every function here
  * is thread-safe. A socket is reference counted: a pointer handed to a
@@ -31,6 +35,12 @@ typedef struct sio_conninfo {
 	const char *auth;      /* v4: the CONNECT auth payload (JSON), or NULL */
 } sio_conninfo_t;
 
+/* A binary attachment (Engine.IO v4 only): len bytes at p. */
+typedef struct sio_bin {
+	const void *p;
+	size_t len;
+} sio_bin_t;
+
 typedef struct sio_app {
 	const char *nsp; /* the namespace served, e.g. "/chatting" */
 	/* A client connects to the namespace. Runs on one of sio's workers
@@ -49,10 +59,39 @@ typedef struct sio_app {
 	/* The socket closed (once, after on_connect accepted it). Runs on
 	 * sio's reaper thread. May be NULL. */
 	void (*on_close)(sio_sock_t *s);
+	/* Optional; when set it gets every EVENT instead of on_event: the
+	 * packet's whole data as JSON text (["name", args...], each binary
+	 * attachment as its {"_placeholder":true,"num":i} object) and the
+	 * natt attachments (valid during the call). Runs like on_event. */
+	void (*on_event_all)(sio_sock_t *s, const char *array, const sio_bin_t *att, int natt, int64_t ack);
+	/* 1: binary packets (BINARY_EVENT, BINARY_ACK and their attachments)
+	 * are taken from Engine.IO v4 clients; 0: one closes the session. */
+	int binary;
 } sio_app_t;
 
 /* Sets the application (kept by pointer). Call before the server starts. */
 void sio_set_app(const sio_app_t *app);
+/* Adds the application of one more namespace (after sio_set_app, before
+ * the server starts; SIO_MAX_APPS in all). A session may connect to each.
+ * With one namespace served, a DISCONNECT closes the session; with
+ * several, it leaves that namespace only (on_close is called then) and
+ * the session lives on, as the protocol allows. DM_OK or DM_EINVAL. */
+#define SIO_MAX_APPS 4
+int sio_add_app(const sio_app_t *app);
+
+/* An application at the Engine.IO level (no Socket.IO): its own path,
+ * every message packet handed over as it is. */
+typedef struct sio_eio_app {
+	const char *path; /* e.g. "/engine.io" (no trailing slash) */
+	/* A message: data[0..len) (text is NUL-terminated at data[len]);
+	 * binary: it came as a binary packet. Runs like on_event. */
+	void (*on_message)(sio_sock_t *s, const char *data, size_t len, int binary);
+} sio_eio_app_t;
+/* Sets it (kept by pointer). Call before the server starts. */
+void sio_set_eio_app(const sio_eio_app_t *app);
+/* Queues a message packet (binary: v4 sessions only) to a session of the
+ * Engine.IO-level application. Same returns as sio_emit. */
+int sio_send(sio_sock_t *s, const void *data, size_t len, int binary);
 
 /* Queues event with a JSON payload (NULL: no argument) to one socket.
  * DM_OK, DM_EINVAL (bad event name), DM_EUNAVAIL (closed, or its queue
@@ -60,6 +99,14 @@ void sio_set_app(const sio_app_t *app);
 int sio_emit(sio_sock_t *s, const char *event, const char *json);
 /* Queues the reply to the client's ack id. Same returns. */
 int sio_ack(sio_sock_t *s, int64_t ack, const char *json);
+/* Queues an EVENT on app's namespace whose data the caller built: array
+ * is ["name", args...] as JSON text made by SQLite; with natt > 0 (v4
+ * sessions, binary apps only) a BINARY_EVENT whose array holds the
+ * attachments' placeholders. Same returns. */
+int sio_emit_all(sio_sock_t *s, const sio_app_t *app, const char *array, const sio_bin_t *att, int natt);
+/* The same for the reply to ack id (array: the reply's arguments). */
+int sio_ack_all(sio_sock_t *s, const sio_app_t *app, int64_t ack, const char *array, const sio_bin_t *att,
+		int natt);
 
 /* Rooms by name. Joining twice is harmless. DM_OK or DM_EUNAVAIL
  * (closed). A closed socket leaves every room. */
@@ -80,6 +127,15 @@ int sio_room_emit(const char *room, const char *event, const char *json);
 int sio_room_emit_except(const char *room, const sio_sock_t *except, const char *event, const char *json);
 int sio_room_emit_pick(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
 		       void *arg);
+/* sio_room_emit_pick where a socket given variant tmpl sees its own entry
+ * as variant full shows it, one frame shared by all the same: json[tmpl]
+ * must be json[full] but for JSON strings that it writes as mark (from
+ * its opening quote, e.g. "\"hidden:") followed by a user id; in the
+ * frame of a socket whose sio_uid that is, that string is replaced by
+ * what json[full] has in its place (the queue holds the shared frame and
+ * the one substitution). Frames that differ otherwise go as they are. */
+int sio_room_emit_self(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
+		       void *arg, int tmpl, int full, const char *mark);
 /* Removes from room every socket for which pick returns 1. Returns how
  * many left. */
 int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg);

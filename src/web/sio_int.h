@@ -52,21 +52,65 @@ typedef struct blob {
 	atomic_int refs;
 	size_t len;
 	unsigned char hlen;
+	unsigned char binary;   /* a binary packet: a binary frame, "b"+base64 in polling */
 	char hdr[BLOB_HDR_MAX];
 	char data[];
 } blob_t;
 #define BLOB_FRAME(b) ((b)->data - (b)->hlen)
 
+/* A frame made for one socket from a shared one: the blob's data with the
+ * cut bytes at off replaced by sub's slen bytes at soff, under its own
+ * WebSocket header. */
+typedef struct qsplice {
+	blob_t *sub;
+	size_t off, cut, soff, slen;
+	unsigned char hlen;
+	char hdr[BLOB_HDR_MAX];
+} qsplice_t;
+
 typedef struct qnode {
 	struct qnode *next;
 	blob_t *b;
+	qsplice_t *sp; /* NULL: b as it is (allocated with the node) */
 } qnode_t;
+
+/* A queued frame's payload length. */
+static inline size_t sio_qlen(const qnode_t *x)
+{
+	return x->sp ? x->b->len - x->sp->cut + x->sp->slen : x->b->len;
+}
+
+/* The pieces of a queued frame in order (at most 4): with hdr, its
+ * WebSocket header first, then its payload. Returns how many. */
+static inline int sio_qparts(const qnode_t *x, int hdr, const char **p, size_t *n)
+{
+	const qsplice_t *sp = x->sp;
+	int k = 0;
+	if (!sp) {
+		p[0] = hdr ? BLOB_FRAME(x->b) : x->b->data;
+		n[0] = (hdr ? x->b->hlen : 0) + x->b->len;
+		return 1;
+	}
+	if (hdr) {
+		p[k] = sp->hdr;
+		n[k++] = sp->hlen;
+	}
+	p[k] = x->b->data;
+	n[k++] = sp->off;
+	p[k] = sp->sub->data + sp->soff;
+	n[k++] = sp->slen;
+	p[k] = x->b->data + sp->off + sp->cut;
+	n[k++] = x->b->len - sp->off - sp->cut;
+	return k;
+}
 
 struct sio_sock {
 	/* immutable after creation */
 	char sid[SID_CAP];       /* Engine.IO session id */
 	char nsid[SID_CAP];      /* Socket.IO socket id (v4 CONNECT reply) */
 	int eio;                 /* 3 or 4 */
+	int raw;                 /* a session of the Engine.IO-level app */
+	int binary_ok;           /* takes binary packets (v4; raw or a binary app) */
 	char ip[48];             /* the client's address (caps, logs) */
 	int64_t created;         /* mono ms */
 	/* the handshake's query (without Engine.IO's parameters) and Cookie
@@ -74,6 +118,9 @@ struct sio_sock {
 	 * once it was accepted */
 	char *query;
 	char *cookie;
+	/* a binary packet waiting for its attachments: read and written only
+	 * by the packet decoder, one packet of a socket at a time */
+	struct sio_pend *pend;
 
 	/* locked */
 	int refs;
@@ -94,7 +141,7 @@ struct sio_sock {
 	int64_t last_rx;         /* last packet from the client (mono ms) */
 	int64_t ping_next;       /* v4: when to send the next ping */
 	int64_t ping_sent;       /* v4: ping sent, no answer yet (0: none) */
-	int nsp_state;           /* 0 none, 1 connecting, 2 connected */
+	int nsp_state[SIO_MAX_APPS]; /* per app: 0 none, 1 connecting, 2 connected */
 	room_t **rooms;
 	int nrooms, caprooms;
 	sio_sock_t *hnext;       /* sid table chain */
@@ -121,12 +168,15 @@ void sio_sb_str(sbuf_t *b, const char *s);
 /* Shared state (defined in sio.c). */
 extern dm_mutex_t sio_lock;
 extern const sio_app_t *sio_app;  /* set before the server starts */
+extern const sio_eio_app_t *sio_eio_app; /* the Engine.IO-level app, or NULL */
 extern int sio_stopping;          /* sio_stop began (set under sio_lock) */
 extern unsigned long long sio_dropped; /* locked: sockets closed for not reading */
 
 /* A blob holding a copy of data[0..len) (refcount 1), NULL on no memory.
  * sio_blob_unref accepts NULL. */
 blob_t *sio_blob_new(const char *data, size_t len);
+/* The same for a binary packet (framed as a binary WebSocket message). */
+blob_t *sio_blob_new_bin(const void *data, size_t len);
 void sio_blob_unref(blob_t *b);
 /* Frees a detached list of queue nodes and drops their blobs. */
 void sio_queue_free(qnode_t *q);
@@ -134,10 +184,10 @@ void sio_queue_free(qnode_t *q);
 /* Absolute CLOCK_MONOTONIC time ms from now (for condvars set to it). */
 struct timespec sio_mono_after(int64_t ms);
 
-/* A new session from address ip, registered (the registry holds the one
- * reference). NULL with *rc DM_ERATE when a cap refuses it (logged), or
- * DM_ENOMEM. */
-sio_sock_t *sio_session_new(int eio, const char *ip, const char *query, const char *cookie, int *rc);
+/* A new session from address ip (raw: of the Engine.IO-level app),
+ * registered (the registry holds the one reference). NULL with *rc
+ * DM_ERATE when a cap refuses it (logged), or DM_ENOMEM. */
+sio_sock_t *sio_session_new(int eio, int raw, const char *ip, const char *query, const char *cookie, int *rc);
 /* Whether a new session from ip would pass the caps now (logged when
  * not): DM_OK or DM_ERATE. */
 int sio_session_check(const char *ip);
@@ -146,6 +196,10 @@ int sio_session_check(const char *ip);
 sio_sock_t *sio_find_locked(const char *sid);
 /* Locked. Drops one reference; frees at zero. */
 void sio_unref_locked(sio_sock_t *s);
+/* Locked. Whether s missed its heartbeat deadline at now (mono ms): the
+ * reaper closes it soon, and a request that comes meanwhile must not find
+ * it alive. */
+int sio_overdue_locked(const sio_sock_t *s, int64_t now);
 /* Locked. Marks s for closing (the reaper tears it down); why is logged. */
 void sio_mark_closing_locked(sio_sock_t *s, const char *why);
 /* Locked. Puts a session with a WebSocket or a parked GET on the loop's
@@ -165,6 +219,9 @@ qnode_t *sio_dequeue_locked(sio_sock_t *s);
 /* One Engine.IO packet from the session's transport, NUL-terminated at
  * p[n]. DM_OK or an error (the caller closes the session). */
 int sio_eio_packet(sio_sock_t *s, const char *p, size_t n);
+/* One binary packet p[0..n) (a binary WebSocket message, or a decoded
+ * "b" packet). DM_OK or an error (the caller closes the session). */
+int sio_eio_binary(sio_sock_t *s, const char *p, size_t n);
 
 /* sio_transport.c: registers the polling routes and the WebSocket handler
  * (from sio_init, before HTTP starts). */

@@ -81,6 +81,7 @@ enum { LS_OPEN, LS_CLOSE_SENT, LS_FLUSH_END, LS_ENDED };
 typedef struct pkt {
 	struct pkt *next;
 	size_t len;
+	int binary;  /* a binary message (sessions with binary_ok only) */
 	char data[]; /* NUL-terminated */
 } pkt_t;
 
@@ -432,13 +433,14 @@ static void ws_probe_msg(lconn_t *lc, const char *p, size_t n)
 }
 
 /* Hands a message to the workers (data copied unless owned is given). */
-static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned)
+static void ws_deliver(lconn_t *lc, const char *data, size_t len, char *owned, int binary)
 {
 	pkt_t *p = malloc(sizeof *p + len + 1);
 	int wake = 0;
 	if (p) {
 		p->next = NULL;
 		p->len = len;
+		p->binary = binary;
 		memcpy(p->data, data, len);
 		p->data[len] = 0;
 	}
@@ -483,7 +485,7 @@ static int ws_event(lconn_t *lc, const ws_ev_t *ev)
 			free(ev->owned); /* after our close frame: dropped */
 			return 0;
 		}
-		if (ev->op != WS_OP_TEXT) {
+		if (ev->op != WS_OP_TEXT && (!lc->s->binary_ok || lc->probe)) {
 			free(ev->owned);
 			dm_info("sio %s: binary WebSocket frame refused", lc->s->sid);
 			ws_close_with(lc, WS_CLOSE_UNSUPPORTED);
@@ -493,7 +495,7 @@ static int ws_event(lconn_t *lc, const ws_ev_t *ev)
 			ws_probe_msg(lc, ev->data, ev->len);
 			free(ev->owned);
 		} else
-			ws_deliver(lc, ev->data, ev->len, ev->owned);
+			ws_deliver(lc, ev->data, ev->len, ev->owned, ev->op != WS_OP_TEXT);
 		return 0;
 	case WS_EV_PING:
 		if (lc->state == LS_OPEN)
@@ -779,7 +781,7 @@ static int ws_take_locked(sio_sock_t *s, lconn_t *lc)
 		qnode_t *x = sio_dequeue_locked(s);
 		*tail = x;
 		tail = &x->next;
-		budget += x->b->hlen + x->b->len;
+		budget += (x->sp ? x->sp->hlen : x->b->hlen) + sio_qlen(x);
 		took = 1;
 	}
 	if (!s->qh && s->want_close && !s->close_sent) {
@@ -807,9 +809,14 @@ static void ws_send_taken(lconn_t *lc)
 		struct msghdr mh;
 		int n = 0;
 		ssize_t w;
-		for (x = q; x && n < 64; x = x->next, n++) {
-			iov[n].iov_base = BLOB_FRAME(x->b);
-			iov[n].iov_len = x->b->hlen + x->b->len;
+		for (x = q; x && n + 4 <= 64; x = x->next) {
+			const char *pp[4];
+			size_t pn[4];
+			int k = sio_qparts(x, 1, pp, pn);
+			for (int i = 0; i < k; i++, n++) {
+				iov[n].iov_base = (void *)pp[i];
+				iov[n].iov_len = pn[i];
+			}
 		}
 		memset(&mh, 0, sizeof mh);
 		mh.msg_iov = iov;
@@ -823,17 +830,21 @@ static void ws_send_taken(lconn_t *lc)
 		skip = w > 0 ? (size_t)w : 0;
 	}
 	for (x = q; x; x = x->next) {
-		size_t fl = x->b->hlen + (size_t)x->b->len;
-		if (skip >= fl) {
-			skip -= fl;
-			continue;
+		const char *pp[4];
+		size_t pn[4];
+		int k = sio_qparts(x, 1, pp, pn);
+		for (int i = 0; i < k; i++) {
+			if (skip >= pn[i]) {
+				skip -= pn[i];
+				continue;
+			}
+			if (out_add(lc, pp[i] + skip, pn[i] - skip) != DM_OK) {
+				sio_queue_free(q);
+				lc_end(lc, "out of memory");
+				return;
+			}
+			skip = 0;
 		}
-		if (out_add(lc, BLOB_FRAME(x->b) + skip, fl - skip) != DM_OK) {
-			sio_queue_free(q);
-			lc_end(lc, "out of memory");
-			return;
-		}
-		skip = 0;
 	}
 	sio_queue_free(q);
 	if (lc->close_pending) {
@@ -1071,7 +1082,7 @@ static void *worker_main(void *unused)
 			dm_mutex_unlock(&pool_lock);
 			if (wake)
 				ev_wake();
-			if (sio_eio_packet(lc->s, p->data, p->len) != DM_OK) {
+			if ((p->binary ? sio_eio_binary : sio_eio_packet)(lc->s, p->data, p->len) != DM_OK) {
 				dm_mutex_lock(&sio_lock);
 				sio_mark_closing_locked(lc->s, "protocol error");
 				dm_mutex_unlock(&sio_lock);

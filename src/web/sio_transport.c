@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <mbedtls/base64.h>
 
 #include "config.h"
 #include "db.h"
@@ -116,10 +117,9 @@ static int ws_connect(const struct mg_connection *c, void *cb)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	char eio[4], tr[16], sid[SID_CAP + 8];
-	int ok = 1;
+	int ok = 1, raw = cb != NULL;
 
-	(void)cb;
-	if (!sio_app || sio_stopping)
+	if (!(raw ? (const void *)sio_eio_app : (const void *)sio_app) || sio_stopping)
 		return ws_reject(c, 3);
 	if (!origin_ok(c))
 		return ws_reject(c, 4);
@@ -131,7 +131,10 @@ static int ws_connect(const struct mg_connection *c, void *cb)
 		sio_sock_t *s;
 		dm_mutex_lock(&sio_lock);
 		s = sio_find_locked(sid);
-		ok = s && s->state == S_OPEN && s->transport == T_POLL && !s->probe && s->eio == eio[0] - '0';
+		/* a session that upgraded or is probing: the handshake goes
+		 * on and ws_ready closes the connection, as the reference
+		 * server does; an unknown one is a 400 */
+		ok = s && s->state == S_OPEN && s->eio == eio[0] - '0' && s->raw == raw;
 		dm_mutex_unlock(&sio_lock);
 		if (!ok)
 			return ws_reject(c, 1);
@@ -145,7 +148,7 @@ static void ws_queue_open(sio_sock_t *s)
 {
 	char open[256];
 	int n = open_packet(s, 0, open, sizeof open);
-	blob_t *b = sio_blob_new(open, (size_t)n), *b40 = s->eio == 3 ? sio_blob_new("40", 2) : NULL;
+	blob_t *b = sio_blob_new(open, (size_t)n), *b40 = s->eio == 3 && !s->raw ? sio_blob_new("40", 2) : NULL;
 	dm_mutex_lock(&sio_lock);
 	if (b)
 		sio_enqueue_locked(s, b);
@@ -165,14 +168,13 @@ static void ws_ready(struct mg_connection *c, void *cb)
 	char eio[4] = "4", sid[SID_CAP + 8];
 	struct mg_detached d;
 	sio_sock_t *s = NULL;
-	int probe = 0;
+	int probe = 0, raw = cb != NULL;
 
-	(void)cb;
 	query_var(ri->query_string, "EIO", eio, sizeof eio);
 	if (query_var(ri->query_string, "sid", sid, sizeof sid)) {
 		dm_mutex_lock(&sio_lock);
 		s = sio_find_locked(sid);
-		if (s && s->state == S_OPEN && s->transport == T_POLL && !s->probe)
+		if (s && s->state == S_OPEN && s->transport == T_POLL && !s->probe && s->raw == raw)
 			s->refs++;
 		else
 			s = NULL;
@@ -182,7 +184,7 @@ static void ws_ready(struct mg_connection *c, void *cb)
 		int rc;
 		/* the caps were checked before the handshake; a race lost
 		 * here just closes the connection */
-		s = sio_session_new(eio[0] == '3' ? 3 : 4, ri->remote_addr, ri->query_string, mg_get_header(c, "Cookie"),
+		s = sio_session_new(eio[0] == '3' ? 3 : 4, raw, ri->remote_addr, ri->query_string, mg_get_header(c, "Cookie"),
 				    &rc);
 		if (s)
 			sio_ref(s);
@@ -248,9 +250,15 @@ static int ws_nowhere(const struct mg_connection *cc, void *cb)
 	return 1;
 }
 
+/* The callback data of the Engine.IO-level app's WebSocket handler (the
+ * handlers' cb is NULL for /socket.io). */
+static int raw_tag;
+
 static void on_http_start(struct mg_context *ctx)
 {
 	mg_set_websocket_handler(ctx, "/socket.io", ws_connect, ws_ready, ws_data, NULL, NULL);
+	if (sio_eio_app)
+		mg_set_websocket_handler(ctx, sio_eio_app->path, ws_connect, ws_ready, ws_data, NULL, &raw_tag);
 	/* a pattern: looked at after every exact and prefix match */
 	mg_set_websocket_handler(ctx, "**", ws_nowhere, NULL, NULL, NULL, NULL);
 }
@@ -300,11 +308,11 @@ static int poll_params(http_req_t *r, int *eio, char *sid, size_t cap)
 	return DM_OK;
 }
 
-static int handshake(http_req_t *r, int eio)
+static int handshake(http_req_t *r, int eio, int raw)
 {
 	char open[256], body[300];
 	int n, rc;
-	sio_sock_t *s = sio_session_new(eio, r->ip, r->query, http_header(r, "Cookie"), &rc);
+	sio_sock_t *s = sio_session_new(eio, raw, r->ip, r->query, http_header(r, "Cookie"), &rc);
 
 	if (!s && rc == DM_ERATE)
 		return http_reply_raw(r, 429, "application/json", "Cache-Control: no-store\r\n" TOO_MANY_HEADERS,
@@ -312,7 +320,9 @@ static int handshake(http_req_t *r, int eio)
 	if (!s)
 		return http_fail_dm(r, DM_ENOMEM);
 	n = open_packet(s, 1, open, sizeof open);
-	if (eio == 3) /* v3 framing; the default namespace connects at once */
+	if (eio == 3 && raw)
+		n = snprintf(body, sizeof body, "%d:%s", n, open);
+	else if (eio == 3) /* v3 framing; the default namespace connects at once */
 		n = snprintf(body, sizeof body, "%d:%s2:40", n, open);
 	else
 		n = snprintf(body, sizeof body, "%s", open);
@@ -322,15 +332,19 @@ static int handshake(http_req_t *r, int eio)
 /* Finds the open session of a polling request and references it; replies
  * 400 and returns NULL when there is none, it is closing or it does not
  * poll. */
-static sio_sock_t *poll_session(http_req_t *r, int eio, const char *sid)
+static sio_sock_t *poll_session(http_req_t *r, int eio, int raw, const char *sid)
 {
 	sio_sock_t *s;
 	dm_mutex_lock(&sio_lock);
 	s = sio_find_locked(sid);
 	/* a closing session is over for new requests (a waiting GET still
 	 * gets its answer from the loop) */
-	if (s && (s->eio != eio || s->transport != T_POLL || s->state != S_OPEN))
+	if (s && (s->eio != eio || s->raw != raw || s->transport != T_POLL || s->state != S_OPEN))
 		s = NULL;
+	if (s && sio_overdue_locked(s, dm_mono_ms())) {
+		sio_mark_closing_locked(s, "pong timeout");
+		s = NULL;
+	}
 	if (s)
 		s->refs++;
 	dm_mutex_unlock(&sio_lock);
@@ -349,11 +363,11 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 	dm_assert(!s->qh == !s->qt && !s->qh == !s->qn && s->polling);
 	*q = NULL;
 	/* frames up to maxPayload bytes (at least one) */
-	while (s->qh && (n == 0 || bytes + s->qh->b->len <= (size_t)cfg.sio_max_payload)) {
+	while (s->qh && (n == 0 || bytes + sio_qlen(s->qh) <= (size_t)cfg.sio_max_payload)) {
 		qnode_t *x = sio_dequeue_locked(s);
 		*tail = x;
 		tail = &x->next;
-		bytes += x->b->len;
+		bytes += sio_qlen(x);
 		n++;
 	}
 	if (s->transport == T_WS && s->qn)
@@ -364,16 +378,44 @@ const char *sio_poll_take_locked(sio_sock_t *s, qnode_t **q)
 	return n ? NULL : "6"; /* nothing (upgrade, timeout, stopping): noop */
 }
 
+/* A binary packet as polling carries it: "b" + base64 (v4 only). */
+static void poll_b64(sbuf_t *b, const blob_t *x)
+{
+	size_t cap = (x->len + 2) / 3 * 4 + 1, out = 0;
+	char *enc = malloc(cap);
+	if (!enc || mbedtls_base64_encode((unsigned char *)enc, cap, &out, (const unsigned char *)x->data, x->len)) {
+		b->oom = 1;
+		free(enc);
+		return;
+	}
+	sio_sb_add(b, "b", 1);
+	sio_sb_add(b, enc, out);
+	free(enc);
+}
+
 void sio_poll_body(int eio, qnode_t *q, const char *tail, sbuf_t *b)
 {
 	for (qnode_t *x = q; x; x = x->next) {
+		if (x->b->binary) { /* only ever queued to v4 sessions */
+			if (x != q)
+				sio_sb_add(b, "\x1e", 1);
+			poll_b64(b, x->b);
+			continue;
+		}
+		const char *pp[4];
+		size_t pn[4];
+		int k = sio_qparts(x, 0, pp, pn);
 		if (eio == 3) {
 			char len[24];
-			snprintf(len, sizeof len, "%zu:", sio_utf16_len(x->b->data, x->b->len));
+			size_t units = 0;
+			for (int i = 0; i < k; i++)
+				units += sio_utf16_len(pp[i], pn[i]);
+			snprintf(len, sizeof len, "%zu:", units);
 			sio_sb_str(b, len);
 		} else if (x != q)
 			sio_sb_add(b, "\x1e", 1);
-		sio_sb_add(b, x->b->data, x->b->len);
+		for (int i = 0; i < k; i++)
+			sio_sb_add(b, pp[i], pn[i]);
 	}
 	if (tail) {
 		if (eio == 3)
@@ -420,7 +462,7 @@ static int poll_park(http_req_t *r, sio_sock_t *s, int eio)
 
 /* GET: the handshake, or a long poll that takes what is queued (parked on
  * the loop when there is nothing yet). */
-static int h_poll_get(http_req_t *r)
+static int poll_get(http_req_t *r, int raw)
 {
 	char sid[SID_CAP + 8];
 	int eio;
@@ -432,8 +474,8 @@ static int h_poll_get(http_req_t *r)
 	if (poll_params(r, &eio, sid, sizeof sid) != DM_OK)
 		return DM_OK;
 	if (!sid[0])
-		return handshake(r, eio);
-	if (!(s = poll_session(r, eio, sid)))
+		return handshake(r, eio, raw);
+	if (!(s = poll_session(r, eio, raw, sid)))
 		return DM_OK;
 	dm_mutex_lock(&sio_lock);
 	if (s->polling) {
@@ -474,7 +516,7 @@ static int post_packet(sio_sock_t *s, char *p, size_t n)
 }
 
 /* POST: packets from the client. */
-static int h_poll_post(http_req_t *r)
+static int poll_post(http_req_t *r, int raw)
 {
 	char sid[SID_CAP + 8];
 	int eio, rc;
@@ -485,7 +527,7 @@ static int h_poll_post(http_req_t *r)
 		return DM_OK;
 	if (!sid[0])
 		return eio_error(r, 2);
-	if (!(s = poll_session(r, eio, sid)))
+	if (!(s = poll_session(r, eio, raw, sid)))
 		return DM_OK;
 	dm_mutex_lock(&sio_lock);
 	if (s->posting) {
@@ -568,11 +610,60 @@ bad:
 	return eio_error(r, 3);
 }
 
+/* Another method. Without a sid it is a handshake that is not a GET:
+ * the protocol makes sid mandatory on every request but the opening GET
+ * and a missing mandatory parameter a 400 ("Bad handshake method", as
+ * POST gets); with one, 405 naming the methods the path has. */
+static int poll_other(http_req_t *r)
+{
+	char sid[SID_CAP + 8];
+	int eio;
+	if (poll_params(r, &eio, sid, sizeof sid) != DM_OK)
+		return DM_OK;
+	if (!sid[0])
+		return eio_error(r, 2);
+	/* the router's 405 for a method a path does not have */
+	return http_refuse_hdr(r, RF_METHOD_NOT_ALLOWED, "Allow: GET, HEAD, POST, OPTIONS\r\n");
+}
+
+static int h_poll_get(http_req_t *r)
+{
+	return poll_get(r, 0);
+}
+
+static int h_poll_post(http_req_t *r)
+{
+	return poll_post(r, 0);
+}
+
+static int h_eio_get(http_req_t *r)
+{
+	return poll_get(r, 1);
+}
+
+static int h_eio_post(http_req_t *r)
+{
+	return poll_post(r, 1);
+}
+
 static const http_route_t routes[] = {
 	{"GET", "/socket.io/*", h_poll_get, HTTP_PUBLIC},
 	{"POST", "/socket.io/*", h_poll_post, HTTP_PUBLIC},
+	{"PUT", "/socket.io/*", poll_other, HTTP_PUBLIC},
 	{"GET", "/socket.io", h_poll_get, HTTP_PUBLIC},
 	{"POST", "/socket.io", h_poll_post, HTTP_PUBLIC},
+	{"PUT", "/socket.io", poll_other, HTTP_PUBLIC},
+};
+
+/* The Engine.IO-level app's routes (its path, set before start). */
+static char eio_pat[2][128];
+static http_route_t eio_routes[] = {
+	{"GET", eio_pat[0], h_eio_get, HTTP_PUBLIC},
+	{"POST", eio_pat[0], h_eio_post, HTTP_PUBLIC},
+	{"PUT", eio_pat[0], poll_other, HTTP_PUBLIC},
+	{"GET", eio_pat[1], h_eio_get, HTTP_PUBLIC},
+	{"POST", eio_pat[1], h_eio_post, HTTP_PUBLIC},
+	{"PUT", eio_pat[1], poll_other, HTTP_PUBLIC},
 };
 
 /* -------------------------------------------------------- lifecycle */
@@ -580,5 +671,10 @@ static const http_route_t routes[] = {
 void sio_transport_init(void)
 {
 	http_routes(routes, sizeof routes / sizeof routes[0]);
+	if (sio_eio_app) {
+		snprintf(eio_pat[0], sizeof eio_pat[0], "%s/*", sio_eio_app->path);
+		snprintf(eio_pat[1], sizeof eio_pat[1], "%s", sio_eio_app->path);
+		http_routes(eio_routes, sizeof eio_routes / sizeof eio_routes[0]);
+	}
 	http_on_start(on_http_start);
 }

@@ -219,16 +219,18 @@ function encodeV3(packets) { return packets.map((p) => `${p.length}:${p}`).join(
 function decodeV4(s) { return s.split('\x1e'); }
 function encodeV4(packets) { return packets.join('\x1e'); }
 
-// A raw polling session: open(), get(), post(packets).
+// A raw polling session: open(), get(), post(packets). opts.path: the
+// Engine.IO path (default /socket.io/).
 class RawPolling {
-  constructor(srv, eio, { query = '', headers = {}, secure = false } = {}) {
+  constructor(srv, eio, { query = '', headers = {}, secure = false, path = '/socket.io/' } = {}) {
     this.base = secure ? srv.surl : srv.url;
+    this.ePath = path;
     this.eio = eio;
     this.query = query;
     this.headers = headers;
   }
   path(extra = '') {
-    return `/socket.io/?EIO=${this.eio}&transport=polling${this.sid ? `&sid=${this.sid}` : ''}${this.query ? `&${this.query}` : ''}${extra}`;
+    return `${this.ePath}?EIO=${this.eio}&transport=polling${this.sid ? `&sid=${this.sid}` : ''}${this.query ? `&${this.query}` : ''}${extra}`;
   }
   decode(body) { return this.eio === 3 ? decodeV3(body) : decodeV4(body); }
   encode(packets) { return this.eio === 3 ? encodeV3(packets) : encodeV4(packets); }
@@ -253,10 +255,10 @@ class RawPolling {
   }
 }
 
-// A raw WebSocket to /socket.io/ with a message queue.
-function rawWs(srv, eio, { sid, query = '', secure = false, headers } = {}) {
+// A raw WebSocket to /socket.io/ (or opts.path) with a message queue.
+function rawWs(srv, eio, { sid, query = '', secure = false, headers, path = '/socket.io/' } = {}) {
   const base = (secure ? srv.surl : srv.url).replace(/^http/, 'ws');
-  const url = `${base}/socket.io/?EIO=${eio}&transport=websocket${sid ? `&sid=${sid}` : ''}${query ? `&${query}` : ''}`;
+  const url = `${base}${path}?EIO=${eio}&transport=websocket${sid ? `&sid=${sid}` : ''}${query ? `&${query}` : ''}`;
   const ws = new WebSocket(url, { rejectUnauthorized: false, headers });
   const q = [];
   const waiters = [];

@@ -230,6 +230,8 @@ async function tour(srv) {
   // socket.io polling handshake (the transport's own framing)
   await call('GET', '/socket.io/', '/socket.io/?EIO=4&transport=polling');
   await call('POST', '/socket.io/', '/socket.io/?EIO=4&transport=polling&sid=nope', { body: '40', headers: { 'content-type': 'text/plain' } });
+  await call('PUT', '/socket.io/', '/socket.io/?EIO=4&transport=polling');
+  await call('PUT', '/socket.io/', '/socket.io/?EIO=4&transport=polling&sid=nope');
   // logout last (it revokes)
   await call('POST', '/account/logout', '/account/logout', { token: rf.json.token });
   await call('GET', '/account/logout', '/account/logout', { token: owner.token });
