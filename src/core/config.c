@@ -414,6 +414,8 @@ void cfg_usage(FILE *out)
 		"usage: dongmul [serve] [flags]     run the server (the default)\n"
 		"       dongmul version             print the version\n"
 		"       dongmul routes [flags]      print the HTTP route table (docs/openapi.json lists the same)\n"
+		"       dongmul refusals            print the catalog of refusals: name, code, status, message\n"
+		"       dongmul conformance [flags] the protocol test suites' reference app (a test command)\n"
 		"       dongmul user show EMAIL | suspend EMAIL --days N [--reason TEXT]\n"
 		"                   | unsuspend EMAIL [--dismiss-reports]\n"
 		"                   | admin [--revoke] EMAIL   (operator; see: dongmul user)\n"
