@@ -806,7 +806,7 @@ static void collect(sqlite3_stmt *st, idlist_t *l)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		if (idlist_add(l, sqlite3_column_int64(st, 0)) != DM_OK)
 			break;
-	sqlite3_finalize(st);
+	db_done(st);
 }
 
 /* Timer task state (never two runs at once). */
@@ -828,27 +828,18 @@ static int timer_job(sqlite3 *w, void *arg)
 
 	/* expiry notices the items part did not store (it stores each with
 	 * the expiry itself): after a start a week back, then the last hour */
-	st = db_prep(w, "SELECT s.itemId FROM saleItem s WHERE s.status = 'SI03' AND s.deadLine > ?1 - ?2 "
-			"AND s.deadLine <= ?1 AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.userId = s.userId "
-			"AND n.coalesceKey = 'expired:' || s.itemId)");
-	if (st) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_int64(st, 2, tk->sweep_ms);
-	}
+	st = db_query(w, "SELECT s.itemId FROM saleItem s WHERE s.status = 'SI03' AND s.deadLine > ?1 - ?2 "
+			 "AND s.deadLine <= ?1 AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.userId = s.userId "
+			 "AND n.coalesceKey = 'expired:' || s.itemId)",
+		      DB_INT(now), DB_INT(tk->sweep_ms));
 	collect(st, &expired);
 	for (size_t i = 0; i < expired.n; i++)
 		notify_item_expired(w, expired.v[i]);
 
-	if (tk->cleanup) {
-		st = db_prep(w, "DELETE FROM notification WHERE (readYn = 'Y' AND updatedDt < ?1) OR updatedDt < ?2");
-		if (st) {
-			sqlite3_bind_int64(st, 1, now - CLEANUP_READ_DAYS * DAY_MS);
-			sqlite3_bind_int64(st, 2, now - CLEANUP_ALL_DAYS * DAY_MS);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				dm_warn("notify: cleanup: %s", sqlite3_errmsg(w));
-			sqlite3_finalize(st);
-		}
-	}
+	if (tk->cleanup &&
+	    db_run(w, "DELETE FROM notification WHERE (readYn = 'Y' AND updatedDt < ?1) OR updatedDt < ?2",
+		   DB_INT(now - CLEANUP_READ_DAYS * DAY_MS), DB_INT(now - CLEANUP_ALL_DAYS * DAY_MS)) != DM_OK)
+		dm_warn("notify: cleanup failed");
 	if (expired.n)
 		dm_info("notify: %zu expiry notices", expired.n);
 	free(expired.v);

@@ -1289,7 +1289,7 @@ static void connect_error(sio_sock_t *s, const char *nsp, const char *message)
 
 	if (!db)
 		return;
-	st = db_prep(db, s->eio == 4 ? "SELECT json_object('message', ?1)" : "SELECT json_quote(?1)");
+	st = db_stmt(db, s->eio == 4 ? "SELECT json_object('message', ?1)" : "SELECT json_quote(?1)");
 	if (!st)
 		return;
 	sqlite3_bind_text(st, 1, message, -1, SQLITE_STATIC);
@@ -1303,7 +1303,7 @@ static void connect_error(sio_sock_t *s, const char *nsp, const char *message)
 		if (!b.oom)
 			send_raw(s, b.p, b.n);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	free(b.p);
 }
 
@@ -1389,7 +1389,7 @@ static int do_event(sio_sock_t *s, const sio_app_t *app, const char *data, size_
 		return DM_ERR;
 	if (!json_strict_ok(db, data, len))
 		return DM_EINVAL;
-	st = db_prep(db, "SELECT json_type(?1) = 'array' AND json_type(?1, '$[0]') = 'text', "
+	st = db_stmt(db, "SELECT json_type(?1) = 'array' AND json_type(?1, '$[0]') = 'text', "
 			 "json_extract(?1, '$[0]'), ?1 -> '$[1]'");
 	if (!st)
 		return DM_ERR;
@@ -1400,7 +1400,7 @@ static int do_event(sio_sock_t *s, const sio_app_t *app, const char *data, size_
 		char name[MAX_EVENT_NAME + 1];
 		rc = DM_OK;
 		if (app->on_event_all) {
-			sqlite3_finalize(st);
+			db_done(st);
 			app->on_event_all(s, data, att, natt, ack);
 			return DM_OK;
 		}
@@ -1408,7 +1408,7 @@ static int do_event(sio_sock_t *s, const sio_app_t *app, const char *data, size_
 		 * absurd one is not passed on */
 		if (ev && dm_strlcpy(name, ev, sizeof name) == DM_OK) {
 			char *a = arg ? strdup(arg) : NULL;
-			sqlite3_finalize(st);
+			db_done(st);
 			st = NULL;
 			if (arg && !a)
 				return DM_ENOMEM;
@@ -1416,7 +1416,7 @@ static int do_event(sio_sock_t *s, const sio_app_t *app, const char *data, size_
 			free(a);
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc;
 }
 
