@@ -19,17 +19,9 @@
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
-/* http_start's local `opts` would shadow config.c's table */
-#define opts http_opts
 #include "../src/web/http.c"
-#undef opts
-/* both parts name their route table `routes` */
-#define routes notify_routes
 #include "../src/market/notify.c"
-#undef routes
-#define routes item_routes
 #include "../src/market/item.c"
-#undef routes
 
 #include <stdlib.h>
 

@@ -26,10 +26,7 @@
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
-/* http_start's local `opts` would shadow config.c's table */
-#define opts http_opts
 #include "../src/web/http.c"
-#undef opts
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -18,10 +18,7 @@
 #include "../src/core/tls.c"
 #include "../src/core/jobs.c"
 #include "../src/core/net.c"
-/* http_start's local `opts` would shadow config.c's table */
-#define opts http_opts
 #include "../src/web/http.c"
-#undef opts
 /* notify queues Web Push with a plain call: the real push.c (and the net.c
  * it needs) comes along; no user here has a push subscription */
 #include "../src/market/push.c"

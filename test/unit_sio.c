@@ -35,11 +35,7 @@
 #include "../src/core/tls.c"
 /* http_start's local `opts` would shadow config.c's table, and http.c's
  * `ctx` sio's parameters of that name */
-#define opts http_opts
-#define ctx http_mg_ctx
 #include "../src/web/http.c"
-#undef opts
-#undef ctx
 #include "../src/core/evloop.c"
 #include "../src/core/ws.c"
 #include "../src/web/sio.c"

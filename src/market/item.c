@@ -1382,7 +1382,7 @@ static void expiry_tick(void *unused)
 
 /* -------------------------------------------------------------- routes */
 
-static const http_route_t routes[] = {
+static const http_route_t item_routes[] = {
 	{"GET", "/mainPage/noLogin", h_feed_anon, HTTP_PUBLIC},
 	{"GET", "/mainPage/search", h_search, HTTP_AUTH_OPT},
 	{"POST", "/mainPage/write", item_post, HTTP_AUTH},
@@ -1458,7 +1458,7 @@ int item_init(void)
 	if (jobs_task(image_sweep_orphans, NULL) != DM_OK)
 		dm_warn("item: cannot queue the sweep of orphan photos");
 	check_plans();
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(item_routes, sizeof item_routes / sizeof item_routes[0]);
 	if (jobs_timer("item-expiry", cfg.expiry_interval * 1000, expiry_tick, NULL) != DM_OK) {
 		dm_error("item: cannot register the expiry timer");
 		return DM_ERR;

@@ -352,14 +352,14 @@ free_text:
 	free(text);
 }
 
-static const http_route_t routes[] = {
+static const http_route_t keyword_routes[] = {
 	{"GET", "/keywords", h_get, HTTP_AUTH},
 	{"PUT", "/keywords", h_put, HTTP_AUTH},
 };
 
 int keyword_init(void)
 {
-	http_routes(routes, sizeof routes / sizeof routes[0]);
+	http_routes(keyword_routes, sizeof keyword_routes / sizeof keyword_routes[0]);
 	return DM_OK;
 }
 

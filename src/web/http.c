@@ -28,7 +28,7 @@ static struct {
 	size_t n;
 } sets[MAX_ROUTE_SETS];
 static int nsets;
-static struct mg_context *ctx;
+static struct mg_context *civet_ctx;
 static atomic_ullong n_requests, n_errors;
 
 void http_routes(const http_route_t *routes, size_t n)
@@ -44,7 +44,7 @@ void http_routes(const http_route_t *routes, size_t n)
 
 struct mg_context *http_ctx(void)
 {
-	return ctx;
+	return civet_ctx;
 }
 
 #define MAX_START_HOOKS 4
@@ -808,7 +808,7 @@ static int http_threads(void)
 int http_start(void)
 {
 	char ports[1200] = "", threads[16], wsto[16], pem[1024] = "", percap[16];
-	const char *opts[40];
+	const char *civet_opts[40];
 	int n = 0;
 	struct mg_callbacks cb;
 
@@ -823,51 +823,51 @@ int http_start(void)
 	snprintf(threads, sizeof threads, "%d", http_threads());
 	snprintf(percap, sizeof percap, "%d", cfg.max_conns_per_ip);
 	snprintf(wsto, sizeof wsto, "%d", (cfg.sio_ping_interval + cfg.sio_ping_timeout) * 2);
-	opts[n++] = "listening_ports";
-	opts[n++] = ports;
-	opts[n++] = "num_threads";
-	opts[n++] = threads;
-	opts[n++] = "tcp_nodelay";
-	opts[n++] = "1";
-	opts[n++] = "enable_keep_alive";
-	opts[n++] = "yes";
-	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = "5000";
-	opts[n++] = "request_timeout_ms";
-	opts[n++] = "30000";
-	opts[n++] = "websocket_timeout_ms";
-	opts[n++] = wsto;
-	opts[n++] = "connection_queue";
-	opts[n++] = "1024";
-	opts[n++] = "listen_backlog";
-	opts[n++] = "1024";
-	opts[n++] = "max_connections_per_ip";
-	opts[n++] = percap;
+	civet_opts[n++] = "listening_ports";
+	civet_opts[n++] = ports;
+	civet_opts[n++] = "num_threads";
+	civet_opts[n++] = threads;
+	civet_opts[n++] = "tcp_nodelay";
+	civet_opts[n++] = "1";
+	civet_opts[n++] = "enable_keep_alive";
+	civet_opts[n++] = "yes";
+	civet_opts[n++] = "keep_alive_timeout_ms";
+	civet_opts[n++] = "5000";
+	civet_opts[n++] = "request_timeout_ms";
+	civet_opts[n++] = "30000";
+	civet_opts[n++] = "websocket_timeout_ms";
+	civet_opts[n++] = wsto;
+	civet_opts[n++] = "connection_queue";
+	civet_opts[n++] = "1024";
+	civet_opts[n++] = "listen_backlog";
+	civet_opts[n++] = "1024";
+	civet_opts[n++] = "max_connections_per_ip";
+	civet_opts[n++] = percap;
 	/* CORS is ours alone: civetweb would add "*" on its own */
-	opts[n++] = "access_control_allow_origin";
-	opts[n++] = "";
-	opts[n++] = "access_control_allow_methods";
-	opts[n++] = "";
-	opts[n++] = "access_control_allow_headers";
-	opts[n++] = "";
+	civet_opts[n++] = "access_control_allow_origin";
+	civet_opts[n++] = "";
+	civet_opts[n++] = "access_control_allow_methods";
+	civet_opts[n++] = "";
+	civet_opts[n++] = "access_control_allow_headers";
+	civet_opts[n++] = "";
 	if (pem[0]) {
-		opts[n++] = "ssl_certificate";
-		opts[n++] = pem;
+		civet_opts[n++] = "ssl_certificate";
+		civet_opts[n++] = pem;
 	}
-	opts[n] = NULL;
+	civet_opts[n] = NULL;
 
 	memset(&cb, 0, sizeof cb);
 	cb.log_message = on_log_message;
 	cb.exit_thread = on_exit_thread;
 	cb.init_ssl = tls_init_conf;
-	ctx = mg_start(&cb, NULL, opts);
-	if (!ctx) {
+	civet_ctx = mg_start(&cb, NULL, civet_opts);
+	if (!civet_ctx) {
 		dm_error("cannot start the HTTP server on %s (in use? bad address?)", ports);
 		return DM_ERR;
 	}
-	mg_set_request_handler(ctx, "/", on_request, NULL);
+	mg_set_request_handler(civet_ctx, "/", on_request, NULL);
 	for (int i = 0; i < nstart_hooks; i++)
-		start_hooks[i](ctx);
+		start_hooks[i](civet_ctx);
 	dm_info("%s threads run requests; %d connections per client address at most%s", threads,
 		cfg.max_conns_per_ip, cfg.max_conns_per_ip ? "" : " (no cap)");
 	if (cfg.http[0])
@@ -890,8 +890,8 @@ void http_print_routes(FILE *f)
 
 void http_stop(void)
 {
-	if (ctx) {
-		mg_stop(ctx);
-		ctx = NULL;
+	if (civet_ctx) {
+		mg_stop(civet_ctx);
+		civet_ctx = NULL;
 	}
 }
