@@ -33,8 +33,6 @@
 #include "../src/core/metrics.c"
 #include "../src/core/auth.c"
 #include "../src/core/tls.c"
-/* http_start's local `opts` would shadow config.c's table, and http.c's
- * `ctx` sio's parameters of that name */
 #include "../src/web/http.c"
 #include "../src/core/evloop.c"
 #include "../src/core/ws.c"
