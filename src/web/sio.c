@@ -1431,6 +1431,23 @@ static int pend_done(sio_sock_t *s, pend_t *p)
 	return rc;
 }
 
+/* The client of s was heard from just now: its liveness clock restarts
+ * and, in v4, anything it sends answers a pending ping. 1 if s is open
+ * (a closing session's packets are dropped). */
+static int heard(sio_sock_t *s)
+{
+	int open;
+	dm_mutex_lock(&sio_lock);
+	s->last_rx = dm_mono_ms();
+	if (s->ping_sent) {
+		s->ping_sent = 0;
+		s->ping_next = s->last_rx + cfg.sio_ping_interval;
+	}
+	open = s->state == S_OPEN;
+	dm_mutex_unlock(&sio_lock);
+	return open;
+}
+
 /* One Socket.IO packet (after the Engine.IO "4"), NUL-terminated at p[n]:
  * <type>[<attachments>-][/nsp,][<ack id>][data]. DM_OK, or an error: the
  * session is closed (protocol error). */
@@ -1570,17 +1587,8 @@ int sio_eio_binary(sio_sock_t *s, const char *p, size_t n)
 		dm_info("sio %s: binary packet refused", s->sid);
 		return DM_EINVAL;
 	}
-	dm_mutex_lock(&sio_lock);
-	s->last_rx = dm_mono_ms();
-	if (s->ping_sent) {
-		s->ping_sent = 0;
-		s->ping_next = s->last_rx + cfg.sio_ping_interval;
-	}
-	if (s->state != S_OPEN) {
-		dm_mutex_unlock(&sio_lock);
+	if (!heard(s))
 		return DM_OK;
-	}
-	dm_mutex_unlock(&sio_lock);
 	if (s->raw) {
 		sio_eio_app->on_message(s, p, n, 1);
 		return DM_OK;
@@ -1630,18 +1638,8 @@ int sio_eio_packet(sio_sock_t *s, const char *p, size_t n)
 		return DM_EINVAL;
 	if (p[0] == 'b')
 		return eio_b64_packet(s, p + 1, n - 1);
-	dm_mutex_lock(&sio_lock);
-	s->last_rx = dm_mono_ms();
-	if (s->ping_sent) {
-		/* v4: anything from the client answers the ping */
-		s->ping_sent = 0;
-		s->ping_next = s->last_rx + cfg.sio_ping_interval;
-	}
-	if (s->state != S_OPEN) {
-		dm_mutex_unlock(&sio_lock);
+	if (!heard(s))
 		return DM_OK;
-	}
-	dm_mutex_unlock(&sio_lock);
 	switch (p[0]) {
 	case '1': /* close */
 		dm_mutex_lock(&sio_lock);
