@@ -26,7 +26,6 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "unit_acme_off.h"
 
 /* the parts item.c and notify.c link to that take no part here */
 int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title, const char *body,
@@ -40,29 +39,7 @@ int push_queue(sqlite3 *w, int64_t user_id, const char *type, const char *title,
 	(void)item_id;
 	return DM_OK;
 }
-/* live delivery (live.c, over sio) is not linked here: nobody is online */
-void live_room_drop(int64_t icr_id)
-{
-	(void)icr_id;
-}
-int live_user_emit(int64_t uid, const char *event, const char *json)
-{
-	(void)uid;
-	(void)event;
-	(void)json;
-	return 0;
-}
-int live_online(int64_t uid)
-{
-	(void)uid;
-	return 0;
-}
-int live_room_users(int64_t icr_id, int64_t **uids)
-{
-	(void)icr_id;
-	*uids = NULL;
-	return 0;
-}
+#include "unit_live_off.h"
 void image_release(sqlite3 *w, const char *name)
 {
 	(void)w;

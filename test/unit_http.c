@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "unit_acme_off.h"
 
 
 /* ------------------------------------------------- match, directly */

@@ -29,43 +29,8 @@
 
 #include "unit.h"
 
-/* live delivery (live.c, over sio) is not linked here: nobody is online */
-int live_user_emit(int64_t uid, const char *event, const char *json)
-{
-	(void)uid;
-	(void)event;
-	(void)json;
-	return 0;
-}
-int live_online(int64_t uid)
-{
-	(void)uid;
-	return 0;
-}
-int live_room_users(int64_t icr_id, int64_t **uids)
-{
-	(void)icr_id;
-	*uids = NULL;
-	return 0;
-}
+#include "unit_live_off.h"
 
-/* http.c's ACME front door stays shut here (no --acme-domain) */
-int acme_http01(const char *token, char *out, size_t cap)
-{
-	(void)token;
-	(void)out;
-	(void)cap;
-	return DM_ENOTFOUND;
-}
-int acme_is_domain(const char *host)
-{
-	(void)host;
-	return 0;
-}
-void acme_first_domain(char *out, size_t cap)
-{
-	dm_strlcpy(out, "", cap);
-}
 /* nobody here chose mail (emailNotify '[]'): never called */
 int mail_queue(sqlite3 *w, const char *to, const char *subject, const char *text, const char *html)
 {

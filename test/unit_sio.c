@@ -44,7 +44,6 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "unit_acme_off.h"
 #include "unit_hex.h"
 
 /* jobs' counters are not part of this test */

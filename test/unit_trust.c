@@ -42,60 +42,8 @@ static int64_t one_int(sqlite3 *db, const char *sql)
 	return db_get_int(db, &v, sql) == DM_OK ? v : -1;
 }
 
-/* http.c's ACME front door stays shut here (no --acme-domain) */
-int acme_http01(const char *token, char *out, size_t cap)
-{
-	(void)token;
-	(void)out;
-	(void)cap;
-	return DM_ENOTFOUND;
-}
-int acme_is_domain(const char *host)
-{
-	(void)host;
-	return 0;
-}
-void acme_first_domain(char *out, size_t cap)
-{
-	dm_strlcpy(out, "", cap);
-}
 
-/* live delivery (live.c, over sio) is not linked here: nobody is online */
-int live_user_emit(int64_t uid, const char *event, const char *json)
-{
-	(void)uid;
-	(void)event;
-	(void)json;
-	return 0;
-}
-int live_online(int64_t uid)
-{
-	(void)uid;
-	return 0;
-}
-int live_room_users(int64_t icr_id, int64_t **uids)
-{
-	(void)icr_id;
-	*uids = NULL;
-	return 0;
-}
-int live_msg_views(sqlite3 *db, int64_t msg_id, char **with, char **without, char **ack)
-{
-	(void)db;
-	(void)msg_id;
-	(void)ack;
-	*with = *without = NULL;
-	return DM_ENOTFOUND;
-}
-int live_room_msg(int64_t icr_id, int64_t owner, int64_t author, const char *with, const char *without)
-{
-	(void)icr_id;
-	(void)owner;
-	(void)author;
-	(void)with;
-	(void)without;
-	return 0;
-}
+#include "unit_live_off.h"
 
 /* notify.c mails through the outbox: count instead (mail.c's outbox and
  * SMTP are mail.test.js's) */

@@ -1863,6 +1863,20 @@ int sio_init(void)
 	return sio_loop_start();
 }
 
+/* Drops what is left on the ready list (at stop: the loop is gone). */
+static void ready_drop(void)
+{
+	sio_sock_t *s, *next;
+	dm_mutex_lock(&sio_lock);
+	for (s = sio_ready_take_locked(); s; s = next) {
+		next = s->ready_next;
+		dm_assert(s->ready_listed);
+		s->ready_listed = 0;
+		sio_unref_locked(s);
+	}
+	dm_mutex_unlock(&sio_lock);
+}
+
 /* After HTTP stopped: stops the threads, closes the connections on the
  * loop, tears every session down (on_close for each), frees everything. */
 void sio_stop(void)
@@ -1878,16 +1892,7 @@ void sio_stop(void)
 	reaper_started = 0;
 	sio_loop_stop();
 	/* what the loop did not take */
-	dm_mutex_lock(&sio_lock);
-	while (ready_head) {
-		sio_sock_t *s = ready_head;
-		ready_head = s->ready_next;
-		dm_assert(s->ready_listed);
-		s->ready_listed = 0;
-		sio_unref_locked(s);
-	}
-	ready_tail = NULL;
-	dm_mutex_unlock(&sio_lock);
+	ready_drop();
 	for (;;) {
 		sio_sock_t *s;
 		dm_mutex_lock(&sio_lock);
@@ -1901,16 +1906,7 @@ void sio_stop(void)
 		sio_unref(s);
 	}
 	/* teardown asked the loop for close frames: nobody is connected now */
-	dm_mutex_lock(&sio_lock);
-	while (ready_head) {
-		sio_sock_t *s = ready_head;
-		ready_head = s->ready_next;
-		dm_assert(s->ready_listed);
-		s->ready_listed = 0;
-		sio_unref_locked(s);
-	}
-	ready_tail = NULL;
-	dm_mutex_unlock(&sio_lock);
+	ready_drop();
 	pthread_cond_destroy(&reap_cv);
 	g_inited = 0;
 }
