@@ -37,6 +37,7 @@
 #include "../src/core/evloop.c"
 #include "../src/core/ws.c"
 #include "../src/web/sio.c"
+#include "../src/web/sio_room.c"
 #include "../src/web/sio_loop.c"
 #include "../src/web/sio_transport.c"
 

@@ -1,11 +1,12 @@
 /*
  * sio.c — Engine.IO v3/v4 and Socket.IO framing over WebSocket and HTTP
- * long-polling (see sio.h): sessions, their queues, rooms, the application
- * API, the packet decoder and the reaper. The transports themselves
- * (civetweb's WebSocket handler, the polling routes, the upgrade between
- * them) are in sio_transport.c; the connections held on the event loop and
- * the workers that run their packets in sio_loop.c; what the three files
- * share is declared in sio_int.h.
+ * long-polling (see sio.h): sessions, their queues, the application API,
+ * the packet decoder and the reaper. Rooms and room broadcasts are in
+ * sio_room.c; the transports themselves (civetweb's WebSocket handler, the
+ * polling routes, the upgrade between them) in sio_transport.c; the
+ * connections held on the event loop and the workers that run their
+ * packets in sio_loop.c; what the four files share is declared in
+ * sio_int.h.
  *
  * Design (threads, queues, numbers)
  * ---------------------------------
@@ -96,7 +97,6 @@
 #include <mbedtls/base64.h>
 
 #define SID_BYTES 15            /* 20 base64url characters */
-#define NBUCKETS 4096
 #define MAX_EVENT_NAME 64
 #define CAP_BUCKETS 1024
 #define REAP_BATCH_MS 50
@@ -116,12 +116,6 @@ typedef struct sio_pend {
 	char data[];        /* NUL-terminated */
 } pend_t;
 
-struct room {
-	struct room *hnext;
-	char *name;
-	sio_sock_t **m;
-	int n, cap;
-};
 
 dm_mutex_t sio_lock = DM_MUTEX_INIT;
 const sio_app_t *sio_app;
@@ -137,9 +131,8 @@ static pthread_cond_t reap_cv;
  * locked; 0 while it is running a pass): a new session due earlier wakes
  * it, so its first heartbeat and connect deadline are kept. */
 static int64_t reap_wake_at;
-static sio_sock_t *by_sid[NBUCKETS];
+static sio_sock_t *by_sid[SIO_NBUCKETS];
 static sio_sock_t *all_head;
-static room_t *rooms[NBUCKETS];
 static sio_sock_t *ready_head, *ready_tail;
 static pthread_t reaper;
 static int reaper_started, g_inited;
@@ -156,18 +149,18 @@ static int nopen; /* sessions registered (locked) */
 
 /* ------------------------------------------------------------ helpers */
 
-static unsigned hash_str(const char *s)
+unsigned sio_hash_str(const char *s)
 {
 	unsigned h = 2166136261u;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % NBUCKETS;
+	return h % SIO_NBUCKETS;
 }
 
 /* Locked. The counter for key in table t (created at 0 when create). */
 static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
 {
-	unsigned h = hash_str(key) % CAP_BUCKETS;
+	unsigned h = sio_hash_str(key) % CAP_BUCKETS;
 	counter_t *c;
 	dm_assert(dm_mutex_held(&sio_lock));
 	for (c = t[h]; c; c = c->next)
@@ -185,7 +178,7 @@ static counter_t *counter_get_locked(counter_t **t, const char *key, int create)
  * one just made at 0: then it goes); the counter goes at zero. */
 static void counter_dec_locked(counter_t **t, const char *key)
 {
-	unsigned h = hash_str(key) % CAP_BUCKETS;
+	unsigned h = sio_hash_str(key) % CAP_BUCKETS;
 	dm_assert(dm_mutex_held(&sio_lock));
 	for (counter_t **pp = &t[h]; *pp; pp = &(*pp)->next)
 		if (!strcmp((*pp)->key, key)) {
@@ -450,7 +443,7 @@ void sio_unref(sio_sock_t *s)
 sio_sock_t *sio_find_locked(const char *sid)
 {
 	dm_assert(dm_mutex_held(&sio_lock));
-	for (sio_sock_t *s = by_sid[hash_str(sid)]; s; s = s->hnext)
+	for (sio_sock_t *s = by_sid[sio_hash_str(sid)]; s; s = s->hnext)
 		if (!strcmp(s->sid, sid))
 			return s;
 	return NULL;
@@ -499,7 +492,7 @@ sio_sock_t *sio_ready_take_locked(void)
 /* Locked. Appends b to s's queue, or with sub the frame made of b with
  * b's cut bytes at off replaced by sub's slen bytes at soff (references
  * taken). */
-static int enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t off, size_t cut, size_t soff,
+int sio_enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t off, size_t cut, size_t soff,
 				 size_t slen)
 {
 	qnode_t *q;
@@ -547,7 +540,7 @@ static int enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t o
 
 int sio_enqueue_locked(sio_sock_t *s, blob_t *b)
 {
-	return enqueue_splice_locked(s, b, NULL, 0, 0, 0, 0);
+	return sio_enqueue_splice_locked(s, b, NULL, 0, 0, 0, 0);
 }
 
 qnode_t *sio_dequeue_locked(sio_sock_t *s)
@@ -565,10 +558,10 @@ qnode_t *sio_dequeue_locked(sio_sock_t *s)
 	return x;
 }
 
-/* Queues raw packet text to one socket. */
-static int send_raw(sio_sock_t *s, const char *data, size_t len)
+/* Queues blob b to one socket and gives up the caller's reference to it
+ * (b NULL: out of memory). The status of sio_enqueue_locked. */
+static int send_blob(sio_sock_t *s, blob_t *b)
 {
-	blob_t *b = sio_blob_new(data, len);
 	int rc;
 	if (!b)
 		return DM_ENOMEM;
@@ -577,6 +570,12 @@ static int send_raw(sio_sock_t *s, const char *data, size_t len)
 	dm_mutex_unlock(&sio_lock);
 	sio_blob_unref(b);
 	return rc;
+}
+
+/* Queues raw packet text to one socket. */
+static int send_raw(sio_sock_t *s, const char *data, size_t len)
+{
+	return send_blob(s, sio_blob_new(data, len));
 }
 
 /* A new session, registered (the registry holds the one reference).
@@ -640,7 +639,7 @@ sio_sock_t *sio_session_new(int eio, int raw, const char *ip, const char *query,
 	nopen++;
 	s->refs = 1; /* the registry's */
 	*rc = DM_OK;
-	h = hash_str(s->sid);
+	h = sio_hash_str(s->sid);
 	s->hnext = by_sid[h];
 	by_sid[h] = s;
 	s->all_next = all_head;
@@ -653,153 +652,6 @@ sio_sock_t *sio_session_new(int eio, int raw, const char *ip, const char *query,
 	return s;
 }
 
-
-/* ------------------------------------------------------------- rooms */
-
-static room_t *room_get_locked(const char *name, int create)
-{
-	unsigned h = hash_str(name);
-	room_t *r;
-	dm_assert(dm_mutex_held(&sio_lock));
-	for (r = rooms[h]; r; r = r->hnext)
-		if (!strcmp(r->name, name))
-			return r;
-	if (!create)
-		return NULL;
-	r = calloc(1, sizeof *r);
-	if (!r)
-		return NULL;
-	r->name = strdup(name);
-	if (!r->name) {
-		free(r);
-		return NULL;
-	}
-	r->hnext = rooms[h];
-	rooms[h] = r;
-	return r;
-}
-
-static void room_free_if_empty_locked(room_t *r)
-{
-	room_t **pp;
-	dm_assert(dm_mutex_held(&sio_lock));
-	dm_assert(r->n >= 0);
-	if (r->n)
-		return;
-	for (pp = &rooms[hash_str(r->name)]; *pp; pp = &(*pp)->hnext)
-		if (*pp == r) {
-			*pp = r->hnext;
-			break;
-		}
-	free(r->m);
-	free(r->name);
-	free(r);
-}
-
-/* Locked. Removes s from r (both sides: s is a member of r exactly when r
- * is one of s's rooms). */
-static void room_remove_locked(room_t *r, sio_sock_t *s)
-{
-	int in_r = 0, in_s = 0;
-	dm_assert(dm_mutex_held(&sio_lock));
-	for (int i = 0; i < r->n; i++)
-		if (r->m[i] == s) {
-			r->m[i] = r->m[--r->n];
-			in_r = 1;
-			break;
-		}
-	for (int i = 0; i < s->nrooms; i++)
-		if (s->rooms[i] == r) {
-			s->rooms[i] = s->rooms[--s->nrooms];
-			in_s = 1;
-			break;
-		}
-	dm_assert(in_r && in_s);
-	room_free_if_empty_locked(r);
-}
-
-/* arr (n of *cap elements of elt bytes used) with room for one more:
- * arr itself, or arr grown to twice its size (first when empty) with *cap
- * updated; NULL when out of memory (arr and *cap are left as they were). */
-static void *room_for_one(void *arr, int n, int *cap, size_t elt, int first)
-{
-	int want = *cap ? *cap * 2 : first;
-	void *grown;
-	if (n < *cap)
-		return arr;
-	if (!(grown = realloc(arr, (size_t)want * elt)))
-		return NULL;
-	*cap = want;
-	return grown;
-}
-
-int sio_join(sio_sock_t *s, const char *room)
-{
-	room_t *r, **rr;
-	sio_sock_t **m;
-	int rc = DM_OK;
-	dm_mutex_lock(&sio_lock);
-	if (s->state != S_OPEN) {
-		rc = DM_EUNAVAIL;
-		goto done;
-	}
-	for (int i = 0; i < s->nrooms; i++)
-		if (!strcmp(s->rooms[i]->name, room))
-			goto done;
-	r = room_get_locked(room, 1);
-	if (!r) {
-		rc = DM_ENOMEM;
-		goto done;
-	}
-	m = room_for_one(r->m, r->n, &r->cap, sizeof *r->m, 8);
-	rr = m ? room_for_one(s->rooms, s->nrooms, &s->caprooms, sizeof *s->rooms, 4) : NULL;
-	if (m)
-		r->m = m;
-	if (!rr) {
-		rc = DM_ENOMEM;
-		room_free_if_empty_locked(r);
-		goto done;
-	}
-	s->rooms = rr;
-	r->m[r->n++] = s;
-	s->rooms[s->nrooms++] = r;
-done:
-	dm_mutex_unlock(&sio_lock);
-	return rc;
-}
-
-int sio_leave(sio_sock_t *s, const char *room)
-{
-	dm_mutex_lock(&sio_lock);
-	for (int i = 0; i < s->nrooms; i++)
-		if (!strcmp(s->rooms[i]->name, room)) {
-			room_remove_locked(s->rooms[i], s);
-			break;
-		}
-	dm_mutex_unlock(&sio_lock);
-	return DM_OK;
-}
-
-int sio_in_room(sio_sock_t *s, const char *room)
-{
-	int in = 0;
-	dm_mutex_lock(&sio_lock);
-	for (int i = 0; i < s->nrooms && !in; i++)
-		in = !strcmp(s->rooms[i]->name, room);
-	dm_mutex_unlock(&sio_lock);
-	return in;
-}
-
-int sio_room_size(const char *room)
-{
-	room_t *r;
-	int n;
-	dm_mutex_lock(&sio_lock);
-	r = room_get_locked(room, 0);
-	n = r ? r->n : 0;
-	dm_mutex_unlock(&sio_lock);
-	return n;
-}
 
 /* ----------------------------------------------------------- packets */
 
@@ -832,7 +684,7 @@ static void sio_prefix(sbuf_t *b, const sio_app_t *app, char type)
 /* The EVENT packet 42[/nsp,]["event",json] as a blob, built in place (one
  * allocation: a room's packet can be a 150 KB member list); NULL on bad
  * name / no memory. json is JSON text made by SQLite (never hand-built). */
-static blob_t *event_blob(const char *event, const char *json)
+blob_t *sio_event_blob(const char *event, const char *json)
 {
 	const char *nsp = nsp_of(sio_app);
 	size_t ln = nsp ? strlen(nsp) : 0, le = strlen(event), lj = json ? strlen(json) : 0;
@@ -867,18 +719,9 @@ static blob_t *event_blob(const char *event, const char *json)
 
 int sio_emit(sio_sock_t *s, const char *event, const char *json)
 {
-	blob_t *b;
-	int rc;
 	if (!event_name_ok(event))
 		return DM_EINVAL;
-	b = event_blob(event, json);
-	if (!b)
-		return DM_ENOMEM;
-	dm_mutex_lock(&sio_lock);
-	rc = sio_enqueue_locked(s, b);
-	dm_mutex_unlock(&sio_lock);
-	sio_blob_unref(b);
-	return rc;
+	return send_blob(s, sio_event_blob(event, json));
 }
 
 int sio_ack(sio_sock_t *s, int64_t ack, const char *json)
@@ -959,7 +802,6 @@ int sio_ack_all(sio_sock_t *s, const sio_app_t *app, int64_t ack, const char *ar
 int sio_send(sio_sock_t *s, const void *data, size_t len, int binary)
 {
 	blob_t *b;
-	int rc;
 	if (!s->raw || (binary && s->eio != 4))
 		return DM_EINVAL;
 	if (binary)
@@ -968,199 +810,7 @@ int sio_send(sio_sock_t *s, const void *data, size_t len, int binary)
 		b->data[0] = '4';
 		memcpy(b->data + 1, data, len);
 	}
-	if (!b)
-		return DM_ENOMEM;
-	dm_mutex_lock(&sio_lock);
-	rc = sio_enqueue_locked(s, b);
-	dm_mutex_unlock(&sio_lock);
-	sio_blob_unref(b);
-	return rc;
-}
-
-int sio_room_emit_pick(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
-		       void *arg)
-{
-	blob_t *bl[8] = {0};
-	room_t *r;
-	int sent = 0;
-
-	if (n < 1 || n > 8 || !event_name_ok(event))
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!(bl[i] = event_blob(event, json[i])))
-			goto done;
-	dm_mutex_lock(&sio_lock);
-	r = room_get_locked(room, 0);
-	/* enqueue may close a socket (overflow) but never changes rooms */
-	for (int i = 0; r && i < r->n; i++) {
-		int v = pick ? pick(r->m[i], arg) : 0;
-		if (v >= 0 && v < n && sio_enqueue_locked(r->m[i], bl[v]) == DM_OK)
-			sent++;
-	}
-	dm_mutex_unlock(&sio_lock);
-done:
-	for (int i = 0; i < n; i++)
-		sio_blob_unref(bl[i]);
-	return sent;
-}
-
-/* Where a socket's own entry is in the shared frame of sio_room_emit_self
- * (t: that frame, f: the one whose text replaces it). */
-typedef struct slot {
-	int64_t uid;
-	size_t off, cut, soff, slen;
-} slot_t;
-
-static int slot_cmp(const void *a, const void *b)
-{
-	int64_t x = ((const slot_t *)a)->uid, y = ((const slot_t *)b)->uid;
-	return x < y ? -1 : x > y;
-}
-
-/* The end (after the closing quote) of the JSON string starting at
- * d[i] == '"', or 0 if it does not end. */
-static size_t json_str_end(const char *d, size_t len, size_t i)
-{
-	for (size_t k = i + 1; k < len; k++) {
-		if (d[k] == '\\')
-			k++;
-		else if (d[k] == '"')
-			return k + 1;
-	}
-	return 0;
-}
-
-/* Aligns t with f, the same text but for JSON strings that t writes as
- * mark (starting with its quote) and a user id: one slot per such string,
- * sorted by user id, into *out (malloc'd). Returns how many, or -1 when the
- * two differ otherwise (or no memory). */
-static int align_slots(const blob_t *t, const blob_t *f, const char *mark, slot_t **out)
-{
-	size_t i = 0, j = 0, tok_t = 0, tok_f = 0, ml = strlen(mark);
-	int in = 0, n = 0, cap = 0;
-	slot_t *v = NULL;
-
-	*out = NULL;
-	while (i < t->len && j < f->len) {
-		char c = t->data[i];
-		if (c == f->data[j]) {
-			if (in && c == '\\' && i + 1 < t->len && j + 1 < f->len && t->data[i + 1] == f->data[j + 1]) {
-				i += 2;
-				j += 2;
-				continue;
-			}
-			if (c == '"') {
-				in = !in;
-				tok_t = i;
-				tok_f = j;
-			}
-			i++;
-			j++;
-			continue;
-		}
-		/* they differ inside a string: t's must be mark + digits */
-		size_t k = tok_t + ml, tend, fend;
-		int64_t uid = 0;
-		if (!in || t->len - tok_t < ml || memcmp(t->data + tok_t, mark, ml))
-			goto fail;
-		for (; k < t->len && isdigit((unsigned char)t->data[k]) && k - tok_t - ml < 18; k++)
-			uid = uid * 10 + (t->data[k] - '0');
-		if (k == tok_t + ml || k >= t->len || t->data[k] != '"' || !(fend = json_str_end(f->data, f->len, tok_f)))
-			goto fail;
-		tend = k + 1;
-		if (n == cap) {
-			slot_t *nv = realloc(v, (size_t)(cap = cap ? cap * 2 : 16) * sizeof *v);
-			if (!nv)
-				goto fail;
-			v = nv;
-		}
-		v[n++] = (slot_t){uid, tok_t, tend - tok_t, tok_f, fend - tok_f};
-		i = tend;
-		j = fend;
-		in = 0;
-	}
-	if (i != t->len || j != f->len)
-		goto fail;
-	qsort(v, (size_t)n, sizeof *v, slot_cmp);
-	*out = v;
-	return n;
-fail:
-	free(v);
-	return -1;
-}
-
-int sio_room_emit_self(const char *room, const char *event, const char *const *json, int n, sio_pick_fn pick,
-		       void *arg, int tmpl, int full, const char *mark)
-{
-	blob_t *bl[8] = {0};
-	slot_t *slots = NULL;
-	room_t *r;
-	int sent = 0, ns = -1;
-
-	if (n < 1 || n > 8 || tmpl < 0 || tmpl >= n || full < 0 || full >= n || !event_name_ok(event))
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (!(bl[i] = event_blob(event, json[i])))
-			goto done;
-	ns = align_slots(bl[tmpl], bl[full], mark, &slots);
-	if (ns < 0)
-		dm_warn("sio: %s frames differ beyond the %s strings: sent as they are", event, mark);
-	dm_mutex_lock(&sio_lock);
-	r = room_get_locked(room, 0);
-	for (int i = 0; r && i < r->n; i++) {
-		int v = pick ? pick(r->m[i], arg) : 0;
-		slot_t key = {.uid = sio_uid(r->m[i])}, *sl;
-		if (v < 0 || v >= n)
-			continue;
-		sl = v == tmpl && ns > 0 ? bsearch(&key, slots, (size_t)ns, sizeof *slots, slot_cmp) : NULL;
-		if ((sl ? enqueue_splice_locked(r->m[i], bl[v], bl[full], sl->off, sl->cut, sl->soff, sl->slen)
-			: sio_enqueue_locked(r->m[i], bl[v])) == DM_OK)
-			sent++;
-	}
-	dm_mutex_unlock(&sio_lock);
-done:
-	free(slots);
-	for (int i = 0; i < n; i++)
-		sio_blob_unref(bl[i]);
-	return sent;
-}
-
-int sio_room_emit(const char *room, const char *event, const char *json)
-{
-	return sio_room_emit_pick(room, event, &json, 1, NULL, NULL);
-}
-
-static int pick_except(const sio_sock_t *s, void *arg)
-{
-	return s == arg ? -1 : 0;
-}
-
-int sio_room_emit_except(const char *room, const sio_sock_t *except, const char *event, const char *json)
-{
-	return sio_room_emit_pick(room, event, &json, 1, pick_except, (void *)except);
-}
-
-int sio_room_leave_pick(const char *room, sio_pick_fn pick, void *arg)
-{
-	room_t *r;
-	int left = 0;
-	dm_mutex_lock(&sio_lock);
-	r = room_get_locked(room, 0);
-	while (r) {
-		int i, n = r->n;
-		for (i = 0; i < n; i++)
-			if (pick(r->m[i], arg) == 1)
-				break;
-		if (i == n)
-			break;
-		left++;
-		/* removing the last member frees the room */
-		room_remove_locked(r, r->m[i]);
-		if (n == 1)
-			break;
-	}
-	dm_mutex_unlock(&sio_lock);
-	return left;
+	return send_blob(s, b);
 }
 
 /* ------------------------------------------------------- accessors */
@@ -1695,7 +1345,7 @@ static void teardown(sio_sock_t *s)
 		snprintf(key, sizeof key, "%lld", (long long)atomic_load(&s->uid));
 		counter_dec_locked(by_user, key);
 	}
-	for (sio_sock_t **pp = &by_sid[hash_str(s->sid)]; *pp; pp = &(*pp)->hnext)
+	for (sio_sock_t **pp = &by_sid[sio_hash_str(s->sid)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == s) {
 			*pp = s->hnext;
 			break;
@@ -1707,7 +1357,7 @@ static void teardown(sio_sock_t *s)
 	if (s->all_next)
 		s->all_next->all_prev = s->all_prev;
 	while (s->nrooms)
-		room_remove_locked(s->rooms[0], s);
+		sio_room_remove_locked(s->rooms[0], s);
 	q = s->qh;
 	s->qh = s->qt = NULL;
 	s->qn = 0;
@@ -1909,23 +1559,4 @@ void sio_stop(void)
 	ready_drop();
 	pthread_cond_destroy(&reap_cv);
 	g_inited = 0;
-}
-
-/* ------------------------------------------------- closing by room */
-
-int sio_room_close(const char *room)
-{
-	room_t *r;
-	int n = 0;
-	dm_mutex_lock(&sio_lock);
-	r = room_get_locked(room, 0);
-	/* marking does not leave the room (the reaper's teardown does): the
-	 * members stay put while counted */
-	for (int i = 0; r && i < r->n; i++)
-		if (r->m[i]->state == S_OPEN) {
-			sio_mark_closing_locked(r->m[i], "closed by the application");
-			n++;
-		}
-	dm_mutex_unlock(&sio_lock);
-	return n;
 }

@@ -1,11 +1,12 @@
 /*
- * sio_int.h — what the three files of the sio part share (not for other
+ * sio_int.h — what the four files of the sio part share (not for other
  * parts: they use sio.h).
  *
- *   sio.c           sessions and their registry, outgoing queues, rooms,
- *                   the application API (emit, ack, rooms, accessors), the
+ *   sio.c           sessions and their registry, outgoing queues, the
+ *                   application API (emit, ack, accessors), the
  *                   Engine.IO/Socket.IO packet decoder, the reaper, start
  *                   and stop;
+ *   sio_room.c      rooms (join, leave, close) and room broadcasts;
  *   sio_transport.c the two transports on /socket.io/ as civetweb sees
  *                   them (the WebSocket handshake, the polling routes) and
  *                   the upgrade from one to the other;
@@ -212,6 +213,21 @@ sio_sock_t *sio_ready_take_locked(void);
 /* Locked. Appends blob b (its own reference taken) to s's queue. DM_OK,
  * DM_EUNAVAIL (closed, or the queue overflowed: closing) or DM_ENOMEM. */
 int sio_enqueue_locked(sio_sock_t *s, blob_t *b);
+/* Locked. sio_enqueue_locked of the frame made of b with b's cut bytes at
+ * off replaced by sub's slen bytes at soff (sub NULL: b as it is);
+ * references to both taken. */
+int sio_enqueue_splice_locked(sio_sock_t *s, blob_t *b, blob_t *sub, size_t off, size_t cut, size_t soff,
+			      size_t slen);
+/* The EVENT packet 42[/nsp,]["event",json] of the application's namespace
+ * as a new blob (one reference, the caller's); NULL on a bad event name or
+ * no memory. */
+blob_t *sio_event_blob(const char *event, const char *json);
+/* Buckets of sio's hash tables (sessions by sid, rooms by name), and the
+ * bucket of a name. */
+#define SIO_NBUCKETS 4096
+unsigned sio_hash_str(const char *s);
+/* Locked. Takes s out of room r (freeing r when it empties). */
+void sio_room_remove_locked(room_t *r, sio_sock_t *s);
 /* Locked. Takes the first node off s's queue (its next cleared; the
  * caller owns it and its blob reference); NULL when the queue is empty. */
 qnode_t *sio_dequeue_locked(sio_sock_t *s);
